@@ -1,0 +1,31 @@
+import { AppError } from "@darkroom/domain";
+import express, { type Express } from "express";
+import type { ApiDeps } from "./deps";
+import { requireApiKey } from "./http/auth";
+import { requestContext } from "./http/context";
+import { errorHandler } from "./http/problem";
+import { adminRouter } from "./routes/admin";
+import { healthRouter } from "./routes/health";
+import { imagesRouter } from "./routes/images";
+import { jobsRouter } from "./routes/jobs";
+
+/** The Express application, with every route and the one problem+json error handler. */
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", false);
+  app.set("query parser", "simple");
+  app.use(requestContext(deps.logger));
+  app.use(express.json({ limit: "1mb", strict: false, type: ["application/json", "application/*+json"] }));
+  app.use(healthRouter(deps));
+  app.use(adminRouter(deps));
+  // Image URLs carry their own signature, so this router authenticates by itself.
+  app.use(imagesRouter(deps));
+  app.use("/v1", requireApiKey(deps));
+  app.use(jobsRouter(deps));
+  app.use((req, _res) => {
+    throw new AppError("not_found", `No route for ${req.method} ${req.path}.`);
+  });
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,42 @@
+import { AppError, newId } from "@darkroom/domain";
+import type { Logger } from "@darkroom/logger";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+
+const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Gives every request an id (the caller's `x-request-id` when sane), echoes it, and logs the outcome. */
+export function requestContext(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get("x-request-id");
+    const requestId = incoming !== undefined && INCOMING_ID.test(incoming) ? incoming : newId("req");
+    res.locals.requestId = requestId;
+    res.locals.log = logger.child({ request_id: requestId });
+    res.setHeader("x-request-id", requestId);
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      (res.locals.log as Logger).info(
+        { method: req.method, path: req.path, status: res.statusCode, duration_ms: Math.round(ms) },
+        "request",
+      );
+    });
+    next();
+  };
+}
+
+/** The bearer token of the request, or null. */
+export function bearerToken(req: Request): string | null {
+  const header = req.get("authorization");
+  if (header === undefined) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1] ?? null;
+}
+
+/** The authenticated tenant of a request (set by the auth middleware). */
+export function tenantOf(res: Response): string {
+  const tenantId: unknown = res.locals.tenantId;
+  if (typeof tenantId !== "string") throw new AppError("unauthorized", "Authentication is required.");
+  return tenantId;
+}
+
+export type Next = NextFunction;

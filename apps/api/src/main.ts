@@ -1,0 +1,33 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadEnvOrExit } from "@darkroom/config";
+import { findMigrationsDir, migrate } from "@darkroom/db";
+import { createLogger } from "@darkroom/logger";
+import { startApi } from "./server";
+
+const env = loadEnvOrExit();
+const logger = createLogger({ name: "api", level: env.LOG_LEVEL, pretty: env.NODE_ENV === "development" });
+
+// The API role migrates at start; the advisory lock in the runner makes concurrent starts safe.
+const migrations = await migrate(env.DATABASE_URL, await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url))));
+if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, "migrations applied");
+
+const api = await startApi(env, logger);
+logger.info({ url: api.url }, "api listening");
+if (api.config.adminTokenGenerated) {
+  // Printed to the terminal, never to the log stream: development only (production requires ADMIN_TOKEN).
+  process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${api.config.adminToken}\n`);
+}
+
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "api stopping");
+  const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE_MS).unref();
+  await api.close();
+  clearTimeout(force);
+  process.exit(0);
+};
+process.on("SIGTERM", () => void stop("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));

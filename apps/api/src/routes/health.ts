@@ -1,0 +1,27 @@
+import { Router } from "express";
+import type { ApiDeps } from "../deps";
+
+const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
+  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref())]);
+
+export function healthRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  router.get("/readyz", async (_req, res) => {
+    const check = async (fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(fn(), 2000);
+        return "ok";
+      } catch (error) {
+        return `unavailable: ${(error as Error).message}`;
+      }
+    };
+    const [postgres, redis] = await Promise.all([check(() => deps.db.$queryRaw`SELECT 1`), check(() => deps.redis.ping())]);
+    const ready = postgres === "ok" && redis === "ok";
+    if (!ready) res.setHeader("Retry-After", "5");
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks: { postgres, redis } });
+  });
+  return router;
+}

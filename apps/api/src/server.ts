@@ -1,0 +1,56 @@
+import type { Server } from "node:http";
+import type { Env } from "@darkroom/config";
+import { createPrismaClient } from "@darkroom/db";
+import type { Logger } from "@darkroom/logger";
+import { createGenerationQueue, createRedisConnection } from "@darkroom/queue";
+import { LocalDiskStorage } from "@darkroom/storage";
+import { createApp } from "./app";
+import { type ApiConfig, buildApiConfig } from "./config";
+import type { ApiDeps } from "./deps";
+import { ImageUrlSigner } from "./http/image-urls";
+
+export interface RunningApi {
+  config: ApiConfig;
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds the API's dependencies and listens. `close()` stops accepting, then releases connections. */
+export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
+  const config = buildApiConfig(env);
+  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL });
+  const redis = createRedisConnection(env.REDIS_URL, "producer");
+  redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+  const queue = createGenerationQueue(redis, env.QUEUE_PREFIX);
+  queue.on("error", (err) => logger.warn({ err: err.message }, "queue error"));
+  const deps: ApiDeps = {
+    config,
+    db,
+    redis,
+    queue,
+    storage: new LocalDiskStorage(env.STORAGE_DIR),
+    signer: new ImageUrlSigner(config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
+    logger,
+  };
+  const app = createApp(deps);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  return {
+    config,
+    server,
+    url: `http://${config.host}:${port}`,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await queue.close();
+      redis.disconnect();
+      await db.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { hostname } from "node:os";
+import type { Env } from "@darkroom/config";
+
+export interface WorkerConfig {
+  env: Env;
+  workerId: string;
+  concurrency: number;
+  upstream: {
+    baseUrl: string;
+    apiKey: string;
+    connectTimeoutMs: number;
+    firstByteTimeoutMs: number;
+    idleTimeoutMs: number;
+  };
+  images: { allowlist: string[]; maxBytes: number; downloadTimeoutMs: number };
+  retry: { baseDelayMs: number; maxDelayMs: number };
+  /** How long a claimed job stays owned without a heartbeat. */
+  leaseMs: number;
+  /** Progress is written at most this often per job (and on every stage change). */
+  progressIntervalMs: number;
+}
+
+/** The worker's settings, derived once from the parsed environment. */
+export function buildWorkerConfig(env: Env): WorkerConfig {
+  return {
+    env,
+    workerId: `${hostname()}:${process.pid}`,
+    concurrency: env.WORKER_CONCURRENCY,
+    upstream: {
+      baseUrl: env.COMETAPI_BASE_URL.replace(/\/+$/, ""),
+      // Without a key the process talks to the simulator, which accepts any non-empty key.
+      apiKey: env.COMETAPI_KEY ?? "sk-darkroom-simulator",
+      connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_MS,
+      firstByteTimeoutMs: env.UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
+      idleTimeoutMs: env.UPSTREAM_IDLE_TIMEOUT_MS,
+    },
+    images: { allowlist: env.IMAGE_HOST_ALLOWLIST, maxBytes: env.IMAGE_MAX_BYTES, downloadTimeoutMs: 60_000 },
+    retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
+    leaseMs: 30_000,
+    progressIntervalMs: 250,
+  };
+}

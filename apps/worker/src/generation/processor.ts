@@ -1,0 +1,150 @@
+import { type Claim, claimJob, completeJob, failAttempt, type PrismaClient, renewLease, type StoredImageInput, writeProgress } from "@darkroom/db";
+import type { Logger } from "@darkroom/logger";
+import { parsePayload } from "@darkroom/queue";
+import type { ImageStorage } from "@darkroom/storage";
+import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
+import { DelayedError, type Job } from "bullmq";
+import type { WorkerConfig } from "../config";
+import { chooseModel, decideRetry } from "./policy";
+import { ProgressWriter } from "./progress-writer";
+import { runAttempt } from "./run-attempt";
+import { storeImage } from "./store-images";
+
+export interface GenerationDeps {
+  db: PrismaClient;
+  storage: ImageStorage;
+  config: WorkerConfig;
+  logger: Logger;
+}
+
+/** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
+function toUpstreamError(error: unknown, signal: AbortSignal, deadlineAt: Date): UpstreamError {
+  if (isUpstreamError(error) && error.errorClass !== "canceled") return error;
+  if (signal.aborted && Date.now() >= deadlineAt.getTime()) {
+    return new UpstreamError({
+      code: "deadline_exceeded",
+      errorClass: "stalled",
+      message: "The job's deadline passed during the upstream call.",
+      retryable: false,
+      fallback: false,
+      cause: error,
+    });
+  }
+  if (isUpstreamError(error)) return error;
+  return new UpstreamError({
+    code: "internal",
+    errorClass: "protocol_noise",
+    message: error instanceof Error ? error.message : String(error),
+    retryable: true,
+    fallback: false,
+    cause: error,
+  });
+}
+
+/** Processes one BullMQ generation job: claim, one upstream attempt, then success, retry or failure. */
+export function createGenerationProcessor(deps: GenerationDeps) {
+  const { db, config } = deps;
+  return async (bullJob: Job, token?: string): Promise<void> => {
+    const { jobId } = parsePayload("generation", bullJob.data);
+    const claim: Claim | null = await claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, chooseModel });
+    if (claim === null) {
+      deps.logger.debug({ job_id: jobId }, "job not claimable (terminal, or owned by a live attempt)");
+      return;
+    }
+    const { job, attempt, model } = claim;
+    const log = deps.logger.child({ job_id: job.id, attempt, model });
+    log.info("attempt started");
+
+    const controller = new AbortController();
+    const deadlineTimer = setTimeout(
+      () => controller.abort(new Error("deadline")),
+      Math.max(0, job.deadlineAt.getTime() - Date.now()),
+    );
+    const leaseTimer = setInterval(() => {
+      renewLease(db, job.id, attempt, config.leaseMs)
+        .then((owned) => {
+          if (!owned) controller.abort(new Error("lost ownership"));
+        })
+        .catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
+    }, Math.floor(config.leaseMs / 3));
+    const progress = new ProgressWriter(
+      { stage: "starting", percent: 0 },
+      (state) => writeProgress(db, { jobId: job.id, tenantId: job.tenantId, attempt, ...state }),
+      config.progressIntervalMs,
+      () => controller.abort(new Error("lost ownership")),
+      (err) => log.warn({ err }, "progress write failed"),
+    );
+    const stored: StoredImageInput[] = [];
+    const discardStored = async () => {
+      await Promise.all(stored.map((image) => deps.storage.delete(image.storageKey).catch(() => undefined)));
+    };
+
+    try {
+      const outcome = await runAttempt({
+        job,
+        model,
+        config,
+        storage: deps.storage,
+        signal: controller.signal,
+        onProgress: (state) => progress.push(state),
+        stored,
+        store: async (index, bytes, sourceUrl) => {
+          const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);
+          stored.push(image);
+          return image;
+        },
+      });
+      await progress.flush();
+      progress.stop();
+      const owned = await completeJob(db, {
+        jobId: job.id,
+        tenantId: job.tenantId,
+        attempt,
+        model,
+        images: outcome.images,
+        usage: outcome.usage,
+        facts: {
+          upstreamRequestId: outcome.upstreamRequestId,
+          timeToFirstByteMs: outcome.timeToFirstByteMs,
+          httpStatus: outcome.httpStatus,
+        },
+      });
+      if (!owned) {
+        log.warn("attempt finished after losing the job; its result is discarded");
+        await discardStored();
+        return;
+      }
+      log.info({ images: outcome.images.length }, "job succeeded");
+    } catch (error) {
+      await progress.flush().catch(() => undefined);
+      progress.stop();
+      await discardStored();
+      const failure = toUpstreamError(error, controller.signal, job.deadlineAt);
+      const decision = decideRetry(job, attempt, model, failure, {
+        baseDelayMs: config.retry.baseDelayMs,
+        maxDelayMs: config.retry.maxDelayMs,
+      });
+      const owned = await failAttempt(db, {
+        jobId: job.id,
+        tenantId: job.tenantId,
+        attempt,
+        error: { code: failure.code, message: failure.message, retryable: failure.retryable, errorClass: failure.errorClass },
+        facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
+        retryAt: decision.retryAt,
+      });
+      log.warn(
+        { error_code: failure.code, error_class: failure.errorClass, retry_at: decision.retryAt, owned },
+        "attempt failed",
+      );
+      if (owned && decision.retryAt !== null && token !== undefined) {
+        // Same BullMQ job, delayed: no new id, so nothing can enqueue the job twice.
+        await bullJob.moveToDelayed(decision.retryAt.getTime(), token);
+        throw new DelayedError();
+      }
+      if (failure.code === "internal") log.error({ err: error }, "unexpected error in attempt");
+    } finally {
+      clearTimeout(deadlineTimer);
+      clearInterval(leaseTimer);
+    }
+  };
+}

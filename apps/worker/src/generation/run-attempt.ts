@@ -1,0 +1,123 @@
+import type { JobRecord, StoredImageInput } from "@darkroom/db";
+import type { ImageQuality, ImageSize, ProgressStage } from "@darkroom/domain";
+import type { ImageStorage } from "@darkroom/storage";
+import { downloadImage, generateImages, type ProgressSnapshot, streamChatImage, UpstreamError } from "@darkroom/upstream";
+import type { WorkerConfig } from "../config";
+import type { ProgressState } from "./progress-writer";
+import { FALLBACK_MODEL } from "./policy";
+
+export interface AttemptOutcome {
+  images: StoredImageInput[];
+  usage: unknown;
+  upstreamRequestId: string | null;
+  timeToFirstByteMs: number | null;
+  httpStatus: number | null;
+}
+
+export interface AttemptContext {
+  job: JobRecord;
+  model: string;
+  config: WorkerConfig;
+  storage: ImageStorage;
+  signal: AbortSignal;
+  onProgress: (state: ProgressState) => void;
+  /** Records images stored so far, so that a fenced-out attempt can remove them. */
+  stored: StoredImageInput[];
+  store: (index: number, bytes: Buffer, sourceUrl: string | null) => Promise<StoredImageInput>;
+}
+
+/** Upstream progress -> the job's progress. 100 is reserved for a stored result. */
+export function toProgress(snapshot: ProgressSnapshot): ProgressState {
+  const map: Record<ProgressSnapshot["stage"], ProgressStage> = {
+    waiting: "starting",
+    queuing: "queuing_upstream",
+    generating: "generating",
+    complete: "storing",
+  };
+  const stage = map[snapshot.stage];
+  const percent = stage === "storing" ? 99 : Math.min(99, Math.max(0, snapshot.percent ?? 0));
+  return { stage, percent };
+}
+
+/** One upstream call of one attempt, through to stored images. Throws UpstreamError on failure. */
+export async function runAttempt(ctx: AttemptContext): Promise<AttemptOutcome> {
+  const { job, config, signal } = ctx;
+  if (ctx.model === FALLBACK_MODEL) {
+    ctx.onProgress({ stage: "generating", percent: 0 });
+    const result = await generateImages({
+      baseUrl: config.upstream.baseUrl,
+      apiKey: config.upstream.apiKey,
+      prompt: job.prompt,
+      n: job.n,
+      size: job.size as ImageSize,
+      quality: job.quality as ImageQuality,
+      signal,
+      timeoutMs: Math.max(1000, job.deadlineAt.getTime() - Date.now()),
+    });
+    if (result.images.length < job.n) {
+      throw new UpstreamError({
+        code: "no_image",
+        errorClass: "bad_fallback_result",
+        message: `The images API returned ${result.images.length} of ${job.n} images.`,
+        retryable: true,
+        fallback: false,
+        requestId: result.requestId,
+      });
+    }
+    ctx.onProgress({ stage: "storing", percent: 99 });
+    const images: StoredImageInput[] = [];
+    for (const [index, bytes] of result.images.slice(0, job.n).entries()) {
+      images.push(await ctx.store(index, bytes, null));
+    }
+    return {
+      images,
+      usage: result.usage,
+      upstreamRequestId: result.requestId ?? null,
+      timeToFirstByteMs: null,
+      httpStatus: result.httpStatus,
+    };
+  }
+
+  const result = await streamChatImage({
+    baseUrl: config.upstream.baseUrl,
+    apiKey: config.upstream.apiKey,
+    model: ctx.model,
+    prompt: job.prompt,
+    n: job.n,
+    size: job.size as ImageSize,
+    signal,
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    firstByteTimeoutMs: config.upstream.firstByteTimeoutMs,
+    idleTimeoutMs: config.upstream.idleTimeoutMs,
+    onProgress: (snapshot) => ctx.onProgress(toProgress(snapshot)),
+  });
+  if (result.imageUrls.length < job.n) {
+    throw new UpstreamError({
+      code: "no_image",
+      errorClass: "no_image",
+      message: `The upstream finished with ${result.imageUrls.length} of ${job.n} images.`,
+      retryable: false,
+      fallback: true,
+      requestId: result.requestId,
+      httpStatus: result.httpStatus,
+    });
+  }
+  ctx.onProgress({ stage: "storing", percent: 99 });
+  const images: StoredImageInput[] = [];
+  for (const [index, url] of result.imageUrls.slice(0, job.n).entries()) {
+    const downloaded = await downloadImage(url, {
+      allowlist: config.images.allowlist,
+      maxBytes: config.images.maxBytes,
+      timeoutMs: config.images.downloadTimeoutMs,
+      signal,
+    });
+    images.push(await ctx.store(index, downloaded.bytes, url));
+  }
+  return {
+    images,
+    usage: result.usage,
+    upstreamRequestId: result.requestId ?? null,
+    timeToFirstByteMs: result.timeToFirstByteMs,
+    httpStatus: result.httpStatus,
+  };
+}

@@ -1,0 +1,38 @@
+import { createHash } from "node:crypto";
+import type { StoredImageInput } from "@darkroom/db";
+import { type ImageStorage, imageKey } from "@darkroom/storage";
+import { sniffImage, UpstreamError } from "@darkroom/upstream";
+
+const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp" };
+
+/** Validates the bytes as an image and stores them; the stored row describes what was stored. */
+export async function storeImage(
+  storage: ImageStorage,
+  jobId: string,
+  index: number,
+  bytes: Buffer,
+  sourceUrl: string | null,
+): Promise<StoredImageInput> {
+  const sniffed = sniffImage(bytes);
+  if (sniffed === null) {
+    throw new UpstreamError({
+      code: "no_image",
+      errorClass: "bad_fallback_result",
+      message: `Image ${index} is not a PNG, JPEG or WebP image.`,
+      retryable: true,
+      fallback: true,
+    });
+  }
+  const storageKey = imageKey(jobId, index, bytes, EXTENSIONS[sniffed.contentType] ?? "bin");
+  await storage.put(storageKey, bytes);
+  return {
+    index,
+    storageKey,
+    contentType: sniffed.contentType,
+    bytes: bytes.length,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    width: sniffed.width,
+    height: sniffed.height,
+    sourceUrl,
+  };
+}

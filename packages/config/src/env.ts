@@ -1,0 +1,148 @@
+import { z } from "zod";
+
+/** Strict boolean: only "true" and "false" (never z.coerce.boolean, which takes "false" as true). */
+const bool = (fallback: boolean) =>
+  z
+    .enum(["true", "false"], { error: 'must be "true" or "false"' })
+    .default(fallback ? "true" : "false")
+    .transform((v) => v === "true");
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: "must be a whole number" })
+    .transform(Number)
+    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
+    .default(fallback);
+
+const url = (protocols: string[], fallback?: string) => {
+  const schema = z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `must be a ${protocols.map((p) => p.replace(":", "")).join(" or ")} URL` },
+  );
+  return fallback === undefined ? schema : schema.default(fallback);
+};
+
+const list = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim().toLowerCase())
+        .filter((s) => s !== ""),
+    );
+
+/** `5s,5m,30m,2h` -> milliseconds. */
+export function parseDurationList(value: string): number[] {
+  return value.split(",").map((part) => {
+    const m = /^\s*(\d+)\s*(ms|s|m|h)\s*$/.exec(part);
+    if (!m) throw new Error(`"${part.trim()}" is not a duration like 500ms, 5s, 5m or 2h`);
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+    return Number(m[1]) * unit;
+  });
+}
+
+const durationList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      try {
+        return parseDurationList(v);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+
+/** Every variable of design section 6, with its default. */
+export const EnvSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  DATABASE_URL: url(["postgresql:", "postgres:"], "postgresql://postgres@127.0.0.1:5432/darkroom"),
+  REDIS_URL: url(["redis:", "rediss:"], "redis://127.0.0.1:6379"),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}:-]+$/, { error: "may hold only letters, digits, _ - : { }" })
+    .default("darkroom"),
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().default("127.0.0.1"),
+  PUBLIC_BASE_URL: url(["http:", "https:"]).optional(),
+  ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+  IMAGE_URL_SECRET: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+  IMAGE_URL_TTL_SECONDS: int(3600, 60, 7 * 24 * 3600),
+  COMETAPI_BASE_URL: url(["http:", "https:"], "https://api.cometapi.com"),
+  COMETAPI_KEY: z.string().min(1, { error: "must not be empty" }).optional(),
+  WORKER_CONCURRENCY: int(50, 1, 1000),
+  STORAGE_DIR: z.string().min(1).default("./data/images"),
+  WEBHOOK_RETRY_SCHEDULE: durationList("5s,5m,30m,2h,5h,10h,10h"),
+  ALLOW_PRIVATE_WEBHOOK_URLS: bool(false),
+  IMAGE_HOST_ALLOWLIST: list("filesystem.site,*.filesystem.site"),
+  IMAGE_MAX_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  UPSTREAM_CONNECT_TIMEOUT_MS: int(10_000, 100, 600_000),
+  UPSTREAM_FIRST_BYTE_TIMEOUT_MS: int(60_000, 100, 3_600_000),
+  UPSTREAM_IDLE_TIMEOUT_MS: int(120_000, 100, 3_600_000),
+  RETRY_BASE_DELAY_MS: int(1000, 0, 3_600_000),
+  RETRY_MAX_DELAY_MS: int(30_000, 0, 3_600_000),
+  SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  RETENTION_DAYS: int(30, 1, 36500),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+/** A variable that failed validation, named so that the operator knows what to fix. */
+export class ConfigError extends Error {
+  readonly issues: { variable: string; message: string }[];
+  constructor(issues: { variable: string; message: string }[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  ${i.variable}: ${i.message}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** Parses an environment (blank values count as unset). Throws ConfigError naming every bad variable. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const cleaned: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (value !== undefined && value.trim() !== "") cleaned[key] = value;
+  }
+  const result = EnvSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? "?"), message: issue.message })),
+    );
+  }
+  const env = result.data;
+  if (env.RETRY_MAX_DELAY_MS < env.RETRY_BASE_DELAY_MS) {
+    throw new ConfigError([{ variable: "RETRY_MAX_DELAY_MS", message: "must not be below RETRY_BASE_DELAY_MS" }]);
+  }
+  if (env.NODE_ENV === "production" && env.ADMIN_TOKEN === undefined) {
+    throw new ConfigError([{ variable: "ADMIN_TOKEN", message: "is required in production" }]);
+  }
+  return env;
+}
+
+/** Reads `process.env` once. The only place in the codebase that touches it. */
+export function loadEnv(): Env {
+  return parseEnv(process.env);
+}
+
+/** Like loadEnv, but prints the problem and exits, as every process entry point should. */
+export function loadEnvOrExit(): Env {
+  try {
+    return loadEnv();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,1 @@
+export { ConfigError, type Env, EnvSchema, loadEnv, loadEnvOrExit, parseDurationList, parseEnv } from "./env";

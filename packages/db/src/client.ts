@@ -1,0 +1,24 @@
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient } from "./generated/prisma/client";
+
+export type { Prisma } from "./generated/prisma/client";
+export { PrismaClient } from "./generated/prisma/client";
+
+/** A client or an open transaction: callers decide the transaction. */
+export type DbClient = PrismaClient | Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
+
+export interface CreateDbOptions {
+  databaseUrl: string;
+  /** Pool size per process. */
+  poolSize?: number;
+}
+
+/** The one PrismaClient of a process, on the pg driver adapter. */
+export function createPrismaClient(options: CreateDbOptions): PrismaClient {
+  const adapter = new PrismaPg({
+    connectionString: options.databaseUrl,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+  });
+  return new PrismaClient({ adapter });
+}

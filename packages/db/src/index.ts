@@ -1,0 +1,53 @@
+export {
+  type AttemptErrorInput,
+  type AttemptFacts,
+  type Claim,
+  type ClaimInput,
+  type CompleteInput,
+  claimJob,
+  completeJob,
+  type FailAttemptInput,
+  failAttempt,
+  type ProgressInput,
+  renewLease,
+  type StoredImageInput,
+  writeProgress,
+} from "./attempts";
+export { type CreateDbOptions, createPrismaClient, type DbClient, type Prisma, PrismaClient } from "./client";
+export {
+  type AppendEventInput,
+  appendEvent,
+  JOB_EVENT_TYPES,
+  type JobEventRecord,
+  type JobEventType,
+  listEvents,
+} from "./events";
+export {
+  type CreateJobInput,
+  createJob,
+  findImage,
+  findJobById,
+  findJobByIdempotencyKey,
+  findJobForTenant,
+  JOB_INCLUDE,
+  type JobRecord,
+  listJobs,
+} from "./jobs";
+export {
+  ensureDatabase,
+  findMigrationsDir,
+  listMigrations,
+  MigrationError,
+  type MigrationResult,
+  migrate,
+} from "./migrate";
+export { presentJob } from "./present";
+export { type DiffSource, diffDatamodels } from "./schema-engine";
+export {
+  type CreatedTenant,
+  createTenantWithKey,
+  findTenantByApiKey,
+  findTenantSecret,
+  hashApiKey,
+  type TenantAuth,
+} from "./tenants";

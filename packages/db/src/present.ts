@@ -1,0 +1,79 @@
+import {
+  type ImageQuality,
+  type ImageSize,
+  isJobErrorCode,
+  type JobView,
+  type Model,
+  type ProgressStage,
+  type WebhookEventType,
+} from "@darkroom/domain";
+import type { JobRecord } from "./jobs";
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+/** Renders a stored job as the public job object. `imageUrl` signs the URL of one stored image. */
+export function presentJob(job: JobRecord, imageUrl: (jobId: string, index: number) => string): JobView {
+  return {
+    id: job.id,
+    object: "job",
+    status: job.status,
+    model: job.model as Model,
+    fallback_model: job.fallbackModel === null ? null : "gpt-image-1",
+    prompt: job.prompt,
+    n: job.n,
+    size: job.size as ImageSize,
+    quality: job.quality as ImageQuality,
+    max_attempts: job.maxAttempts,
+    deadline_at: job.deadlineAt.toISOString(),
+    progress: { percent: job.progressPercent, stage: job.progressStage as ProgressStage },
+    attempts: job.attempts.map((a) => ({
+      number: a.number,
+      model: a.model,
+      status: a.status,
+      error:
+        a.errorCode !== null && isJobErrorCode(a.errorCode)
+          ? {
+              code: a.errorCode,
+              message: a.errorMessage ?? "",
+              retryable: a.retryable ?? false,
+              class: a.errorClass,
+              http_status: a.httpStatus,
+            }
+          : null,
+      upstream_request_id: a.upstreamRequestId,
+      time_to_first_byte_ms: a.timeToFirstByteMs,
+      last_progress: a.lastProgress,
+      started_at: a.startedAt.toISOString(),
+      finished_at: iso(a.finishedAt),
+    })),
+    fallback_used: job.fallbackUsed,
+    result:
+      job.status === "succeeded"
+        ? {
+            model: job.resultModel ?? job.model,
+            images: job.images.map((img) => ({
+              index: img.index,
+              url: imageUrl(job.id, img.index),
+              content_type: img.contentType,
+              bytes: img.bytes,
+              sha256: img.sha256,
+              width: img.width,
+              height: img.height,
+            })),
+            usage: job.usage ?? null,
+          }
+        : null,
+    error:
+      job.status === "failed" && job.errorCode !== null && isJobErrorCode(job.errorCode)
+        ? { code: job.errorCode, message: job.errorMessage ?? "", retryable: job.errorRetryable ?? false }
+        : null,
+    metadata: (job.metadata ?? {}) as Record<string, unknown>,
+    webhook_url: job.webhookUrl,
+    webhook_events: job.webhookEvents as WebhookEventType[],
+    created_at: job.createdAt.toISOString(),
+    started_at: iso(job.startedAt),
+    finished_at: iso(job.finishedAt),
+    updated_at: job.updatedAt.toISOString(),
+    next_attempt_at: iso(job.nextAttemptAt),
+  };
+}

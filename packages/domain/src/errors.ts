@@ -1,0 +1,70 @@
+/** The closed set of error codes a failed job or an API error can carry. */
+export const JOB_ERROR_CODES = [
+  "bad_request",
+  "content_policy",
+  "upstream_auth",
+  "upstream_quota",
+  "upstream_unavailable",
+  "upstream_rate_limited",
+  "upstream_error",
+  "upstream_timeout",
+  "stream_truncated",
+  "no_image",
+  "result_unavailable",
+  "deadline_exceeded",
+  "internal",
+] as const;
+export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
+
+/** Codes the API answers with (a superset of job error codes). */
+export const API_ERROR_CODES = [
+  ...JOB_ERROR_CODES,
+  "validation_failed",
+  "malformed_json",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "idempotency_mismatch",
+  "payload_too_large",
+  "unsupported_media_type",
+  "service_unavailable",
+] as const;
+export type ErrorCode = (typeof API_ERROR_CODES)[number];
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface AppErrorOptions {
+  retryable?: boolean;
+  context?: Record<string, unknown>;
+  cause?: unknown;
+  errors?: FieldError[];
+}
+
+/**
+ * The one error type that crosses package boundaries. `retryable` tells the worker whether
+ * another attempt can succeed; the API maps `code` to an HTTP status in one place.
+ */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly context: Record<string, unknown>;
+  readonly errors: FieldError[] | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.context = options.context ?? {};
+    this.errors = options.errors;
+  }
+}
+
+/** True when `value` is one of the closed job error codes. */
+export function isJobErrorCode(value: unknown): value is JobErrorCode {
+  return typeof value === "string" && (JOB_ERROR_CODES as readonly string[]).includes(value);
+}

@@ -1,0 +1,42 @@
+export {
+  API_ERROR_CODES,
+  AppError,
+  type AppErrorOptions,
+  type ErrorCode,
+  type FieldError,
+  isJobErrorCode,
+  JOB_ERROR_CODES,
+  type JobErrorCode,
+} from "./errors";
+export { isId, type IdPrefix, newId, ulid } from "./ids";
+export {
+  type AttemptView,
+  DEFAULT_WEBHOOK_EVENTS,
+  type ImageQuality,
+  type ImageSize,
+  type ImageView,
+  type JobCreate,
+  type JobCreateInput,
+  JobCreateSchema,
+  type JobErrorView,
+  type JobListQuery,
+  JobListQuerySchema,
+  type JobView,
+  METADATA_MAX_BYTES,
+  MODELS,
+  type Model,
+  QUALITIES,
+  SIZES,
+  WEBHOOK_EVENT_TYPES,
+  type WebhookEventType,
+} from "./job-schemas";
+export {
+  assertTransition,
+  canTransition,
+  isTerminal,
+  JOB_STATUSES,
+  type JobStatus,
+  PROGRESS_STAGES,
+  type ProgressStage,
+  TERMINAL_STATUSES,
+} from "./job-state";

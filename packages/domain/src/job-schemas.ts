@@ -1,0 +1,139 @@
+import { z } from "zod";
+import type { JobErrorCode } from "./errors";
+import type { JobStatus, ProgressStage } from "./job-state";
+
+export const MODELS = ["gpt-4o-image", "gpt-image-1"] as const;
+export type Model = (typeof MODELS)[number];
+export const SIZES = ["1024x1024", "1536x1024", "1024x1536", "auto"] as const;
+export type ImageSize = (typeof SIZES)[number];
+export const QUALITIES = ["low", "medium", "high", "auto"] as const;
+export type ImageQuality = (typeof QUALITIES)[number];
+export const WEBHOOK_EVENT_TYPES = ["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+export const DEFAULT_WEBHOOK_EVENTS: WebhookEventType[] = ["job.succeeded", "job.failed", "job.canceled"];
+
+export const METADATA_MAX_BYTES = 16 * 1024;
+
+const absoluteHttpUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+    } catch {
+      return false;
+    }
+  },
+  { message: "must be an absolute http(s) URL" },
+);
+
+/** Body of `POST /v1/jobs`. Unknown fields are rejected so that typos never pass silently. */
+export const JobCreateSchema = z.strictObject({
+  prompt: z
+    .string({ error: "is required and must be a string" })
+    .min(1, { error: "must not be empty" })
+    .max(32000, { error: "must be at most 32000 characters" }),
+  model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
+  fallback_model: z.enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" }).nullable().default("gpt-image-1"),
+  n: z.int({ error: "must be an integer" }).min(1, { error: "must be at least 1" }).max(4, { error: "must be at most 4" }).default(1),
+  size: z.enum(SIZES, { error: `must be one of ${SIZES.join(", ")}` }).default("auto"),
+  quality: z.enum(QUALITIES, { error: `must be one of ${QUALITIES.join(", ")}` }).default("auto"),
+  max_attempts: z
+    .int({ error: "must be an integer" })
+    .min(1, { error: "must be at least 1" })
+    .max(10, { error: "must be at most 10" })
+    .default(4),
+  deadline_seconds: z
+    .int({ error: "must be an integer" })
+    .min(10, { error: "must be at least 10" })
+    .max(3600, { error: "must be at most 3600" })
+    .default(900),
+  webhook_url: absoluteHttpUrl.nullable().default(null),
+  webhook_events: z
+    .array(z.enum(WEBHOOK_EVENT_TYPES, { error: `each must be one of ${WEBHOOK_EVENT_TYPES.join(", ")}` }), {
+      error: "must be an array of event types",
+    })
+    .refine((events) => new Set(events).size === events.length, { message: "must not repeat an event type" })
+    .optional(),
+  metadata: z
+    .record(z.string(), z.unknown(), { error: "must be a JSON object" })
+    .refine((value) => Buffer.byteLength(JSON.stringify(value), "utf8") <= METADATA_MAX_BYTES, {
+      message: `must be at most ${METADATA_MAX_BYTES} bytes serialized`,
+    })
+    .default({}),
+});
+export type JobCreateInput = z.input<typeof JobCreateSchema>;
+export type JobCreate = z.infer<typeof JobCreateSchema>;
+
+const isoDate = z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time" });
+
+/** Query of `GET /v1/jobs`. */
+export const JobListQuerySchema = z.strictObject({
+  status: z.enum(["queued", "running", "succeeded", "failed", "canceled"], { error: "must be a job status" }).optional(),
+  model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).optional(),
+  created_after: isoDate.optional(),
+  created_before: isoDate.optional(),
+  limit: z.coerce
+    .number({ error: "must be an integer" })
+    .int({ error: "must be an integer" })
+    .min(1, { error: "must be at least 1" })
+    .max(100, { error: "must be at most 100" })
+    .default(20),
+  cursor: z.string().regex(/^job_[0-9A-HJKMNP-TV-Z]{26}$/, { error: "is not a cursor this API issued" }).optional(),
+});
+export type JobListQuery = z.infer<typeof JobListQuerySchema>;
+
+export interface JobErrorView {
+  code: JobErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export interface AttemptView {
+  number: number;
+  model: string;
+  status: string;
+  error: (JobErrorView & { class: string | null; http_status: number | null }) | null;
+  upstream_request_id: string | null;
+  time_to_first_byte_ms: number | null;
+  last_progress: number | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+export interface ImageView {
+  index: number;
+  url: string;
+  content_type: string;
+  bytes: number;
+  sha256: string;
+  width: number | null;
+  height: number | null;
+}
+
+/** The job object every endpoint, event and webhook shows. */
+export interface JobView {
+  id: string;
+  object: "job";
+  status: JobStatus;
+  model: Model;
+  fallback_model: "gpt-image-1" | null;
+  prompt: string;
+  n: number;
+  size: ImageSize;
+  quality: ImageQuality;
+  max_attempts: number;
+  deadline_at: string;
+  progress: { percent: number; stage: ProgressStage };
+  attempts: AttemptView[];
+  fallback_used: boolean;
+  result: { model: string; images: ImageView[]; usage: unknown } | null;
+  error: JobErrorView | null;
+  metadata: Record<string, unknown>;
+  webhook_url: string | null;
+  webhook_events: WebhookEventType[];
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+  next_attempt_at: string | null;
+}

@@ -1,0 +1,55 @@
+import { type Logger, type LoggerOptions, pino } from "pino";
+
+export type { Logger } from "pino";
+
+/** Paths pino blanks out: keys, secrets and tokens never reach a log line. */
+export const REDACT_PATHS = [
+  "apiKey",
+  "api_key",
+  "key",
+  "secret",
+  "webhookSecret",
+  "webhook_secret",
+  "token",
+  "adminToken",
+  "authorization",
+  "*.apiKey",
+  "*.api_key",
+  "*.secret",
+  "*.webhookSecret",
+  "*.webhook_secret",
+  "*.token",
+  "*.authorization",
+  "req.headers.authorization",
+  "req.headers.cookie",
+  'req.headers["x-api-key"]',
+  "headers.authorization",
+];
+
+const PROMPT_LOG_LIMIT = 200;
+
+/** Prompts are user content: only their first 200 characters may be logged. */
+export function truncatePrompt(prompt: string): string {
+  return prompt.length <= PROMPT_LOG_LIMIT ? prompt : `${prompt.slice(0, PROMPT_LOG_LIMIT)}… (${prompt.length} chars)`;
+}
+
+export interface CreateLoggerOptions {
+  name: string;
+  level: string;
+  pretty: boolean;
+  destination?: NodeJS.WritableStream;
+}
+
+/** JSON in production, pretty in development; redaction always on. */
+export function createLogger(options: CreateLoggerOptions): Logger {
+  const base: LoggerOptions = {
+    name: options.name,
+    level: options.level,
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (options.pretty && options.destination === undefined) {
+    return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname" } } });
+  }
+  return options.destination === undefined ? pino(base) : pino(base, options.destination);
+}

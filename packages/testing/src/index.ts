@@ -1,0 +1,10 @@
+export {
+  createEmptyDatabase,
+  createTestDatabase,
+  prepareTemplateDatabase,
+  TEMPLATE_DATABASE,
+  TEST_SERVER_URL,
+  type TestDatabase,
+} from "./database";
+export { REPO_ROOT, type RunningProcess, startProcess } from "./processes";
+export { createTestRedis, TEST_REDIS_URL, type TestRedis } from "./redis";

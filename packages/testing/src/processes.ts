@@ -1,0 +1,72 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root (tests run the built `dist/` bundles, as production does). */
+export const REPO_ROOT = path.resolve(here, "..", "..", "..");
+
+export interface RunningProcess {
+  child: ChildProcess;
+  /** Everything the process wrote so far (stdout and stderr). */
+  output(): string;
+  /** Resolves once `pattern` appears in the output. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `dist/<file>` with exactly `env` (plus PATH), collecting its output. */
+export function startProcess(file: string, env: Record<string, string>): RunningProcess {
+  const child = spawn(process.execPath, ["--enable-source-maps", path.join(REPO_ROOT, "dist", file)], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", NODE_ENV: "test", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString("utf8");
+    for (const w of waiters) w();
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  child.on("exit", () => {
+    for (const w of waiters) w();
+  });
+  return {
+    child,
+    output: () => out,
+    waitFor(pattern, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = pattern.exec(out);
+          if (m) {
+            cleanup();
+            resolve(m);
+          } else if (child.exitCode !== null) {
+            cleanup();
+            reject(new Error(`${file} exited (${child.exitCode}) before printing ${pattern}:\n${out}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`${file} did not print ${pattern} within ${timeoutMs} ms:\n${out}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
