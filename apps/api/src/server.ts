@@ -30,7 +30,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     redis,
     queue,
     storage: new LocalDiskStorage(env.STORAGE_DIR),
-    signer: new ImageUrlSigner(config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
+    signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
     logger,
   };
   const app = createApp(deps);
@@ -39,6 +39,8 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   });
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
+  // With PORT=0 the real port is known only now.
+  if (env.PUBLIC_BASE_URL === undefined) config.publicBaseUrl = `http://${config.host}:${port}`;
   return {
     config,
     server,

@@ -8,3 +8,5 @@ export {
 } from "./database";
 export { REPO_ROOT, type RunningProcess, startProcess } from "./processes";
 export { createTestRedis, TEST_REDIS_URL, type TestRedis } from "./redis";
+export { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
+export { type Stack, STACK_ADMIN_TOKEN, type StackOptions, startStack } from "./stack";

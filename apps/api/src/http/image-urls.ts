@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
  */
 export class ImageUrlSigner {
   constructor(
-    private readonly baseUrl: string,
+    private readonly baseUrl: () => string,
     private readonly secret: string,
     private readonly ttlSeconds: number,
   ) {}
@@ -19,7 +19,7 @@ export class ImageUrlSigner {
     const nowSeconds = Math.floor(now / 1000);
     const expires = (Math.floor(nowSeconds / this.ttlSeconds) + 2) * this.ttlSeconds;
     const sig = this.signature(jobId, index, expires);
-    return `${this.baseUrl}/v1/jobs/${jobId}/images/${index}?expires=${expires}&signature=${sig}`;
+    return `${this.baseUrl()}/v1/jobs/${jobId}/images/${index}?expires=${expires}&signature=${sig}`;
   }
 
   /** True when the signature matches and has not expired. */

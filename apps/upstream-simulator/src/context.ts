@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ScriptBook } from "./directives";
+import type { ImageStore } from "./image-store";
+
+/** One upstream call as the simulator saw it, for tests to assert on. */
+export interface CallRecord {
+  path: string;
+  model: string | null;
+  /** The user message (chat) or `prompt` field (images). */
+  prompt: string | null;
+  startedAt: number;
+  /** The client closed the connection before the simulator finished its answer. */
+  closedByClient: boolean;
+  closedAt?: number;
+  /** Fault kind applied to this call (`ok` when none). */
+  kind?: string;
+  /** 1-based number of this call among calls with the same prompt. */
+  call?: number;
+  requestId?: string;
+  method: string;
+}
+
+/** How an image URL misbehaves (image host faults). */
+export interface ImageFault {
+  kind: "404" | "403" | "500" | "html" | "truncated" | "slow";
+  /** Fetches that still fail; afterwards the image is served normally. */
+  remaining: number;
+  delayMs: number;
+}
+
+/** State shared by every request of one simulator instance. */
+export interface SimContext {
+  baseUrl(): string;
+  images: ImageStore;
+  imageFaults: Map<string, ImageFault>;
+  /** Image id -> epoch ms after which the URL answers 404. */
+  imageExpiry: Map<string, number>;
+  scripts: ScriptBook;
+  stepMs: number;
+  pingMs: number;
+}
+
+/** One request being answered. */
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  record: CallRecord;
+  /** Aborts when the client goes away or the simulator closes. */
+  signal: AbortSignal;
+  requestId: string;
+  /** Call before the simulator itself destroys the socket, so the record does not blame the client. */
+  markServerClosed(): void;
+}

@@ -1,0 +1,183 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { handleImageGet, isImagePath } from "./cdn-handler";
+import { handleChat, recordChat } from "./chat-handler";
+import type { CallRecord, RequestContext, SimContext } from "./context";
+import { parseDirectives, parseGenerateSentence, parseScript, ScriptBook } from "./directives";
+import { bearerToken, envelope, newRequestId, notFoundPage, readRequestBody, sendHtml, sendJson } from "./http-helpers";
+import { handleImages } from "./images-handler";
+import { ImageStore } from "./image-store";
+
+/** Options of {@link startSimulator}. */
+export interface SimulatorOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  host?: string;
+  /** Delay between progress steps, ms. */
+  stepMs?: number;
+  /** Interval of `: PING` keep-alive comments, ms. */
+  pingMs?: number;
+  /** Base of the image URLs the simulator hands out; defaults to its own `http://host:port`. */
+  publicBaseUrl?: string;
+}
+
+/** A running simulator. */
+export interface Simulator {
+  url: string;
+  port: number;
+  /** Every request received, in arrival order. */
+  calls: CallRecord[];
+  close(): Promise<void>;
+}
+
+function userContent(messages: unknown): string {
+  if (!Array.isArray(messages)) return "";
+  const users = messages.filter(
+    (m): m is Record<string, unknown> => typeof m === "object" && m !== null && (m as Record<string, unknown>).role === "user",
+  );
+  const content = users.at(-1)?.content;
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content
+    .map((part: unknown) => (typeof part === "object" && part !== null ? (part as Record<string, unknown>).text : undefined))
+    .filter((text): text is string => typeof text === "string")
+    .join("\n");
+}
+
+/** Starts a CometAPI-compatible simulator (chat SSE for gpt-4o-image, images API, file host). */
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const host = options.host ?? "127.0.0.1";
+  const calls: CallRecord[] = [];
+  const sockets = new Set<Socket>();
+  const closing = new AbortController();
+  let baseUrl = options.publicBaseUrl ?? "";
+  const sim: SimContext = {
+    baseUrl: () => baseUrl,
+    images: new ImageStore(),
+    imageFaults: new Map(),
+    imageExpiry: new Map(),
+    scripts: new ScriptBook(),
+    stepMs: options.stepMs ?? 150,
+    pingMs: options.pingMs ?? 1000,
+  };
+
+  const server = createServer((req, res) => {
+    void route(sim, req, res, calls, closing.signal).catch((error: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, envelope(`simulator error: ${String(error)}`, newRequestId()), "sim");
+      else res.destroy();
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (baseUrl === "") baseUrl = url;
+  return {
+    url,
+    port,
+    calls,
+    close: async () => {
+      closing.abort();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+async function route(
+  sim: SimContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  calls: CallRecord[],
+  closing: AbortSignal,
+): Promise<void> {
+  const path = new URL(req.url ?? "/", "http://simulator").pathname;
+  const record: CallRecord = {
+    method: req.method ?? "GET",
+    path,
+    model: null,
+    prompt: null,
+    startedAt: Date.now(),
+    closedByClient: false,
+  };
+  calls.push(record);
+  const controller = new AbortController();
+  let serverClosed = false;
+  const onClosing = (): void => controller.abort();
+  closing.addEventListener("abort", onClosing, { once: true });
+  res.on("close", () => {
+    record.closedAt = Date.now();
+    if (!res.writableFinished && !serverClosed && !closing.aborted) record.closedByClient = true;
+    closing.removeEventListener("abort", onClosing);
+    controller.abort();
+  });
+  const requestId = newRequestId();
+  record.requestId = requestId;
+  const ctx: RequestContext = {
+    req,
+    res,
+    record,
+    signal: controller.signal,
+    requestId,
+    markServerClosed: () => {
+      serverClosed = true;
+    },
+  };
+
+  if (req.method === "GET" && isImagePath(path)) return handleImageGet(sim, ctx, path);
+  const api = req.method === "POST" && (path === "/v1/chat/completions" || path === "/v1/images/generations");
+  if (!api) {
+    sendHtml(res, 404, notFoundPage(path));
+    return;
+  }
+  const raw = await readRequestBody(req);
+  if (bearerToken(req) === null) {
+    sendJson(res, 401, envelope("未提供令牌 (no token provided)", requestId), requestId);
+    return;
+  }
+  if (path === "/v1/images/generations") return handleImages(sim, ctx, raw);
+
+  let body: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    body = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    sendJson(res, 400, envelope("invalid character in request body", requestId, "invalid_request"), requestId);
+    return;
+  }
+  const model = typeof body.model === "string" ? body.model : "";
+  if (model === "") {
+    sendJson(res, 400, envelope("model name is required", requestId), requestId);
+    return;
+  }
+  const prompt = userContent(body.messages);
+  const directives = parseDirectives(prompt);
+  let script: ReturnType<typeof parseScript>;
+  try {
+    script = parseScript(directives.script);
+  } catch (error) {
+    sendJson(res, 400, envelope(String(error), requestId, "invalid_request"), requestId);
+    return;
+  }
+  const { kind, call } = sim.scripts.next("shared", parseGenerateSentence(prompt).userPrompt, script);
+  const streamOptions = body.stream_options;
+  const chat = {
+    model,
+    prompt,
+    stream: body.stream === true,
+    includeUsage:
+      typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true,
+    directives,
+    kind,
+    call,
+  };
+  recordChat(record, chat);
+  await handleChat(sim, ctx, chat);
+}

@@ -1,0 +1,110 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
+import { createTestDatabase, type TestDatabase } from "./database";
+import { type RunningProcess, startProcess } from "./processes";
+import { createTestRedis, type TestRedis } from "./redis";
+
+export const STACK_ADMIN_TOKEN = "stack-admin-token-0123456789";
+
+export interface Stack {
+  apiUrl: string;
+  simulator: Simulator;
+  db: TestDatabase;
+  redis: TestRedis;
+  env: Record<string, string>;
+  api: RunningProcess;
+  workers: RunningProcess[];
+  /** Starts one more worker process with the stack's environment. */
+  addWorker(extraEnv?: Record<string, string>): Promise<RunningProcess>;
+  /** POST /admin/api/keys: a new tenant's API key. */
+  newApiKey(name?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  label: string;
+  workers?: number;
+  simulatorStepMs?: number;
+  env?: Record<string, string>;
+}
+
+/**
+ * The whole system on real components: the simulator in this process, the API and the worker(s)
+ * as separate processes (the built dist/ bundles), a database and a queue prefix of their own.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const db = await createTestDatabase(options.label);
+  const redis = createTestRedis(options.label);
+  const storageDir = await mkdtemp(path.join(tmpdir(), "darkroom-stack-"));
+  const simulator = await startSimulator({ port: 0, stepMs: options.simulatorStepMs ?? 30 });
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: redis.prefix,
+    PORT: "0",
+    ADMIN_TOKEN: STACK_ADMIN_TOKEN,
+    STORAGE_DIR: storageDir,
+    COMETAPI_BASE_URL: simulator.url,
+    COMETAPI_KEY: "sk-test-upstream-key",
+    IMAGE_HOST_ALLOWLIST: `127.0.0.1:${simulator.port}`,
+    WORKER_CONCURRENCY: "8",
+    RETRY_BASE_DELAY_MS: "50",
+    RETRY_MAX_DELAY_MS: "500",
+    ...options.env,
+  };
+  const api = startProcess("api.js", env);
+  const workers: RunningProcess[] = [];
+  const abandon = async () => {
+    await Promise.all([api.stop(), ...workers.map((w) => w.stop())]);
+    await simulator.close();
+    await db.drop();
+  };
+  let port: string | undefined;
+  try {
+    [, port] = await api.waitFor(/"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/);
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const addWorker = async (extraEnv: Record<string, string> = {}) => {
+    const worker = startProcess("worker.js", { ...env, ...extraEnv });
+    await worker.waitFor(/worker ready/);
+    workers.push(worker);
+    return worker;
+  };
+  try {
+    for (let i = 0; i < (options.workers ?? 1); i++) await addWorker();
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
+  return {
+    apiUrl,
+    simulator,
+    db,
+    redis,
+    env,
+    api,
+    workers,
+    addWorker,
+    async newApiKey(name = "tenant") {
+      const res = await fetch(`${apiUrl}/admin/api/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ name }),
+      });
+      if (res.status !== 201) throw new Error(`key creation failed: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { api_key: string }).api_key;
+    },
+    async stop() {
+      await Promise.all([api.stop(), ...workers.map((w) => w.stop())]);
+      await simulator.close();
+      await db.drop();
+      await redis.cleanup();
+      await rm(storageDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import { classifyErrorBody, extractRequestId, isPolicyText, readErrorObject } from "./classify";
+import { type ProgressSnapshot, parseProgress, snapshotChanged } from "./progress-parser";
+import type { UpstreamErrorInit } from "./upstream-error";
+
+/** Token usage of a chat call, as the usage chunk reports it. */
+export interface ChatUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** Consecutive unparsable `data:` lines tolerated before the stream counts as broken (row 16). */
+const MAX_MALFORMED_RUN = 3;
+
+function readUsage(value: unknown): ChatUsage | null {
+  if (typeof value !== "object" || value === null) return null;
+  const usage = value as Record<string, unknown>;
+  const num = (key: string): number => (typeof usage[key] === "number" ? (usage[key] as number) : 0);
+  return { prompt_tokens: num("prompt_tokens"), completion_tokens: num("completion_tokens"), total_tokens: num("total_tokens") };
+}
+
+function firstChoice(value: unknown): Record<string, unknown> | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const first: unknown = value[0];
+  return typeof first === "object" && first !== null ? (first as Record<string, unknown>) : undefined;
+}
+
+/**
+ * The state of one chat-completions stream: accumulated content, the latest progress snapshot,
+ * finish reason, usage, and the first failure seen. Fed one SSE event at a time; pure apart from
+ * the progress callback.
+ */
+export class ChatStreamState {
+  text = "";
+  snapshot: ProgressSnapshot | null = null;
+  finishReason: string | null = null;
+  usage: ChatUsage | null = null;
+  sawDone = false;
+  failure: UpstreamErrorInit | null = null;
+  requestId: string | undefined;
+  private malformedRun = 0;
+
+  constructor(
+    private readonly requestedN: number,
+    private readonly httpStatus: number,
+    private readonly onProgress?: (snapshot: ProgressSnapshot) => void,
+  ) {}
+
+  /** True once nothing more needs to be read. */
+  get finished(): boolean {
+    return this.sawDone || this.failure !== null;
+  }
+
+  /** Handles one SSE event (`event:` name and `data:` text). */
+  handleEvent(eventName: string | undefined, data: string): void {
+    if (this.finished) return;
+    if (data.trim() === "[DONE]") {
+      this.sawDone = true;
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+      this.malformedRun = 0;
+    } catch {
+      parsed = undefined;
+    }
+    if (eventName === "error") {
+      const envelope = readErrorObject(parsed) ?? { message: data || "error event", type: undefined, code: undefined };
+      this.fail(classifyErrorBody(envelope, this.base(), true));
+      return;
+    }
+    if (parsed === undefined) {
+      this.malformedRun += 1;
+      if (this.malformedRun >= MAX_MALFORMED_RUN) {
+        this.fail({
+          code: "stream_truncated",
+          errorClass: "protocol_noise",
+          message: `${this.malformedRun} malformed data lines in a row`,
+          retryable: false,
+          fallback: true,
+          ...this.base(),
+        });
+      }
+      return;
+    }
+    this.handleChunk(parsed);
+  }
+
+  private handleChunk(chunk: unknown): void {
+    const envelope = readErrorObject(chunk);
+    if (envelope !== null) {
+      this.fail(classifyErrorBody(envelope, this.base(), true));
+      return;
+    }
+    if (typeof chunk !== "object" || chunk === null) return;
+    const record = chunk as Record<string, unknown>;
+    const usage = readUsage(record.usage);
+    if (usage !== null) this.usage = usage;
+    const choice = firstChoice(record.choices);
+    if (choice === undefined) return;
+    const delta = choice.delta ?? choice.message;
+    if (typeof delta === "object" && delta !== null) {
+      const content = (delta as Record<string, unknown>).content;
+      if (typeof content === "string" && content !== "") this.append(content);
+    }
+    if (typeof choice.finish_reason === "string") {
+      this.finishReason = choice.finish_reason;
+      if (choice.finish_reason === "content_filter") {
+        this.fail({
+          code: "content_policy",
+          errorClass: "content_policy",
+          message: "the upstream filtered the response (finish_reason content_filter)",
+          retryable: false,
+          fallback: false,
+          ...this.base(),
+        });
+      }
+    }
+  }
+
+  /** Appends assistant text and reports the snapshot when it changed. */
+  append(content: string): void {
+    this.text += content;
+    this.requestId ??= extractRequestId(content);
+    const next = parseProgress(this.text, this.requestedN);
+    if (snapshotChanged(this.snapshot, next)) {
+      this.snapshot = next;
+      this.onProgress?.(next);
+    }
+  }
+
+  /**
+   * Decides the outcome once the stream ended (EOF or `[DONE]`). Returns the images, or the
+   * failure of rows 2, 14 and 15 of section E.
+   */
+  conclude(): { imageUrls: string[] } | UpstreamErrorInit {
+    if (this.failure !== null) return this.failure;
+    const snapshot = this.snapshot ?? parseProgress(this.text, this.requestedN);
+    const imageUrls = snapshot.imageUrls.slice(0, this.requestedN);
+    const wanted = Math.min(this.requestedN, snapshot.declaredN ?? this.requestedN);
+    // A complete set of images is usable even if the connection dropped before `[DONE]`:
+    // only the usage chunk was lost, and refetching would bill the call twice.
+    if (imageUrls.length > 0 && (this.sawDone || this.finishReason !== null || imageUrls.length >= wanted)) {
+      return { imageUrls };
+    }
+    const base = this.base();
+    if (!this.sawDone && this.finishReason === null) {
+      return {
+        ...base,
+        code: "stream_truncated",
+        errorClass: "truncated",
+        message: `stream ended without [DONE] at ${snapshot.percent ?? 0}% (${snapshot.stage})`,
+        retryable: false,
+        fallback: true,
+      };
+    }
+    if (isPolicyText(this.text)) {
+      return { ...base, code: "content_policy", errorClass: "content_policy", message: this.excerpt(), retryable: false, fallback: false };
+    }
+    return {
+      ...base,
+      code: "no_image",
+      errorClass: "no_image",
+      message: `stream finished (${this.finishReason ?? "[DONE]"}) without an image at ${snapshot.percent ?? 0}%: ${this.excerpt()}`,
+      retryable: false,
+      fallback: true,
+    };
+  }
+
+  private excerpt(): string {
+    const flat = this.text.replace(/\s+/g, " ").trim();
+    return flat.length > 200 ? `${flat.slice(-200)}` : flat;
+  }
+
+  private fail(init: UpstreamErrorInit): void {
+    this.failure ??= init;
+  }
+
+  private base(): { httpStatus: number; requestId: string | undefined } {
+    return { httpStatus: this.httpStatus, requestId: this.requestId };
+  }
+}

@@ -1,0 +1,242 @@
+import { createParser } from "eventsource-parser";
+import { Agent, type Dispatcher, request } from "undici";
+import { classifyErrorBody, classifyHttpError, classifyNetworkError, readErrorObject } from "./classify";
+import { type ChatUsage, ChatStreamState } from "./chat-stream-state";
+import { headerValue, joinUrl, linkedController, readBodyText } from "./http-util";
+import type { ProgressSnapshot } from "./progress-parser";
+import { UpstreamError, type UpstreamErrorInit } from "./upstream-error";
+
+/** Output sizes Darkroom accepts; chat models get them as an aspect ratio. */
+export type ImageSizeOption = "1024x1024" | "1536x1024" | "1024x1536" | "auto";
+
+/** Options of {@link streamChatImage}. */
+export interface ChatImageOptions {
+  baseUrl: string;
+  apiKey: string;
+  model: string;
+  prompt: string;
+  n: number;
+  size: ImageSizeOption;
+  /** Aborting it cancels the call; see {@link streamChatImage} for what is thrown. */
+  signal?: AbortSignal;
+  connectTimeoutMs: number;
+  /** From sending the request to the response headers. */
+  firstByteTimeoutMs: number;
+  /** Longest silence between body bytes; `: PING` comments count as bytes. */
+  idleTimeoutMs: number;
+  onProgress?: (snapshot: ProgressSnapshot) => void;
+  onFirstByte?: () => void;
+  /** Use this dispatcher instead of a per-call Agent (connect timeout is then the dispatcher's). */
+  dispatcher?: Dispatcher;
+}
+
+/** A successful gpt-4o-image call. */
+export interface ChatImageResult {
+  text: string;
+  /** Result image URLs, at most `n`. */
+  imageUrls: string[];
+  declaredN: number | null;
+  finishReason: string | null;
+  usage: ChatUsage | null;
+  requestId: string | undefined;
+  timeToFirstByteMs: number;
+  httpStatus: number;
+}
+
+const RATIOS: Record<ImageSizeOption, string | null> = {
+  "1024x1024": "1:1",
+  "1536x1024": "3:2",
+  "1024x1536": "2:3",
+  auto: null,
+};
+
+/** Aspect ratio the chat model is asked for, or null for `auto`. */
+export function aspectRatioForSize(size: ImageSizeOption): string | null {
+  return RATIOS[size];
+}
+
+/**
+ * The user message sent upstream: the prompt plus one plain sentence with the image count and
+ * ratio, e.g. `"\n\n(Generate 2 images, aspect ratio 3:2.)"`. The simulator parses this sentence.
+ */
+export function buildImagePrompt(prompt: string, n: number, size: ImageSizeOption): string {
+  const ratio = aspectRatioForSize(size);
+  const count = `Generate ${n} image${n === 1 ? "" : "s"}`;
+  return `${prompt}\n\n(${ratio === null ? count : `${count}, aspect ratio ${ratio}`}.)`;
+}
+
+function fail(init: UpstreamErrorInit): never {
+  throw new UpstreamError(init);
+}
+
+function canceled(reason: unknown): UpstreamError {
+  return new UpstreamError({
+    code: "internal",
+    errorClass: "canceled",
+    message: "the upstream call was canceled",
+    retryable: false,
+    fallback: false,
+    cause: reason,
+  });
+}
+
+/**
+ * Calls a chat model that draws images (gpt-4o-image) with `stream: true`, reports progress as it
+ * arrives and returns the result image URLs.
+ *
+ * Every failure is thrown as a classified {@link UpstreamError} (upstream-protocol.md, section E).
+ * When `signal` aborts, the connection is closed and an `UpstreamError` with `errorClass: "canceled"`
+ * (code `internal`, not retryable) is thrown, with the signal's reason as `cause`.
+ */
+export async function streamChatImage(options: ChatImageOptions): Promise<ChatImageResult> {
+  const { signal } = options;
+  if (signal?.aborted) throw canceled(signal.reason);
+  const { controller, dispose } = linkedController(signal);
+  const ownAgent =
+    options.dispatcher === undefined
+      ? new Agent({ connect: { timeout: options.connectTimeoutMs }, headersTimeout: 0, bodyTimeout: 0 })
+      : undefined;
+  let timedOut: "first_byte" | "idle" | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (ms: number, kind: "first_byte" | "idle"): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = kind;
+      controller.abort(new Error(`${kind} timeout`));
+    }, ms);
+  };
+  const started = performance.now();
+  const explain = (error: unknown, afterHeaders: boolean, httpStatus?: number): UpstreamError => {
+    if (error instanceof UpstreamError) return error;
+    if (signal?.aborted) return canceled(signal.reason);
+    if (timedOut === "idle") {
+      return new UpstreamError({
+        code: "upstream_timeout",
+        errorClass: "stalled",
+        message: `no bytes from the upstream for ${options.idleTimeoutMs} ms`,
+        retryable: false,
+        fallback: true,
+        httpStatus,
+        cause: error,
+      });
+    }
+    if (afterHeaders && timedOut === null) {
+      return new UpstreamError({
+        code: "stream_truncated",
+        errorClass: "truncated",
+        message: `stream broke: ${error instanceof Error ? error.message : String(error)}`,
+        retryable: false,
+        fallback: true,
+        httpStatus,
+        cause: error,
+      });
+    }
+    return new UpstreamError({ ...classifyNetworkError(error, timedOut !== null), httpStatus });
+  };
+
+  try {
+    arm(options.firstByteTimeoutMs, "first_byte");
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(joinUrl(options.baseUrl, "/v1/chat/completions"), {
+        method: "POST",
+        dispatcher: options.dispatcher ?? ownAgent,
+        signal: controller.signal,
+        headers: {
+          authorization: `Bearer ${options.apiKey}`,
+          "content-type": "application/json",
+          accept: "text/event-stream",
+        },
+        body: JSON.stringify({
+          model: options.model,
+          messages: [{ role: "user", content: buildImagePrompt(options.prompt, options.n, options.size) }],
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      });
+    } catch (error) {
+      throw explain(error, false);
+    }
+    const timeToFirstByteMs = Math.round(performance.now() - started);
+    options.onFirstByte?.();
+    arm(options.idleTimeoutMs, "idle");
+    const { statusCode: httpStatus, headers, body } = response;
+    const contentType = (headerValue(headers, "content-type") ?? "").toLowerCase();
+    if (httpStatus < 200 || httpStatus >= 300 || contentType.includes("text/html")) {
+      const text = await readBodyText(body);
+      if (signal?.aborted) throw canceled(signal.reason);
+      fail(classifyHttpError({ status: httpStatus, headers, body: text, model: options.model }));
+    }
+    const state = new ChatStreamState(options.n, httpStatus, options.onProgress);
+    state.requestId = headerValue(headers, "x-request-id");
+    if (contentType.includes("application/json")) {
+      readJsonAnswer(state, await readBodyText(body, 8 * 1024 * 1024), httpStatus);
+    } else {
+      try {
+        await consumeSse(body, state, () => arm(options.idleTimeoutMs, "idle"));
+      } catch (error) {
+        throw explain(error, true, httpStatus);
+      }
+    }
+    const outcome = state.conclude();
+    if (!("imageUrls" in outcome)) fail(outcome);
+    return {
+      text: state.text,
+      imageUrls: outcome.imageUrls,
+      declaredN: state.snapshot?.declaredN ?? null,
+      finishReason: state.finishReason,
+      usage: state.usage,
+      requestId: state.requestId,
+      timeToFirstByteMs,
+      httpStatus,
+    };
+  } finally {
+    clearTimeout(timer);
+    dispose();
+    if (!controller.signal.aborted) controller.abort(new Error("upstream call finished"));
+    void ownAgent?.destroy().catch(() => {});
+  }
+}
+
+/** Reads SSE from the body into `state` until `[DONE]`, a failure, or EOF. Exported for tests. */
+export async function consumeSse(body: AsyncIterable<unknown> & { destroy(): unknown }, state: ChatStreamState, onBytes: () => void) {
+  const decoder = new TextDecoder("utf-8");
+  const parser = createParser({ onEvent: (event) => state.handleEvent(event.event, event.data) });
+  for await (const chunk of body) {
+    onBytes();
+    parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+    if (state.finished) break;
+  }
+  if (!state.finished) parser.feed(`${decoder.decode()}\n\n`);
+  body.destroy();
+}
+
+/**
+ * `stream: true` answered with one JSON body: either a legacy 200 error envelope or a complete
+ * non-streaming chat completion, whose content is judged like a finished stream.
+ */
+function readJsonAnswer(state: ChatStreamState, text: string, httpStatus: number): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    fail(classifyHttpError({ status: httpStatus, headers: {}, body: text }));
+  }
+  const envelope = readErrorObject(parsed);
+  if (envelope !== null) fail(classifyErrorBody(envelope, { httpStatus, requestId: state.requestId }, false));
+  const record = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  const choices = Array.isArray(record.choices) ? (record.choices as unknown[]) : [];
+  if (choices.length === 0) {
+    fail({
+      code: "upstream_error",
+      errorClass: "transient_upstream",
+      message: "application/json answer to a streaming request carries no choices",
+      retryable: true,
+      fallback: true,
+      httpStatus,
+      requestId: state.requestId,
+    });
+  }
+  state.handleEvent(undefined, text);
+  state.sawDone = true;
+}

@@ -1,0 +1,169 @@
+import { type Dispatcher, request } from "undici";
+import { errorCodeOf } from "./classify";
+import { type HeaderRecord, headerValue, linkedController, readBodyText } from "./http-util";
+import { sniffImage } from "./image-sniff";
+import { UpstreamError } from "./upstream-error";
+
+/** Options of {@link downloadImage}. */
+export interface DownloadImageOptions {
+  /**
+   * Hosts that may serve results: `"host"` (any port), `"host:port"` (that port only) or
+   * `"*.domain"` (any subdomain of domain, not the domain itself).
+   */
+  allowlist: string[];
+  maxBytes: number;
+  /** Whole download, redirects included. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  dispatcher?: Dispatcher;
+}
+
+/** A downloaded, verified image. */
+export interface DownloadedImage {
+  bytes: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+}
+
+const MAX_REDIRECTS = 3;
+
+/** True when `url`'s host is allowed by one of the allowlist entries. */
+export function isHostAllowed(url: URL, allowlist: readonly string[]): boolean {
+  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  const port = url.port === "" ? (url.protocol === "https:" ? "443" : "80") : url.port;
+  return allowlist.some((raw) => {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "") return false;
+    const portMatch = /^(.*):(\d+)$/.exec(entry);
+    const entryHost = (portMatch?.[1] ?? entry).replace(/^\[|\]$/g, "");
+    if (portMatch?.[2] !== undefined && portMatch[2] !== port) return false;
+    if (entryHost.startsWith("*.")) return host.endsWith(entryHost.slice(1)) && host.length > entryHost.length - 1;
+    return host === entryHost;
+  });
+}
+
+function fetchError(message: string, retryable: boolean, extra: { httpStatus?: number; cause?: unknown } = {}) {
+  return new UpstreamError({
+    code: "result_unavailable",
+    errorClass: "result_fetch",
+    message,
+    retryable,
+    fallback: true,
+    ...extra,
+  });
+}
+
+/**
+ * Downloads a result image from an allowed host: refuses other hosts (also on redirects), non-image
+ * content types and bodies that are not a PNG/JPEG/WebP, stops reading past `maxBytes`, and notices
+ * bodies shorter than their Content-Length. Failures are `UpstreamError`s with code
+ * `result_unavailable` and class `result_fetch`; 5xx, 429, timeouts and broken connections are
+ * retryable. An aborted `signal` throws one with `errorClass: "canceled"`.
+ */
+export async function downloadImage(url: string, options: DownloadImageOptions): Promise<DownloadedImage> {
+  const { signal } = options;
+  const canceled = (): UpstreamError =>
+    new UpstreamError({
+      code: "internal",
+      errorClass: "canceled",
+      message: "the image download was canceled",
+      retryable: false,
+      fallback: false,
+      cause: signal?.reason,
+    });
+  if (signal?.aborted) throw canceled();
+  const { controller, dispose } = linkedController(signal);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error("image download timed out"));
+  }, options.timeoutMs);
+  try {
+    let target = parseUrl(url);
+    for (let hop = 0; ; hop += 1) {
+      if (!isHostAllowed(target, options.allowlist)) {
+        throw fetchError(`image host ${target.host} is not in the allowlist`, false);
+      }
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(target, { method: "GET", signal: controller.signal, dispatcher: options.dispatcher });
+      } catch (error) {
+        if (signal?.aborted) throw canceled();
+        throw fetchError(timedOut ? "image download timed out" : `image download failed (${errorCodeOf(error) ?? String(error)})`, true, { cause: error });
+      }
+      const { statusCode, headers, body } = response;
+      const location = headerValue(headers, "location");
+      if (statusCode >= 300 && statusCode < 400 && location !== undefined) {
+        body.destroy();
+        if (hop >= MAX_REDIRECTS) throw fetchError("too many redirects", false, { httpStatus: statusCode });
+        target = parseUrl(new URL(location, target).toString());
+        continue;
+      }
+      if (statusCode < 200 || statusCode >= 300) {
+        const text = await readBodyText(body, 2048);
+        const retryable = statusCode >= 500 || statusCode === 429 || statusCode === 408;
+        throw fetchError(`image host answered ${statusCode}: ${text.slice(0, 120)}`, retryable, { httpStatus: statusCode });
+      }
+      try {
+        return await readImage(body, headers, statusCode, options.maxBytes);
+      } catch (error) {
+        if (error instanceof UpstreamError) throw error;
+        if (signal?.aborted) throw canceled();
+        const reason = timedOut ? "timed out" : `broke (${errorCodeOf(error) ?? String(error)})`;
+        throw fetchError(`image download ${reason}`, true, { httpStatus: statusCode, cause: error });
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    dispose();
+  }
+}
+
+function parseUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw fetchError(`not a URL: ${value.slice(0, 200)}`, false);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw fetchError(`unsupported scheme ${url.protocol}`, false);
+  return url;
+}
+
+async function readImage(
+  body: Dispatcher.ResponseData["body"],
+  headers: HeaderRecord,
+  httpStatus: number,
+  maxBytes: number,
+): Promise<DownloadedImage> {
+  const contentType = (headerValue(headers, "content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  if (!contentType.startsWith("image/")) {
+    body.destroy();
+    throw fetchError(`image host sent ${contentType || "no content type"}, not an image`, false, { httpStatus });
+  }
+  const declared = headerValue(headers, "content-length");
+  const expected = declared === undefined ? undefined : Number.parseInt(declared, 10);
+  if (expected !== undefined && expected > maxBytes) {
+    body.destroy();
+    throw fetchError(`image is ${expected} bytes, over the ${maxBytes} byte limit`, false, { httpStatus });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw fetchError(`image is over the ${maxBytes} byte limit`, false, { httpStatus });
+    }
+    chunks.push(buf);
+  }
+  if (expected !== undefined && Number.isFinite(expected) && size !== expected) {
+    throw fetchError(`image body truncated: ${size} of ${expected} bytes`, true, { httpStatus });
+  }
+  const bytes = Buffer.concat(chunks, size);
+  const sniffed = sniffImage(bytes);
+  if (sniffed === null) throw fetchError(`body labelled ${contentType} is not a PNG, JPEG or WebP`, false, { httpStatus });
+  return { bytes, contentType: sniffed.contentType, width: sniffed.width, height: sniffed.height };
+}

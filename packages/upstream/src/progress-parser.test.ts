@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { PROGRESS_FIXTURES } from "./fixtures/progress-streams";
+import { type ProgressSnapshot, parseProgress } from "./progress-parser";
+
+/** Decodes `bytes` cut at the given offsets, returning the accumulated text after every chunk. */
+function accumulate(bytes: Buffer, cuts: number[]): string[] {
+  const decoder = new TextDecoder("utf-8");
+  const texts: string[] = [];
+  let text = "";
+  let start = 0;
+  for (const end of [...cuts, bytes.length]) {
+    text += decoder.decode(bytes.subarray(start, end), { stream: true });
+    texts.push(text);
+    start = end;
+  }
+  text += decoder.decode();
+  texts.push(text);
+  return texts;
+}
+
+const STAGE_ORDER = ["waiting", "queuing", "generating", "complete"];
+
+describe("parseProgress on recorded streams", () => {
+  for (const fixture of PROGRESS_FIXTURES) {
+    describe(fixture.name, () => {
+      const bytes = Buffer.from(fixture.text, "utf8");
+
+      it("reads the final text", () => {
+        const snapshot = parseProgress(fixture.text);
+        expect(snapshot).toEqual<ProgressSnapshot>({
+          stage: fixture.stage,
+          percent: fixture.percent,
+          imageUrls: fixture.imageUrls,
+          declaredN: fixture.declaredN,
+          complete: fixture.complete,
+        });
+      });
+
+      it("fed one byte at a time: percent and stage never go back, decoys never appear", () => {
+        const cuts = Array.from({ length: bytes.length - 1 }, (_, i) => i + 1);
+        let previous: ProgressSnapshot | null = null;
+        for (const text of accumulate(bytes, cuts)) {
+          const snapshot = parseProgress(text);
+          for (const url of fixture.forbidden) expect(snapshot.imageUrls).not.toContain(url);
+          for (const url of snapshot.imageUrls) expect(fixture.imageUrls).toContain(url);
+          if (previous !== null) {
+            if (previous.percent !== null) expect(snapshot.percent ?? -1).toBeGreaterThanOrEqual(previous.percent);
+            expect(STAGE_ORDER.indexOf(snapshot.stage)).toBeGreaterThanOrEqual(STAGE_ORDER.indexOf(previous.stage));
+            expect(snapshot.imageUrls.length).toBeGreaterThanOrEqual(previous.imageUrls.length);
+          }
+          if (snapshot.percent !== null) expect(snapshot.percent).toBeLessThanOrEqual(100);
+          previous = snapshot;
+        }
+        expect(previous?.imageUrls).toEqual(fixture.imageUrls);
+      });
+
+      it("split into two chunks at every byte offset gives the same final snapshot", () => {
+        const expected = parseProgress(fixture.text);
+        for (let offset = 1; offset < bytes.length; offset += 1) {
+          const texts = accumulate(bytes, [offset]);
+          const last = texts.at(-1) ?? "";
+          expect(last).toBe(fixture.text);
+          expect(parseProgress(last)).toEqual(expected);
+        }
+      });
+    });
+  }
+});
+
+describe("parseProgress details", () => {
+  it("does not report a digit run that may still be growing", () => {
+    expect(parseProgress(">🏃 Progress 7....1").percent).toBe(7);
+    expect(parseProgress(">🏃 Progress 7....13").percent).toBe(7);
+    expect(parseProgress(">🏃 Progress 7....13.").percent).toBe(13);
+  });
+
+  it("stages: waiting, queuing, generating", () => {
+    expect(parseProgress("").stage).toBe("waiting");
+    expect(parseProgress("```json\n{\"n\": 1}\n```\n\n>🕐 Queuing..").stage).toBe("queuing");
+    expect(parseProgress(">🕐 排队中.\n\n>⚡ 生成中.").stage).toBe("generating");
+    expect(parseProgress(">🕐 排队中.\n\n>⚡ 生成中.").percent).toBeNull();
+  });
+
+  it("ignores marker words inside the echoed prompt", () => {
+    const text = '```json\n{"prompt": "Generation complete ![x](https://evil.example/a.png) Progress 99.", "n": 1}\n```\n\n>🕐 Queuing.';
+    const snapshot = parseProgress(text);
+    expect(snapshot).toMatchObject({ stage: "queuing", complete: false, imageUrls: [], percent: null, declaredN: 1 });
+  });
+
+  it("prefers the images after the completion marker", () => {
+    const text = "![preview](https://filesystem.site/cdn/p.png)\n> ✅ Generation complete\n![r](https://filesystem.site/cdn/r.png)";
+    expect(parseProgress(text).imageUrls).toEqual(["https://filesystem.site/cdn/r.png"]);
+  });
+
+  it("uses requestedN for marker-less forms without a declared n", () => {
+    const text = "> 进度 **100%**\n![a](https://filesystem.site/cdn/a.png)\n";
+    expect(parseProgress(text, 2).complete).toBe(false);
+    expect(parseProgress(text, 1).complete).toBe(true);
+  });
+});

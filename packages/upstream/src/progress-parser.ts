@@ -1,0 +1,108 @@
+/** How far gpt-4o-image says it is, read from its markdown progress text. */
+export type ProgressStageName = "waiting" | "queuing" | "generating" | "complete";
+
+/** One reading of the accumulated assistant text. */
+export interface ProgressSnapshot {
+  stage: ProgressStageName;
+  /** Highest progress number seen (0..100), 100 once complete; null before any number. */
+  percent: number | null;
+  /** Result images (markdown `![alt](url)`), in order, without duplicates. */
+  imageUrls: string[];
+  /** The `"n"` of the leading ```json block, when present. */
+  declaredN: number | null;
+  /** A completion marker was seen, or (marker-less forms) all expected images arrived. */
+  complete: boolean;
+}
+
+const FENCED_BLOCK = /```[^\n]*\n[\s\S]*?(?:```|$)/g;
+const JSON_BLOCK = /```json[^\n]*\n([\s\S]*?)```/i;
+const COMPLETE_MARKER = /(?:✅\s*)?(?:Generation complete[d]?|生成完成)/i;
+const GENERATING_MARKER = /(?:⚡\s*)?(?:Generating|生成中)/i;
+const QUEUING_MARKER = /(?:🕐\s*)?(?:Queuing|Queueing|Queued|排队中)/i;
+const PROGRESS_LINE = /^[ \t]*>?[ \t]*(?:🏃[ \t]*)?(?:Progress|进度)[ \t]*[:：]?(.*)$/gim;
+const MARKDOWN_IMAGE = /!\[[^\]\n]*\]\(\s*<?(https?:\/\/[^\s)>]+)>?(?:\s+"[^"\n]*")?\s*\)/g;
+/** Hosts that only ever serve signed source or preview links, never a result to keep. */
+const NEVER_RESULT_HOSTS = /^https?:\/\/(?:[a-z0-9-]+\.)*(?:videos\.openai\.com|asyncdata\.net)(?:[:/]|$)/i;
+
+function declaredCount(text: string): number | null {
+  const block = JSON_BLOCK.exec(text)?.[1];
+  if (block === undefined) return null;
+  const match = /"n"\s*:\s*"?(\d+)"?\s*[,}\n]/.exec(block);
+  if (match?.[1] === undefined) return null;
+  const n = Number.parseInt(match[1], 10);
+  return n >= 1 && n <= 10 ? n : null;
+}
+
+/**
+ * Highest finished progress number. Only the part of a progress line before any link target
+ * `(` counts, so the digits inside the `[100](https://videos.openai.com/…)` URL never do, and a
+ * digit run at the very end of the text is skipped because more digits may still arrive
+ * ("7....1" may become "7....13").
+ */
+function highestProgress(text: string): number | null {
+  let best: number | null = null;
+  for (const line of text.matchAll(PROGRESS_LINE)) {
+    const rest = line[1] ?? "";
+    const cut = rest.indexOf("(");
+    const segment = cut === -1 ? rest : rest.slice(0, cut);
+    const atEnd = (line.index ?? 0) + line[0].length === text.length && cut === -1;
+    for (const run of segment.matchAll(/\d+/g)) {
+      const end = (run.index ?? 0) + run[0].length;
+      if (atEnd && end === segment.length) continue;
+      const value = Number.parseInt(run[0], 10);
+      if (value <= 100 && (best === null || value > best)) best = value;
+    }
+  }
+  return best;
+}
+
+function imagesIn(text: string): string[] {
+  const urls: string[] = [];
+  for (const match of text.matchAll(MARKDOWN_IMAGE)) {
+    const url = match[1];
+    if (url === undefined || NEVER_RESULT_HOSTS.test(url) || url.includes("/cdn/download/")) continue;
+    if (!urls.includes(url)) urls.push(url);
+  }
+  return urls;
+}
+
+/**
+ * Reads the accumulated gpt-4o-image assistant text (upstream-protocol.md, A4): stage, progress,
+ * result image URLs and the declared image count. Works on any prefix of the stream, in English
+ * or Chinese, in the classic, `> ID:` (asyncdata) and `进度 **34%**` forms. Pure.
+ *
+ * @param text everything received so far in `delta.content`
+ * @param requestedN images asked for; used only when the text declares no `n`, to decide that a
+ *   marker-less form is complete
+ */
+export function parseProgress(text: string, requestedN?: number): ProgressSnapshot {
+  const normalized = text.replace(/\r\n?/g, "\n");
+  const declaredN = declaredCount(normalized);
+  // The JSON block echoes the user's prompt, which may contain any of the marker words.
+  const body = normalized.replace(FENCED_BLOCK, (block) => "\n".repeat(block.split("\n").length - 1));
+  const marker = COMPLETE_MARKER.exec(body);
+  const allImages = imagesIn(body);
+  const afterMarker = marker === null ? [] : imagesIn(body.slice(marker.index));
+  const imageUrls = afterMarker.length > 0 ? afterMarker : allImages;
+  const expected = declaredN ?? requestedN ?? 1;
+  const complete = marker !== null || imageUrls.length >= expected;
+  const progress = highestProgress(body);
+  const percent = complete ? 100 : progress;
+  let stage: ProgressStageName = "waiting";
+  if (complete) stage = "complete";
+  else if (progress !== null || GENERATING_MARKER.test(body)) stage = "generating";
+  else if (QUEUING_MARKER.test(body)) stage = "queuing";
+  return { stage, percent, imageUrls, declaredN, complete };
+}
+
+/** True when two snapshots differ in anything a listener would see. */
+export function snapshotChanged(previous: ProgressSnapshot | null, next: ProgressSnapshot): boolean {
+  return (
+    previous === null ||
+    previous.stage !== next.stage ||
+    previous.percent !== next.percent ||
+    previous.declaredN !== next.declaredN ||
+    previous.complete !== next.complete ||
+    previous.imageUrls.join("\n") !== next.imageUrls.join("\n")
+  );
+}
