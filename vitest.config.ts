@@ -2,7 +2,12 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["apps/*/src/**/*.test.ts", "apps/*/test/**/*.test.ts", "packages/*/src/**/*.test.ts", "scripts/**/*.test.ts"],
+    include: [
+      "apps/*/src/**/*.test.ts",
+      "apps/*/test/**/*.test.ts",
+      "packages/*/src/**/*.test.ts",
+      "scripts/**/*.test.ts",
+    ],
     globalSetup: ["./vitest.global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -21,7 +21,11 @@ const last = migrations.at(-1);
 const from: DiffSource =
   last === undefined
     ? { kind: "empty" }
-    : { kind: "datamodel", fileName: "schema.prisma", content: await readFile(path.join(migrationsDir, last.name, "schema.prisma"), "utf8") };
+    : {
+        kind: "datamodel",
+        fileName: "schema.prisma",
+        content: await readFile(path.join(migrationsDir, last.name, "schema.prisma"), "utf8"),
+      };
 const content = await readFile(schemaPath, "utf8");
 const sql = await diffDatamodels(from, { kind: "datamodel", fileName: "schema.prisma", content }, env.DATABASE_URL);
 if (sql.trim() === "" || /^-- This is an empty migration\.?\s*$/.test(sql.trim())) {

@@ -14,7 +14,10 @@ const children: ChildProcess[] = [];
 let stopping = false;
 
 function run(name: string, file: string, childEnv: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ["--enable-source-maps", path.join(here, file)], { env: childEnv, stdio: "inherit" });
+  const child = spawn(process.execPath, ["--enable-source-maps", path.join(here, file)], {
+    env: childEnv,
+    stdio: "inherit",
+  });
   child.on("exit", (code, signal) => {
     if (stopping) return;
     console.error(`${name} exited (${signal ?? code}); stopping everything`);
@@ -58,7 +61,7 @@ const adminToken = env.ADMIN_TOKEN ?? `adm_${randomBytes(24).toString("base64url
 const childEnv: NodeJS.ProcessEnv = { ...process.env, ADMIN_TOKEN: adminToken };
 let upstream = env.COMETAPI_BASE_URL;
 if (env.COMETAPI_KEY === undefined) {
-  const simPort = process.env.SIMULATOR_PORT ?? "4010";
+  const simPort = String(env.SIMULATOR_PORT);
   upstream = `http://127.0.0.1:${simPort}`;
   run("simulator", "simulator.js", { ...process.env, SIMULATOR_PORT: simPort, SIMULATOR_HOST: "127.0.0.1" });
   await waitForHttp(`${upstream}/healthz`, "the upstream simulator");

@@ -27,7 +27,9 @@ const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: 1 });
 try {
   const created = await createTenantWithKey(db, name);
   if (values.json === true) {
-    console.log(JSON.stringify({ tenant_id: created.tenantId, api_key: created.apiKey, webhook_secret: created.webhookSecret }));
+    console.log(
+      JSON.stringify({ tenant_id: created.tenantId, api_key: created.apiKey, webhook_secret: created.webhookSecret }),
+    );
   } else {
     console.log(`tenant_id:      ${created.tenantId}`);
     console.log(`api_key:        ${created.apiKey}`);

@@ -25,7 +25,8 @@ export function buildApiConfig(env: Env): ApiConfig {
     adminTokenGenerated: env.ADMIN_TOKEN === undefined,
     // Without its own secret, image URLs are signed with a key derived from the admin token, so every
     // API replica configured alike signs alike.
-    imageUrlSecret: env.IMAGE_URL_SECRET ?? createHmac("sha256", adminToken).update("darkroom image urls").digest("hex"),
+    imageUrlSecret:
+      env.IMAGE_URL_SECRET ?? createHmac("sha256", adminToken).update("darkroom image urls").digest("hex"),
     imageUrlTtlSeconds: env.IMAGE_URL_TTL_SECONDS,
   };
 }

@@ -9,7 +9,10 @@ const env = loadEnvOrExit();
 const logger = createLogger({ name: "api", level: env.LOG_LEVEL, pretty: env.NODE_ENV === "development" });
 
 // The API role migrates at start; the advisory lock in the runner makes concurrent starts safe.
-const migrations = await migrate(env.DATABASE_URL, await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url))));
+const migrations = await migrate(
+  env.DATABASE_URL,
+  await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url))),
+);
 if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, "migrations applied");
 
 const api = await startApi(env, logger);

@@ -9,7 +9,11 @@ afterAll(() => h.close());
 
 describe("authentication and tenant isolation", () => {
   it("answers 401 without a key, with a malformed header and with an unknown key", async () => {
-    const variants: Record<string, string>[] = [{}, { authorization: "Basic abc" }, { authorization: "Bearer dr_nope" }];
+    const variants: Record<string, string>[] = [
+      {},
+      { authorization: "Basic abc" },
+      { authorization: "Bearer dr_nope" },
+    ];
     for (const headers of variants) {
       const res = await h.request("GET", "/v1/jobs", { headers });
       expect(res.status).toBe(401);
@@ -45,7 +49,9 @@ describe("authentication and tenant isolation", () => {
 
   it("guards the admin API with ADMIN_TOKEN", async () => {
     expect((await h.request("POST", "/admin/api/keys", { body: { name: "x" } })).status).toBe(401);
-    expect((await h.request("POST", "/admin/api/keys", { key: `${ADMIN_TOKEN}x`, body: { name: "x" } })).status).toBe(401);
+    expect((await h.request("POST", "/admin/api/keys", { key: `${ADMIN_TOKEN}x`, body: { name: "x" } })).status).toBe(
+      401,
+    );
     const bad = await h.request("POST", "/admin/api/keys", { key: ADMIN_TOKEN, body: { name: "" } });
     expect(bad.status).toBe(400);
     const ok = await h.request("POST", "/admin/api/keys", { key: ADMIN_TOKEN, body: { name: "acme" } });
@@ -58,7 +64,9 @@ describe("authentication and tenant isolation", () => {
 
   it("refuses image URLs with a bad or expired signature", async () => {
     const { apiKey } = await h.newTenant("img");
-    const job = (await (await h.request("POST", "/v1/jobs", { key: apiKey, body: { prompt: "x" } })).json()) as { id: string };
+    const job = (await (await h.request("POST", "/v1/jobs", { key: apiKey, body: { prompt: "x" } })).json()) as {
+      id: string;
+    };
     const forged = await h.request("GET", `/v1/jobs/${job.id}/images/0?expires=9999999999&signature=AAAA`);
     expect(forged.status).toBe(403);
     const expired = await h.request("GET", `/v1/jobs/${job.id}/images/0?expires=1000&signature=AAAA`);

@@ -16,7 +16,11 @@ export interface ApiHarness {
   storageDir: string;
   /** A new tenant; returns its API key. */
   newTenant(name?: string): Promise<{ apiKey: string; tenantId: string; webhookSecret: string }>;
-  request(method: string, pathname: string, options?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Response>;
+  request(
+    method: string,
+    pathname: string,
+    options?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
   close(): Promise<void>;
 }
 

@@ -11,7 +11,12 @@ afterAll(() => h.close());
 
 async function problem(res: Response) {
   expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
-  const body = (await res.json()) as { status: number; code: string; errors?: { path: string; message: string }[]; request_id: string };
+  const body = (await res.json()) as {
+    status: number;
+    code: string;
+    errors?: { path: string; message: string }[];
+    request_id: string;
+  };
   expect(body.request_id).toBe(res.headers.get("x-request-id"));
   return body;
 }
@@ -20,7 +25,15 @@ describe("POST /v1/jobs validation", () => {
   it("names every bad field at once", async () => {
     const res = await h.request("POST", "/v1/jobs", {
       key,
-      body: { prompt: "", n: 7, size: "800x600", quality: "ultra", max_attempts: 0, deadline_seconds: 5, model: "dall-e-3" },
+      body: {
+        prompt: "",
+        n: 7,
+        size: "800x600",
+        quality: "ultra",
+        max_attempts: 0,
+        deadline_seconds: 5,
+        model: "dall-e-3",
+      },
     });
     expect(res.status).toBe(400);
     const body = await problem(res);
@@ -33,7 +46,14 @@ describe("POST /v1/jobs validation", () => {
   it("rejects unknown fields and wrong types by name", async () => {
     const res = await h.request("POST", "/v1/jobs", {
       key,
-      body: { prompt: "x", colour: "red", n: "2", metadata: [1], webhook_url: "ftp://example.com/hook", webhook_events: ["job.exploded"] },
+      body: {
+        prompt: "x",
+        colour: "red",
+        n: "2",
+        metadata: [1],
+        webhook_url: "ftp://example.com/hook",
+        webhook_events: ["job.exploded"],
+      },
     });
     expect(res.status).toBe(400);
     const body = await problem(res);
@@ -50,20 +70,34 @@ describe("POST /v1/jobs validation", () => {
     expect(missing.errors).toEqual([{ path: "prompt", message: "is required and must be a string" }]);
     const long = await problem(await h.request("POST", "/v1/jobs", { key, body: { prompt: "x".repeat(32001) } }));
     expect(long.errors).toEqual([{ path: "prompt", message: "must be at most 32000 characters" }]);
-    const meta = await problem(await h.request("POST", "/v1/jobs", { key, body: { prompt: "x", metadata: { blob: "y".repeat(17000) } } }));
+    const meta = await problem(
+      await h.request("POST", "/v1/jobs", { key, body: { prompt: "x", metadata: { blob: "y".repeat(17000) } } }),
+    );
     expect(meta.errors?.[0]?.path).toBe("metadata");
   });
 
   it("answers malformed JSON, a non-object body and a non-JSON content type clearly", async () => {
-    const malformed = await h.request("POST", "/v1/jobs", { key, raw: '{"prompt": "a cat",', headers: { "content-type": "application/json" } });
+    const malformed = await h.request("POST", "/v1/jobs", {
+      key,
+      raw: '{"prompt": "a cat",',
+      headers: { "content-type": "application/json" },
+    });
     expect(malformed.status).toBe(400);
     expect((await problem(malformed)).code).toBe("malformed_json");
 
-    const array = await h.request("POST", "/v1/jobs", { key, raw: "[1,2]", headers: { "content-type": "application/json" } });
+    const array = await h.request("POST", "/v1/jobs", {
+      key,
+      raw: "[1,2]",
+      headers: { "content-type": "application/json" },
+    });
     expect(array.status).toBe(400);
     expect((await problem(array)).errors).toEqual([{ path: "", message: "must be a JSON object" }]);
 
-    const text = await h.request("POST", "/v1/jobs", { key, raw: "prompt=cat", headers: { "content-type": "text/plain" } });
+    const text = await h.request("POST", "/v1/jobs", {
+      key,
+      raw: "prompt=cat",
+      headers: { "content-type": "text/plain" },
+    });
     expect(text.status).toBe(415);
     expect((await problem(text)).code).toBe("unsupported_media_type");
   });

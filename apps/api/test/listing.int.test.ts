@@ -50,7 +50,9 @@ describe("GET /v1/jobs", () => {
     expect(after.data.map((j) => j.id)).toEqual(expect.arrayContaining([ids[4], ids[5], ids[6]]));
     expect(after.data.map((j) => j.id)).not.toContain(ids[3]);
     const before = (await (
-      await h.request("GET", `/v1/jobs?limit=100&created_before=${encodeURIComponent(pivot?.created_at ?? "")}`, { key })
+      await h.request("GET", `/v1/jobs?limit=100&created_before=${encodeURIComponent(pivot?.created_at ?? "")}`, {
+        key,
+      })
     ).json()) as Page;
     expect(before.data.map((j) => j.id)).toEqual([ids[2], ids[1], ids[0]]);
   });

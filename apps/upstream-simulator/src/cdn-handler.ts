@@ -1,7 +1,8 @@
 import type { RequestContext, SimContext } from "./context";
 import { sendHtml, sleep } from "./http-helpers";
 
-const IMAGE_PATH = /^\/(?:cdn\/(?:download\/)?(?:\d{8}\/)?|vg-assets\/(?:[\w.-]+\/)*)([0-9a-z_]+-\d{3,4}x\d{3,4})\.png$/;
+const IMAGE_PATH =
+  /^\/(?:cdn\/(?:download\/)?(?:\d{8}\/)?|vg-assets\/(?:[\w.-]+\/)*)([0-9a-z_]+-\d{3,4}x\d{3,4})\.png$/;
 
 /** True when `path` names an image on the simulated file host. */
 export function isImagePath(path: string): boolean {
@@ -37,14 +38,20 @@ export async function handleImageGet(sim: SimContext, ctx: RequestContext, path:
         return;
       case "403":
         res.writeHead(403, { "content-type": "application/xml" });
-        res.end("<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access denied.</Message></Error>");
+        res.end(
+          "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access denied.</Message></Error>",
+        );
         return;
       case "500":
         res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
         res.end("Internal Server Error");
         return;
       case "html":
-        sendHtml(res, 200, "<!DOCTYPE html><html><head><title>filesystem.site</title></head><body><p>Loading…</p></body></html>");
+        sendHtml(
+          res,
+          200,
+          "<!DOCTYPE html><html><head><title>filesystem.site</title></head><body><p>Loading…</p></body></html>",
+        );
         return;
       case "truncated":
         res.writeHead(200, { "content-type": "image/png", "content-length": png.length });

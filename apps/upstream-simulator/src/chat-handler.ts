@@ -52,7 +52,9 @@ export async function handleChat(sim: SimContext, ctx: RequestContext, chat: Cha
     await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     return;
   }
-  if (sendHttpFault(res, chat.kind, d, requestId, chat.model, `${sim.baseUrl()}/v1/chat/completions/`)) return;
+  // gen_* kinds belong to images/generations; on a chat call they answer normally.
+  const httpKind = chat.kind.startsWith("gen") ? "ok" : chat.kind;
+  if (sendHttpFault(res, httpKind, d, requestId, chat.model, `${sim.baseUrl()}/v1/chat/completions/`)) return;
 
   const { n, ratio, userPrompt } = parseGenerateSentence(chat.prompt);
   const seed = `${chat.prompt}\u0000${chat.call}`;
@@ -70,7 +72,11 @@ export async function handleChat(sim: SimContext, ctx: RequestContext, chat: Cha
     decoyUrl: images.decoyUrl,
     previewUrl: images.previewUrl,
   });
-  const head = { id: `chatcmpl-${randomBytes(12).toString("hex")}`, created: Math.floor(Date.now() / 1000), model: chat.model };
+  const head = {
+    id: `chatcmpl-${randomBytes(12).toString("hex")}`,
+    created: Math.floor(Date.now() / 1000),
+    model: chat.model,
+  };
   if (!chat.stream || chat.kind === "wrongctype") {
     const text = plan.steps.flat().join("");
     const body = JSON.stringify({
@@ -107,7 +113,12 @@ async function streamPlan(
   res.flushHeaders();
   const writer = new SseWriter(
     res,
-    { crlf: d.crlf === "1", nospace: d.nospace === "1", split: intDirective(d, "split", 0), splitDelayMs: intDirective(d, "split_delay_ms", 0) },
+    {
+      crlf: d.crlf === "1",
+      nospace: d.nospace === "1",
+      split: intDirective(d, "split", 0),
+      splitDelayMs: intDirective(d, "split_delay_ms", 0),
+    },
     signal,
   );
   const pingMs = intDirective(d, "ping_ms", sim.pingMs);
@@ -131,7 +142,10 @@ async function streamPlan(
   try {
     await writer.data(chunk({ role: "assistant", content: "" }));
     const faultAt = STREAM_FAULTS.has(chat.kind)
-      ? Math.min(plan.progressEnd, intDirective(d, "at", chat.kind === "policy_text" ? 2 : Math.floor(plan.progressEnd * 0.6)))
+      ? Math.min(
+          plan.progressEnd,
+          intDirective(d, "at", chat.kind === "policy_text" ? 2 : Math.floor(plan.progressEnd * 0.6)),
+        )
       : -1;
     for (const [index, step] of plan.steps.entries()) {
       if (index === faultAt) {
@@ -188,7 +202,13 @@ async function injectStreamFault(
       await writer.event("error", { error: serverError });
       return "stop";
     case "vllm_error":
-      await writer.data({ object: "error", message: serverError.message, type: "InternalServerError", param: null, code: 500 });
+      await writer.data({
+        object: "error",
+        message: serverError.message,
+        type: "InternalServerError",
+        param: null,
+        code: 500,
+      });
       return "stop";
     case "truncate":
     case "reset_mid":

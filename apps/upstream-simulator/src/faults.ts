@@ -19,7 +19,10 @@ function httpFaults(model: string): Partial<Record<FaultKind, HttpFault>> {
     http403: { status: 403, message: `This token has no access to model ${model}` },
     http404html: { status: 404, html: notFoundPage("/v1/chat/completions") },
     http413: { status: 413, message: "Request Entity Too Large" },
-    http429: { status: 429, message: "当前分组上游负载已饱和，请稍后再试 (upstream load is saturated, please try again later)" },
+    http429: {
+      status: 429,
+      message: "当前分组上游负载已饱和，请稍后再试 (upstream load is saturated, please try again later)",
+    },
     http429quota: {
       status: 429,
       message: "You exceeded your current quota, please check your plan and billing details.",
@@ -34,7 +37,11 @@ function httpFaults(model: string): Partial<Record<FaultKind, HttpFault>> {
       message: `当前分组 default 下对于模型 ${model} 无可用渠道 (no available channel)`,
       code: "model_not_found",
     },
-    http503: { status: 503, message: "The engine is currently overloaded, please try again later", code: "server_is_overloaded" },
+    http503: {
+      status: 503,
+      message: "The engine is currently overloaded, please try again later",
+      code: "server_is_overloaded",
+    },
     http504: { status: 504, message: "Gateway Timeout: the upstream did not answer in time" },
     http524html: { status: 524, html: cloudflarePage(524) },
     gen400policy: {
@@ -44,8 +51,17 @@ function httpFaults(model: string): Partial<Record<FaultKind, HttpFault>> {
       code: "moderation_blocked",
       type: "image_generation_user_error",
     },
-    gen400param: { status: 400, message: "Unknown parameter: 'response_format'.", code: "unknown_parameter", type: "invalid_request_error" },
-    gen429: { status: 429, message: "Rate limit reached for images per minute. Please try again later.", code: "rate_limit_exceeded" },
+    gen400param: {
+      status: 400,
+      message: "Unknown parameter: 'response_format'.",
+      code: "unknown_parameter",
+      type: "invalid_request_error",
+    },
+    gen429: {
+      status: 429,
+      message: "Rate limit reached for images per minute. Please try again later.",
+      code: "rate_limit_exceeded",
+    },
     gen500: { status: 500, message: "The server had an error while processing your request. Sorry about that!" },
   };
 }
@@ -63,9 +79,14 @@ export function sendHttpFault(
   redirectTo: string,
 ): boolean {
   if (kind === "http301") {
-    sendHtml(res, 301, `<html><head><title>301 Moved Permanently</title></head><body><h1>301 Moved Permanently</h1></body></html>`, {
-      location: redirectTo,
-    });
+    sendHtml(
+      res,
+      301,
+      `<html><head><title>301 Moved Permanently</title></head><body><h1>301 Moved Permanently</h1></body></html>`,
+      {
+        location: redirectTo,
+      },
+    );
     return true;
   }
   if (kind === "json200error") {
@@ -83,7 +104,14 @@ export function sendHttpFault(
     if (directives.retry_after !== undefined) extra["retry-after"] = directives.retry_after;
     if (directives.retry_after_ms !== undefined) extra["retry-after-ms"] = directives.retry_after_ms;
   }
-  if (directives.should_retry !== undefined) extra["x-should-retry"] = directives.should_retry === "0" ? "false" : "true";
-  sendJson(res, fault.status, envelope(fault.message ?? "error", requestId, fault.code ?? "", fault.type), requestId, extra);
+  if (directives.should_retry !== undefined)
+    extra["x-should-retry"] = directives.should_retry === "0" ? "false" : "true";
+  sendJson(
+    res,
+    fault.status,
+    envelope(fault.message ?? "error", requestId, fault.code ?? "", fault.type),
+    requestId,
+    extra,
+  );
   return true;
 }

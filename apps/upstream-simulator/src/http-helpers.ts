@@ -61,7 +61,11 @@ export function sendJson(
 
 /** Writes an HTML page (error pages of CometAPI's front end and Cloudflare). */
 export function sendHtml(res: ServerResponse, status: number, html: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(html), ...extra });
+  res.writeHead(status, {
+    "content-type": "text/html; charset=utf-8",
+    "content-length": Buffer.byteLength(html),
+    ...extra,
+  });
   res.end(html);
 }
 

@@ -35,7 +35,11 @@ export async function handleImages(sim: SimContext, ctx: RequestContext, raw: st
   let call: number;
   try {
     const own = d.gen_script !== undefined;
-    ({ kind, call } = sim.scripts.next(own ? "images" : "shared", prompt.trim(), parseScript(own ? d.gen_script : d.script)));
+    ({ kind, call } = sim.scripts.next(
+      own ? "images" : "shared",
+      prompt.trim(),
+      parseScript(own ? d.gen_script : d.script),
+    ));
   } catch (error) {
     sendJson(res, 400, envelope(String(error), requestId, "invalid_request"), requestId);
     return;
@@ -56,11 +60,22 @@ export async function handleImages(sim: SimContext, ctx: RequestContext, raw: st
   if (sendHttpFault(res, kind, d, requestId, model, `${sim.baseUrl()}/v1/images/generations/`)) return;
   const size = SIZES[typeof body.size === "string" ? body.size : "auto"];
   if (size === undefined) {
-    sendJson(res, 400, envelope(`Invalid value: '${String(body.size)}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.`, requestId, "invalid_value"), requestId);
+    sendJson(
+      res,
+      400,
+      envelope(
+        `Invalid value: '${String(body.size)}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.`,
+        requestId,
+        "invalid_value",
+      ),
+      requestId,
+    );
     return;
   }
   const n = typeof body.n === "number" && Number.isInteger(body.n) && body.n >= 1 && body.n <= 10 ? body.n : 1;
-  const ids = Array.from({ length: n }, (_, index) => makeImageId(`gen\u0000${prompt}\u0000${call}\u0000${index}`, size.width, size.height));
+  const ids = Array.from({ length: n }, (_, index) =>
+    makeImageId(`gen\u0000${prompt}\u0000${call}\u0000${index}`, size.width, size.height),
+  );
   let data: unknown[];
   if (kind === "gen_empty") data = [];
   else if (kind === "gen_badb64") data = ids.map(() => ({ b64_json: "iVBORw0KGgo!!not*base64" }));

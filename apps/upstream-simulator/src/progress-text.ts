@@ -74,10 +74,17 @@ export function buildContentPlan(options: ContentOptions): ContentPlan {
   const jsonBody: Record<string, unknown> = { prompt: options.prompt, ratio: options.ratio, n: options.n };
   if (options.form === "percent") jsonBody.referenced_image_ids = [];
   const json = JSON.stringify(jsonBody, null, 2);
-  steps.push(["```json\n", json.slice(0, Math.floor(json.length / 2)), json.slice(Math.floor(json.length / 2)), "\n```\n\n"]);
+  steps.push([
+    "```json\n",
+    json.slice(0, Math.floor(json.length / 2)),
+    json.slice(Math.floor(json.length / 2)),
+    "\n```\n\n",
+  ]);
   if (options.form === "asyncdata") {
     const hex = createHash("sha256").update(`task:${options.seed}`).digest("hex");
-    steps.push([`> ID: \`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}\`\n\n`]);
+    steps.push([
+      `> ID: \`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}\`\n\n`,
+    ]);
   }
   if (options.form === "percent") {
     steps.push([`${words.percentQueuing}.`], ...dots(2));
@@ -87,7 +94,7 @@ export function buildContentPlan(options: ContentOptions): ContentPlan {
     pushImages(steps, options, words.download);
     return { steps, progressEnd };
   }
-  steps.push([words.queuing], ...dots(3 + numbers.length % 4));
+  steps.push([words.queuing], ...dots(3 + (numbers.length % 4)));
   steps.push([`\n\n${words.generating}`], ...dots(3));
   steps.push([`\n\n${words.progress}`]);
   for (const value of numbers) {

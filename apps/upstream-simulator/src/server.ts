@@ -5,8 +5,8 @@ import { handleChat, recordChat } from "./chat-handler";
 import type { CallRecord, RequestContext, SimContext } from "./context";
 import { parseDirectives, parseGenerateSentence, parseScript, ScriptBook } from "./directives";
 import { bearerToken, envelope, newRequestId, notFoundPage, readRequestBody, sendHtml, sendJson } from "./http-helpers";
-import { handleImages } from "./images-handler";
 import { ImageStore } from "./image-store";
+import { handleImages } from "./images-handler";
 
 /** Options of {@link startSimulator}. */
 export interface SimulatorOptions {
@@ -33,13 +33,16 @@ export interface Simulator {
 function userContent(messages: unknown): string {
   if (!Array.isArray(messages)) return "";
   const users = messages.filter(
-    (m): m is Record<string, unknown> => typeof m === "object" && m !== null && (m as Record<string, unknown>).role === "user",
+    (m): m is Record<string, unknown> =>
+      typeof m === "object" && m !== null && (m as Record<string, unknown>).role === "user",
   );
   const content = users.at(-1)?.content;
   if (typeof content === "string") return content;
   if (!Array.isArray(content)) return "";
   return content
-    .map((part: unknown) => (typeof part === "object" && part !== null ? (part as Record<string, unknown>).text : undefined))
+    .map((part: unknown) =>
+      typeof part === "object" && part !== null ? (part as Record<string, unknown>).text : undefined,
+    )
     .filter((text): text is string => typeof text === "string")
     .join("\n");
 }
@@ -173,7 +176,9 @@ async function route(
     prompt,
     stream: body.stream === true,
     includeUsage:
-      typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true,
+      typeof streamOptions === "object" &&
+      streamOptions !== null &&
+      (streamOptions as Record<string, unknown>).include_usage === true,
     directives,
     kind,
     call,

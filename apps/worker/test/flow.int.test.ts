@@ -6,7 +6,10 @@ interface JobJson {
   id: string;
   status: string;
   progress: { percent: number; stage: string };
-  result: { model: string; images: { url: string; sha256: string; bytes: number; width: number; height: number; content_type: string }[] } | null;
+  result: {
+    model: string;
+    images: { url: string; sha256: string; bytes: number; width: number; height: number; content_type: string }[];
+  } | null;
   attempts: { number: number; model: string; status: string; time_to_first_byte_ms: number | null }[];
   error: unknown;
 }
@@ -49,7 +52,10 @@ async function sourceUrls(jobId: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: stack.db.url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ sourceUrl: string }>('SELECT "sourceUrl" FROM "Image" WHERE "jobId" = $1 ORDER BY index', [jobId]);
+    const { rows } = await client.query<{ sourceUrl: string }>(
+      'SELECT "sourceUrl" FROM "Image" WHERE "jobId" = $1 ORDER BY index',
+      [jobId],
+    );
     return rows.map((r) => r.sourceUrl);
   } finally {
     await client.end();
@@ -106,7 +112,9 @@ describe("one job end to end: API process, worker process, simulator, Postgres, 
   });
 
   it("the job appears in the tenant's list with its final state", async () => {
-    const res = await fetch(`${stack.apiUrl}/v1/jobs?status=succeeded&limit=100`, { headers: { authorization: `Bearer ${key}` } });
+    const res = await fetch(`${stack.apiUrl}/v1/jobs?status=succeeded&limit=100`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     const list = (await res.json()) as { data: JobJson[] };
     expect(list.data.length).toBeGreaterThanOrEqual(3);
     expect(list.data.every((j) => j.status === "succeeded")).toBe(true);

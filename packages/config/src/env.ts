@@ -12,7 +12,12 @@ const int = (fallback: number, min: number, max: number) =>
     .string()
     .regex(/^\d+$/, { error: "must be a whole number" })
     .transform(Number)
-    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    )
     .default(fallback);
 
 const url = (protocols: string[], fallback?: string) => {
@@ -80,6 +85,8 @@ export const EnvSchema = z.object({
   IMAGE_URL_TTL_SECONDS: int(3600, 60, 7 * 24 * 3600),
   COMETAPI_BASE_URL: url(["http:", "https:"], "https://api.cometapi.com"),
   COMETAPI_KEY: z.string().min(1, { error: "must not be empty" }).optional(),
+  /** Where `npm start` runs the upstream simulator when COMETAPI_KEY is unset. */
+  SIMULATOR_PORT: int(4010, 1, 65535),
   WORKER_CONCURRENCY: int(50, 1, 1000),
   STORAGE_DIR: z.string().min(1).default("./data/images"),
   WEBHOOK_RETRY_SCHEDULE: durationList("5s,5m,30m,2h,5h,10h,10h"),

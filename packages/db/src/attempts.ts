@@ -141,7 +141,11 @@ export async function completeJob(db: PrismaClient, input: CompleteInput): Promi
     if (updated.count === 0) return false;
     await tx.image.deleteMany({ where: { jobId: input.jobId } });
     await tx.image.createMany({
-      data: input.images.map((image) => ({ id: `img_${input.jobId.slice(4)}_${image.index}`, jobId: input.jobId, ...image })),
+      data: input.images.map((image) => ({
+        id: `img_${input.jobId.slice(4)}_${image.index}`,
+        jobId: input.jobId,
+        ...image,
+      })),
     });
     await tx.jobAttempt.updateMany({
       where: { jobId: input.jobId, number: input.attempt },
@@ -191,7 +195,13 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
             leaseOwner: null,
             leaseExpiresAt: null,
           }
-        : { status: "queued", nextAttemptAt: input.retryAt, progressStage: "queued", leaseOwner: null, leaseExpiresAt: null },
+        : {
+            status: "queued",
+            nextAttemptAt: input.retryAt,
+            progressStage: "queued",
+            leaseOwner: null,
+            leaseExpiresAt: null,
+          },
     });
     if (updated.count === 0) return false;
     await tx.jobAttempt.updateMany({

@@ -39,7 +39,12 @@ export interface JobEventRecord {
 }
 
 /** Events of a job after `afterSeq`, oldest first. */
-export async function listEvents(db: DbClient, jobId: string, afterSeq: bigint, limit = 500): Promise<JobEventRecord[]> {
+export async function listEvents(
+  db: DbClient,
+  jobId: string,
+  afterSeq: bigint,
+  limit = 500,
+): Promise<JobEventRecord[]> {
   return db.jobEvent.findMany({
     where: { jobId, seq: { gt: afterSeq } },
     orderBy: { seq: "asc" },

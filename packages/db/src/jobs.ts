@@ -60,7 +60,10 @@ export async function findJobById(db: DbClient, id: string): Promise<JobRecord |
 }
 
 export async function findJobByIdempotencyKey(db: DbClient, tenantId: string, key: string): Promise<JobRecord | null> {
-  return db.job.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } }, include: JOB_INCLUDE });
+  return db.job.findUnique({
+    where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } },
+    include: JOB_INCLUDE,
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { TEST_SERVER_URL } from "@darkroom/testing";
@@ -45,9 +45,16 @@ describe("migration runner", () => {
   it("creates a missing database, applies migrations in order and records them as Prisma does", async () => {
     const url = newDatabaseUrl();
     const first = "CREATE TABLE a (id int);";
-    const dir = await migrationsDir({ "20260101000000_a": first, "20260102000000_b": "ALTER TABLE a ADD COLUMN b text;" });
+    const dir = await migrationsDir({
+      "20260101000000_a": first,
+      "20260102000000_b": "ALTER TABLE a ADD COLUMN b text;",
+    });
     const result = await migrate(url, dir);
-    expect(result).toEqual({ applied: ["20260101000000_a", "20260102000000_b"], alreadyApplied: [], createdDatabase: true });
+    expect(result).toEqual({
+      applied: ["20260101000000_a", "20260102000000_b"],
+      alreadyApplied: [],
+      createdDatabase: true,
+    });
     const recorded = await rows(
       url,
       'SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name',
@@ -58,10 +65,9 @@ describe("migration runner", () => {
       finished: true,
       applied_steps_count: 1,
     });
-    expect(await rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'a' ORDER BY 1")).toEqual([
-      { column_name: "b" },
-      { column_name: "id" },
-    ]);
+    expect(
+      await rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'a' ORDER BY 1"),
+    ).toEqual([{ column_name: "b" }, { column_name: "id" }]);
     const again = await migrate(url, dir);
     expect(again.applied).toEqual([]);
     expect(again.alreadyApplied).toHaveLength(2);

@@ -48,7 +48,9 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   }
 }
 
-export async function listMigrations(migrationsDir: string): Promise<{ name: string; sql: string; checksum: string }[]> {
+export async function listMigrations(
+  migrationsDir: string,
+): Promise<{ name: string; sql: string; checksum: string }[]> {
   const entries = await readdir(migrationsDir, { withFileTypes: true });
   const names = entries
     .filter((e) => e.isDirectory())
@@ -85,9 +87,12 @@ export async function migrate(databaseUrl: string, migrationsDir: string): Promi
       "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
       "applied_steps_count" INTEGER NOT NULL DEFAULT 0
     )`);
-    const rows = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null }>(
-      'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"',
-    );
+    const rows = await client.query<{
+      migration_name: string;
+      checksum: string;
+      finished_at: Date | null;
+      rolled_back_at: Date | null;
+    }>('SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"');
     for (const row of rows.rows) {
       if (row.finished_at === null && row.rolled_back_at === null) {
         throw new MigrationError(

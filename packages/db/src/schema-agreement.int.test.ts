@@ -49,7 +49,11 @@ describe("migrations and schema.prisma", () => {
     const schemaPath = path.join(await findMigrationsDir(here), "..", "schema.prisma");
     const content = await readFile(schemaPath, "utf8");
     // Prisma's own SQL for the schema as it stands now, applied to an empty database...
-    const sql = await diffDatamodels({ kind: "empty" }, { kind: "datamodel", fileName: "schema.prisma", content }, fromSchema.url);
+    const sql = await diffDatamodels(
+      { kind: "empty" },
+      { kind: "datamodel", fileName: "schema.prisma", content },
+      fromSchema.url,
+    );
     expect(sql).toContain("CREATE TABLE");
     const client = new pg.Client({ connectionString: fromSchema.url });
     await client.connect();

@@ -41,7 +41,9 @@ export async function diffDatamodels(from: DiffSource, to: DiffSource, databaseU
   serverUrl.pathname = "/postgres";
   const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg({ connectionString: serverUrl.toString() }));
   const target = (s: DiffSource) =>
-    s.kind === "empty" ? { tag: "empty" } : { tag: "schemaDatamodel", files: [{ path: s.fileName, content: s.content }] };
+    s.kind === "empty"
+      ? { tag: "empty" }
+      : { tag: "schemaDatamodel", files: [{ path: s.fileName, content: s.content }] };
   const datamodels = to.kind === "datamodel" ? [[to.fileName, to.content]] : undefined;
   const engine = await bg.SchemaEngine.new({ datamodels }, () => {}, adapter);
   try {

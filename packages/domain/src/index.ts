@@ -8,7 +8,7 @@ export {
   JOB_ERROR_CODES,
   type JobErrorCode,
 } from "./errors";
-export { isId, type IdPrefix, newId, ulid } from "./ids";
+export { type IdPrefix, isId, newId, ulid } from "./ids";
 export {
   type AttemptView,
   DEFAULT_WEBHOOK_EVENTS,

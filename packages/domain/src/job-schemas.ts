@@ -8,7 +8,13 @@ export const SIZES = ["1024x1024", "1536x1024", "1024x1536", "auto"] as const;
 export type ImageSize = (typeof SIZES)[number];
 export const QUALITIES = ["low", "medium", "high", "auto"] as const;
 export type ImageQuality = (typeof QUALITIES)[number];
-export const WEBHOOK_EVENT_TYPES = ["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  "job.started",
+  "job.progress",
+  "job.succeeded",
+  "job.failed",
+  "job.canceled",
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export const DEFAULT_WEBHOOK_EVENTS: WebhookEventType[] = ["job.succeeded", "job.failed", "job.canceled"];
 
@@ -34,7 +40,11 @@ export const JobCreateSchema = z.strictObject({
     .max(32000, { error: "must be at most 32000 characters" }),
   model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
   fallback_model: z.enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" }).nullable().default("gpt-image-1"),
-  n: z.int({ error: "must be an integer" }).min(1, { error: "must be at least 1" }).max(4, { error: "must be at most 4" }).default(1),
+  n: z
+    .int({ error: "must be an integer" })
+    .min(1, { error: "must be at least 1" })
+    .max(4, { error: "must be at most 4" })
+    .default(1),
   size: z.enum(SIZES, { error: `must be one of ${SIZES.join(", ")}` }).default("auto"),
   quality: z.enum(QUALITIES, { error: `must be one of ${QUALITIES.join(", ")}` }).default("auto"),
   max_attempts: z
@@ -68,7 +78,9 @@ const isoDate = z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-
 
 /** Query of `GET /v1/jobs`. */
 export const JobListQuerySchema = z.strictObject({
-  status: z.enum(["queued", "running", "succeeded", "failed", "canceled"], { error: "must be a job status" }).optional(),
+  status: z
+    .enum(["queued", "running", "succeeded", "failed", "canceled"], { error: "must be a job status" })
+    .optional(),
   model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).optional(),
   created_after: isoDate.optional(),
   created_before: isoDate.optional(),
@@ -78,7 +90,10 @@ export const JobListQuerySchema = z.strictObject({
     .min(1, { error: "must be at least 1" })
     .max(100, { error: "must be at most 100" })
     .default(20),
-  cursor: z.string().regex(/^job_[0-9A-HJKMNP-TV-Z]{26}$/, { error: "is not a cursor this API issued" }).optional(),
+  cursor: z
+    .string()
+    .regex(/^job_[0-9A-HJKMNP-TV-Z]{26}$/, { error: "is not a cursor this API issued" })
+    .optional(),
 });
 export type JobListQuery = z.infer<typeof JobListQuerySchema>;
 

@@ -49,7 +49,10 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     formatters: { level: (label) => ({ level: label }) },
   };
   if (options.pretty && options.destination === undefined) {
-    return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname" } } });
+    return pino({
+      ...base,
+      transport: { target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname", singleLine: true } },
+    });
   }
   return options.destination === undefined ? pino(base) : pino(base, options.destination);
 }

@@ -1,3 +1,3 @@
-export { parsePayload, type QueueKey, type QueuePayload, QUEUES } from "./catalog";
+export { parsePayload, QUEUES, type QueueKey, type QueuePayload } from "./catalog";
 export { type ConnectionRole, createRedisConnection } from "./connection";
 export { createGenerationQueue, enqueueGeneration, type GenerationQueue } from "./generation-queue";

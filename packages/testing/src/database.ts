@@ -38,12 +38,16 @@ export interface TestDatabase {
 
 /** A fresh database cloned from the migrated template: one per test file, dropped afterwards. */
 export async function createTestDatabase(label = "t"): Promise<TestDatabase> {
-  const name = `darkroom_test_${label.replace(/[^a-z0-9]/gi, "").slice(0, 20).toLowerCase()}_${randomBytes(4).toString("hex")}`;
+  const name = `darkroom_test_${label
+    .replace(/[^a-z0-9]/gi, "")
+    .slice(0, 20)
+    .toLowerCase()}_${randomBytes(4).toString("hex")}`;
   await withAdmin((client) => client.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`));
   return {
     name,
     url: urlFor(name),
-    drop: () => withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
 }
 
@@ -54,6 +58,7 @@ export async function createEmptyDatabase(label = "empty"): Promise<TestDatabase
   return {
     name,
     url: urlFor(name),
-    drop: () => withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
 }

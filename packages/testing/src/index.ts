@@ -1,3 +1,4 @@
+export { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 export {
   createEmptyDatabase,
   createTestDatabase,
@@ -8,5 +9,4 @@ export {
 } from "./database";
 export { REPO_ROOT, type RunningProcess, startProcess } from "./processes";
 export { createTestRedis, TEST_REDIS_URL, type TestRedis } from "./redis";
-export { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
-export { type Stack, STACK_ADMIN_TOKEN, type StackOptions, startStack } from "./stack";
+export { STACK_ADMIN_TOKEN, type Stack, type StackOptions, startStack } from "./stack";

@@ -16,7 +16,11 @@ function readUsage(value: unknown): ChatUsage | null {
   if (typeof value !== "object" || value === null) return null;
   const usage = value as Record<string, unknown>;
   const num = (key: string): number => (typeof usage[key] === "number" ? (usage[key] as number) : 0);
-  return { prompt_tokens: num("prompt_tokens"), completion_tokens: num("completion_tokens"), total_tokens: num("total_tokens") };
+  return {
+    prompt_tokens: num("prompt_tokens"),
+    completion_tokens: num("completion_tokens"),
+    total_tokens: num("total_tokens"),
+  };
 }
 
 function firstChoice(value: unknown): Record<string, unknown> | undefined {
@@ -156,7 +160,14 @@ export class ChatStreamState {
       };
     }
     if (isPolicyText(this.text)) {
-      return { ...base, code: "content_policy", errorClass: "content_policy", message: this.excerpt(), retryable: false, fallback: false };
+      return {
+        ...base,
+        code: "content_policy",
+        errorClass: "content_policy",
+        message: this.excerpt(),
+        retryable: false,
+        fallback: false,
+      };
     }
     return {
       ...base,

@@ -45,7 +45,12 @@ describe("streamChatImage: happy paths", () => {
     const snapshots: ProgressSnapshot[] = [];
     let firstByte = 0;
     const result = await streamChatImage(
-      options("two robots", { n: 2, size: "1536x1024", onProgress: (s) => snapshots.push(s), onFirstByte: () => (firstByte += 1) }),
+      options("two robots", {
+        n: 2,
+        size: "1536x1024",
+        onProgress: (s) => snapshots.push(s),
+        onFirstByte: () => (firstByte += 1),
+      }),
     );
     expect(result.imageUrls).toHaveLength(2);
     for (const url of result.imageUrls) expect(url).toMatch(/\/cdn\/\d{8}\/[0-9a-f]+-1536x1024\.png$/);
@@ -115,7 +120,12 @@ describe("streamChatImage: failures", () => {
   for (const [kind, code, errorClass, retryable, fallback] of cases) {
     it(`${kind} -> ${code}/${errorClass}`, async () => {
       const error = await failure(streamChatImage(options(`fault ${kind} [[sim script=${kind}]]`)));
-      expect({ code: error.code, errorClass: error.errorClass, retryable: error.retryable, fallback: error.fallback }).toEqual({
+      expect({
+        code: error.code,
+        errorClass: error.errorClass,
+        retryable: error.retryable,
+        fallback: error.fallback,
+      }).toEqual({
         code,
         errorClass,
         retryable,
@@ -132,7 +142,12 @@ describe("streamChatImage: failures", () => {
     const first = await failure(streamChatImage(opts));
     const second = await failure(streamChatImage(opts));
     for (const error of [first, second]) {
-      expect(error).toMatchObject({ code: "upstream_rate_limited", retryable: true, retryAfterMs: 1251, httpStatus: 429 });
+      expect(error).toMatchObject({
+        code: "upstream_rate_limited",
+        retryable: true,
+        retryAfterMs: 1251,
+        httpStatus: 429,
+      });
     }
     const result = await streamChatImage(opts);
     expect(result.imageUrls).toHaveLength(1);
@@ -151,7 +166,9 @@ describe("streamChatImage: failures", () => {
   });
 
   it("a silent stall past the idle limit is stalled, and the connection is closed", async () => {
-    const error = await failure(streamChatImage(options("stall [[sim script=stall stall_ping=0]]", { idleTimeoutMs: 250 })));
+    const error = await failure(
+      streamChatImage(options("stall [[sim script=stall stall_ping=0]]", { idleTimeoutMs: 250 })),
+    );
     expect(error).toMatchObject({ code: "upstream_timeout", errorClass: "stalled", retryable: false, fallback: true });
     await expect.poll(() => sim.calls.at(-1)?.closedByClient).toBe(true);
   });
@@ -183,6 +200,11 @@ describe("streamChatImage: failures", () => {
     const url = closed.url;
     await closed.close();
     const error = await failure(streamChatImage({ ...options("refused"), baseUrl: url }));
-    expect(error).toMatchObject({ code: "upstream_unavailable", errorClass: "network", retryable: true, fallback: true });
+    expect(error).toMatchObject({
+      code: "upstream_unavailable",
+      errorClass: "network",
+      retryable: true,
+      fallback: true,
+    });
   });
 });

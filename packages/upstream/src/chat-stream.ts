@@ -1,8 +1,8 @@
 import { createParser } from "eventsource-parser";
 import { Agent, type Dispatcher, request } from "undici";
+import { ChatStreamState, type ChatUsage } from "./chat-stream-state";
 import { classifyErrorBody, classifyHttpError, classifyNetworkError, readErrorObject } from "./classify";
-import { type ChatUsage, ChatStreamState } from "./chat-stream-state";
-import { headerValue, joinUrl, linkedController, readBodyText } from "./http-util";
+import { discardBody, headerValue, joinUrl, linkedController, readBodyText } from "./http-util";
 import type { ProgressSnapshot } from "./progress-parser";
 import { UpstreamError, type UpstreamErrorInit } from "./upstream-error";
 
@@ -199,7 +199,11 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
 }
 
 /** Reads SSE from the body into `state` until `[DONE]`, a failure, or EOF. Exported for tests. */
-export async function consumeSse(body: AsyncIterable<unknown> & { destroy(): unknown }, state: ChatStreamState, onBytes: () => void) {
+export async function consumeSse(
+  body: AsyncIterable<unknown> & Parameters<typeof discardBody>[0],
+  state: ChatStreamState,
+  onBytes: () => void,
+) {
   const decoder = new TextDecoder("utf-8");
   const parser = createParser({ onEvent: (event) => state.handleEvent(event.event, event.data) });
   for await (const chunk of body) {
@@ -208,7 +212,7 @@ export async function consumeSse(body: AsyncIterable<unknown> & { destroy(): unk
     if (state.finished) break;
   }
   if (!state.finished) parser.feed(`${decoder.decode()}\n\n`);
-  body.destroy();
+  discardBody(body);
 }
 
 /**

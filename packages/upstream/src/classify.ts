@@ -29,7 +29,8 @@ const POLICY_CODES = new Set([
   "sensitive_words_detected",
 ]);
 const QUOTA_CODES = new Set(["insufficient_user_quota", "pre_consume_token_quota_failed", "insufficient_quota"]);
-const POLICY_MESSAGE = /safety system|content polic|content_policy|moderation|violat(?:e|es|ion|ing)\b.*polic|内容政策|违反|违规|敏感词|安全(?:策略|系统|政策)/i;
+const POLICY_MESSAGE =
+  /safety system|content polic|content_policy|moderation|violat(?:e|es|ion|ing)\b.*polic|内容政策|违反|违规|敏感词|安全(?:策略|系统|政策)/i;
 const QUOTA_MESSAGE = /exceeded your current quota|insufficient[_ ](?:user[_ ])?quota|额度不足|余额不足/i;
 const NO_CHANNEL_MESSAGE = /无可用渠道|no available channel/i;
 
@@ -188,7 +189,14 @@ export function classifyHttpError(input: HttpErrorInput): UpstreamErrorInit {
   if (status >= 300 && status < 400) {
     const location = header(headers, "location");
     const text = location === undefined ? message : `HTTP ${status} redirect to ${location}`;
-    return { ...base, message: text, code: "upstream_error", errorClass: "wrong_path", retryable: false, fallback: false };
+    return {
+      ...base,
+      message: text,
+      code: "upstream_error",
+      errorClass: "wrong_path",
+      retryable: false,
+      fallback: false,
+    };
   }
   if (status === 400 || status === 403 || status === 429 || status === 422) {
     if (codeIs(POLICY_CODES) || (status !== 429 && isPolicyText(message))) {
@@ -235,7 +243,13 @@ function requestBug(base: Omit<UpstreamErrorInit, "code" | "errorClass" | "retry
   const namesModel =
     (model !== undefined && text.includes(model.toLowerCase())) ||
     /\bmodel\b|unknown parameter|unsupported parameter|unrecognized request argument|stream_options/.test(text);
-  return { ...base, code: "bad_request" as const, errorClass: "request_bug" as const, retryable: false, fallback: namesModel };
+  return {
+    ...base,
+    code: "bad_request" as const,
+    errorClass: "request_bug" as const,
+    retryable: false,
+    fallback: namesModel,
+  };
 }
 
 /** Error codes Node and undici attach to connection-level failures. */
@@ -280,7 +294,8 @@ export function isNetworkError(error: unknown): boolean {
  */
 export function classifyNetworkError(error: unknown, timedOut: boolean): UpstreamErrorInit {
   const code = errorCodeOf(error);
-  const timeout = timedOut || code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "ETIMEDOUT";
+  const timeout =
+    timedOut || code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "ETIMEDOUT";
   const detail = error instanceof Error ? error.message : String(error);
   return {
     code: timeout ? "upstream_timeout" : "upstream_unavailable",

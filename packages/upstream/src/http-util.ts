@@ -23,7 +23,7 @@ export async function readBodyText(body: Readable, limit = 65_536): Promise<stri
   } catch {
     // A body cut short still tells us what kind of error it was.
   } finally {
-    body.destroy();
+    discardBody(body);
   }
   return Buffer.concat(chunks).subarray(0, limit).toString("utf8");
 }
@@ -45,4 +45,16 @@ export function linkedController(outer: AbortSignal | undefined): { controller: 
   if (outer.aborted) forward();
   else outer.addEventListener("abort", forward, { once: true });
   return { controller, dispose: () => outer.removeEventListener("abort", forward) };
+}
+
+/**
+ * Drops a response body we no longer need. undici reports a body destroyed before its end as an
+ * `error` event; nobody is listening any more, so it is swallowed instead of crashing the process.
+ */
+export function discardBody(body: {
+  on(event: "error", listener: (error: unknown) => void): unknown;
+  destroy(): unknown;
+}): void {
+  body.on("error", () => {});
+  body.destroy();
 }

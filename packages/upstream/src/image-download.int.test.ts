@@ -73,7 +73,12 @@ describe("downloadImage", () => {
     it(`${kind} is ${retryable ? "retryable" : "final"}`, async () => {
       const url = await imageUrl(`[[sim script=${kind}]]`);
       const error = await failure(downloadImage(url, { allowlist, ...limits }));
-      expect(error).toMatchObject({ code: "result_unavailable", errorClass: "result_fetch", retryable, fallback: true });
+      expect(error).toMatchObject({
+        code: "result_unavailable",
+        errorClass: "result_fetch",
+        retryable,
+        fallback: true,
+      });
       expect(error.message).toMatch(message);
     });
   }
@@ -87,7 +92,9 @@ describe("downloadImage", () => {
 
   it("stops at maxBytes and on timeout", async () => {
     const url = await imageUrl();
-    expect((await failure(downloadImage(url, { allowlist, maxBytes: 1000, timeoutMs: 5000 }))).message).toMatch(/limit/);
+    expect((await failure(downloadImage(url, { allowlist, maxBytes: 1000, timeoutMs: 5000 }))).message).toMatch(
+      /limit/,
+    );
     const slow = await imageUrl("[[sim script=img_slow img_delay_ms=2000]]");
     const error = await failure(downloadImage(slow, { allowlist, maxBytes: limits.maxBytes, timeoutMs: 200 }));
     expect(error).toMatchObject({ retryable: true });

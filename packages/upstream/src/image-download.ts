@@ -1,6 +1,6 @@
 import { type Dispatcher, request } from "undici";
 import { errorCodeOf } from "./classify";
-import { type HeaderRecord, headerValue, linkedController, readBodyText } from "./http-util";
+import { discardBody, type HeaderRecord, headerValue, linkedController, readBodyText } from "./http-util";
 import { sniffImage } from "./image-sniff";
 import { UpstreamError } from "./upstream-error";
 
@@ -90,12 +90,16 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
         response = await request(target, { method: "GET", signal: controller.signal, dispatcher: options.dispatcher });
       } catch (error) {
         if (signal?.aborted) throw canceled();
-        throw fetchError(timedOut ? "image download timed out" : `image download failed (${errorCodeOf(error) ?? String(error)})`, true, { cause: error });
+        throw fetchError(
+          timedOut ? "image download timed out" : `image download failed (${errorCodeOf(error) ?? String(error)})`,
+          true,
+          { cause: error },
+        );
       }
       const { statusCode, headers, body } = response;
       const location = headerValue(headers, "location");
       if (statusCode >= 300 && statusCode < 400 && location !== undefined) {
-        body.destroy();
+        discardBody(body);
         if (hop >= MAX_REDIRECTS) throw fetchError("too many redirects", false, { httpStatus: statusCode });
         target = parseUrl(new URL(location, target).toString());
         continue;
@@ -103,7 +107,9 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
       if (statusCode < 200 || statusCode >= 300) {
         const text = await readBodyText(body, 2048);
         const retryable = statusCode >= 500 || statusCode === 429 || statusCode === 408;
-        throw fetchError(`image host answered ${statusCode}: ${text.slice(0, 120)}`, retryable, { httpStatus: statusCode });
+        throw fetchError(`image host answered ${statusCode}: ${text.slice(0, 120)}`, retryable, {
+          httpStatus: statusCode,
+        });
       }
       try {
         return await readImage(body, headers, statusCode, options.maxBytes);
@@ -127,7 +133,8 @@ function parseUrl(value: string): URL {
   } catch {
     throw fetchError(`not a URL: ${value.slice(0, 200)}`, false);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw fetchError(`unsupported scheme ${url.protocol}`, false);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw fetchError(`unsupported scheme ${url.protocol}`, false);
   return url;
 }
 
@@ -139,13 +146,13 @@ async function readImage(
 ): Promise<DownloadedImage> {
   const contentType = (headerValue(headers, "content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   if (!contentType.startsWith("image/")) {
-    body.destroy();
+    discardBody(body);
     throw fetchError(`image host sent ${contentType || "no content type"}, not an image`, false, { httpStatus });
   }
   const declared = headerValue(headers, "content-length");
   const expected = declared === undefined ? undefined : Number.parseInt(declared, 10);
   if (expected !== undefined && expected > maxBytes) {
-    body.destroy();
+    discardBody(body);
     throw fetchError(`image is ${expected} bytes, over the ${maxBytes} byte limit`, false, { httpStatus });
   }
   const chunks: Buffer[] = [];
@@ -154,7 +161,7 @@ async function readImage(
     const buf = chunk as Buffer;
     size += buf.length;
     if (size > maxBytes) {
-      body.destroy();
+      discardBody(body);
       throw fetchError(`image is over the ${maxBytes} byte limit`, false, { httpStatus });
     }
     chunks.push(buf);
@@ -164,6 +171,7 @@ async function readImage(
   }
   const bytes = Buffer.concat(chunks, size);
   const sniffed = sniffImage(bytes);
-  if (sniffed === null) throw fetchError(`body labelled ${contentType} is not a PNG, JPEG or WebP`, false, { httpStatus });
+  if (sniffed === null)
+    throw fetchError(`body labelled ${contentType} is not a PNG, JPEG or WebP`, false, { httpStatus });
   return { bytes, contentType: sniffed.contentType, width: sniffed.width, height: sniffed.height };
 }

@@ -16,7 +16,16 @@ afterAll(async () => {
 
 function options(prompt: string, extra: Partial<GenerateImagesOptions> = {}): GenerateImagesOptions {
   counter += 1;
-  return { baseUrl: sim.url, apiKey: "sk-test", prompt: `${prompt} #${counter}`, n: 1, size: "1024x1024", quality: "auto", timeoutMs: 10_000, ...extra };
+  return {
+    baseUrl: sim.url,
+    apiKey: "sk-test",
+    prompt: `${prompt} #${counter}`,
+    n: 1,
+    size: "1024x1024",
+    quality: "auto",
+    timeoutMs: 10_000,
+    ...extra,
+  };
 }
 
 async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
@@ -33,7 +42,8 @@ describe("generateImages", () => {
   it("decodes n verified PNGs of the requested size with usage", async () => {
     const result = await generateImages(options("a lighthouse", { n: 2, size: "1536x1024", quality: "high" }));
     expect(result.images).toHaveLength(2);
-    for (const image of result.images) expect(sniffImage(image)).toEqual({ contentType: "image/png", width: 1536, height: 1024 });
+    for (const image of result.images)
+      expect(sniffImage(image)).toEqual({ contentType: "image/png", width: 1536, height: 1024 });
     expect(result.images[0]?.equals(result.images[1] ?? Buffer.alloc(0))).toBe(false);
     expect(result.usage).toMatchObject({ input_tokens_details: { image_tokens: 0 } });
     expect(result.usage?.total_tokens).toBeGreaterThan(0);
@@ -65,7 +75,9 @@ describe("generateImages", () => {
   });
 
   it("times out a slow call", async () => {
-    const error = await failure(generateImages(options("slow [[sim gen_script=gen_slow gen_slow_ms=2000]]", { timeoutMs: 200 })));
+    const error = await failure(
+      generateImages(options("slow [[sim gen_script=gen_slow gen_slow_ms=2000]]", { timeoutMs: 200 })),
+    );
     expect(error).toMatchObject({ code: "upstream_timeout", errorClass: "network", retryable: true });
   });
 

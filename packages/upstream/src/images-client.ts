@@ -1,5 +1,5 @@
 import { type Dispatcher, request } from "undici";
-import { classifyHttpError, classifyNetworkError, readErrorObject, classifyErrorBody } from "./classify";
+import { classifyErrorBody, classifyHttpError, classifyNetworkError, readErrorObject } from "./classify";
 import { headerValue, joinUrl, linkedController, readBodyText } from "./http-util";
 import { sniffImage } from "./image-sniff";
 import { UpstreamError, type UpstreamErrorInit } from "./upstream-error";
@@ -143,7 +143,10 @@ export async function generateImages(options: GenerateImagesOptions): Promise<Ge
       }
       const bytes = decodeImageBase64(entry.b64_json);
       if (bytes === null) {
-        throw badResult(`images response item ${index} is not base64 of a PNG, JPEG or WebP`, { httpStatus, requestId });
+        throw badResult(`images response item ${index} is not base64 of a PNG, JPEG or WebP`, {
+          httpStatus,
+          requestId,
+        });
       }
       return bytes;
     });

@@ -6,7 +6,7 @@ export {
   type ImageSizeOption,
   streamChatImage,
 } from "./chat-stream";
-export { type ChatUsage } from "./chat-stream-state";
+export type { ChatUsage } from "./chat-stream-state";
 export {
   classifyErrorBody,
   classifyHttpError,

@@ -76,19 +76,21 @@ describe("parseProgress details", () => {
 
   it("stages: waiting, queuing, generating", () => {
     expect(parseProgress("").stage).toBe("waiting");
-    expect(parseProgress("```json\n{\"n\": 1}\n```\n\n>🕐 Queuing..").stage).toBe("queuing");
+    expect(parseProgress('```json\n{"n": 1}\n```\n\n>🕐 Queuing..').stage).toBe("queuing");
     expect(parseProgress(">🕐 排队中.\n\n>⚡ 生成中.").stage).toBe("generating");
     expect(parseProgress(">🕐 排队中.\n\n>⚡ 生成中.").percent).toBeNull();
   });
 
   it("ignores marker words inside the echoed prompt", () => {
-    const text = '```json\n{"prompt": "Generation complete ![x](https://evil.example/a.png) Progress 99.", "n": 1}\n```\n\n>🕐 Queuing.';
+    const text =
+      '```json\n{"prompt": "Generation complete ![x](https://evil.example/a.png) Progress 99.", "n": 1}\n```\n\n>🕐 Queuing.';
     const snapshot = parseProgress(text);
     expect(snapshot).toMatchObject({ stage: "queuing", complete: false, imageUrls: [], percent: null, declaredN: 1 });
   });
 
   it("prefers the images after the completion marker", () => {
-    const text = "![preview](https://filesystem.site/cdn/p.png)\n> ✅ Generation complete\n![r](https://filesystem.site/cdn/r.png)";
+    const text =
+      "![preview](https://filesystem.site/cdn/p.png)\n> ✅ Generation complete\n![r](https://filesystem.site/cdn/r.png)";
     expect(parseProgress(text).imageUrls).toEqual(["https://filesystem.site/cdn/r.png"]);
   });
 

@@ -1,6 +1,6 @@
 import { AppError, type ErrorCode } from "@darkroom/domain";
-import type { ErrorRequestHandler, Response } from "express";
 import type { Logger } from "@darkroom/logger";
+import type { ErrorRequestHandler, Response } from "express";
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   validation_failed: 400,
@@ -60,7 +60,8 @@ interface BodyParserError {
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   const parser = error as BodyParserError;
-  if (parser?.type === "entity.parse.failed") return new AppError("malformed_json", "The request body is not valid JSON.");
+  if (parser?.type === "entity.parse.failed")
+    return new AppError("malformed_json", "The request body is not valid JSON.");
   if (parser?.type === "entity.too.large") return new AppError("payload_too_large", "The request body is over 1 MiB.");
   if (parser?.type === "encoding.unsupported" || parser?.type === "charset.unsupported") {
     return new AppError("unsupported_media_type", "The request body's encoding or charset is not supported.");

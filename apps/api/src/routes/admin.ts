@@ -20,11 +20,13 @@ export function adminRouter(deps: ApiDeps): Router {
 
   router.post("/admin/api/keys", async (req, res) => {
     if (!req.is("application/json")) {
-      throw new AppError("unsupported_media_type", "Send `{\"name\": …}` with `Content-Type: application/json`.");
+      throw new AppError("unsupported_media_type", 'Send `{"name": …}` with `Content-Type: application/json`.');
     }
     const { name } = parseOrThrow(KeyCreateSchema, req.body, "body");
     const created = await createTenantWithKey(deps.db, name);
-    res.status(201).json({ tenant_id: created.tenantId, api_key: created.apiKey, webhook_secret: created.webhookSecret });
+    res
+      .status(201)
+      .json({ tenant_id: created.tenantId, api_key: created.apiKey, webhook_secret: created.webhookSecret });
   });
 
   return router;

@@ -2,7 +2,10 @@ import { Router } from "express";
 import type { ApiDeps } from "../deps";
 
 const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
-  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref())]);
+  Promise.race([
+    promise,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref()),
+  ]);
 
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -18,7 +21,10 @@ export function healthRouter(deps: ApiDeps): Router {
         return `unavailable: ${(error as Error).message}`;
       }
     };
-    const [postgres, redis] = await Promise.all([check(() => deps.db.$queryRaw`SELECT 1`), check(() => deps.redis.ping())]);
+    const [postgres, redis] = await Promise.all([
+      check(() => deps.db.$queryRaw`SELECT 1`),
+      check(() => deps.redis.ping()),
+    ]);
     const ready = postgres === "ok" && redis === "ok";
     if (!ready) res.setHeader("Retry-After", "5");
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks: { postgres, redis } });

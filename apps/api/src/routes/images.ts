@@ -17,7 +17,10 @@ export function imagesRouter(deps: ApiDeps): Router {
     const { expires, signature } = req.query;
     if (typeof expires === "string" && typeof signature === "string" && bearerToken(req) === null) {
       if (!deps.signer.verify(id, Number(index), expires, signature)) {
-        throw new AppError("forbidden", "The image URL's signature is invalid or has expired; fetch the job again for a fresh URL.");
+        throw new AppError(
+          "forbidden",
+          "The image URL's signature is invalid or has expired; fetch the job again for a fresh URL.",
+        );
       }
       return;
     }
@@ -29,7 +32,8 @@ export function imagesRouter(deps: ApiDeps): Router {
 
   router.get("/v1/jobs/:id/images/:index", async (req, res) => {
     const { id, index } = req.params;
-    if (!isId("job", id) || !/^\d{1,2}$/.test(index)) throw new AppError("not_found", `No image ${index} of job ${id}.`);
+    if (!isId("job", id) || !/^\d{1,2}$/.test(index))
+      throw new AppError("not_found", `No image ${index} of job ${id}.`);
     await authorize(req);
     const image = await findImage(deps.db, id, Number(index));
     if (image === null) throw new AppError("not_found", `No image ${index} of job ${id}.`);

@@ -12,7 +12,10 @@ export function jobsRouter(deps: ApiDeps): Router {
 
   router.post("/v1/jobs", async (req, res) => {
     if (!req.is("application/json")) {
-      throw new AppError("unsupported_media_type", "Send the job as a JSON body with `Content-Type: application/json`.");
+      throw new AppError(
+        "unsupported_media_type",
+        "Send the job as a JSON body with `Content-Type: application/json`.",
+      );
     }
     const input = parseOrThrow(JobCreateSchema, req.body, "body");
     const tenantId = tenantOf(res);

@@ -1,4 +1,13 @@
-import { type Claim, claimJob, completeJob, failAttempt, type PrismaClient, renewLease, type StoredImageInput, writeProgress } from "@darkroom/db";
+import {
+  type Claim,
+  claimJob,
+  completeJob,
+  failAttempt,
+  type PrismaClient,
+  renewLease,
+  type StoredImageInput,
+  writeProgress,
+} from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
 import { parsePayload } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
@@ -46,7 +55,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
   return async (bullJob: Job, token?: string): Promise<void> => {
     const { jobId } = parsePayload("generation", bullJob.data);
-    const claim: Claim | null = await claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, chooseModel });
+    const claim: Claim | null = await claimJob(db, {
+      jobId,
+      leaseOwner: config.workerId,
+      leaseMs: config.leaseMs,
+      chooseModel,
+    });
     if (claim === null) {
       deps.logger.debug({ job_id: jobId }, "job not claimable (terminal, or owned by a live attempt)");
       return;
@@ -60,13 +74,16 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       () => controller.abort(new Error("deadline")),
       Math.max(0, job.deadlineAt.getTime() - Date.now()),
     );
-    const leaseTimer = setInterval(() => {
-      renewLease(db, job.id, attempt, config.leaseMs)
-        .then((owned) => {
-          if (!owned) controller.abort(new Error("lost ownership"));
-        })
-        .catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
-    }, Math.floor(config.leaseMs / 3));
+    const leaseTimer = setInterval(
+      () => {
+        renewLease(db, job.id, attempt, config.leaseMs)
+          .then((owned) => {
+            if (!owned) controller.abort(new Error("lost ownership"));
+          })
+          .catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
+      },
+      Math.floor(config.leaseMs / 3),
+    );
     const progress = new ProgressWriter(
       { stage: "starting", percent: 0 },
       (state) => writeProgress(db, { jobId: job.id, tenantId: job.tenantId, attempt, ...state }),
@@ -128,7 +145,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         jobId: job.id,
         tenantId: job.tenantId,
         attempt,
-        error: { code: failure.code, message: failure.message, retryable: failure.retryable, errorClass: failure.errorClass },
+        error: {
+          code: failure.code,
+          message: failure.message,
+          retryable: failure.retryable,
+          errorClass: failure.errorClass,
+        },
         facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
         retryAt: decision.retryAt,
       });

@@ -32,7 +32,10 @@ export class ProgressWriter {
   push(state: ProgressState): void {
     if (this.lost) return;
     const base = this.pending ?? this.written;
-    const next = { stage: state.stage, percent: Math.max(state.percent, state.stage === base.stage ? base.percent : 0) };
+    const next = {
+      stage: state.stage,
+      percent: Math.max(state.percent, state.stage === base.stage ? base.percent : 0),
+    };
     if (next.stage === base.stage && next.percent === base.percent) return;
     this.pending = next;
     if (next.stage !== this.written.stage) {

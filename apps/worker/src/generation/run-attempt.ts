@@ -1,10 +1,16 @@
 import type { JobRecord, StoredImageInput } from "@darkroom/db";
 import type { ImageQuality, ImageSize, ProgressStage } from "@darkroom/domain";
 import type { ImageStorage } from "@darkroom/storage";
-import { downloadImage, generateImages, type ProgressSnapshot, streamChatImage, UpstreamError } from "@darkroom/upstream";
+import {
+  downloadImage,
+  generateImages,
+  type ProgressSnapshot,
+  streamChatImage,
+  UpstreamError,
+} from "@darkroom/upstream";
 import type { WorkerConfig } from "../config";
-import type { ProgressState } from "./progress-writer";
 import { FALLBACK_MODEL } from "./policy";
+import type { ProgressState } from "./progress-writer";
 
 export interface AttemptOutcome {
   images: StoredImageInput[];

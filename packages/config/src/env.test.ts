@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseDurationList, parseEnv } from "./env";
+
+describe("environment parsing", () => {
+  it("has defaults that run on a machine with local Postgres and Redis", () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({
+      DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/darkroom",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      QUEUE_PREFIX: "darkroom",
+      PORT: 3000,
+      COMETAPI_BASE_URL: "https://api.cometapi.com",
+      WORKER_CONCURRENCY: 50,
+      STORAGE_DIR: "./data/images",
+      ALLOW_PRIVATE_WEBHOOK_URLS: false,
+      UPSTREAM_IDLE_TIMEOUT_MS: 120_000,
+      RETRY_BASE_DELAY_MS: 1000,
+      RETRY_MAX_DELAY_MS: 30_000,
+      SHUTDOWN_GRACE_MS: 10_000,
+      RETENTION_DAYS: 30,
+      LOG_LEVEL: "info",
+    });
+    expect(env.WEBHOOK_RETRY_SCHEDULE).toEqual([
+      5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+    ]);
+  });
+
+  it("names every invalid variable", () => {
+    try {
+      parseEnv({
+        PORT: "eighty",
+        ALLOW_PRIVATE_WEBHOOK_URLS: "yes",
+        REDIS_URL: "http://x",
+        WEBHOOK_RETRY_SCHEDULE: "5s,soon",
+      });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const vars = (error as ConfigError).issues.map((i) => i.variable).sort();
+      expect(vars).toEqual(["ALLOW_PRIVATE_WEBHOOK_URLS", "PORT", "REDIS_URL", "WEBHOOK_RETRY_SCHEDULE"]);
+      expect((error as Error).message).toContain('ALLOW_PRIVATE_WEBHOOK_URLS: must be "true" or "false"');
+    }
+  });
+
+  it("parses booleans strictly and lists case-insensitively", () => {
+    expect(parseEnv({ ALLOW_PRIVATE_WEBHOOK_URLS: "false" }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(false);
+    expect(parseEnv({ ALLOW_PRIVATE_WEBHOOK_URLS: "true" }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(true);
+    expect(parseEnv({ IMAGE_HOST_ALLOWLIST: " CDN.example.com, 127.0.0.1:4010 ,," }).IMAGE_HOST_ALLOWLIST).toEqual([
+      "cdn.example.com",
+      "127.0.0.1:4010",
+    ]);
+    expect(parseEnv({ REDIS_URL: "redis://127.0.0.1:6379/5" }).REDIS_URL).toBe("redis://127.0.0.1:6379/5");
+  });
+
+  it("requires ADMIN_TOKEN in production and a sane retry range", () => {
+    expect(() => parseEnv({ NODE_ENV: "production" })).toThrow(/ADMIN_TOKEN: is required in production/);
+    expect(() => parseEnv({ RETRY_BASE_DELAY_MS: "5000", RETRY_MAX_DELAY_MS: "100" })).toThrow(/RETRY_MAX_DELAY_MS/);
+  });
+
+  it("reads durations in ms, s, m and h", () => {
+    expect(parseDurationList("250ms, 2s,1m,1h")).toEqual([250, 2000, 60_000, 3_600_000]);
+  });
+});
