@@ -1,7 +1,7 @@
 import type { Env } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
-import { createRedisConnection, QUEUES } from "@darkroom/queue";
+import { createGenerationQueue, createRedisConnection, QUEUES, subscribeCancels } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
 import { Worker } from "bullmq";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
@@ -19,12 +19,30 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
   const connection = createRedisConnection(env.REDIS_URL, "worker");
   connection.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
-  const worker = new Worker(QUEUES.generation.name, createGenerationProcessor({ db, storage, config, logger }), {
+  const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
+  const inFlight = new Map<string, AbortController>();
+  const cancels = await subscribeCancels(env.REDIS_URL, env.QUEUE_PREFIX, (jobId) => {
+    const controller = inFlight.get(jobId);
+    if (controller === undefined) return;
+    logger.info({ job_id: jobId }, "cancel received: aborting the upstream call");
+    controller.abort(new Error("canceled"));
+  });
+  const processor = createGenerationProcessor({
+    db,
+    storage,
+    config,
+    logger,
+    inFlight,
+    rateLimitQueue: (ms) => queue.rateLimit(ms),
+  });
+  const worker = new Worker(QUEUES.generation.name, processor, {
     connection,
     prefix: env.QUEUE_PREFIX,
     concurrency: config.concurrency,
     // Stall checks stay on (design section 9): a crashed worker's jobs come back.
     maxStalledCount: 3,
+    // Manual rate limiting (queue.rateLimit on a 429) needs a limiter; this one never binds.
+    limiter: { max: 1_000_000, duration: 1000 },
   });
   worker.on("error", (err) => logger.warn({ err: err.message }, "worker error"));
   worker.on("failed", (job, err) => logger.warn({ job_id: job?.id, err: err.message }, "bullmq job failed"));
@@ -36,6 +54,8 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       const grace = new Promise<void>((resolve) => setTimeout(resolve, env.SHUTDOWN_GRACE_MS).unref());
       await Promise.race([worker.close(), grace]);
       await worker.close(true).catch(() => undefined);
+      await cancels.close();
+      await queue.close();
       connection.disconnect();
       await db.$disconnect();
     },

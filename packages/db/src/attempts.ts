@@ -16,7 +16,7 @@ export interface ClaimInput {
   leaseOwner: string;
   leaseMs: number;
   /** Picks the model of the new attempt from the job as it stands after the claim. */
-  chooseModel: (job: JobRecord, attempt: number) => string;
+  chooseModel: (job: JobRecord) => string;
 }
 
 export interface Claim {
@@ -25,7 +25,10 @@ export interface Claim {
   model: string;
 }
 
-/** Moves a queued job to running as attempt n+1 and records the attempt. Null when it is not claimable. */
+/**
+ * Moves a queued job to running as attempt n+1 and records the attempt; a running job whose lease
+ * expired (its worker died) is taken over the same way. Null when the job is not claimable.
+ */
 export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Claim | null> {
   return db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ attempt: number }[]>`
@@ -33,19 +36,26 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
         "startedAt" = COALESCE("startedAt", now()), "progressStage" = 'starting',
         "leaseOwner" = ${input.leaseOwner}, "leaseExpiresAt" = now() + make_interval(secs => ${input.leaseMs / 1000}),
         "nextAttemptAt" = NULL, "updatedAt" = now()
-      WHERE id = ${input.jobId} AND status = 'queued'::"JobStatus"
+      WHERE id = ${input.jobId} AND (status = 'queued'::"JobStatus"
+        OR (status = 'running'::"JobStatus" AND "leaseExpiresAt" < now()))
       RETURNING attempt`;
     const attempt = rows[0]?.attempt;
     if (attempt === undefined) return null;
+    // An attempt still marked running belonged to a worker that died: it ends as interrupted.
+    await tx.jobAttempt.updateMany({
+      where: { jobId: input.jobId, status: "running" },
+      data: {
+        status: "interrupted",
+        finishedAt: new Date(),
+        errorClass: "interrupted",
+        errorMessage: "The worker stopped during this attempt.",
+      },
+    });
     const job = await tx.job.findUniqueOrThrow({ where: { id: input.jobId }, include: JOB_INCLUDE });
-    const model = input.chooseModel(job, attempt);
+    const model = input.chooseModel(job);
     await tx.jobAttempt.create({
       data: { id: `att_${input.jobId.slice(4)}_${attempt}`, jobId: job.id, number: attempt, model, status: "running" },
     });
-    if (model !== job.model && !job.fallbackUsed) {
-      await tx.job.update({ where: { id: job.id }, data: { fallbackUsed: true } });
-      await appendEvent(tx, { jobId: job.id, tenantId: job.tenantId, type: "job.fallback", data: { attempt, model } });
-    }
     await appendEvent(tx, { jobId: job.id, tenantId: job.tenantId, type: "job.started", data: { attempt, model } });
     const fresh = await tx.job.findUniqueOrThrow({ where: { id: job.id }, include: JOB_INCLUDE });
     return { job: fresh, attempt, model };
@@ -176,6 +186,8 @@ export interface FailAttemptInput {
   facts: AttemptFacts;
   /** When set, the job goes back to queued for another attempt at this time; otherwise it fails. */
   retryAt: Date | null;
+  /** The next attempts use the fallback model. */
+  switchToFallback?: boolean;
 }
 
 /** Records a failed attempt and either schedules the next one or fails the job; false when fenced out. */
@@ -201,6 +213,7 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
             progressStage: "queued",
             leaseOwner: null,
             leaseExpiresAt: null,
+            ...(input.switchToFallback === true ? { fallbackUsed: true } : {}),
           },
     });
     if (updated.count === 0) return false;
@@ -225,6 +238,13 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
     });
     if (final) {
       await appendEvent(tx, { jobId: input.jobId, tenantId: input.tenantId, type: "job.failed", data: { error } });
+    } else if (input.switchToFallback === true) {
+      await appendEvent(tx, {
+        jobId: input.jobId,
+        tenantId: input.tenantId,
+        type: "job.fallback",
+        data: { after_attempt: input.attempt, reason: input.error.code },
+      });
     }
     return true;
   });

@@ -51,3 +51,4 @@ export {
   hashApiKey,
   type TenantAuth,
 } from "./tenants";
+export { cancelJob, retryJob } from "./user-actions";

@@ -34,6 +34,7 @@ export async function createJob(db: PrismaClient, args: CreateJobInput): Promise
         size: input.size,
         quality: input.quality,
         maxAttempts: input.max_attempts,
+        deadlineSeconds: input.deadline_seconds,
         deadlineAt: new Date(now.getTime() + input.deadline_seconds * 1000),
         webhookUrl: input.webhook_url,
         webhookEvents: input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS),

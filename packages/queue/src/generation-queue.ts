@@ -16,6 +16,11 @@ export function createGenerationQueue(connection: Redis, prefix: string): Genera
  * Enqueues a Darkroom job. The BullMQ job id is the Darkroom job id, so enqueueing twice is a
  * no-op while the first is still in Redis.
  */
-export async function enqueueGeneration(queue: GenerationQueue, jobId: string, delayMs = 0): Promise<void> {
-  await queue.add(QUEUES.generation.name, { jobId }, { jobId, delay: Math.max(0, delayMs) });
+export async function enqueueGeneration(
+  queue: GenerationQueue,
+  jobId: string,
+  delayMs = 0,
+  bullJobId: string = jobId,
+): Promise<void> {
+  await queue.add(QUEUES.generation.name, { jobId }, { jobId: bullJobId, delay: Math.max(0, delayMs) });
 }

@@ -1,6 +1,6 @@
-import { createJob, findJobForTenant, listJobs, presentJob } from "@darkroom/db";
+import { cancelJob, createJob, findJobForTenant, listJobs, presentJob, retryJob } from "@darkroom/db";
 import { AppError, isId, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
-import { enqueueGeneration } from "@darkroom/queue";
+import { enqueueGeneration, publishCancel } from "@darkroom/queue";
 import { Router } from "express";
 import type { ApiDeps } from "../deps";
 import { tenantOf } from "../http/context";
@@ -39,6 +39,32 @@ export function jobsRouter(deps: ApiDeps): Router {
     const job = isId("job", req.params.id) ? await findJobForTenant(deps.db, tenantOf(res), req.params.id) : null;
     if (job === null) throw new AppError("not_found", `No job ${req.params.id}.`);
     res.json(view(job));
+  });
+
+  router.post("/v1/jobs/:id/cancel", async (req, res) => {
+    if (!isId("job", req.params.id)) throw new AppError("not_found", `No job ${req.params.id}.`);
+    const { job, wasRunning } = await cancelJob(deps.db, tenantOf(res), req.params.id);
+    if (wasRunning) {
+      // The worker holding the job aborts its upstream call at once; its fenced writes would stop
+      // it anyway at the next progress write or lease renewal.
+      await publishCancel(deps.redis, deps.config.env.QUEUE_PREFIX, job.id).catch((error: unknown) =>
+        res.locals.log.warn({ err: error, job_id: job.id }, "cancel signal not published"),
+      );
+    }
+    await deps.queue.remove(job.id).catch(() => undefined);
+    res.json(view(job));
+  });
+
+  router.post("/v1/jobs/:id/retry", async (req, res) => {
+    if (!isId("job", req.params.id)) throw new AppError("not_found", `No job ${req.params.id}.`);
+    const job = await retryJob(deps.db, tenantOf(res), req.params.id);
+    try {
+      // A new BullMQ id per user retry: the previous run's BullMQ job may still be finishing.
+      await enqueueGeneration(deps.queue, job.id, 0, `${job.id}-r${job.attemptBase}`);
+    } catch (error) {
+      res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
+    }
+    res.status(202).json(view(job));
   });
 
   return router;

@@ -1,6 +1,6 @@
 import type { JobRecord } from "@darkroom/db";
 import { describe, expect, it } from "vitest";
-import { backoffDelayMs, chooseModel, decideRetry } from "./policy";
+import { backoffDelayMs, chooseModel, decideRetry, type FailureFacts } from "./policy";
 
 type Attempt = JobRecord["attempts"][number];
 function job(over: Partial<JobRecord> = {}, attempts: Partial<Attempt>[] = []): JobRecord {
@@ -9,57 +9,84 @@ function job(over: Partial<JobRecord> = {}, attempts: Partial<Attempt>[] = []): 
     fallbackModel: "gpt-image-1",
     fallbackUsed: false,
     maxAttempts: 4,
+    attemptBase: 0,
     deadlineAt: new Date(Date.now() + 600_000),
-    attempts: attempts.map((a, i) => ({ number: i + 1, status: "failed", retryable: true, ...a })),
+    attempts: attempts.map((a, i) => ({
+      number: i + 1,
+      model: "gpt-4o-image",
+      status: "failed",
+      errorClass: "transient_upstream",
+      ...a,
+    })),
     ...over,
   } as JobRecord;
 }
 const delays = { baseDelayMs: 1000, maxDelayMs: 30_000 };
+const transient: FailureFacts = { errorClass: "transient_upstream", retryable: true, fallback: true };
 
 describe("model choice", () => {
-  it("gives the primary all attempts but one, then the fallback", () => {
-    const j = job();
-    expect([1, 2, 3, 4].map((n) => chooseModel(j, n))).toEqual([
-      "gpt-4o-image",
-      "gpt-4o-image",
-      "gpt-4o-image",
-      "gpt-image-1",
-    ]);
-  });
-  it("falls back at once after a failure only another model can fix", () => {
-    expect(chooseModel(job({}, [{ retryable: false }]), 2)).toBe("gpt-image-1");
-  });
-  it("never falls back with fallback_model null, or when the primary is gpt-image-1", () => {
-    expect(chooseModel(job({ fallbackModel: null }), 4)).toBe("gpt-4o-image");
-    expect(chooseModel(job({ model: "gpt-image-1" }), 4)).toBe("gpt-image-1");
+  it("is the primary until the job switched to the fallback", () => {
+    expect(chooseModel(job())).toBe("gpt-4o-image");
+    expect(chooseModel(job({ fallbackUsed: true }))).toBe("gpt-image-1");
   });
 });
 
 describe("retry decision", () => {
-  it("retries transient failures with backoff while attempts remain", () => {
+  it("retries a transient failure on the same model with backoff, twice, then falls back", () => {
     const now = Date.now();
-    const d = decideRetry(job(), 1, "gpt-4o-image", { retryable: true, fallback: true }, delays, now);
-    expect(d.retryAt?.getTime()).toBeGreaterThanOrEqual(now);
-    expect(d.retryAt?.getTime()).toBeLessThanOrEqual(now + 1000);
-    expect(decideRetry(job(), 4, "gpt-image-1", { retryable: true, fallback: false }, delays).retryAt).toBeNull();
+    const first = decideRetry(job(), 1, "gpt-4o-image", transient, delays, now);
+    expect(first.switchToFallback).toBe(false);
+    expect(first.retryAt?.getTime()).toBeGreaterThanOrEqual(now);
+    expect(first.retryAt?.getTime()).toBeLessThanOrEqual(now + 1000);
+    expect(decideRetry(job({}, [{}]), 2, "gpt-4o-image", transient, delays, now).switchToFallback).toBe(false);
+    const third = decideRetry(job({}, [{}, {}]), 3, "gpt-4o-image", transient, delays, now);
+    expect(third).toEqual({ retryAt: new Date(now), switchToFallback: true });
   });
-  it("goes straight to the fallback for a failure the fallback can fix", () => {
+
+  it("keeps the last attempt for the fallback (the primary gets all but one)", () => {
+    const j = job({ maxAttempts: 2 });
+    expect(decideRetry(j, 1, "gpt-4o-image", transient, delays).switchToFallback).toBe(true);
+    expect(decideRetry(job({ maxAttempts: 1 }), 1, "gpt-4o-image", transient, delays).retryAt).toBeNull();
+  });
+
+  it("goes straight to the fallback for a failure only another model can fix", () => {
     const now = Date.now();
-    expect(
-      decideRetry(job(), 1, "gpt-4o-image", { retryable: false, fallback: true }, delays, now).retryAt?.getTime(),
-    ).toBe(now);
-    expect(
-      decideRetry(job({ fallbackModel: null }), 1, "gpt-4o-image", { retryable: false, fallback: true }, delays)
-        .retryAt,
-    ).toBeNull();
+    const noImage: FailureFacts = { errorClass: "no_image", retryable: false, fallback: true };
+    expect(decideRetry(job(), 1, "gpt-4o-image", noImage, delays, now)).toEqual({
+      retryAt: new Date(now),
+      switchToFallback: true,
+    });
+    expect(decideRetry(job({ fallbackModel: null }), 1, "gpt-4o-image", noImage, delays).retryAt).toBeNull();
   });
-  it("never retries what cannot succeed, nor past the deadline", () => {
-    expect(decideRetry(job(), 1, "gpt-4o-image", { retryable: false, fallback: false }, delays).retryAt).toBeNull();
+
+  it("never retries what cannot succeed anywhere, nor past max_attempts or the deadline", () => {
+    const policy: FailureFacts = { errorClass: "content_policy", retryable: false, fallback: false };
+    expect(decideRetry(job(), 1, "gpt-4o-image", policy, delays).retryAt).toBeNull();
+    const onFallback = job({ fallbackUsed: true }, [{}, {}, {}]);
+    expect(decideRetry(onFallback, 4, "gpt-image-1", transient, delays).retryAt).toBeNull();
     const late = job({ deadlineAt: new Date(Date.now() + 10) });
-    expect(
-      decideRetry(late, 1, "gpt-4o-image", { retryable: true, fallback: true, retryAfterMs: 5000 }, delays).retryAt,
-    ).toBeNull();
+    expect(decideRetry(late, 1, "gpt-4o-image", { ...transient, retryAfterMs: 5000 }, delays).retryAt).toBeNull();
   });
+
+  it("does not count 429s or interrupted calls against max_attempts", () => {
+    const limited: FailureFacts = { errorClass: "rate_limited", retryable: true, fallback: true, retryAfterMs: 2000 };
+    const j = job({ maxAttempts: 2 }, [{ errorClass: "interrupted" }]);
+    const d = decideRetry(j, 2, "gpt-4o-image", limited, delays);
+    expect(d.switchToFallback).toBe(false);
+    expect(d.retryAt).not.toBeNull();
+  });
+
+  it("retries a bad fallback result once", () => {
+    const bad: FailureFacts = { errorClass: "bad_fallback_result", retryable: true, fallback: false };
+    const j = job({ fallbackUsed: true, maxAttempts: 10 }, [{ errorClass: "model_not_found" }]);
+    expect(decideRetry(j, 2, "gpt-image-1", bad, delays).retryAt).not.toBeNull();
+    const again = job({ fallbackUsed: true, maxAttempts: 10 }, [
+      { errorClass: "model_not_found" },
+      { model: "gpt-image-1", errorClass: "bad_fallback_result" },
+    ]);
+    expect(decideRetry(again, 3, "gpt-image-1", bad, delays).retryAt).toBeNull();
+  });
+
   it("uses full jitter under an exponential ceiling, and honours (capped) retry-after", () => {
     expect(backoffDelayMs(1, 1000, 30_000, undefined, () => 0.999)).toBe(999);
     expect(backoffDelayMs(4, 1000, 30_000, undefined, () => 0.999)).toBe(7992);

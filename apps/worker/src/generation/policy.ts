@@ -4,6 +4,7 @@ export const FALLBACK_MODEL = "gpt-image-1";
 
 /** What a failed attempt says about the next one (from the upstream error classification). */
 export interface FailureFacts {
+  errorClass: string;
   /** Calling the same model again can succeed. */
   retryable: boolean;
   /** The fallback model can succeed where this one failed. */
@@ -12,49 +13,57 @@ export interface FailureFacts {
   retryAfterMs?: number | undefined;
 }
 
-/** Attempts the primary model gets before the fallback takes over: all but one. */
-export function primaryShare(job: Pick<JobRecord, "maxAttempts">): number {
-  return Math.max(1, job.maxAttempts - 1);
-}
-
-function hasFallback(job: Pick<JobRecord, "model" | "fallbackModel">): boolean {
-  return job.fallbackModel !== null && job.fallbackModel !== job.model;
-}
+/**
+ * How many times in a row one model may be called again after the same kind of failure
+ * (upstream-protocol.md section E): transient errors twice, a failure after the stream began
+ * once (the call may already be billed), a bad fallback result once.
+ */
+const RETRY_LIMITS: Record<string, number> = {
+  rate_limited: 2,
+  transient_upstream: 2,
+  network: 2,
+  mid_stream_error: 1,
+  bad_fallback_result: 1,
+};
+const DEFAULT_RETRY_LIMIT = 2;
 
 /**
- * The model of attempt `attempt`: the primary until its share is used up or an attempt failed in a
- * way only a different model can fix (e.g. model_not_found), then the fallback for the rest.
+ * 429s slow the upstream queue instead of using up the job's attempts, and a call cut short by a
+ * worker that stopped is not the job's fault: neither counts against `max_attempts`.
  */
-export function chooseModel(job: JobRecord, attempt: number): string {
-  if (!hasFallback(job) || job.fallbackModel === null) return job.model;
-  if (job.fallbackUsed) return job.fallbackModel;
-  if (attempt > primaryShare(job)) return job.fallbackModel;
-  const last = job.attempts.filter((a) => a.number < attempt).at(-1);
-  if (last !== undefined && last.status === "failed" && last.retryable === false) return job.fallbackModel;
-  return job.model;
+export function countsAsAttempt(errorClass: string | null): boolean {
+  return errorClass !== "rate_limited" && errorClass !== "interrupted";
+}
+
+/** The model of the next attempt: the fallback once the job switched to it, else the primary. */
+export function chooseModel(job: JobRecord): string {
+  return job.fallbackUsed && job.fallbackModel !== null ? job.fallbackModel : job.model;
 }
 
 export interface RetryDecision {
   /** When the next attempt may start, or null when the job fails now. */
   retryAt: Date | null;
+  /** The next attempt uses the fallback model (and so do all after it). */
+  switchToFallback: boolean;
 }
 
 /** Exponential backoff with full jitter, honouring the upstream's own hint (capped). */
 export function backoffDelayMs(
-  attempt: number,
+  retry: number,
   base: number,
   max: number,
   retryAfterMs: number | undefined,
   random: () => number = Math.random,
 ): number {
   if (retryAfterMs !== undefined && retryAfterMs >= 0) return Math.min(retryAfterMs, max);
-  const ceiling = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
+  const ceiling = Math.min(max, base * 2 ** Math.max(0, retry - 1));
   return Math.floor(random() * ceiling);
 }
 
 /**
- * After attempt `attempt` failed: another attempt only if one is left, the deadline allows it, and
- * either the same model can succeed or the fallback is still to come.
+ * After attempt `attempt` (on `model`) failed with `failure`: retry the same model while its kind
+ * of failure allows and the primary's share of `max_attempts` (all but one) lasts, else move to the
+ * fallback if it can help and is still ahead, else fail. Never past the attempts or the deadline.
  */
 export function decideRetry(
   job: JobRecord,
@@ -64,18 +73,32 @@ export function decideRetry(
   delays: { baseDelayMs: number; maxDelayMs: number },
   now: number = Date.now(),
 ): RetryDecision {
-  if (attempt >= job.maxAttempts) return { retryAt: null };
-  const onFallback = model !== job.model;
-  const fallbackAhead = hasFallback(job) && !onFallback;
-  let delay: number;
-  if (failure.retryable) {
-    delay = backoffDelayMs(attempt, delays.baseDelayMs, delays.maxDelayMs, failure.retryAfterMs);
-  } else if (failure.fallback && fallbackAhead) {
-    delay = 0; // a different model: no reason to wait
-  } else {
-    return { retryAt: null };
+  const fail = { retryAt: null, switchToFallback: false };
+  const earlier = job.attempts.filter((a) => a.number > job.attemptBase && a.number < attempt);
+  const used =
+    earlier.filter((a) => countsAsAttempt(a.errorClass)).length + (countsAsAttempt(failure.errorClass) ? 1 : 0);
+  if (used >= job.maxAttempts) return fail;
+
+  let sameInARow = 1;
+  for (const previous of [...earlier].reverse()) {
+    if (previous.model !== model || previous.errorClass !== failure.errorClass) break;
+    sameInARow++;
   }
-  const retryAt = now + delay;
-  if (retryAt >= job.deadlineAt.getTime()) return { retryAt: null };
-  return { retryAt: new Date(retryAt) };
+  const onFallback = job.fallbackModel !== null && model === job.fallbackModel && model !== job.model;
+  const fallbackAhead = job.fallbackModel !== null && job.fallbackModel !== job.model && !onFallback;
+  const primaryShareLeft = !fallbackAhead || used < Math.max(1, job.maxAttempts - 1);
+  const limit = RETRY_LIMITS[failure.errorClass] ?? DEFAULT_RETRY_LIMIT;
+
+  let decision: { delay: number; switchToFallback: boolean };
+  if (failure.retryable && sameInARow <= limit && primaryShareLeft) {
+    const delay = backoffDelayMs(sameInARow, delays.baseDelayMs, delays.maxDelayMs, failure.retryAfterMs);
+    decision = { delay, switchToFallback: false };
+  } else if ((failure.fallback || failure.retryable) && fallbackAhead) {
+    decision = { delay: 0, switchToFallback: true }; // a different model: no reason to wait
+  } else {
+    return fail;
+  }
+  const retryAt = now + decision.delay;
+  if (retryAt >= job.deadlineAt.getTime()) return fail;
+  return { retryAt: new Date(retryAt), switchToFallback: decision.switchToFallback };
 }

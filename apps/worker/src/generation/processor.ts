@@ -12,7 +12,7 @@ import type { Logger } from "@darkroom/logger";
 import { parsePayload } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
-import { DelayedError, type Job } from "bullmq";
+import { DelayedError, type Job, RateLimitError } from "bullmq";
 import type { WorkerConfig } from "../config";
 import { chooseModel, decideRetry } from "./policy";
 import { ProgressWriter } from "./progress-writer";
@@ -24,11 +24,14 @@ export interface GenerationDeps {
   storage: ImageStorage;
   config: WorkerConfig;
   logger: Logger;
+  /** Pauses the whole generation queue (every worker) for `ms`: the upstream said 429. */
+  rateLimitQueue: (ms: number) => Promise<void>;
+  /** In-flight attempts by job id, so that a cancel signal can abort them. */
+  inFlight: Map<string, AbortController>;
 }
 
 /** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
 function toUpstreamError(error: unknown, signal: AbortSignal, deadlineAt: Date): UpstreamError {
-  if (isUpstreamError(error) && error.errorClass !== "canceled") return error;
   if (signal.aborted && Date.now() >= deadlineAt.getTime()) {
     return new UpstreamError({
       code: "deadline_exceeded",
@@ -70,6 +73,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     log.info("attempt started");
 
     const controller = new AbortController();
+    deps.inFlight.set(job.id, controller);
     const deadlineTimer = setTimeout(
       () => controller.abort(new Error("deadline")),
       Math.max(0, job.deadlineAt.getTime() - Date.now()),
@@ -153,18 +157,31 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         },
         facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
         retryAt: decision.retryAt,
+        switchToFallback: decision.switchToFallback,
       });
       log.warn(
-        { error_code: failure.code, error_class: failure.errorClass, retry_at: decision.retryAt, owned },
-        "attempt failed",
+        {
+          error_code: failure.code,
+          error_class: failure.errorClass,
+          retry_at: decision.retryAt,
+          fallback_next: decision.switchToFallback,
+          owned,
+        },
+        owned ? "attempt failed" : "attempt ended after the job moved on (canceled or taken over)",
       );
-      if (owned && decision.retryAt !== null && token !== undefined) {
-        // Same BullMQ job, delayed: no new id, so nothing can enqueue the job twice.
-        await bullJob.moveToDelayed(decision.retryAt.getTime(), token);
-        throw new DelayedError();
-      }
       if (failure.code === "internal") log.error({ err: error }, "unexpected error in attempt");
+      if (!owned || decision.retryAt === null || token === undefined) return;
+      const delayMs = Math.max(0, decision.retryAt.getTime() - Date.now());
+      if (failure.errorClass === "rate_limited" && !decision.switchToFallback) {
+        // A 429 slows every call to the upstream, not just this job: pause the whole queue.
+        await deps.rateLimitQueue(Math.max(1, delayMs));
+        throw new RateLimitError();
+      }
+      // Same BullMQ job, delayed: no new id, so nothing can enqueue the job twice.
+      await bullJob.moveToDelayed(Date.now() + delayMs, token);
+      throw new DelayedError();
     } finally {
+      deps.inFlight.delete(job.id);
       clearTimeout(deadlineTimer);
       clearInterval(leaseTimer);
     }

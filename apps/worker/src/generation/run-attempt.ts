@@ -45,6 +45,60 @@ export function toProgress(snapshot: ProgressSnapshot): ProgressState {
   return { stage, percent };
 }
 
+const IMAGE_GET_RETRIES = 3;
+const IMAGE_GET_BASE_DELAY_MS = 250;
+
+/**
+ * The generated image is already paid for, so its GET is retried (up to 3 times, with backoff)
+ * before the attempt is given up; then only the fallback model can help (row 17).
+ */
+async function downloadWithRetries(url: string, ctx: AttemptContext) {
+  const { config, signal } = ctx;
+  let lastError: unknown;
+  for (let retry = 0; retry <= IMAGE_GET_RETRIES; retry++) {
+    if (retry > 0) await sleep(IMAGE_GET_BASE_DELAY_MS * 2 ** (retry - 1), signal);
+    try {
+      return await downloadImage(url, {
+        allowlist: config.images.allowlist,
+        maxBytes: config.images.maxBytes,
+        timeoutMs: config.images.downloadTimeoutMs,
+        signal,
+      });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      lastError = error;
+      // A host outside the allowlist will not change its mind.
+      if (error instanceof UpstreamError && /allowlist/i.test(error.message)) break;
+    }
+  }
+  const base = lastError instanceof UpstreamError ? lastError : undefined;
+  throw new UpstreamError({
+    code: "result_unavailable",
+    errorClass: "result_fetch",
+    message: `The generated image could not be downloaded: ${base?.message ?? String(lastError)}`,
+    retryable: false,
+    fallback: true,
+    httpStatus: base?.httpStatus,
+    requestId: base?.requestId,
+    cause: lastError,
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 /** One upstream call of one attempt, through to stored images. Throws UpstreamError on failure. */
 export async function runAttempt(ctx: AttemptContext): Promise<AttemptOutcome> {
   const { job, config, signal } = ctx;
@@ -111,12 +165,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptOutcome> {
   ctx.onProgress({ stage: "storing", percent: 99 });
   const images: StoredImageInput[] = [];
   for (const [index, url] of result.imageUrls.slice(0, job.n).entries()) {
-    const downloaded = await downloadImage(url, {
-      allowlist: config.images.allowlist,
-      maxBytes: config.images.maxBytes,
-      timeoutMs: config.images.downloadTimeoutMs,
-      signal,
-    });
+    const downloaded = await downloadWithRetries(url, ctx);
     images.push(await ctx.store(index, downloaded.bytes, url));
   }
   return {

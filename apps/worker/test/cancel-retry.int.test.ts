@@ -1,0 +1,95 @@
+import { type Stack, startStack } from "@darkroom/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { client, uniquePrompt, upstreamCalls } from "./support";
+
+let stack: Stack;
+let api: ReturnType<typeof client>;
+beforeAll(async () => {
+  stack = await startStack({ label: "cancel", simulatorStepMs: 5, env: { RETRY_BASE_DELAY_MS: "20" } });
+  api = client(stack, await stack.newApiKey());
+});
+afterAll(() => stack?.stop());
+
+describe("cancel", () => {
+  it("aborts the in-flight upstream call within 1 s; the job is canceled and stays so", async () => {
+    const prompt = uniquePrompt("[[sim step_ms=400]]");
+    const created = await api.create({ prompt });
+    await api.waitFor(created.id, (j) => j.status === "running" && j.progress.percent > 0);
+    const canceledAt = Date.now();
+    const res = await api.post(`/v1/jobs/${created.id}/cancel`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { status: string; attempts: { status: string }[] };
+    expect(body.status).toBe("canceled");
+    expect(body.attempts.at(-1)?.status).toBe("canceled");
+
+    const deadline = Date.now() + 3000;
+    while (!upstreamCalls(stack, prompt)[0]?.closedByClient && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const call = upstreamCalls(stack, prompt)[0];
+    expect(call?.closedByClient).toBe(true);
+    expect((call?.closedAt ?? Number.POSITIVE_INFINITY) - canceledAt).toBeLessThan(1000);
+
+    await new Promise((r) => setTimeout(r, 1500));
+    const later = await api.get(created.id);
+    expect(later.status).toBe("canceled");
+    expect(later.result).toBeNull();
+    expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+  });
+
+  it("cancels a queued job waiting for a retry, and refuses a terminal one with 409", async () => {
+    const prompt = uniquePrompt("[[sim script=http429 retry_after=30]]");
+    const created = await api.create({ prompt });
+    await api.waitFor(created.id, (j) => j.attempts.length === 1 && j.status === "queued");
+    const res = await api.post(`/v1/jobs/${created.id}/cancel`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { status: string }).status).toBe("canceled");
+    const again = await api.post(`/v1/jobs/${created.id}/cancel`);
+    expect(again.status).toBe(409);
+    const problem = (await again.json()) as { code: string; detail: string };
+    expect(problem.code).toBe("conflict");
+    expect(problem.detail).toMatch(/already canceled/);
+  });
+
+  it("answers 404 for another tenant's job", async () => {
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=200]]") });
+    const other = client(stack, await stack.newApiKey("other"));
+    expect((await other.post(`/v1/jobs/${created.id}/cancel`)).status).toBe(404);
+    expect((await other.post(`/v1/jobs/${created.id}/retry`)).status).toBe(404);
+    await api.post(`/v1/jobs/${created.id}/cancel`);
+  });
+});
+
+describe("retry", () => {
+  it("re-runs a failed job with a fresh attempt budget, keeping the earlier attempts", async () => {
+    const prompt = uniquePrompt("[[sim script=content_filter]]");
+    const created = await api.create({ prompt });
+    const failed = await api.waitTerminal(created.id);
+    expect(failed.status).toBe("failed");
+    expect(failed.error?.code).toBe("content_policy");
+
+    const res = await api.post(`/v1/jobs/${created.id}/retry`);
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as { status: string }).status).toBe("queued");
+    const done = await api.waitTerminal(created.id);
+    expect(done.status).toBe("succeeded");
+    expect(done.error).toBeNull();
+    expect(done.attempts.map((a) => a.status)).toEqual(["failed", "succeeded"]);
+    expect(upstreamCalls(stack, prompt)).toHaveLength(2);
+  });
+
+  it("re-runs a canceled job, and refuses a succeeded or running one with 409", async () => {
+    const prompt = uniquePrompt("[[sim step_ms=300]]");
+    const created = await api.create({ prompt });
+    await api.waitFor(created.id, (j) => j.status === "running");
+    expect((await api.post(`/v1/jobs/${created.id}/retry`)).status).toBe(409);
+    await api.post(`/v1/jobs/${created.id}/cancel`);
+    const retried = await api.post(`/v1/jobs/${created.id}/retry`);
+    expect(retried.status).toBe(202);
+    const done = await api.waitTerminal(created.id, 30_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.attempts.map((a) => a.status)).toEqual(["canceled", "succeeded"]);
+    const again = await api.post(`/v1/jobs/${created.id}/retry`);
+    expect(again.status).toBe(409);
+  });
+});

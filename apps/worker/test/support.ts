@@ -1,0 +1,80 @@
+import { randomBytes } from "node:crypto";
+import type { Stack } from "@darkroom/testing";
+
+export interface JobJson {
+  id: string;
+  status: string;
+  progress: { percent: number; stage: string };
+  fallback_used: boolean;
+  result: {
+    model: string;
+    images: { url: string; sha256: string; bytes: number; width: number; height: number; content_type: string }[];
+  } | null;
+  attempts: {
+    number: number;
+    model: string;
+    status: string;
+    error: { code: string; class: string | null; retryable: boolean; http_status: number | null } | null;
+    upstream_request_id: string | null;
+    time_to_first_byte_ms: number | null;
+    last_progress: number | null;
+  }[];
+  error: { code: string; message: string; retryable: boolean } | null;
+}
+
+/** A client of one stack with one tenant's key. */
+export function client(stack: Stack, key: string) {
+  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+  return {
+    async create(body: Record<string, unknown>): Promise<JobJson> {
+      const res = await fetch(`${stack.apiUrl}/v1/jobs`, { method: "POST", headers, body: JSON.stringify(body) });
+      if (res.status !== 202) throw new Error(`create answered ${res.status}: ${await res.text()}`);
+      return (await res.json()) as JobJson;
+    },
+    async get(id: string): Promise<JobJson> {
+      const res = await fetch(`${stack.apiUrl}/v1/jobs/${id}`, { headers });
+      return (await res.json()) as JobJson;
+    },
+    post(path: string): Promise<Response> {
+      return fetch(`${stack.apiUrl}${path}`, { method: "POST", headers });
+    },
+    /** Polls until the job is terminal; `percents` holds every distinct percentage seen. */
+    async waitTerminal(id: string, timeoutMs = 20_000): Promise<JobJson> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const job = await this.get(id);
+        if (["succeeded", "failed", "canceled"].includes(job.status)) return job;
+        if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async waitFor(id: string, predicate: (job: JobJson) => boolean, timeoutMs = 10_000): Promise<JobJson> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const job = await this.get(id);
+        if (predicate(job)) return job;
+        if (Date.now() > deadline) throw new Error(`job ${id} never matched; last: ${JSON.stringify(job)}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+  };
+}
+
+/** A prompt of its own, so the simulator's per-prompt call counter starts at zero. */
+export function uniquePrompt(directives: string): string {
+  return `test ${randomBytes(4).toString("hex")} ${directives}`;
+}
+
+/** The upstream calls (chat or images) the simulator saw for a prompt, in order. */
+export function upstreamCalls(stack: Stack, prompt: string) {
+  const nonce = prompt.split(" ")[1] ?? prompt;
+  return stack.simulator.calls.filter(
+    (c) =>
+      (c.path === "/v1/chat/completions" || c.path === "/v1/images/generations") && (c.prompt ?? "").includes(nonce),
+  );
+}
+
+/** `chat` / `images` for each upstream call of a prompt. */
+export function callKinds(stack: Stack, prompt: string): string[] {
+  return upstreamCalls(stack, prompt).map((c) => (c.path === "/v1/chat/completions" ? "chat" : "images"));
+}

@@ -1,0 +1,279 @@
+import { type Stack, startStack } from "@darkroom/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { callKinds, client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
+
+// One test per row of upstream-protocol.md section E, through the simulator over real HTTP, with the
+// API and the worker as separate processes. Each asserts the upstream calls made (number and order),
+// the attempts listed, and the final status and code.
+
+let stack: Stack;
+let api: ReturnType<typeof client>;
+beforeAll(async () => {
+  stack = await startStack({
+    label: "faults",
+    simulatorStepMs: 5,
+    env: {
+      UPSTREAM_IDLE_TIMEOUT_MS: "700",
+      UPSTREAM_FIRST_BYTE_TIMEOUT_MS: "1500",
+      RETRY_BASE_DELAY_MS: "20",
+      RETRY_MAX_DELAY_MS: "3000",
+    },
+  });
+  api = client(stack, await stack.newApiKey());
+});
+afterAll(async () => {
+  if (process.env.DEBUG_STACK) console.log(stack.workers[0]?.output());
+  await stack?.stop();
+});
+
+async function run(directives: string, body: Record<string, unknown> = {}) {
+  const prompt = uniquePrompt(directives);
+  const created = await api.create({ prompt, ...body });
+  const job = await api.waitTerminal(created.id);
+  return { job, prompt, calls: callKinds(stack, prompt) };
+}
+
+const attemptSummary = (job: JobJson) =>
+  job.attempts.map((a) => `${a.model}:${a.status}${a.error ? `:${a.error.code}` : ""}`);
+
+function expectFallbackSuccess(job: JobJson) {
+  expect(job.status).toBe("succeeded");
+  expect(job.fallback_used).toBe(true);
+  expect(job.result?.model).toBe("gpt-image-1");
+  expect(job.result?.images).toHaveLength(1);
+  expect(job.error).toBeNull();
+}
+
+describe("section E, row by row", () => {
+  it("1: a request bug (500 invalid_request) fails bad_request after one call", async () => {
+    const { job, calls } = await run("[[sim script=http500invalid*5]]");
+    expect(calls).toEqual(["chat"]);
+    expect(job.status).toBe("failed");
+    expect(job.error?.code).toBe("bad_request");
+    expect(attemptSummary(job)).toEqual(["gpt-4o-image:failed:bad_request"]);
+  });
+
+  it("1: a 400 that names the model is not retried, but the fallback may pass", async () => {
+    const { job, calls } = await run("[[sim script=http400]]");
+    expect(calls).toEqual(["chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(attemptSummary(job)).toEqual(["gpt-4o-image:failed:bad_request", "gpt-image-1:succeeded"]);
+  });
+
+  it("2: a content-policy refusal makes exactly one upstream call and fails content_policy", async () => {
+    for (const kind of ["content_filter", "policy_text"]) {
+      const { job, calls } = await run(`[[sim script=${kind}*5]]`);
+      expect(calls).toEqual(["chat"]);
+      expect(job.status).toBe("failed");
+      expect(job.error).toMatchObject({ code: "content_policy", retryable: false });
+      expect(attemptSummary(job)).toEqual(["gpt-4o-image:failed:content_policy"]);
+    }
+    const { job, calls } = await run("[[sim script=gen400policy*5]]", { model: "gpt-image-1" });
+    expect(calls).toEqual(["images"]);
+    expect(job.error?.code).toBe("content_policy");
+  });
+
+  it("3: 401 fails upstream_auth after one call", async () => {
+    const { job, calls } = await run("[[sim script=http401*5]]");
+    expect(calls).toEqual(["chat"]);
+    expect(job.error?.code).toBe("upstream_auth");
+    expect(job.attempts[0]?.error?.http_status).toBe(401);
+  });
+
+  it("4: quota (403 insufficient_user_quota, 429 insufficient_quota) fails upstream_quota after one call", async () => {
+    for (const kind of ["http403quota", "http429quota"]) {
+      const { job, calls } = await run(`[[sim script=${kind}*5]]`);
+      expect(calls).toEqual(["chat"]);
+      expect(job.status).toBe("failed");
+      expect(job.error?.code).toBe("upstream_quota");
+    }
+  });
+
+  it("5: another 403 (model not allowed) goes to the fallback, which succeeds", async () => {
+    const { job, calls } = await run("[[sim script=http403]]");
+    expect(calls).toEqual(["chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(attemptSummary(job)).toEqual(["gpt-4o-image:failed:upstream_auth", "gpt-image-1:succeeded"]);
+  });
+
+  it("6: a wrong path (HTML 404, 301) fails after one call, without fallback", async () => {
+    for (const kind of ["http404html", "http301"]) {
+      const { job, calls } = await run(`[[sim script=${kind}*5]]`);
+      expect(calls).toEqual(["chat"]);
+      expect(job.status).toBe("failed");
+      expect(job.error?.code).toBe("upstream_error");
+      expect(job.attempts[0]?.error?.class).toBe("wrong_path");
+    }
+  });
+
+  it("7: 413 fails bad_request after one call", async () => {
+    const { job, calls } = await run("[[sim script=http413*5]]");
+    expect(calls).toEqual(["chat"]);
+    expect(job.error?.code).toBe("bad_request");
+  });
+
+  it("8: 429s are retried (twice) without using up attempts, then the fallback takes over", async () => {
+    const { job, calls } = await run("[[sim script=http429*3 retry_after_ms=50]]", { max_attempts: 2 });
+    expect(calls).toEqual(["chat", "chat", "chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(attemptSummary(job)).toEqual([
+      "gpt-4o-image:failed:upstream_rate_limited",
+      "gpt-4o-image:failed:upstream_rate_limited",
+      "gpt-4o-image:failed:upstream_rate_limited",
+      "gpt-image-1:succeeded",
+    ]);
+  });
+
+  it("8: a 429 with Retry-After: 2, twice, then success: calls at least 2 s apart", async () => {
+    const { job, prompt } = await run("[[sim script=http429,http429,ok retry_after=2]]");
+    expect(job.status).toBe("succeeded");
+    expect(job.fallback_used).toBe(false);
+    const started = upstreamCalls(stack, prompt).map((c) => c.startedAt);
+    expect(started).toHaveLength(3);
+    expect((started[1] ?? 0) - (started[0] ?? 0)).toBeGreaterThanOrEqual(2000);
+    expect((started[2] ?? 0) - (started[1] ?? 0)).toBeGreaterThanOrEqual(2000);
+  });
+
+  it("9: 503 model_not_found falls back at once", async () => {
+    const { job, calls } = await run("[[sim script=http503nochannel]]");
+    expect(calls).toEqual(["chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(job.attempts[0]?.error?.code).toBe("upstream_unavailable");
+  });
+
+  it("10: transient 5xx (HTML or JSON) are retried twice, then the fallback; all failing ends upstream_error", async () => {
+    const recovered = await run("[[sim script=http502html,http500,ok]]");
+    expect(recovered.calls).toEqual(["chat", "chat", "chat"]);
+    expect(recovered.job.status).toBe("succeeded");
+    expect(recovered.job.fallback_used).toBe(false);
+
+    const fallback = await run("[[sim script=http524html*3]]");
+    expect(fallback.calls).toEqual(["chat", "chat", "chat", "images"]);
+    expectFallbackSuccess(fallback.job);
+
+    const { job, calls } = await run("[[sim script=http504*3,gen500]]");
+    expect(calls).toEqual(["chat", "chat", "chat", "images"]);
+    expect(job.status).toBe("failed");
+    expect(job.error?.code).toBe("upstream_error");
+    expect(job.attempts).toHaveLength(4);
+  });
+
+  it("11: connection resets before headers are retried, then the fallback", async () => {
+    const { job, calls } = await run("[[sim script=reset*3]]");
+    expect(calls).toEqual(["chat", "chat", "chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(job.attempts[0]?.error?.class).toBe("network");
+  });
+
+  it("12: an error in the middle of a 200 stream is retried once, then the fallback", async () => {
+    const once = await run("[[sim script=midstream_error,ok]]");
+    expect(once.calls).toEqual(["chat", "chat"]);
+    expect(once.job.status).toBe("succeeded");
+    const twice = await run("[[sim script=event_error,vllm_error]]");
+    expect(twice.calls).toEqual(["chat", "chat", "images"]);
+    expectFallbackSuccess(twice.job);
+  });
+
+  it("13: a stalled stream is abandoned after the idle timeout and the job still succeeds", async () => {
+    const { job, calls, prompt } = await run("[[sim script=stall stall_ping=0]]");
+    expect(calls).toEqual(["chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(job.attempts[0]?.error?.code).toBe("upstream_timeout");
+    const stalled = upstreamCalls(stack, prompt)[0];
+    expect(stalled?.closedByClient).toBe(true);
+    expect((stalled?.closedAt ?? 0) - (stalled?.startedAt ?? 0)).toBeGreaterThanOrEqual(700);
+  });
+
+  it("13: keep-alive pings count as bytes: a slow stream with pings is not abandoned", async () => {
+    const { job, calls } = await run("[[sim script=stall stall_ms=1500 ping_ms=200]]");
+    expect(calls).toEqual(["chat"]);
+    expect(job.status).toBe("succeeded");
+  });
+
+  it("14: a truncated stream (EOF or reset without [DONE]) goes to the fallback", async () => {
+    for (const kind of ["truncate", "reset_mid"]) {
+      const { job, calls } = await run(`[[sim script=${kind}]]`);
+      expect(calls).toEqual(["chat", "images"]);
+      expectFallbackSuccess(job);
+      expect(job.attempts[0]?.error?.code).toBe("stream_truncated");
+    }
+  });
+
+  it("15: [DONE] without an image, every time: succeeded through gpt-image-1 with the failed attempt listed", async () => {
+    const { job, calls } = await run("[[sim script=done_noimage*9]]");
+    expect(calls).toEqual(["chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(attemptSummary(job)).toEqual(["gpt-4o-image:failed:no_image", "gpt-image-1:succeeded"]);
+    expect(job.attempts[0]?.last_progress).toBeGreaterThan(0);
+  });
+
+  it("16: a malformed data line is skipped; repeated ones count as a truncated stream", async () => {
+    const once = await run("[[sim script=malformed_json malformed=1]]");
+    expect(once.calls).toEqual(["chat"]);
+    expect(once.job.status).toBe("succeeded");
+    const many = await run("[[sim script=malformed_json malformed=4]]");
+    expect(many.calls).toEqual(["chat", "images"]);
+    expectFallbackSuccess(many.job);
+    expect(many.job.attempts[0]?.error?.code).toBe("stream_truncated");
+  });
+
+  it("17: an image GET that fails is retried (3 times) before the fallback", async () => {
+    const recovered = await run("[[sim script=img500 img_fail_times=2]]");
+    expect(recovered.calls).toEqual(["chat"]);
+    expect(recovered.job.status).toBe("succeeded");
+
+    const { job, calls, prompt } = await run("[[sim script=img404]]");
+    expect(calls).toEqual(["chat", "images"]);
+    expectFallbackSuccess(job);
+    expect(job.attempts[0]?.error?.code).toBe("result_unavailable");
+    // Jobs here run one at a time, so the image GETs between the chat call and the fallback call
+    // are this job's: the first try and three retries.
+    const [chat, images] = upstreamCalls(stack, prompt);
+    const imageGets = stack.simulator.calls.filter(
+      (c) =>
+        c.path.startsWith("/cdn/") && c.startedAt >= (chat?.startedAt ?? 0) && c.startedAt <= (images?.startedAt ?? 0),
+    );
+    expect(imageGets).toHaveLength(4);
+  });
+
+  it("18: a bad fallback result is retried once, then the job fails no_image", async () => {
+    const { job, calls } = await run("[[sim script=http503nochannel,gen_empty,gen_badb64]]");
+    expect(calls).toEqual(["chat", "images", "images"]);
+    expect(job.status).toBe("failed");
+    expect(job.error?.code).toBe("no_image");
+    expect(attemptSummary(job)).toEqual([
+      "gpt-4o-image:failed:upstream_unavailable",
+      "gpt-image-1:failed:no_image",
+      "gpt-image-1:failed:no_image",
+    ]);
+  });
+});
+
+describe("options that shape the policy", () => {
+  it("fallback_model: null never calls gpt-image-1", async () => {
+    const { job, calls } = await run("[[sim script=done_noimage*5]]", { fallback_model: null });
+    expect(calls).toEqual(["chat"]);
+    expect(job.status).toBe("failed");
+    expect(job.error?.code).toBe("no_image");
+  });
+
+  it("max_attempts counts every upstream call, fallback included", async () => {
+    const { job, calls } = await run("[[sim script=http500*2]]", { max_attempts: 3 });
+    expect(calls).toEqual(["chat", "chat", "images"]);
+    expect(job.status).toBe("succeeded");
+    const one = await run("[[sim script=http500*9]]", { max_attempts: 1 });
+    expect(one.calls).toEqual(["chat"]);
+    expect(one.job.status).toBe("failed");
+  });
+
+  it("records the upstream request id, HTTP status and time to first byte of each attempt", async () => {
+    const { job } = await run("[[sim script=http500,ok]]");
+    expect(job.attempts[0]).toMatchObject({
+      status: "failed",
+      error: { http_status: 500, class: "transient_upstream" },
+    });
+    expect(job.attempts[0]?.upstream_request_id).toBeTruthy();
+    expect(job.attempts[1]?.time_to_first_byte_ms).toBeGreaterThanOrEqual(0);
+    expect(job.attempts[1]?.upstream_request_id).toBeTruthy();
+  });
+});

@@ -1,0 +1,73 @@
+import { AppError, isTerminal } from "@darkroom/domain";
+import type { PrismaClient } from "./client";
+import { appendEvent } from "./events";
+import { JOB_INCLUDE, type JobRecord } from "./jobs";
+
+/**
+ * Cancels a queued or running job for its tenant. The running attempt (if any) is marked canceled
+ * here; its worker's fenced writes then change nothing. Throws not_found / conflict.
+ */
+export async function cancelJob(
+  db: PrismaClient,
+  tenantId: string,
+  jobId: string,
+): Promise<{ job: JobRecord; wasRunning: boolean }> {
+  return db.$transaction(async (tx) => {
+    const current = await tx.job.findFirst({ where: { id: jobId, tenantId }, select: { status: true } });
+    if (current === null) throw new AppError("not_found", `No job ${jobId}.`);
+    const now = new Date();
+    const updated = await tx.job.updateMany({
+      where: { id: jobId, status: { in: ["queued", "running"] } },
+      data: { status: "canceled", finishedAt: now, leaseOwner: null, leaseExpiresAt: null, nextAttemptAt: null },
+    });
+    if (updated.count === 0) {
+      throw new AppError(
+        "conflict",
+        `Job ${jobId} is already ${current.status}; only queued or running jobs can be canceled.`,
+      );
+    }
+    await tx.jobAttempt.updateMany({
+      where: { jobId, status: "running" },
+      data: { status: "canceled", finishedAt: now, errorClass: "canceled", errorMessage: "Canceled by the client." },
+    });
+    await appendEvent(tx, { jobId, tenantId, type: "job.canceled", data: { previous_status: current.status } });
+    const job = await tx.job.findUniqueOrThrow({ where: { id: jobId }, include: JOB_INCLUDE });
+    return { job, wasRunning: current.status === "running" };
+  });
+}
+
+/**
+ * Re-runs a failed or canceled job: back to queued with a fresh attempt budget and deadline; the
+ * earlier attempts stay listed. Throws not_found / conflict.
+ */
+export async function retryJob(db: PrismaClient, tenantId: string, jobId: string): Promise<JobRecord> {
+  return db.$transaction(async (tx) => {
+    const current = await tx.job.findFirst({ where: { id: jobId, tenantId } });
+    if (current === null) throw new AppError("not_found", `No job ${jobId}.`);
+    if (!isTerminal(current.status) || current.status === "succeeded") {
+      throw new AppError("conflict", `Job ${jobId} is ${current.status}; only failed or canceled jobs can be retried.`);
+    }
+    const now = new Date();
+    const updated = await tx.job.updateMany({
+      where: { id: jobId, status: current.status, attempt: current.attempt },
+      data: {
+        status: "queued",
+        attemptBase: current.attempt,
+        fallbackUsed: false,
+        progressPercent: 0,
+        progressStage: "queued",
+        errorCode: null,
+        errorMessage: null,
+        errorRetryable: null,
+        resultModel: null,
+        usage: undefined,
+        finishedAt: null,
+        nextAttemptAt: null,
+        deadlineAt: new Date(now.getTime() + current.deadlineSeconds * 1000),
+      },
+    });
+    if (updated.count === 0) throw new AppError("conflict", `Job ${jobId} changed meanwhile; try again.`);
+    await appendEvent(tx, { jobId, tenantId, type: "job.queued", data: { status: "queued", retry: true } });
+    return tx.job.findUniqueOrThrow({ where: { id: jobId }, include: JOB_INCLUDE });
+  });
+}
