@@ -93,3 +93,17 @@ describe("retry", () => {
     expect(again.status).toBe(409);
   });
 });
+
+describe("deadline", () => {
+  it("aborts a call that keeps the connection alive past deadline_seconds and fails deadline_exceeded", async () => {
+    const prompt = uniquePrompt("[[sim script=stall ping_ms=100]]");
+    const created = await api.create({ prompt, deadline_seconds: 10 });
+    const job = await api.waitTerminal(created.id, 20_000);
+    expect(job.status).toBe("failed");
+    expect(job.error).toMatchObject({ code: "deadline_exceeded", retryable: false });
+    const call = upstreamCalls(stack, prompt)[0];
+    expect(call?.closedByClient).toBe(true);
+    expect((call?.closedAt ?? 0) - new Date(created.created_at).getTime()).toBeGreaterThanOrEqual(9_900);
+    expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+  });
+});

@@ -20,6 +20,7 @@ export interface JobJson {
     last_progress: number | null;
   }[];
   error: { code: string; message: string; retryable: boolean } | null;
+  created_at: string;
 }
 
 /** A client of one stack with one tenant's key. */
