@@ -5,6 +5,7 @@ import { requireApiKey } from "./http/auth";
 import { requestContext } from "./http/context";
 import { errorHandler } from "./http/problem";
 import { adminRouter } from "./routes/admin";
+import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
 import { imagesRouter } from "./routes/images";
 import { jobsRouter } from "./routes/jobs";
@@ -23,6 +24,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(imagesRouter(deps));
   app.use("/v1", requireApiKey(deps));
   app.use(jobsRouter(deps));
+  app.use(eventsRouter(deps));
   app.use((req, _res) => {
     throw new AppError("not_found", `No route for ${req.method} ${req.path}.`);
   });

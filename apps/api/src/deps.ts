@@ -1,6 +1,6 @@
 import type { PrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
-import type { GenerationQueue } from "@darkroom/queue";
+import type { GenerationQueue, JobEventSignals } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
@@ -12,6 +12,10 @@ export interface ApiDeps {
   db: PrismaClient;
   redis: Redis;
   queue: GenerationQueue;
+  /** Wake-ups for listeners of a job's events (SSE streams, `Prefer: wait`). */
+  signals: JobEventSignals;
+  /** Called when the process stops: open event streams end themselves here. */
+  onClose: Set<() => void>;
   storage: ImageStorage;
   signer: ImageUrlSigner;
   logger: Logger;

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { Env } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
-import { createGenerationQueue, createRedisConnection } from "@darkroom/queue";
+import { createGenerationQueue, createRedisConnection, JobEventSignals } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
 import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
@@ -24,11 +24,14 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
   const queue = createGenerationQueue(redis, env.QUEUE_PREFIX);
   queue.on("error", (err) => logger.warn({ err: err.message }, "queue error"));
+  const signals = new JobEventSignals(env.REDIS_URL, env.QUEUE_PREFIX);
   const deps: ApiDeps = {
     config,
     db,
     redis,
     queue,
+    signals,
+    onClose: new Set(),
     storage: new LocalDiskStorage(env.STORAGE_DIR),
     signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
     logger,
@@ -46,11 +49,13 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     server,
     url: `http://${config.host}:${port}`,
     async close() {
+      for (const end of deps.onClose) end();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
       await queue.close();
+      signals.close();
       redis.disconnect();
       await db.$disconnect();
     },

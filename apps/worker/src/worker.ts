@@ -1,7 +1,13 @@
 import type { Env } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
-import { createGenerationQueue, createRedisConnection, QUEUES, subscribeCancels } from "@darkroom/queue";
+import {
+  createGenerationQueue,
+  createRedisConnection,
+  publishJobEvents,
+  QUEUES,
+  subscribeCancels,
+} from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
 import { Worker } from "bullmq";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
@@ -27,7 +33,14 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     logger.info({ job_id: jobId }, "cancel received: aborting the upstream call");
     controller.abort(new Error("canceled"));
   });
+  // Signals go on a connection of their own: the worker's blocks on Redis while it waits for work.
+  const publisher = createRedisConnection(env.REDIS_URL, "worker");
+  publisher.on("error", () => undefined);
+  const notify = (jobId: string) => {
+    publishJobEvents(publisher, env.QUEUE_PREFIX, jobId).catch(() => undefined);
+  };
   const processor = createGenerationProcessor({
+    notify,
     db,
     storage,
     config,
@@ -55,6 +68,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       await Promise.race([worker.close(), grace]);
       await worker.close(true).catch(() => undefined);
       await cancels.close();
+      publisher.disconnect();
       await queue.close();
       connection.disconnect();
       await db.$disconnect();

@@ -99,6 +99,8 @@ export const EnvSchema = z.object({
   RETRY_BASE_DELAY_MS: int(1000, 0, 3_600_000),
   RETRY_MAX_DELAY_MS: int(30_000, 0, 3_600_000),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  /** Interval of `: keep-alive` comments on idle event streams. */
+  SSE_KEEPALIVE_MS: int(15_000, 100, 600_000),
   RETENTION_DAYS: int(30, 1, 36500),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

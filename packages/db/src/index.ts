@@ -42,6 +42,7 @@ export {
   migrate,
 } from "./migrate";
 export { presentJob } from "./present";
+export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
 export {
   type CreatedTenant,

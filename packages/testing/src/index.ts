@@ -9,4 +9,5 @@ export {
 } from "./database";
 export { REPO_ROOT, type RunningProcess, startProcess } from "./processes";
 export { createTestRedis, TEST_REDIS_URL, type TestRedis } from "./redis";
+export { readSse, type SseRead } from "./sse";
 export { STACK_ADMIN_TOKEN, type Stack, type StackOptions, startStack } from "./stack";

@@ -18,6 +18,8 @@ export interface Stack {
   workers: RunningProcess[];
   /** Starts one more worker process with the stack's environment. */
   addWorker(extraEnv?: Record<string, string>): Promise<RunningProcess>;
+  /** Starts one more API process (same database and Redis); resolves with its URL. */
+  addApi(extraEnv?: Record<string, string>): Promise<{ url: string; process: RunningProcess }>;
   /** POST /admin/api/keys: a new tenant's API key. */
   newApiKey(name?: string): Promise<string>;
   stop(): Promise<void>;
@@ -54,6 +56,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     RETRY_MAX_DELAY_MS: "500",
     ...options.env,
   };
+  const extraApis: RunningProcess[] = [];
   const api = startProcess("api.js", env);
   const workers: RunningProcess[] = [];
   const abandon = async () => {
@@ -90,6 +93,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     api,
     workers,
     addWorker,
+    async addApi(extraEnv: Record<string, string> = {}) {
+      const proc = startProcess("api.js", { ...env, ...extraEnv });
+      extraApis.push(proc);
+      const [, extraPort] = await proc.waitFor(/"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/);
+      return { url: `http://127.0.0.1:${extraPort}`, process: proc };
+    },
     async newApiKey(name = "tenant") {
       const res = await fetch(`${apiUrl}/admin/api/keys`, {
         method: "POST",
@@ -100,7 +109,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       return ((await res.json()) as { api_key: string }).api_key;
     },
     async stop() {
-      await Promise.all([api.stop(), ...workers.map((w) => w.stop())]);
+      await Promise.all([api.stop(), ...extraApis.map((a) => a.stop()), ...workers.map((w) => w.stop())]);
       await simulator.close();
       await db.drop();
       await redis.cleanup();

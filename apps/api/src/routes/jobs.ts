@@ -1,14 +1,65 @@
-import { cancelJob, createJob, findJobForTenant, listJobs, presentJob, retryJob } from "@darkroom/db";
-import { AppError, isId, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
-import { enqueueGeneration, publishCancel } from "@darkroom/queue";
-import { Router } from "express";
+import { createHash } from "node:crypto";
+import {
+  cancelJob,
+  createJob,
+  findJobByIdempotencyKey,
+  findJobForTenant,
+  type JobRecord,
+  listJobs,
+  presentJob,
+  retryJob,
+} from "@darkroom/db";
+import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
+import { enqueueGeneration, publishCancel, publishJobEvents } from "@darkroom/queue";
+import { type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { tenantOf } from "../http/context";
+import { parsePreferWait, waitForTerminal } from "../http/job-watch";
 import { parseOrThrow } from "../http/validate";
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Same request, same hash: the validated body with defaults applied, keys sorted. */
+function requestHash(input: JobCreate): string {
+  const canonical = (value: unknown): unknown =>
+    value !== null && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(
+          Object.entries(value as Record<string, unknown>)
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([k, v]) => [k, canonical(v)]),
+        )
+      : Array.isArray(value)
+        ? value.map(canonical)
+        : value;
+  return createHash("sha256")
+    .update(JSON.stringify(canonical(input)))
+    .digest("hex");
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string })?.code === "P2002";
+}
 
 export function jobsRouter(deps: ApiDeps): Router {
   const router = Router();
-  const view = (job: Parameters<typeof presentJob>[0]) => presentJob(job, (id, index) => deps.signer.url(id, index));
+  const view = (job: JobRecord) => presentJob(job, (id, index) => deps.signer.url(id, index));
+  const notify = (res: Response, jobId: string) =>
+    publishJobEvents(deps.redis, deps.config.env.QUEUE_PREFIX, jobId).catch((error: unknown) =>
+      res.locals.log.warn({ err: error, job_id: jobId }, "event signal not published (listeners poll)"),
+    );
+
+  /** Honours `Prefer: wait=N`: 200 with the terminal job, or `fallbackStatus` with the current one. */
+  const answer = async (res: Response, job: JobRecord, prefer: number | null, fallbackStatus: number) => {
+    let current = job;
+    if (prefer !== null) {
+      res.setHeader("Preference-Applied", `wait=${prefer}`);
+      if (!isTerminal(job.status) && prefer > 0) {
+        current = (await waitForTerminal(deps, job.tenantId, job.id, prefer * 1000)) ?? job;
+      }
+    }
+    const status = prefer !== null && isTerminal(current.status) ? 200 : fallbackStatus;
+    res.status(status).location(`/v1/jobs/${job.id}`).json(view(current));
+  };
 
   router.post("/v1/jobs", async (req, res) => {
     if (!req.is("application/json")) {
@@ -17,16 +68,51 @@ export function jobsRouter(deps: ApiDeps): Router {
         "Send the job as a JSON body with `Content-Type: application/json`.",
       );
     }
+    const idempotencyKey = req.get("idempotency-key");
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new AppError("validation_failed", "Idempotency-Key must be 1 to 255 visible ASCII characters.", {
+        errors: [{ path: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters" }],
+      });
+    }
     const input = parseOrThrow(JobCreateSchema, req.body, "body");
     const tenantId = tenantOf(res);
-    const job = await createJob(deps.db, { tenantId, input });
+    const prefer = parsePreferWait(req.get("prefer"));
+    const hash = requestHash(input);
+
+    const replay = async (existing: JobRecord) => {
+      if (existing.requestHash !== hash) {
+        throw new AppError(
+          "idempotency_mismatch",
+          `Idempotency-Key "${idempotencyKey}" was used for a different request body (job ${existing.id}).`,
+        );
+      }
+      res.setHeader("Idempotent-Replayed", "true");
+      await answer(res, existing, prefer, 202);
+    };
+
+    if (idempotencyKey !== undefined) {
+      const existing = await findJobByIdempotencyKey(deps.db, tenantId, idempotencyKey);
+      if (existing !== null) return replay(existing);
+    }
+    let job: JobRecord;
+    try {
+      job = await createJob(deps.db, { tenantId, input, idempotencyKey: idempotencyKey ?? null, requestHash: hash });
+    } catch (error) {
+      // A concurrent request with the same key won the insert: answer as its replay.
+      if (idempotencyKey !== undefined && isUniqueViolation(error)) {
+        const existing = await findJobByIdempotencyKey(deps.db, tenantId, idempotencyKey);
+        if (existing !== null) return replay(existing);
+      }
+      throw error;
+    }
     try {
       await enqueueGeneration(deps.queue, job.id);
     } catch (error) {
       // The job is already durable; the reconciler enqueues it once Redis is back.
       res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
     }
-    res.status(202).location(`/v1/jobs/${job.id}`).json(view(job));
+    await notify(res, job.id);
+    await answer(res, job, prefer, 202);
   });
 
   router.get("/v1/jobs", async (req, res) => {
@@ -38,7 +124,7 @@ export function jobsRouter(deps: ApiDeps): Router {
   router.get("/v1/jobs/:id", async (req, res) => {
     const job = isId("job", req.params.id) ? await findJobForTenant(deps.db, tenantOf(res), req.params.id) : null;
     if (job === null) throw new AppError("not_found", `No job ${req.params.id}.`);
-    res.json(view(job));
+    await answer(res, job, parsePreferWait(req.get("prefer")), 200);
   });
 
   router.post("/v1/jobs/:id/cancel", async (req, res) => {
@@ -52,6 +138,7 @@ export function jobsRouter(deps: ApiDeps): Router {
       );
     }
     await deps.queue.remove(job.id).catch(() => undefined);
+    await notify(res, job.id);
     res.json(view(job));
   });
 
@@ -64,6 +151,7 @@ export function jobsRouter(deps: ApiDeps): Router {
     } catch (error) {
       res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
     }
+    await notify(res, job.id);
     res.status(202).json(view(job));
   });
 

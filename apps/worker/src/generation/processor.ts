@@ -28,6 +28,8 @@ export interface GenerationDeps {
   rateLimitQueue: (ms: number) => Promise<void>;
   /** In-flight attempts by job id, so that a cancel signal can abort them. */
   inFlight: Map<string, AbortController>;
+  /** Tells live listeners (SSE, `Prefer: wait`) that the job has new committed events. */
+  notify: (jobId: string) => void;
 }
 
 /** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
@@ -69,6 +71,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       return;
     }
     const { job, attempt, model } = claim;
+    deps.notify(job.id);
     const log = deps.logger.child({ job_id: job.id, attempt, model });
     log.info("attempt started");
 
@@ -90,7 +93,11 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     );
     const progress = new ProgressWriter(
       { stage: "starting", percent: 0 },
-      (state) => writeProgress(db, { jobId: job.id, tenantId: job.tenantId, attempt, ...state }),
+      async (state) => {
+        const owned = await writeProgress(db, { jobId: job.id, tenantId: job.tenantId, attempt, ...state });
+        if (owned) deps.notify(job.id);
+        return owned;
+      },
       config.progressIntervalMs,
       () => controller.abort(new Error("lost ownership")),
       (err) => log.warn({ err }, "progress write failed"),
@@ -130,6 +137,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
           httpStatus: outcome.httpStatus,
         },
       });
+      deps.notify(job.id);
       if (!owned) {
         log.warn("attempt finished after losing the job; its result is discarded");
         await discardStored();
@@ -159,6 +167,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         retryAt: decision.retryAt,
         switchToFallback: decision.switchToFallback,
       });
+      if (owned) deps.notify(job.id);
       log.warn(
         {
           error_code: failure.code,

@@ -1,0 +1,43 @@
+import { findJobForTenant, type JobRecord } from "@darkroom/db";
+import { isTerminal } from "@darkroom/domain";
+import type { ApiDeps } from "../deps";
+
+/**
+ * Resolves with the job once it is terminal, or with its current state after `timeoutMs`.
+ * Woken by Redis signals, and re-reads Postgres every second in case a signal was lost.
+ */
+export async function waitForTerminal(
+  deps: ApiDeps,
+  tenantId: string,
+  jobId: string,
+  timeoutMs: number,
+): Promise<JobRecord | null> {
+  const deadline = Date.now() + timeoutMs;
+  let wake: () => void = () => undefined;
+  const unlisten = await deps.signals.listen(jobId, () => wake());
+  try {
+    for (;;) {
+      const job = await findJobForTenant(deps.db, tenantId, jobId);
+      if (job === null || isTerminal(job.status) || Date.now() >= deadline) return job;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now())));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    unlisten();
+  }
+}
+
+/** `Prefer: wait=N` (RFC 7240), N seconds capped at 60; null when absent or not a number. */
+export function parsePreferWait(header: string | undefined): number | null {
+  if (header === undefined) return null;
+  for (const part of header.split(",")) {
+    const m = /^\s*wait\s*=\s*"?(\d{1,6})"?\s*$/i.exec(part);
+    if (m) return Math.min(60, Number(m[1]));
+  }
+  return null;
+}

@@ -1,0 +1,93 @@
+import type { Redis } from "ioredis";
+import { createRedisConnection } from "./connection";
+
+/**
+ * Redis pub/sub carries only wake-up signals, never data: Postgres holds the events, so a lost
+ * message delays a listener (which also polls) but can never lose or reorder anything.
+ */
+
+/** The channel on which the API tells every worker to abort a job's in-flight call. */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:signals:cancel`;
+}
+
+/** The channel announcing that a job has new committed events. */
+export function jobEventsChannel(prefix: string, jobId: string): string {
+  return `${prefix}:signals:events:${jobId}`;
+}
+
+/** Announces a cancel; every worker that holds the job aborts its upstream request. */
+export async function publishCancel(redis: Redis, prefix: string, jobId: string): Promise<void> {
+  await redis.publish(cancelChannel(prefix), jobId);
+}
+
+/** Announces new committed events of a job (call after the commit). */
+export async function publishJobEvents(redis: Redis, prefix: string, jobId: string): Promise<void> {
+  await redis.publish(jobEventsChannel(prefix, jobId), "1");
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** Listens for cancels on a connection of its own (a subscribed connection can do nothing else). */
+export async function subscribeCancels(
+  redisUrl: string,
+  prefix: string,
+  onCancel: (jobId: string) => void,
+): Promise<Subscription> {
+  const subscriber = createRedisConnection(redisUrl, "worker");
+  subscriber.on("error", () => undefined); // reconnects by itself; the lease check is the backstop
+  await subscriber.subscribe(cancelChannel(prefix));
+  subscriber.on("message", (_channel: string, message: string) => onCancel(message));
+  return {
+    async close() {
+      subscriber.disconnect();
+    },
+  };
+}
+
+/**
+ * One subscriber connection per process for job-event signals, shared by every listener
+ * (each SSE stream or waiting request registers a callback for its job).
+ */
+export class JobEventSignals {
+  private readonly listeners = new Map<string, Set<() => void>>();
+  private readonly subscriber: Redis;
+
+  constructor(
+    redisUrl: string,
+    private readonly prefix: string,
+  ) {
+    this.subscriber = createRedisConnection(redisUrl, "worker");
+    this.subscriber.on("error", () => undefined); // listeners poll Postgres as well
+    this.subscriber.on("message", (channel: string) => {
+      const jobId = channel.slice(jobEventsChannel(this.prefix, "").length);
+      for (const listener of this.listeners.get(jobId) ?? []) listener();
+    });
+  }
+
+  /** Calls `listener` whenever the job has new events; returns the unsubscribe function. */
+  async listen(jobId: string, listener: () => void): Promise<() => void> {
+    let set = this.listeners.get(jobId);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(jobId, set);
+      await this.subscriber.subscribe(jobEventsChannel(this.prefix, jobId)).catch(() => undefined);
+    }
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(jobId);
+      if (current === undefined) return;
+      current.delete(listener);
+      if (current.size === 0) {
+        this.listeners.delete(jobId);
+        this.subscriber.unsubscribe(jobEventsChannel(this.prefix, jobId)).catch(() => undefined);
+      }
+    };
+  }
+
+  close(): void {
+    this.subscriber.disconnect();
+  }
+}

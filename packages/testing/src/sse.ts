@@ -1,0 +1,61 @@
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+
+export interface SseRead {
+  status: number;
+  events: EventSourceMessage[];
+  comments: string[];
+  retry: number | null;
+  /** True when the server ended the stream (not the client). */
+  endedByServer: boolean;
+}
+
+/**
+ * Reads an SSE response like a browser's EventSource would, until the server ends it, `stop`
+ * says so after an event, or `timeoutMs` passes (then the client disconnects).
+ */
+export async function readSse(
+  url: string,
+  options: {
+    headers?: Record<string, string>;
+    stop?: (event: EventSourceMessage, all: EventSourceMessage[]) => boolean;
+    timeoutMs?: number;
+  } = {},
+): Promise<SseRead> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), options.timeoutMs ?? 15_000);
+  const result: SseRead = { status: 0, events: [], comments: [], retry: null, endedByServer: false };
+  let stopped = false;
+  const parser = createParser({
+    onEvent(event) {
+      result.events.push(event);
+      if (!stopped && options.stop?.(event, result.events)) {
+        stopped = true;
+        controller.abort();
+      }
+    },
+    onComment(comment) {
+      result.comments.push(comment);
+    },
+    onRetry(ms) {
+      result.retry = ms;
+    },
+  });
+  try {
+    const res = await fetch(url, {
+      headers: { accept: "text/event-stream", ...options.headers },
+      signal: controller.signal,
+    });
+    result.status = res.status;
+    if (res.body === null) return result;
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) {
+      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+    }
+    result.endedByServer = true;
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return result;
+}
