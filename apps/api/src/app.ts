@@ -9,6 +9,7 @@ import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
 import { imagesRouter } from "./routes/images";
 import { jobsRouter } from "./routes/jobs";
+import { webhooksRouter } from "./routes/webhooks";
 
 /** The Express application, with every route and the one problem+json error handler. */
 export function createApp(deps: ApiDeps): Express {
@@ -25,6 +26,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use("/v1", requireApiKey(deps));
   app.use(jobsRouter(deps));
   app.use(eventsRouter(deps));
+  app.use(webhooksRouter(deps));
   app.use((req, _res) => {
     throw new AppError("not_found", `No route for ${req.method} ${req.path}.`);
   });

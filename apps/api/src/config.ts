@@ -1,5 +1,5 @@
-import { createHmac, randomBytes } from "node:crypto";
-import type { Env } from "@darkroom/config";
+import { randomBytes } from "node:crypto";
+import { type Env, imageUrlSecret, publicBaseUrl } from "@darkroom/config";
 
 export interface ApiConfig {
   env: Env;
@@ -20,13 +20,12 @@ export function buildApiConfig(env: Env): ApiConfig {
     env,
     port: env.PORT,
     host: env.HOST,
-    publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/+$/, ""),
+    publicBaseUrl: publicBaseUrl(env),
     adminToken,
     adminTokenGenerated: env.ADMIN_TOKEN === undefined,
     // Without its own secret, image URLs are signed with a key derived from the admin token, so every
-    // API replica configured alike signs alike.
-    imageUrlSecret:
-      env.IMAGE_URL_SECRET ?? createHmac("sha256", adminToken).update("darkroom image urls").digest("hex"),
+    // process configured alike (API replicas, workers rendering webhook bodies) signs alike.
+    imageUrlSecret: imageUrlSecret({ ...env, ADMIN_TOKEN: adminToken }) ?? adminToken,
     imageUrlTtlSeconds: env.IMAGE_URL_TTL_SECONDS,
   };
 }

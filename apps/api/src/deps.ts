@@ -1,10 +1,10 @@
 import type { PrismaClient } from "@darkroom/db";
+import type { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import type { GenerationQueue, JobEventSignals } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
-import type { ImageUrlSigner } from "./http/image-urls";
 
 /** Everything a route needs, built once per process and passed down. */
 export interface ApiDeps {

@@ -1,13 +1,13 @@
 import type { Server } from "node:http";
 import type { Env } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
+import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import { createGenerationQueue, createRedisConnection, JobEventSignals } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
 import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
-import { ImageUrlSigner } from "./http/image-urls";
 
 export interface RunningApi {
   config: ApiConfig;

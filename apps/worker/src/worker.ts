@@ -1,5 +1,6 @@
-import type { Env } from "@darkroom/config";
+import { type Env, imageUrlSecret, publicBaseUrl } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
+import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import {
   createGenerationQueue,
@@ -9,9 +10,15 @@ import {
   subscribeCancels,
 } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
-import { Worker } from "bullmq";
+import { createGuardedDispatcher } from "@darkroom/webhooks";
+import { Queue, Worker } from "bullmq";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
 import { createGenerationProcessor } from "./generation/processor";
+import { createWebhookProcessor } from "./webhooks/delivery";
+import { startOutboxSweeper } from "./webhooks/outbox";
+
+/** Design section 4: a receiver gets 10 s per attempt. */
+const WEBHOOK_TIMEOUT_MS = 10_000;
 
 export interface RunningWorker {
   config: WorkerConfig;
@@ -58,15 +65,44 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     limiter: { max: 1_000_000, duration: 1000 },
   });
   worker.on("error", (err) => logger.warn({ err: err.message }, "worker error"));
+
+  const webhookQueue = new Queue(QUEUES.webhooks.name, {
+    connection,
+    prefix: env.QUEUE_PREFIX,
+    defaultJobOptions: QUEUES.webhooks.defaults,
+  });
+  const secret = imageUrlSecret(env);
+  const webhookWorker = new Worker(
+    QUEUES.webhooks.name,
+    createWebhookProcessor({
+      db,
+      logger,
+      queue: webhookQueue,
+      dispatcher: createGuardedDispatcher({
+        allowPrivate: env.ALLOW_PRIVATE_WEBHOOK_URLS,
+        timeoutMs: WEBHOOK_TIMEOUT_MS,
+      }),
+      schedule: env.WEBHOOK_RETRY_SCHEDULE,
+      timeoutMs: WEBHOOK_TIMEOUT_MS,
+      signer: secret === null ? null : new ImageUrlSigner(() => publicBaseUrl(env), secret, env.IMAGE_URL_TTL_SECONDS),
+      publicBaseUrl: publicBaseUrl(env),
+    }),
+    { connection, prefix: env.QUEUE_PREFIX, concurrency: 20 },
+  );
+  webhookWorker.on("error", (err) => logger.warn({ err: err.message }, "webhook worker error"));
+  const stopSweeper = startOutboxSweeper(db, webhookQueue, logger, 500);
   worker.on("failed", (job, err) => logger.warn({ job_id: job?.id, err: err.message }, "bullmq job failed"));
   await worker.waitUntilReady();
   logger.info({ concurrency: config.concurrency, upstream: config.upstream.baseUrl }, "worker ready");
   return {
     config,
     async close() {
+      stopSweeper();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, env.SHUTDOWN_GRACE_MS).unref());
-      await Promise.race([worker.close(), grace]);
+      await Promise.race([Promise.all([worker.close(), webhookWorker.close()]), grace]);
       await worker.close(true).catch(() => undefined);
+      await webhookWorker.close(true).catch(() => undefined);
+      await webhookQueue.close();
       await cancels.close();
       publisher.disconnect();
       await queue.close();

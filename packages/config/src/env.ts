@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { z } from "zod";
 
 /** Strict boolean: only "true" and "false" (never z.coerce.boolean, which takes "false" as true). */
@@ -136,6 +137,21 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     throw new ConfigError([{ variable: "ADMIN_TOKEN", message: "is required in production" }]);
   }
   return env;
+}
+
+/**
+ * The key that signs image URLs, shared by every process that renders a job (the API, and the
+ * worker for webhook bodies): IMAGE_URL_SECRET, else derived from ADMIN_TOKEN; null without either.
+ */
+export function imageUrlSecret(env: Env): string | null {
+  if (env.IMAGE_URL_SECRET !== undefined) return env.IMAGE_URL_SECRET;
+  if (env.ADMIN_TOKEN === undefined) return null;
+  return createHmac("sha256", env.ADMIN_TOKEN).update("darkroom image urls").digest("hex");
+}
+
+/** The base of URLs the API is reached at. */
+export function publicBaseUrl(env: Env): string {
+  return (env.PUBLIC_BASE_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/+$/, "");
 }
 
 /** Reads `process.env` once. The only place in the codebase that touches it. */

@@ -1,1 +1,11 @@
-export { ConfigError, type Env, EnvSchema, loadEnv, loadEnvOrExit, parseDurationList, parseEnv } from "./env";
+export {
+  ConfigError,
+  type Env,
+  EnvSchema,
+  imageUrlSecret,
+  loadEnv,
+  loadEnvOrExit,
+  parseDurationList,
+  parseEnv,
+  publicBaseUrl,
+} from "./env";

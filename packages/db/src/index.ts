@@ -15,6 +15,17 @@ export {
 } from "./attempts";
 export { type CreateDbOptions, createPrismaClient, type DbClient, type Prisma, PrismaClient } from "./client";
 export {
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  findDeliveryToSend,
+  findDueDeliveries,
+  findEventBody,
+  listDeliveries,
+  presentDelivery,
+  recordDeliveryAttempt,
+  redeliver,
+} from "./deliveries";
+export {
   type AppendEventInput,
   appendEvent,
   JOB_EVENT_TYPES,

@@ -9,6 +9,7 @@ export {
   type JobErrorCode,
 } from "./errors";
 export { type IdPrefix, isId, newId, ulid } from "./ids";
+export { ImageUrlSigner } from "./image-urls";
 export {
   type AttemptView,
   DEFAULT_WEBHOOK_EVENTS,

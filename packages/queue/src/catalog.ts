@@ -12,8 +12,10 @@ export const QUEUES = {
   },
   webhooks: {
     name: "webhooks",
-    payload: z.object({ eventId: z.string().regex(/^evt_/), url: z.string() }),
-    defaults: { attempts: 1, removeOnComplete: true, removeOnFail: { count: 1000 } } satisfies JobsOptions,
+    payload: z.object({ deliveryId: z.string().regex(/^whd_/) }),
+    // The delivery row is the record; its BullMQ job is removed either way so that the outbox
+    // sweep can enqueue a still-pending row again under the same id.
+    defaults: { attempts: 1, removeOnComplete: true, removeOnFail: true } satisfies JobsOptions,
   },
   maintenance: {
     name: "maintenance",

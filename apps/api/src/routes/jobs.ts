@@ -11,6 +11,7 @@ import {
 } from "@darkroom/db";
 import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
 import { enqueueGeneration, publishCancel, publishJobEvents } from "@darkroom/queue";
+import { checkWebhookUrl } from "@darkroom/webhooks";
 import { type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { tenantOf } from "../http/context";
@@ -78,6 +79,18 @@ export function jobsRouter(deps: ApiDeps): Router {
     const tenantId = tenantOf(res);
     const prefer = parsePreferWait(req.get("prefer"));
     const hash = requestHash(input);
+    if (input.webhook_url !== null) {
+      // Loopback, private, link-local and metadata targets, by literal address or after DNS; the
+      // worker checks again when it connects, so a later DNS change cannot get around this.
+      const check = await checkWebhookUrl(input.webhook_url, {
+        allowPrivate: deps.config.env.ALLOW_PRIVATE_WEBHOOK_URLS,
+      });
+      if (!check.ok) {
+        throw new AppError("validation_failed", `webhook_url is refused: ${check.reason}.`, {
+          errors: [{ path: "webhook_url", message: `is refused: ${check.reason}` }],
+        });
+      }
+    }
 
     const replay = async (existing: JobRecord) => {
       if (existing.requestHash !== hash) {

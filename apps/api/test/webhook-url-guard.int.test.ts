@@ -1,0 +1,56 @@
+import { lookup } from "node:dns/promises";
+import { hostname } from "node:os";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ApiHarness, startApiHarness } from "./harness";
+
+let h: ApiHarness;
+let key: string;
+beforeAll(async () => {
+  h = await startApiHarness("ssrf"); // ALLOW_PRIVATE_WEBHOOK_URLS is false by default
+  key = (await h.newTenant()).apiKey;
+});
+afterAll(() => h.close());
+
+async function refusal(webhookUrl: string) {
+  const res = await h.request("POST", "/v1/jobs", { key, body: { prompt: "x", webhook_url: webhookUrl } });
+  const body = (await res.json()) as { code: string; errors?: { path: string; message: string }[] };
+  return { status: res.status, body };
+}
+
+describe("webhook_url SSRF guard at creation", () => {
+  it.each([
+    "http://127.0.0.1:8080/hook",
+    "http://10.1.2.3/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]:9000/hook",
+    "http://localhost:3000/hook",
+    "http://192.168.0.10/hook",
+    "http://[::ffff:10.0.0.1]/hook",
+  ])("refuses %s with 400 naming webhook_url", async (url) => {
+    const { status, body } = await refusal(url);
+    expect(status).toBe(400);
+    expect(body.code).toBe("validation_failed");
+    expect(body.errors).toHaveLength(1);
+    expect(body.errors?.[0]?.path).toBe("webhook_url");
+    expect(body.errors?.[0]?.message).toMatch(/^is refused: /);
+  });
+
+  it("refuses a hostname that resolves to a private address", async () => {
+    const name = hostname();
+    // Precondition of this machine: its own name resolves to loopback (see /etc/hosts).
+    const resolved = await lookup(name, { all: true });
+    expect(resolved.some((r) => r.address.startsWith("127.") || r.address === "::1")).toBe(true);
+    const { status, body } = await refusal(`http://${name}:8080/hook`);
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.message).toMatch(/resolves to/);
+  });
+
+  it("refuses credentials in the URL and accepts a public literal address", async () => {
+    expect((await refusal("https://user:pw@203.0.113.9/hook")).status).toBe(400);
+    const ok = await h.request("POST", "/v1/jobs", { key, body: { prompt: "x", webhook_url: "https://8.8.8.8/hook" } });
+    expect(ok.status).toBe(202);
+    const job = (await ok.json()) as { webhook_url: string; webhook_events: string[] };
+    expect(job.webhook_url).toBe("https://8.8.8.8/hook");
+    expect(job.webhook_events).toEqual(["job.succeeded", "job.failed", "job.canceled"]);
+  });
+});

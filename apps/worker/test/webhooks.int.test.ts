@@ -1,0 +1,207 @@
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { Webhook } from "standardwebhooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { client, uniquePrompt } from "./support";
+
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
+
+/** A webhook receiver on 127.0.0.1 whose answer to the i-th request of a path is scripted. */
+class Receiver {
+  readonly received: Received[] = [];
+  private readonly scripts = new Map<string, (i: number) => { status: number; headers?: Record<string, string> }>();
+  private server: Server | null = null;
+  url = "";
+
+  async start() {
+    this.server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString("utf8");
+      });
+      req.on("end", () => {
+        const path = req.url ?? "/";
+        const i = this.received.filter((r) => r.path === path).length;
+        this.received.push({ path, headers: req.headers, body, at: Date.now() });
+        const answer = this.scripts.get(path)?.(i) ?? { status: 200 };
+        res.writeHead(answer.status, answer.headers ?? {});
+        res.end(answer.status >= 300 ? "receiver says no" : "ok");
+      });
+    });
+    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", () => r()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  script(path: string, fn: (i: number) => { status: number; headers?: Record<string, string> }) {
+    this.scripts.set(path, fn);
+    return `${this.url}${path}`;
+  }
+
+  of(path: string) {
+    return this.received.filter((r) => r.path === path);
+  }
+
+  async waitFor(path: string, count: number, timeoutMs = 10_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (this.of(path).length < count) {
+      if (Date.now() > deadline) throw new Error(`${path}: ${this.of(path).length} of ${count} deliveries`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return this.of(path);
+  }
+
+  close() {
+    return new Promise<void>((r) => this.server?.close(() => r()));
+  }
+}
+
+let stack: Stack;
+let receiver: Receiver;
+let key: string;
+let secret: string;
+let api: ReturnType<typeof client>;
+beforeAll(async () => {
+  receiver = new Receiver();
+  await receiver.start();
+  stack = await startStack({
+    label: "webhooks",
+    simulatorStepMs: 5,
+    env: { ALLOW_PRIVATE_WEBHOOK_URLS: "true", WEBHOOK_RETRY_SCHEDULE: "200ms,200ms,200ms,200ms" },
+  });
+  const res = await fetch(`${stack.apiUrl}/admin/api/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "hooks" }),
+  });
+  ({ api_key: key, webhook_secret: secret } = (await res.json()) as { api_key: string; webhook_secret: string });
+  api = client(stack, key);
+});
+afterAll(async () => {
+  await stack?.stop();
+  await receiver?.close();
+});
+
+const deliveries = async (jobId: string) =>
+  (
+    (await (
+      await fetch(`${stack.apiUrl}/v1/jobs/${jobId}/webhook-deliveries`, {
+        headers: { authorization: `Bearer ${key}` },
+      })
+    ).json()) as {
+      data: {
+        id: string;
+        event_id: string;
+        attempt: number;
+        status: string;
+        response_status: number | null;
+        manual: boolean;
+        error: string | null;
+      }[];
+    }
+  ).data;
+
+describe("signed webhooks with a delivery ledger", () => {
+  it("a receiver that fails twice then succeeds gets three verified deliveries with one webhook-id, and no fourth", async () => {
+    const url = receiver.script("/flaky", (i) => ({ status: i < 2 ? 500 : 204 }));
+    const job = await api.create({ prompt: uniquePrompt(""), webhook_url: url });
+    const got = await receiver.waitFor("/flaky", 3);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.of("/flaky")).toHaveLength(3);
+
+    const wh = new Webhook(secret);
+    for (const r of got) {
+      const payload = wh.verify(r.body, r.headers as Record<string, string>) as {
+        type: string;
+        data: { id: string; status: string };
+      };
+      expect(payload.type).toBe("job.succeeded");
+      expect(payload.data).toMatchObject({ id: job.id, status: "succeeded" });
+    }
+    expect(new Set(got.map((r) => r.headers["webhook-id"])).size).toBe(1);
+    expect(new Set(got.map((r) => r.body)).size).toBe(1);
+    expect(() => wh.verify(`${got[0]?.body} `, got[0]?.headers as Record<string, string>)).toThrow();
+
+    const ledger = await deliveries(job.id);
+    expect(ledger.map((d) => [d.attempt, d.status, d.response_status])).toEqual([
+      [1, "failed", 500],
+      [2, "failed", 500],
+      [3, "succeeded", 204],
+    ]);
+    expect(new Set(ledger.map((d) => d.event_id))).toEqual(new Set([got[0]?.headers["webhook-id"]]));
+
+    // Redeliver: the same event once more, same id and body, recorded as a manual attempt.
+    const again = await fetch(`${stack.apiUrl}/v1/webhook-deliveries/${ledger[2]?.id}/redeliver`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(again.status).toBe(202);
+    const fourth = (await receiver.waitFor("/flaky", 4))[3];
+    expect(fourth?.headers["webhook-id"]).toBe(got[0]?.headers["webhook-id"]);
+    expect(fourth?.body).toBe(got[0]?.body);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await deliveries(job.id);
+    expect(after.at(-1)).toMatchObject({ attempt: 4, status: "succeeded", manual: true });
+  });
+
+  it("delivers only the subscribed event types, in order", async () => {
+    const url = receiver.script("/all", () => ({ status: 200 }));
+    await api.create({
+      prompt: uniquePrompt("[[sim step_ms=30]]"),
+      webhook_url: url,
+      webhook_events: ["job.started", "job.succeeded"],
+    });
+    const got = await receiver.waitFor("/all", 2);
+    await new Promise((r) => setTimeout(r, 800));
+    const types = receiver.of("/all").map((r) => (JSON.parse(r.body) as { type: string }).type);
+    expect(types).toEqual(["job.started", "job.succeeded"]);
+    expect(got).toHaveLength(2);
+  });
+
+  it("honours Retry-After, stops on 410, and does not follow redirects", async () => {
+    const slow = receiver.script("/later", (i) =>
+      i === 0 ? { status: 503, headers: { "retry-after": "1" } } : { status: 200 },
+    );
+    await api.create({ prompt: uniquePrompt(""), webhook_url: slow });
+    const [first, second] = await receiver.waitFor("/later", 2);
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+
+    const gone = receiver.script("/gone", () => ({ status: 410 }));
+    const goneJob = await api.create({ prompt: uniquePrompt(""), webhook_url: gone });
+    await receiver.waitFor("/gone", 1);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(receiver.of("/gone")).toHaveLength(1);
+    expect((await deliveries(goneJob.id)).map((d) => [d.status, d.response_status])).toEqual([["failed", 410]]);
+
+    const target = receiver.script("/target", () => ({ status: 200 }));
+    const moved = receiver.script("/moved", () => ({ status: 302, headers: { location: target } }));
+    const movedJob = await api.create({ prompt: uniquePrompt(""), webhook_url: moved });
+    await receiver.waitFor("/moved", 2);
+    expect(receiver.of("/target")).toHaveLength(0);
+    const ledger = await deliveries(movedJob.id);
+    expect(ledger[0]).toMatchObject({ status: "failed", response_status: 302 });
+  });
+
+  it("lists deliveries only to the job's tenant", async () => {
+    const url = receiver.script("/private", () => ({ status: 200 }));
+    const job = await api.create({ prompt: uniquePrompt(""), webhook_url: url });
+    await receiver.waitFor("/private", 1);
+    const other = await stack.newApiKey("other");
+    const res = await fetch(`${stack.apiUrl}/v1/jobs/${job.id}/webhook-deliveries`, {
+      headers: { authorization: `Bearer ${other}` },
+    });
+    expect(res.status).toBe(404);
+    await new Promise((r) => setTimeout(r, 200));
+    const [delivery] = await deliveries(job.id);
+    const redeliver = await fetch(`${stack.apiUrl}/v1/webhook-deliveries/${delivery?.id}/redeliver`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${other}` },
+    });
+    expect(redeliver.status).toBe(404);
+  });
+});
