@@ -36,7 +36,7 @@ export function buildWorkerConfig(env: Env): WorkerConfig {
     },
     images: { allowlist: env.IMAGE_HOST_ALLOWLIST, maxBytes: env.IMAGE_MAX_BYTES, downloadTimeoutMs: 60_000 },
     retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
-    leaseMs: 30_000,
+    leaseMs: env.JOB_LEASE_MS,
     progressIntervalMs: 250,
   };
 }

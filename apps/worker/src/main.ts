@@ -11,7 +11,7 @@ const stop = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, "worker stopping");
-  const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE_MS + 2000).unref();
+  const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE_MS).unref();
   await worker.close();
   clearTimeout(force);
   process.exit(0);

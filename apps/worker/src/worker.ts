@@ -5,6 +5,7 @@ import type { Logger } from "@darkroom/logger";
 import {
   createGenerationQueue,
   createRedisConnection,
+  publishCancel,
   publishJobEvents,
   QUEUES,
   subscribeCancels,
@@ -13,7 +14,9 @@ import { LocalDiskStorage } from "@darkroom/storage";
 import { createGuardedDispatcher } from "@darkroom/webhooks";
 import { Queue, Worker } from "bullmq";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
-import { createGenerationProcessor } from "./generation/processor";
+import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
+import { applyRetention, reconcile } from "./maintenance/reconciler";
+import { startMaintenance } from "./maintenance/scheduler";
 import { createWebhookProcessor } from "./webhooks/delivery";
 import { startOutboxSweeper } from "./webhooks/outbox";
 
@@ -25,12 +28,22 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** Starts the generation worker. `close()` stops taking work and waits (bounded) for jobs in hand. */
+/**
+ * Starts the generation worker, the webhook delivery worker, the outbox sweeper and the maintenance
+ * schedulers. `close()` stops taking work, aborts in-flight upstream calls and returns their jobs to
+ * the queue, then waits (bounded by SHUTDOWN_GRACE_MS) for the handlers to finish their writes.
+ */
 export async function startWorker(env: Env, logger: Logger): Promise<RunningWorker> {
   const config = buildWorkerConfig(env);
-  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: Math.min(20, config.concurrency + 2) });
+  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: Math.min(20, config.concurrency + 4) });
   const connection = createRedisConnection(env.REDIS_URL, "worker");
   connection.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+  // Signals go on a connection of their own: the worker's blocks on Redis while it waits for work.
+  const publisher = createRedisConnection(env.REDIS_URL, "worker");
+  publisher.on("error", () => undefined);
+  const notify = (jobId: string) => {
+    publishJobEvents(publisher, env.QUEUE_PREFIX, jobId).catch(() => undefined);
+  };
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
   const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
   const inFlight = new Map<string, AbortController>();
@@ -40,30 +53,31 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     logger.info({ job_id: jobId }, "cancel received: aborting the upstream call");
     controller.abort(new Error("canceled"));
   });
-  // Signals go on a connection of their own: the worker's blocks on Redis while it waits for work.
-  const publisher = createRedisConnection(env.REDIS_URL, "worker");
-  publisher.on("error", () => undefined);
-  const notify = (jobId: string) => {
-    publishJobEvents(publisher, env.QUEUE_PREFIX, jobId).catch(() => undefined);
-  };
-  const processor = createGenerationProcessor({
-    notify,
-    db,
-    storage,
-    config,
-    logger,
-    inFlight,
-    rateLimitQueue: (ms) => queue.rateLimit(ms),
-  });
-  const worker = new Worker(QUEUES.generation.name, processor, {
-    connection,
-    prefix: env.QUEUE_PREFIX,
-    concurrency: config.concurrency,
-    // Stall checks stay on (design section 9): a crashed worker's jobs come back.
-    maxStalledCount: 3,
-    // Manual rate limiting (queue.rateLimit on a 429) needs a limiter; this one never binds.
-    limiter: { max: 1_000_000, duration: 1000 },
-  });
+
+  const worker = new Worker(
+    QUEUES.generation.name,
+    createGenerationProcessor({
+      db,
+      storage,
+      config,
+      logger,
+      inFlight,
+      notify,
+      rateLimitQueue: (ms) => queue.rateLimit(ms),
+    }),
+    {
+      connection,
+      prefix: env.QUEUE_PREFIX,
+      concurrency: config.concurrency,
+      // Stall checks stay on (design section 9): a crashed worker's jobs come back, and the
+      // Postgres lease (same length) lets the next claim take them over.
+      lockDuration: config.leaseMs,
+      stalledInterval: Math.max(1000, Math.floor(config.leaseMs / 2)),
+      maxStalledCount: 1000,
+      // Manual rate limiting (queue.rateLimit on a 429) needs a limiter; this one never binds.
+      limiter: { max: 1_000_000, duration: 1000 },
+    },
+  );
   worker.on("error", (err) => logger.warn({ err: err.message }, "worker error"));
 
   const webhookQueue = new Queue(QUEUES.webhooks.name, {
@@ -91,21 +105,50 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
   );
   webhookWorker.on("error", (err) => logger.warn({ err: err.message }, "webhook worker error"));
   const stopSweeper = startOutboxSweeper(db, webhookQueue, logger, 500);
-  worker.on("failed", (job, err) => logger.warn({ job_id: job?.id, err: err.message }, "bullmq job failed"));
+
+  const maintenance = await startMaintenance({
+    connection,
+    prefix: env.QUEUE_PREFIX,
+    logger,
+    reconcileEveryMs: env.RECONCILE_INTERVAL_MS,
+    retentionEveryMs: 3_600_000,
+    handlers: {
+      reconcile: () =>
+        reconcile({
+          db,
+          queue,
+          logger,
+          notify,
+          cancel: (jobId) => void publishCancel(publisher, env.QUEUE_PREFIX, jobId).catch(() => undefined),
+        }),
+      retention: async () => {
+        const removed = await applyRetention(db, storage, env.RETENTION_DAYS);
+        if (removed > 0) logger.info({ removed, retention_days: env.RETENTION_DAYS }, "retention removed old jobs");
+        return removed;
+      },
+    },
+  });
+
   await worker.waitUntilReady();
   logger.info({ concurrency: config.concurrency, upstream: config.upstream.baseUrl }, "worker ready");
   return {
     config,
     async close() {
       stopSweeper();
-      const grace = new Promise<void>((resolve) => setTimeout(resolve, env.SHUTDOWN_GRACE_MS).unref());
-      await Promise.race([Promise.all([worker.close(), webhookWorker.close()]), grace]);
-      await worker.close(true).catch(() => undefined);
-      await webhookWorker.close(true).catch(() => undefined);
-      await webhookQueue.close();
+      const closing = Promise.all([worker.close(), webhookWorker.close(), maintenance.close()]);
+      // In-flight upstream calls end now; their handlers give the jobs back to the queue.
+      for (const controller of inFlight.values()) controller.abort(new WorkerShutdown());
+      // Leave part of the grace for the final writes and disconnects below.
+      const graceMs = Math.max(0, env.SHUTDOWN_GRACE_MS - 1500);
+      const grace = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+      if ((await Promise.race([closing, grace])) === "timeout") {
+        logger.warn("shutdown grace ran out; closing anyway");
+        await Promise.all([worker.close(true), webhookWorker.close(true)]).catch(() => undefined);
+      }
       await cancels.close();
-      publisher.disconnect();
+      await webhookQueue.close();
       await queue.close();
+      publisher.disconnect();
       connection.disconnect();
       await db.$disconnect();
     },

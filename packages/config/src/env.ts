@@ -103,6 +103,10 @@ export const EnvSchema = z.object({
   /** Interval of `: keep-alive` comments on idle event streams. */
   SSE_KEEPALIVE_MS: int(15_000, 100, 600_000),
   RETENTION_DAYS: int(30, 1, 36500),
+  /** How long a claimed job stays owned without a heartbeat (also BullMQ's lock duration). */
+  JOB_LEASE_MS: int(30_000, 1000, 600_000),
+  /** How often the reconciler looks for jobs with no work in flight and for missed deadlines. */
+  RECONCILE_INTERVAL_MS: int(5_000, 200, 600_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 export type Env = z.infer<typeof EnvSchema>;

@@ -45,6 +45,13 @@ export {
   listJobs,
 } from "./jobs";
 export {
+  deleteJobsFinishedBefore,
+  failExpiredJobs,
+  findOrphanCandidates,
+  type OrphanCandidate,
+  releaseJob,
+} from "./maintenance";
+export {
   ensureDatabase,
   findMigrationsDir,
   listMigrations,

@@ -4,6 +4,7 @@ import {
   completeJob,
   failAttempt,
   type PrismaClient,
+  releaseJob,
   renewLease,
   type StoredImageInput,
   writeProgress,
@@ -18,6 +19,14 @@ import { chooseModel, decideRetry } from "./policy";
 import { ProgressWriter } from "./progress-writer";
 import { runAttempt } from "./run-attempt";
 import { storeImage } from "./store-images";
+
+/** The abort reason when the worker process stops: the job goes back to the queue, unharmed. */
+export class WorkerShutdown extends Error {
+  constructor() {
+    super("worker shutting down");
+    this.name = "WorkerShutdown";
+  }
+}
 
 export interface GenerationDeps {
   db: PrismaClient;
@@ -148,6 +157,18 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       await progress.flush().catch(() => undefined);
       progress.stop();
       await discardStored();
+      if (controller.signal.reason instanceof WorkerShutdown) {
+        // Not the job's fault: the attempt ends as interrupted (not counted) and the same BullMQ
+        // job is moved back so that another worker (or this one, restarted) takes it at once.
+        const owned = await releaseJob(db, job.id, job.tenantId, attempt);
+        log.info({ owned }, "worker stopping: job returned to the queue");
+        if (owned) deps.notify(job.id);
+        if (owned && token !== undefined) {
+          await bullJob.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
+        return;
+      }
       const failure = toUpstreamError(error, controller.signal, job.deadlineAt);
       const decision = decideRetry(job, attempt, model, failure, {
         baseDelayMs: config.retry.baseDelayMs,

@@ -1,0 +1,125 @@
+import { createJob, createPrismaClient, type PrismaClient } from "@darkroom/db";
+import { JobCreateSchema } from "@darkroom/domain";
+import { type Stack, startStack } from "@darkroom/testing";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { client, uniquePrompt, upstreamCalls } from "./support";
+
+// Lease and lock of 2 s, reconciler every second: the failure modes of design section 9 play out
+// in seconds instead of minutes.
+let stack: Stack;
+let api: ReturnType<typeof client>;
+let db: PrismaClient;
+let tenantId: string;
+beforeAll(async () => {
+  stack = await startStack({
+    label: "recovery",
+    workers: 2,
+    simulatorStepMs: 5,
+    env: { JOB_LEASE_MS: "2000", RECONCILE_INTERVAL_MS: "1000", SHUTDOWN_GRACE_MS: "5000" },
+  });
+  api = client(stack, await stack.newApiKey());
+  db = createPrismaClient({ databaseUrl: stack.db.url, poolSize: 2 });
+  tenantId = (await db.tenant.findFirstOrThrow()).id;
+});
+afterAll(async () => {
+  await db?.$disconnect();
+  await stack?.stop();
+});
+
+describe("reconciler", () => {
+  it("runs a job that was committed but never enqueued (crash between commit and enqueue)", async () => {
+    const job = await createJob(db, { tenantId, input: JobCreateSchema.parse({ prompt: uniquePrompt("") }) });
+    const started = Date.now();
+    const done = await api.waitTerminal(job.id, 15_000);
+    expect(done.status).toBe("succeeded");
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("re-enqueues in-flight work after Redis lost the queue's data", async () => {
+    const redis = new Redis(stack.redis.url);
+    const prompts = [
+      uniquePrompt("[[sim script=http429 retry_after=3]]"),
+      uniquePrompt("[[sim script=http500 step_ms=20]]"),
+    ];
+    const jobs = await Promise.all(prompts.map((prompt) => api.create({ prompt })));
+    await api.waitFor(jobs[0]?.id ?? "", (j) => j.attempts.length === 1 && j.status === "queued");
+    // What FLUSHDB does to this stack: every key under its prefix is gone, scheduler included.
+    const keys = await redis.keys(`${stack.redis.prefix}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+    redis.disconnect();
+    for (const job of jobs) {
+      const done = await api.waitTerminal(job.id, 20_000);
+      expect(done.status).toBe("succeeded");
+    }
+  });
+
+  it("fails a job whose deadline passed while no worker ran it, with deadline_exceeded", async () => {
+    // Written 11 s ago with a 10 s deadline and never enqueued: the workers were down meanwhile.
+    const input = JobCreateSchema.parse({ prompt: uniquePrompt(""), deadline_seconds: 10 });
+    const job = await createJob(db, { tenantId, input, now: new Date(Date.now() - 11_000) });
+    const done = await api.waitTerminal(job.id, 10_000);
+    expect(done.status).toBe("failed");
+    expect(done.error).toMatchObject({ code: "deadline_exceeded", retryable: false });
+    expect(upstreamCalls(stack, input.prompt)).toHaveLength(0);
+  });
+
+  it("keeps one scheduler per task however many workers upsert it", async () => {
+    const redis = new Redis(stack.redis.url);
+    const schedulers = await redis.zrange(`${stack.redis.prefix}:maintenance:repeat`, 0, -1);
+    redis.disconnect();
+    expect(schedulers.sort()).toEqual(["darkroom-reconciler", "darkroom-retention"]);
+  });
+});
+
+describe("fencing", () => {
+  it("a worker frozen past its lock changes nothing when it wakes up after another finished the job", async () => {
+    const [first] = stack.workers;
+    if (first === undefined) throw new Error("no worker");
+    const prompt = uniquePrompt("[[sim step_ms=150]]");
+    const created = await api.create({ prompt });
+    const running = await api.waitFor(created.id, (j) => j.status === "running" && j.progress.percent > 0);
+    // Freeze whichever worker holds it.
+    const holder = stack.workers.find((w) => w.output().includes(`"job_id":"${created.id}","attempt":1`)) ?? first;
+    holder.child.kill("SIGSTOP");
+    const done = await api.waitTerminal(created.id, 30_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.attempts.map((a) => a.status)).toEqual(["interrupted", "succeeded"]);
+    const eventsBefore = (await db.jobEvent.count({ where: { jobId: created.id } })) as number;
+    const finished = await db.job.findUniqueOrThrow({ where: { id: created.id }, include: { images: true } });
+
+    holder.child.kill("SIGCONT");
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = await db.job.findUniqueOrThrow({ where: { id: created.id }, include: { images: true } });
+    expect(after.updatedAt).toEqual(finished.updatedAt);
+    expect(after.images.map((i) => i.sha256)).toEqual(finished.images.map((i) => i.sha256));
+    expect(after.images).toHaveLength(1);
+    expect(await db.jobEvent.count({ where: { jobId: created.id } })).toBe(eventsBefore);
+    expect(running.attempts[0]?.number).toBe(1);
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("SIGTERM aborts the upstream call, returns the job without using an attempt, and exits in time", async () => {
+    const prompt = uniquePrompt("[[sim step_ms=150]]");
+    const created = await api.create({ prompt, max_attempts: 1 });
+    await api.waitFor(created.id, (j) => j.status === "running" && j.progress.percent > 0);
+    const holder = stack.workers.find(
+      (w) => w.output().includes(`"job_id":"${created.id}"`) && w.child.exitCode === null,
+    );
+    if (holder === undefined) throw new Error("no worker holds the job");
+    const stoppedAt = Date.now();
+    const code = await holder.stop("SIGTERM");
+    expect(code).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    expect(upstreamCalls(stack, prompt)[0]?.closedByClient).toBe(true);
+    stack.workers.splice(stack.workers.indexOf(holder), 1);
+    if (stack.workers.length === 0) await stack.addWorker();
+    // max_attempts 1, yet it succeeds: the interrupted attempt did not count.
+    const done = await api.waitTerminal(created.id, 20_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.attempts.map((a) => a.status)).toEqual(["interrupted", "succeeded"]);
+    await stack.addWorker();
+  });
+});

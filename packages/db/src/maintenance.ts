@@ -1,0 +1,143 @@
+import type { PrismaClient } from "./client";
+import { appendEvent } from "./events";
+
+/**
+ * Fails every queued or running job past its deadline with `deadline_exceeded`, one transaction
+ * each (with its event). Returns the jobs changed, and whether each was running (its worker must
+ * be told to abort).
+ */
+export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ id: string; wasRunning: boolean }[]> {
+  const due = await db.job.findMany({
+    where: { status: { in: ["queued", "running"] }, deadlineAt: { lt: new Date() } },
+    select: { id: true, tenantId: true, status: true },
+    take: limit,
+  });
+  const changed: { id: string; wasRunning: boolean }[] = [];
+  for (const job of due) {
+    const done = await db.$transaction(async (tx) => {
+      const now = new Date();
+      const message = "The job did not finish within its deadline_seconds.";
+      const updated = await tx.job.updateMany({
+        where: { id: job.id, status: job.status, deadlineAt: { lt: now } },
+        data: {
+          status: "failed",
+          finishedAt: now,
+          errorCode: "deadline_exceeded",
+          errorMessage: message,
+          errorRetryable: false,
+          leaseOwner: null,
+          leaseExpiresAt: null,
+          nextAttemptAt: null,
+        },
+      });
+      if (updated.count === 0) return false;
+      await tx.jobAttempt.updateMany({
+        where: { jobId: job.id, status: "running" },
+        data: {
+          status: "failed",
+          finishedAt: now,
+          errorCode: "deadline_exceeded",
+          errorClass: "stalled",
+          errorMessage: message,
+          retryable: false,
+        },
+      });
+      await appendEvent(tx, {
+        jobId: job.id,
+        tenantId: job.tenantId,
+        type: "job.failed",
+        data: { error: { code: "deadline_exceeded", message, retryable: false } },
+      });
+      return true;
+    });
+    if (done) changed.push({ id: job.id, wasRunning: job.status === "running" });
+  }
+  return changed;
+}
+
+export interface OrphanCandidate {
+  id: string;
+  status: string;
+  attemptBase: number;
+  nextAttemptAt: Date | null;
+}
+
+/**
+ * Jobs that should have work in flight: queued ones (past a short grace, so that a fresh job's own
+ * enqueue is not raced) and running ones whose lease expired (their worker died).
+ */
+export async function findOrphanCandidates(db: PrismaClient, graceMs: number, limit = 500): Promise<OrphanCandidate[]> {
+  const now = Date.now();
+  return db.job.findMany({
+    where: {
+      OR: [
+        { status: "queued", updatedAt: { lt: new Date(now - graceMs) } },
+        { status: "running", leaseExpiresAt: { lt: new Date(now) } },
+      ],
+    },
+    select: { id: true, status: true, attemptBase: true, nextAttemptAt: true },
+    orderBy: { updatedAt: "asc" },
+    take: limit,
+  });
+}
+
+/**
+ * Gives a job back to the queue when its worker stops mid-attempt: the attempt ends as
+ * `interrupted` (which does not count against max_attempts). Fenced like every attempt write.
+ */
+export async function releaseJob(db: PrismaClient, jobId: string, tenantId: string, attempt: number): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    const now = new Date();
+    const updated = await tx.job.updateMany({
+      where: { id: jobId, attempt, status: "running" },
+      data: { status: "queued", progressStage: "queued", nextAttemptAt: now, leaseOwner: null, leaseExpiresAt: null },
+    });
+    if (updated.count === 0) return false;
+    const message = "The worker stopped during this attempt; the job went back to the queue.";
+    await tx.jobAttempt.updateMany({
+      where: { jobId, number: attempt },
+      data: { status: "interrupted", finishedAt: now, errorClass: "interrupted", errorMessage: message },
+    });
+    await appendEvent(tx, {
+      jobId,
+      tenantId,
+      type: "job.attempt_failed",
+      data: {
+        attempt,
+        interrupted: true,
+        error: { code: "internal", message, retryable: true },
+        next_attempt_at: now.toISOString(),
+      },
+    });
+    return true;
+  });
+}
+
+/**
+ * Deletes terminal jobs finished before `cutoff`, with their events, attempts, deliveries and
+ * images (rows cascade), in batches. `deleteFiles` removes the stored bytes first, so a crash leaves
+ * rows without files (removed next run), never files without rows.
+ */
+export async function deleteJobsFinishedBefore(
+  db: PrismaClient,
+  cutoff: Date,
+  deleteFiles: (storageKeys: string[]) => Promise<void>,
+  batchSize = 500,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const batch = await db.job.findMany({
+      where: { status: { in: ["succeeded", "failed", "canceled"] }, finishedAt: { lt: cutoff } },
+      select: { id: true, images: { select: { storageKey: true } } },
+      orderBy: { finishedAt: "asc" },
+      take: batchSize,
+    });
+    if (batch.length === 0) return total;
+    await deleteFiles(batch.flatMap((j) => j.images.map((i) => i.storageKey)));
+    const deleted = await db.job.deleteMany({
+      where: { id: { in: batch.map((j) => j.id) }, status: { in: ["succeeded", "failed", "canceled"] } },
+    });
+    total += deleted.count;
+    if (batch.length < batchSize) return total;
+  }
+}
