@@ -108,6 +108,8 @@ export const EnvSchema = z.object({
   /** How often the reconciler looks for jobs with no work in flight and for missed deadlines. */
   RECONCILE_INTERVAL_MS: int(5_000, 200, 600_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Test-only fault hooks for the chaos suite; refused unless NODE_ENV=test. */
+  TEST_FAULT: z.enum(["kill_after_commit"], { error: "must be kill_after_commit" }).optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -136,6 +138,9 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   const env = result.data;
   if (env.RETRY_MAX_DELAY_MS < env.RETRY_BASE_DELAY_MS) {
     throw new ConfigError([{ variable: "RETRY_MAX_DELAY_MS", message: "must not be below RETRY_BASE_DELAY_MS" }]);
+  }
+  if (env.TEST_FAULT !== undefined && env.NODE_ENV !== "test") {
+    throw new ConfigError([{ variable: "TEST_FAULT", message: "is only allowed with NODE_ENV=test" }]);
   }
   if (env.NODE_ENV === "production" && env.ADMIN_TOKEN === undefined) {
     throw new ConfigError([{ variable: "ADMIN_TOKEN", message: "is required in production" }]);

@@ -1,4 +1,6 @@
 export { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
+export { formatTable, type ScenarioResult } from "./chaos/invariants";
+export { type ChaosProfile, runChaos, summarize } from "./chaos/run";
 export {
   createEmptyDatabase,
   createTestDatabase,

@@ -118,6 +118,10 @@ export function jobsRouter(deps: ApiDeps): Router {
       }
       throw error;
     }
+    if (deps.config.env.TEST_FAULT === "kill_after_commit") {
+      // Chaos suite only: the process dies between the commit and the enqueue.
+      process.kill(process.pid, "SIGKILL");
+    }
     try {
       await enqueueGeneration(deps.queue, job.id);
     } catch (error) {

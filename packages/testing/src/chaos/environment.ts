@@ -1,0 +1,148 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { findMigrationsDir, migrate } from "@darkroom/db";
+import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
+import pg from "pg";
+import { REPO_ROOT, type RunningProcess, startProcess } from "../processes";
+import { freePort, PrivatePostgres, PrivateRedis } from "./services";
+
+const ADMIN_TOKEN = "chaos-admin-token-0123456789";
+
+/** A webhook receiver whose availability the scenario controls. */
+export class FlakyReceiver {
+  mode: "up" | "error" | "down" = "up";
+  received = 0;
+  private server: Server | null = null;
+  port = 0;
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        this.received++;
+        if (this.mode === "down") {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(this.mode === "up" ? 200 : 503).end();
+      });
+    });
+    this.server = server;
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/hook`;
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => this.server?.close(() => r()));
+  }
+}
+
+/**
+ * Everything the chaos run breaks is its own: a private Redis and PostgreSQL (so that stopping them
+ * touches no other test), the simulator, one API and two worker processes, webhook receivers.
+ */
+export class ChaosEnvironment {
+  redis!: PrivateRedis;
+  postgres!: PrivatePostgres;
+  simulator!: Simulator;
+  receiver = new FlakyReceiver();
+  db!: pg.Pool;
+  env: Record<string, string> = {};
+  apiUrl = "";
+  api!: RunningProcess;
+  workers: RunningProcess[] = [];
+  apiKey = "";
+  private storageDir = mkdtempSync(path.join(tmpdir(), "darkroom-chaos-images-"));
+
+  async start(): Promise<void> {
+    this.redis = new PrivateRedis(await freePort());
+    await this.redis.start();
+    this.postgres = new PrivatePostgres(await freePort());
+    await this.postgres.start();
+    const databaseUrl = `${this.postgres.serverUrl}/darkroom_chaos`;
+    await migrate(databaseUrl, await findMigrationsDir(REPO_ROOT));
+    this.db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    this.db.on("error", () => undefined); // the Postgres restart scenario cuts these connections
+    this.simulator = await startSimulator({ port: 0, stepMs: 40 });
+    await this.receiver.start();
+    this.env = {
+      NODE_ENV: "test",
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: this.redis.url,
+      QUEUE_PREFIX: "chaos",
+      PORT: "0",
+      ADMIN_TOKEN,
+      STORAGE_DIR: this.storageDir,
+      COMETAPI_BASE_URL: this.simulator.url,
+      COMETAPI_KEY: "sk-chaos",
+      IMAGE_HOST_ALLOWLIST: `127.0.0.1:${this.simulator.port}`,
+      WORKER_CONCURRENCY: "10",
+      RETRY_BASE_DELAY_MS: "100",
+      RETRY_MAX_DELAY_MS: "2000",
+      JOB_LEASE_MS: "3000",
+      RECONCILE_INTERVAL_MS: "1000",
+      SHUTDOWN_GRACE_MS: "5000",
+      ALLOW_PRIVATE_WEBHOOK_URLS: "true",
+      WEBHOOK_RETRY_SCHEDULE: "200ms,500ms,1s,1s,2s,2s,5s,5s,5s,5s",
+      LOG_LEVEL: "warn",
+    };
+    ({ url: this.apiUrl, process: this.api } = await this.startApi());
+    await this.addWorker();
+    await this.addWorker();
+    const res = await fetch(`${this.apiUrl}/admin/api/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "chaos" }),
+    });
+    this.apiKey = ((await res.json()) as { api_key: string }).api_key;
+  }
+
+  async startApi(extra: Record<string, string> = {}): Promise<{ url: string; process: RunningProcess }> {
+    const proc = startProcess("api.js", { ...this.env, LOG_LEVEL: "info", ...extra });
+    const [, port] = await proc.waitFor(/"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/, 30_000);
+    return { url: `http://127.0.0.1:${port}`, process: proc };
+  }
+
+  async addWorker(): Promise<RunningProcess> {
+    const worker = startProcess("worker.js", { ...this.env, LOG_LEVEL: "info" });
+    await worker.waitFor(/worker ready/, 30_000);
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** Submits a job tagged with its scenario (so the invariants can find every accepted one). */
+  async submit(scenario: string, directives = "", apiUrl = this.apiUrl): Promise<string | null> {
+    try {
+      const res = await fetch(`${apiUrl}/v1/jobs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${this.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          prompt: `chaos ${scenario} ${Math.random().toString(36).slice(2)} ${directives}`,
+          metadata: { chaos: scenario },
+          webhook_url: this.receiver.url,
+          deadline_seconds: 120,
+        }),
+      });
+      return res.status === 202 ? ((await res.json()) as { id: string }).id : null;
+    } catch {
+      return null; // the API died mid-request (the kill-after-commit scenario)
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.api?.stop(), ...this.workers.map((w) => w.stop())]);
+    await this.simulator?.close();
+    await this.receiver.close();
+    await this.db?.end().catch(() => undefined);
+    await this.postgres?.close();
+    await this.redis?.close();
+    rmSync(this.storageDir, { recursive: true, force: true });
+  }
+}
