@@ -19,6 +19,24 @@ export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export const DEFAULT_WEBHOOK_EVENTS: WebhookEventType[] = ["job.succeeded", "job.failed", "job.canceled"];
 
 export const METADATA_MAX_BYTES = 16 * 1024;
+export const METADATA_MAX_DEPTH = 16;
+
+/** Nesting depth of a JSON value, counted without recursion (so a hostile value cannot blow the stack). */
+function depthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const next = stack.pop();
+    if (next === undefined) break;
+    const [item, depth] = next;
+    if (item === null || typeof item !== "object") continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(item as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** Postgres text and jsonb cannot hold NUL characters; refuse them by name instead of failing later. */
+const hasNul = (text: string) => text.includes("\u0000");
 
 const absoluteHttpUrl = z.string().refine(
   (value) => {
@@ -37,7 +55,8 @@ export const JobCreateSchema = z.strictObject({
   prompt: z
     .string({ error: "is required and must be a string" })
     .min(1, { error: "must not be empty" })
-    .max(32000, { error: "must be at most 32000 characters" }),
+    .max(32000, { error: "must be at most 32000 characters" })
+    .refine((p) => !hasNul(p), { message: "must not contain NUL characters" }),
   model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
   fallback_model: z.enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" }).nullable().default("gpt-image-1"),
   n: z
@@ -66,8 +85,17 @@ export const JobCreateSchema = z.strictObject({
     .optional(),
   metadata: z
     .record(z.string(), z.unknown(), { error: "must be a JSON object" })
-    .refine((value) => Buffer.byteLength(JSON.stringify(value), "utf8") <= METADATA_MAX_BYTES, {
-      message: `must be at most ${METADATA_MAX_BYTES} bytes serialized`,
+    .superRefine((value, ctx) => {
+      if (depthExceeds(value, METADATA_MAX_DEPTH)) {
+        ctx.addIssue({ code: "custom", message: `must be nested at most ${METADATA_MAX_DEPTH} levels deep` });
+        return;
+      }
+      const serialized = JSON.stringify(value);
+      if (Buffer.byteLength(serialized, "utf8") > METADATA_MAX_BYTES) {
+        ctx.addIssue({ code: "custom", message: `must be at most ${METADATA_MAX_BYTES} bytes serialized` });
+      } else if (serialized.includes("\\u0000")) {
+        ctx.addIssue({ code: "custom", message: "must not contain NUL characters" });
+      }
     })
     .default({}),
 });

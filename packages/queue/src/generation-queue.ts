@@ -22,5 +22,24 @@ export async function enqueueGeneration(
   delayMs = 0,
   bullJobId: string = jobId,
 ): Promise<void> {
-  await queue.add(QUEUES.generation.name, { jobId }, { jobId: bullJobId, delay: Math.max(0, delayMs) });
+  await withTimeout(
+    queue.add(QUEUES.generation.name, { jobId }, { jobId: bullJobId, delay: Math.max(0, delayMs) }),
+    ENQUEUE_TIMEOUT_MS,
+    "enqueue",
+  );
+}
+
+/**
+ * BullMQ's `add` does not settle while Redis is unreachable. Callers treat a failed enqueue as
+ * "left for the reconciler" (the job is already in Postgres), so it must fail, and fail fast.
+ */
+export const ENQUEUE_TIMEOUT_MS = 2_000;
+
+/** Rejects when `promise` has not settled within `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms (is Redis reachable?)`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,12 @@
 export { parsePayload, QUEUES, type QueueKey, type QueuePayload } from "./catalog";
 export { type ConnectionRole, createRedisConnection } from "./connection";
-export { createGenerationQueue, enqueueGeneration, type GenerationQueue } from "./generation-queue";
+export {
+  createGenerationQueue,
+  ENQUEUE_TIMEOUT_MS,
+  enqueueGeneration,
+  type GenerationQueue,
+  withTimeout,
+} from "./generation-queue";
 export {
   cancelChannel,
   JobEventSignals,

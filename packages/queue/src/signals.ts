@@ -73,7 +73,8 @@ export class JobEventSignals {
     if (set === undefined) {
       set = new Set();
       this.listeners.set(jobId, set);
-      await this.subscriber.subscribe(jobEventsChannel(this.prefix, jobId)).catch(() => undefined);
+      // Not awaited: with Redis down the subscribe waits for it, and listeners poll Postgres anyway.
+      this.subscriber.subscribe(jobEventsChannel(this.prefix, jobId)).catch(() => undefined);
     }
     set.add(listener);
     return () => {

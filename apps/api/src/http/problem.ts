@@ -56,6 +56,72 @@ interface BodyParserError {
   expose?: boolean;
 }
 
+/**
+ * Prisma codes that mean "the database cannot be used right now", not "this request is wrong":
+ * unreachable (P1001), connect timeout (P1002), socket timeout (P1008), connection closed (P1017),
+ * pool timeout (P2024), too many connections (P2037).
+ */
+const PRISMA_UNAVAILABLE = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2037"]);
+/** The same, as the pg driver adapter reports it (`DriverAdapterError.cause.kind`). */
+const ADAPTER_UNAVAILABLE = new Set([
+  "DatabaseNotReachable",
+  "SocketTimeout",
+  "ConnectionClosed",
+  "TooManyConnections",
+]);
+/** Socket errors of pg and ioredis connections. */
+const SOCKET_UNAVAILABLE = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+]);
+/** Messages of pg-pool and ioredis that carry no code (the producer connection fails fast with these). */
+const UNAVAILABLE_MESSAGE =
+  /timeout exceeded when trying to connect|Connection terminated|Can't reach database server|Stream isn't writeable and enableOfflineQueue|Connection is closed|Reached the max retries per request limit/;
+/**
+ * Postgres refuses text it cannot store (a NUL byte, `\u0000` in JSON): 22021 and 22P05. They
+ * come only from request data that passed validation, so they are the client's, not a 500.
+ */
+const PG_UNSTORABLE_TEXT = new Set(["22021", "22P05"]);
+
+interface ErrorShape {
+  code?: unknown;
+  kind?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  meta?: { driverAdapterError?: unknown };
+  errors?: unknown;
+}
+
+/** The error and everything it wraps (`cause`, Prisma's `meta.driverAdapterError`, aggregates). */
+function* errorChain(error: unknown, depth = 0): Generator<ErrorShape> {
+  if (error === null || typeof error !== "object" || depth > 5) return;
+  const e = error as ErrorShape;
+  yield e;
+  yield* errorChain(e.cause, depth + 1);
+  yield* errorChain(e.meta?.driverAdapterError, depth + 1);
+  if (Array.isArray(e.errors)) for (const inner of e.errors) yield* errorChain(inner, depth + 1);
+}
+
+function isUnavailable(error: unknown): boolean {
+  for (const e of errorChain(error)) {
+    if (typeof e.code === "string" && (PRISMA_UNAVAILABLE.has(e.code) || SOCKET_UNAVAILABLE.has(e.code))) return true;
+    if (typeof e.kind === "string" && ADAPTER_UNAVAILABLE.has(e.kind)) return true;
+    if (typeof e.message === "string" && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+  }
+  return false;
+}
+
+function isUnstorableText(error: unknown): boolean {
+  for (const e of errorChain(error)) if (typeof e.code === "string" && PG_UNSTORABLE_TEXT.has(e.code)) return true;
+  return false;
+}
+
 /** Normalises anything thrown in a route into an AppError. */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
@@ -69,9 +135,31 @@ export function toAppError(error: unknown): AppError {
   if (typeof parser?.status === "number" && parser.status >= 400 && parser.status < 500 && parser.expose === true) {
     return new AppError("bad_request", (error as Error).message);
   }
+  // Express's router throws this (status 400, not exposed) for a path such as `/v1/jobs/%zz`.
+  if (error instanceof URIError) {
+    return new AppError("bad_request", "The request path is not valid percent-encoding.", { cause: error });
+  }
+  if (isUnavailable(error)) {
+    return new AppError("service_unavailable", "A backing service is unreachable; retry after the Retry-After delay.", {
+      retryable: true,
+      cause: error,
+    });
+  }
+  if (isUnstorableText(error)) {
+    return new AppError("validation_failed", "The request contains characters that cannot be stored (such as NUL).", {
+      errors: [{ path: "(body)", message: "must not contain NUL (\\u0000) characters" }],
+    });
+  }
   return new AppError("internal", "Something went wrong on our side; the request id identifies it in our logs.", {
     cause: error,
   });
+}
+
+/** One line for an outage, not Prisma's multi-line invocation report on every request. */
+function errorSummary(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = message.split("\n").filter((line) => line.trim() !== "");
+  return lines.at(-1) ?? message;
 }
 
 /** The one error middleware: routes do not catch, Express 5 forwards rejections here. */
@@ -80,6 +168,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const appError = toAppError(error);
     if (appError.code === "internal") {
       logger.error({ err: appError.cause ?? error, request_id: res.locals.requestId }, "unhandled error");
+    } else if (appError.code === "service_unavailable") {
+      logger.warn(
+        { err: errorSummary(appError.cause), request_id: res.locals.requestId },
+        "backing service unavailable",
+      );
     }
     if (res.headersSent) {
       res.end();

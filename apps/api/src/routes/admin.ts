@@ -11,7 +11,8 @@ const KeyCreateSchema = z.strictObject({
     .string({ error: "is required and must be a string" })
     .trim()
     .min(1, { error: "must not be empty" })
-    .max(200, { error: "must be at most 200 characters" }),
+    .max(200, { error: "must be at most 200 characters" })
+    .refine((name) => !name.includes("\u0000"), { message: "must not contain NUL characters" }),
 });
 
 export function adminRouter(deps: ApiDeps): Router {

@@ -18,7 +18,14 @@ export function healthRouter(deps: ApiDeps): Router {
         await withTimeout(fn(), 2000);
         return "ok";
       } catch (error) {
-        return `unavailable: ${(error as Error).message}`;
+        // Prisma's messages span lines (an invocation report); the last line names the cause.
+        const message = error instanceof Error ? error.message : String(error);
+        const reason =
+          message
+            .split("\n")
+            .filter((line) => line.trim() !== "")
+            .at(-1) ?? message;
+        return `unavailable: ${reason.trim()}`;
       }
     };
     const [postgres, redis] = await Promise.all([

@@ -10,7 +10,7 @@ import {
   retryJob,
 } from "@darkroom/db";
 import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
-import { enqueueGeneration, publishCancel, publishJobEvents } from "@darkroom/queue";
+import { ENQUEUE_TIMEOUT_MS, enqueueGeneration, publishCancel, publishJobEvents, withTimeout } from "@darkroom/queue";
 import { checkWebhookUrl } from "@darkroom/webhooks";
 import { type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
@@ -154,7 +154,8 @@ export function jobsRouter(deps: ApiDeps): Router {
         res.locals.log.warn({ err: error, job_id: job.id }, "cancel signal not published"),
       );
     }
-    await deps.queue.remove(job.id).catch(() => undefined);
+    // Best effort (a queued job's BullMQ entry would only find it canceled); never wait on Redis.
+    await withTimeout(deps.queue.remove(job.id), ENQUEUE_TIMEOUT_MS, "remove").catch(() => undefined);
     await notify(res, job.id);
     res.json(view(job));
   });
