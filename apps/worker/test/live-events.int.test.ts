@@ -87,6 +87,28 @@ describe("GET /v1/jobs/{id}/events", () => {
     await api.post(`/v1/jobs/${created.id}/cancel`);
   });
 
+  it("an API stopping with SIGTERM ends its streams (clients resume elsewhere) and exits cleanly", async () => {
+    const doomed = await stack.addApi();
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=100]]") });
+    await api.waitFor(created.id, (j) => j.status === "running");
+    const reading = readSse(`${doomed.url}/v1/jobs/${created.id}/events`, { headers: auth(), timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const stoppedAt = Date.now();
+    const exit = await doomed.process.stop("SIGTERM");
+    const first = await reading;
+    expect(exit).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    expect(first.endedByServer).toBe(true);
+    expect(first.retry).toBe(2000);
+    expect(first.events.length).toBeGreaterThan(0);
+    const rest = await readSse(`${stack.apiUrl}/v1/jobs/${created.id}/events`, {
+      headers: { ...auth(), "last-event-id": first.events.at(-1)?.id ?? "" },
+    });
+    const ids = [...first.events, ...rest.events].map((e) => Number(e.id));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(rest.events.at(-1)?.event).toBe("job.succeeded");
+  });
+
   it("without the SSE header answers JSON pages after a seq", async () => {
     const created = await api.create({ prompt: uniquePrompt("") });
     await api.waitTerminal(created.id);
