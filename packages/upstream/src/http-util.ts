@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { UpstreamError } from "./upstream-error";
 
 /** Response headers as undici reports them. */
 export type HeaderRecord = Record<string, string | string[] | undefined>;
@@ -45,6 +46,40 @@ export function linkedController(outer: AbortSignal | undefined): { controller: 
   if (outer.aborted) forward();
   else outer.addEventListener("abort", forward, { once: true });
   return { controller, dispose: () => outer.removeEventListener("abort", forward) };
+}
+
+/**
+ * One upstream call's abort scope: the caller's signal plus an overall timeout. `canceled()` is the
+ * error for a caller abort (cancel, shutdown, deadline); `timedOut()` tells a timeout apart.
+ */
+export function callScope(
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+  what: string,
+): { controller: AbortController; timedOut: () => boolean; canceled: () => UpstreamError; dispose: () => void } {
+  const { controller, dispose } = linkedController(signal);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error(`${what} timed out`));
+  }, timeoutMs);
+  return {
+    controller,
+    timedOut: () => timedOut,
+    canceled: () =>
+      new UpstreamError({
+        code: "internal",
+        errorClass: "canceled",
+        message: `the ${what} was canceled`,
+        retryable: false,
+        fallback: false,
+        cause: signal?.reason,
+      }),
+    dispose: () => {
+      clearTimeout(timer);
+      dispose();
+    },
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type Dispatcher, request } from "undici";
 import { errorCodeOf } from "./classify";
-import { discardBody, type HeaderRecord, headerValue, linkedController, readBodyText } from "./http-util";
+import { callScope, discardBody, type HeaderRecord, headerValue, readBodyText } from "./http-util";
 import { sniffImage } from "./image-sniff";
 import { UpstreamError } from "./upstream-error";
 
@@ -63,22 +63,12 @@ function fetchError(message: string, retryable: boolean, extra: { httpStatus?: n
  */
 export async function downloadImage(url: string, options: DownloadImageOptions): Promise<DownloadedImage> {
   const { signal } = options;
-  const canceled = (): UpstreamError =>
-    new UpstreamError({
-      code: "internal",
-      errorClass: "canceled",
-      message: "the image download was canceled",
-      retryable: false,
-      fallback: false,
-      cause: signal?.reason,
-    });
-  if (signal?.aborted) throw canceled();
-  const { controller, dispose } = linkedController(signal);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error("image download timed out"));
-  }, options.timeoutMs);
+  const scope = callScope(signal, options.timeoutMs, "image download");
+  const { controller, canceled } = scope;
+  if (signal?.aborted) {
+    scope.dispose();
+    throw canceled();
+  }
   try {
     let target = parseUrl(url);
     for (let hop = 0; ; hop += 1) {
@@ -91,7 +81,9 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
       } catch (error) {
         if (signal?.aborted) throw canceled();
         throw fetchError(
-          timedOut ? "image download timed out" : `image download failed (${errorCodeOf(error) ?? String(error)})`,
+          scope.timedOut()
+            ? "image download timed out"
+            : `image download failed (${errorCodeOf(error) ?? String(error)})`,
           true,
           { cause: error },
         );
@@ -116,13 +108,12 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
       } catch (error) {
         if (error instanceof UpstreamError) throw error;
         if (signal?.aborted) throw canceled();
-        const reason = timedOut ? "timed out" : `broke (${errorCodeOf(error) ?? String(error)})`;
+        const reason = scope.timedOut() ? "timed out" : `broke (${errorCodeOf(error) ?? String(error)})`;
         throw fetchError(`image download ${reason}`, true, { httpStatus: statusCode, cause: error });
       }
     }
   } finally {
-    clearTimeout(timer);
-    dispose();
+    scope.dispose();
   }
 }
 

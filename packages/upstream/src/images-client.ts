@@ -1,6 +1,6 @@
 import { type Dispatcher, request } from "undici";
 import { classifyErrorBody, classifyHttpError, classifyNetworkError, readErrorObject } from "./classify";
-import { headerValue, joinUrl, linkedController, readBodyText } from "./http-util";
+import { callScope, headerValue, joinUrl, readBodyText } from "./http-util";
 import { sniffImage } from "./image-sniff";
 import { UpstreamError, type UpstreamErrorInit } from "./upstream-error";
 
@@ -79,22 +79,12 @@ export function decodeImageBase64(value: string): Buffer | null {
  */
 export async function generateImages(options: GenerateImagesOptions): Promise<GenerateImagesResult> {
   const { signal } = options;
-  const canceled = (): UpstreamError =>
-    new UpstreamError({
-      code: "internal",
-      errorClass: "canceled",
-      message: "the upstream call was canceled",
-      retryable: false,
-      fallback: false,
-      cause: signal?.reason,
-    });
-  if (signal?.aborted) throw canceled();
-  const { controller, dispose } = linkedController(signal);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error("images request timed out"));
-  }, options.timeoutMs);
+  const scope = callScope(signal, options.timeoutMs, "images request");
+  const { controller, canceled } = scope;
+  if (signal?.aborted) {
+    scope.dispose();
+    throw canceled();
+  }
   try {
     let response: Dispatcher.ResponseData;
     let text: string;
@@ -115,10 +105,10 @@ export async function generateImages(options: GenerateImagesOptions): Promise<Ge
       text = await readBodyText(response.body, 256 * 1024 * 1024);
     } catch (error) {
       if (signal?.aborted) throw canceled();
-      throw new UpstreamError(classifyNetworkError(error, timedOut));
+      throw new UpstreamError(classifyNetworkError(error, scope.timedOut()));
     }
     if (signal?.aborted) throw canceled();
-    if (timedOut) throw new UpstreamError(classifyNetworkError(new Error("body timed out"), true));
+    if (scope.timedOut()) throw new UpstreamError(classifyNetworkError(new Error("body timed out"), true));
     const { statusCode: httpStatus, headers } = response;
     const requestId = headerValue(headers, "x-request-id");
     if (httpStatus < 200 || httpStatus >= 300) {
@@ -152,7 +142,6 @@ export async function generateImages(options: GenerateImagesOptions): Promise<Ge
     });
     return { images, usage: readUsage(record.usage), requestId, httpStatus };
   } finally {
-    clearTimeout(timer);
-    dispose();
+    scope.dispose();
   }
 }

@@ -121,10 +121,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         job,
         model,
         config,
-        storage: deps.storage,
         signal: controller.signal,
         onProgress: (state) => progress.push(state),
-        stored,
         store: async (index, bytes, sourceUrl) => {
           const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);
           stored.push(image);

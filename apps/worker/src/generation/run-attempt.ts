@@ -1,6 +1,5 @@
 import type { JobRecord, StoredImageInput } from "@darkroom/db";
 import type { ImageQuality, ImageSize, ProgressStage } from "@darkroom/domain";
-import type { ImageStorage } from "@darkroom/storage";
 import {
   downloadImage,
   generateImages,
@@ -24,11 +23,9 @@ export interface AttemptContext {
   job: JobRecord;
   model: string;
   config: WorkerConfig;
-  storage: ImageStorage;
   signal: AbortSignal;
   onProgress: (state: ProgressState) => void;
-  /** Records images stored so far, so that a fenced-out attempt can remove them. */
-  stored: StoredImageInput[];
+  /** Validates and stores one image (the caller keeps track, to remove them if the attempt is fenced out). */
   store: (index: number, bytes: Buffer, sourceUrl: string | null) => Promise<StoredImageInput>;
 }
 
@@ -100,44 +97,51 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** One upstream call of one attempt, through to stored images. Throws UpstreamError on failure. */
-export async function runAttempt(ctx: AttemptContext): Promise<AttemptOutcome> {
-  const { job, config, signal } = ctx;
-  if (ctx.model === FALLBACK_MODEL) {
-    ctx.onProgress({ stage: "generating", percent: 0 });
-    const result = await generateImages({
-      baseUrl: config.upstream.baseUrl,
-      apiKey: config.upstream.apiKey,
-      prompt: job.prompt,
-      n: job.n,
-      size: job.size as ImageSize,
-      quality: job.quality as ImageQuality,
-      signal,
-      timeoutMs: Math.max(1000, job.deadlineAt.getTime() - Date.now()),
-    });
-    if (result.images.length < job.n) {
-      throw new UpstreamError({
-        code: "no_image",
-        errorClass: "bad_fallback_result",
-        message: `The images API returned ${result.images.length} of ${job.n} images.`,
-        retryable: true,
-        fallback: false,
-        requestId: result.requestId,
-      });
-    }
-    ctx.onProgress({ stage: "storing", percent: 99 });
-    const images: StoredImageInput[] = [];
-    for (const [index, bytes] of result.images.slice(0, job.n).entries()) {
-      images.push(await ctx.store(index, bytes, null));
-    }
-    return {
-      images,
-      usage: result.usage,
-      upstreamRequestId: result.requestId ?? null,
-      timeToFirstByteMs: null,
-      httpStatus: result.httpStatus,
-    };
-  }
+export function runAttempt(ctx: AttemptContext): Promise<AttemptOutcome> {
+  return ctx.model === FALLBACK_MODEL ? runImagesApi(ctx) : runChatStream(ctx);
+}
 
+/** gpt-image-1 on /v1/images/generations: base64 images, no progress to report. */
+async function runImagesApi(ctx: AttemptContext): Promise<AttemptOutcome> {
+  const { job, config, signal } = ctx;
+  ctx.onProgress({ stage: "generating", percent: 0 });
+  const result = await generateImages({
+    baseUrl: config.upstream.baseUrl,
+    apiKey: config.upstream.apiKey,
+    prompt: job.prompt,
+    n: job.n,
+    size: job.size as ImageSize,
+    quality: job.quality as ImageQuality,
+    signal,
+    timeoutMs: Math.max(1000, job.deadlineAt.getTime() - Date.now()),
+  });
+  if (result.images.length < job.n) {
+    throw new UpstreamError({
+      code: "no_image",
+      errorClass: "bad_fallback_result",
+      message: `The images API returned ${result.images.length} of ${job.n} images.`,
+      retryable: true,
+      fallback: false,
+      requestId: result.requestId,
+    });
+  }
+  ctx.onProgress({ stage: "storing", percent: 99 });
+  const images: StoredImageInput[] = [];
+  for (const [index, bytes] of result.images.slice(0, job.n).entries()) {
+    images.push(await ctx.store(index, bytes, null));
+  }
+  return {
+    images,
+    usage: result.usage,
+    upstreamRequestId: result.requestId ?? null,
+    timeToFirstByteMs: null,
+    httpStatus: result.httpStatus,
+  };
+}
+
+/** gpt-4o-image over chat SSE: progress from the text, then the images downloaded from their host. */
+async function runChatStream(ctx: AttemptContext): Promise<AttemptOutcome> {
+  const { job, config, signal } = ctx;
   const result = await streamChatImage({
     baseUrl: config.upstream.baseUrl,
     apiKey: config.upstream.apiKey,
