@@ -9,6 +9,7 @@ import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
 import { imagesRouter } from "./routes/images";
 import { jobsRouter } from "./routes/jobs";
+import { referenceRouter } from "./routes/reference";
 import { webhooksRouter } from "./routes/webhooks";
 
 /** The Express application, with every route and the one problem+json error handler. */
@@ -18,8 +19,10 @@ export function createApp(deps: ApiDeps): Express {
   app.set("trust proxy", false);
   app.set("query parser", "simple");
   app.use(requestContext(deps.logger));
+  app.use(deps.metrics.middleware());
   app.use(express.json({ limit: "1mb", strict: false, type: ["application/json", "application/*+json"] }));
   app.use(healthRouter(deps));
+  app.use(referenceRouter(deps));
   app.use(adminRouter(deps));
   // Image URLs carry their own signature, so this router authenticates by itself.
   app.use(imagesRouter(deps));

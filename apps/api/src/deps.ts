@@ -5,6 +5,7 @@ import type { GenerationQueue, JobEventSignals } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
+import type { ApiMetrics } from "./http/metrics";
 
 /** Everything a route needs, built once per process and passed down. */
 export interface ApiDeps {
@@ -19,4 +20,5 @@ export interface ApiDeps {
   storage: ImageStorage;
   signer: ImageUrlSigner;
   logger: Logger;
+  metrics: ApiMetrics;
 }

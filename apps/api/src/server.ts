@@ -5,12 +5,15 @@ import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import { createGenerationQueue, createRedisConnection, JobEventSignals } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
+import type { Express } from "express";
 import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
+import { ApiMetrics } from "./http/metrics";
 
 export interface RunningApi {
   config: ApiConfig;
+  app: Express;
   server: Server;
   url: string;
   close(): Promise<void>;
@@ -32,6 +35,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     queue,
     signals,
     onClose: new Set(),
+    metrics: new ApiMetrics(db, queue),
     storage: new LocalDiskStorage(env.STORAGE_DIR),
     signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
     logger,
@@ -46,6 +50,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   if (env.PUBLIC_BASE_URL === undefined) config.publicBaseUrl = `http://${config.host}:${port}`;
   return {
     config,
+    app,
     server,
     url: `http://${config.host}:${port}`,
     async close() {

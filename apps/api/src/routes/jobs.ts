@@ -118,6 +118,7 @@ export function jobsRouter(deps: ApiDeps): Router {
       }
       throw error;
     }
+    deps.metrics.jobsCreated.inc();
     if (deps.config.env.TEST_FAULT === "kill_after_commit") {
       // Chaos suite only: the process dies between the commit and the enqueue.
       process.kill(process.pid, "SIGKILL");

@@ -1,0 +1,77 @@
+import type { PrismaClient } from "@darkroom/db";
+import { JOB_STATUSES } from "@darkroom/domain";
+import { type GenerationQueue, withTimeout } from "@darkroom/queue";
+import type { RequestHandler } from "express";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The API's Prometheus metrics: its own HTTP traffic, plus gauges read from Postgres and BullMQ at scrape time. */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<"method" | "route" | "status">;
+  private readonly duration: Histogram<"method" | "route">;
+  readonly jobsCreated: Counter;
+
+  constructor(db: PrismaClient, queue: GenerationQueue) {
+    collectDefaultMetrics({ register: this.registry, prefix: "darkroom_api_" });
+    this.requests = new Counter({
+      name: "darkroom_http_requests_total",
+      help: "HTTP requests answered, by route and status",
+      labelNames: ["method", "route", "status"],
+      registers: [this.registry],
+    });
+    this.duration = new Histogram({
+      name: "darkroom_http_request_duration_seconds",
+      help: "HTTP request duration (event streams and Prefer: wait included)",
+      labelNames: ["method", "route"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [this.registry],
+    });
+    this.jobsCreated = new Counter({
+      name: "darkroom_jobs_created_total",
+      help: "Jobs created through this API process",
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: "darkroom_jobs",
+      help: "Jobs in Postgres, by status",
+      labelNames: ["status"],
+      registers: [this.registry],
+      async collect() {
+        // A scrape during an outage still answers: the gauge is left out, /readyz tells why.
+        const rows = await db.job.groupBy({ by: ["status"], _count: { _all: true } }).catch(() => null);
+        if (rows === null) return;
+        for (const status of JOB_STATUSES) {
+          this.set({ status }, rows.find((r) => r.status === status)?._count._all ?? 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "darkroom_queue_jobs",
+      help: "Generation work in Redis, by BullMQ state",
+      labelNames: ["state"],
+      registers: [this.registry],
+      async collect() {
+        const counts = await withTimeout(
+          queue.getJobCounts("waiting", "active", "delayed", "failed"),
+          2000,
+          "queue counts",
+        ).catch(() => null);
+        if (counts === null) return;
+        for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+      },
+    });
+  }
+
+  /** Counts every answered request under its route pattern (never the raw path: ids would explode the labels). */
+  middleware(): RequestHandler {
+    return (req, res, next) => {
+      const end = this.duration.startTimer();
+      res.on("finish", () => {
+        const route = req.route?.path === undefined ? "unmatched" : `${req.baseUrl}${String(req.route.path)}`;
+        end({ method: req.method, route });
+        this.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      });
+      next();
+    };
+  }
+}

@@ -1,0 +1,349 @@
+import {
+  API_ERROR_CODES,
+  JOB_ERROR_CODES,
+  JobCreateSchema,
+  JobListQuerySchema,
+  PROGRESS_STAGES,
+} from "@darkroom/domain";
+import { z } from "zod";
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ "application/json": { schema } });
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: ref("Problem") } },
+});
+const jobId = {
+  name: "id",
+  in: "path",
+  required: true,
+  schema: { type: "string", pattern: "^job_[0-9A-HJKMNP-TV-Z]{26}$" },
+};
+const errors = {
+  "400": problem("Invalid input; `errors` names each bad field"),
+  "401": problem("Missing or invalid API key"),
+  "404": problem("No such job for this tenant"),
+  "503": problem("Postgres unreachable; retry after `Retry-After`"),
+};
+const timestamps = ["created_at", "started_at", "finished_at", "updated_at", "next_attempt_at", "deadline_at"];
+const JobError = {
+  type: "object",
+  required: ["code", "message", "retryable"],
+  properties: {
+    code: { type: "string", enum: JOB_ERROR_CODES },
+    message: { type: "string" },
+    retryable: { type: "boolean" },
+  },
+};
+
+/** The OpenAPI 3.1 document of the whole public API (served at /openapi.json, rendered at /docs). */
+export function buildOpenApi(serverUrl: string): Record<string, unknown> {
+  const listQuery = z.toJSONSchema(JobListQuerySchema, { io: "input" }) as { properties: Record<string, object> };
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Darkroom API",
+      version: "1.0.0",
+      description:
+        "Asynchronous image generation: submit a prompt, follow the job (poll, SSE, or signed webhooks) to stored images or a clear error.",
+    },
+    servers: [{ url: serverUrl }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: {
+        apiKey: { type: "http", scheme: "bearer", description: "A tenant's API key (`dr_…`)" },
+        adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" },
+      },
+      schemas: {
+        JobCreate: z.toJSONSchema(JobCreateSchema, { io: "input" }),
+        Job: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            object: { const: "job" },
+            status: { type: "string", enum: ["queued", "running", "succeeded", "failed", "canceled"] },
+            model: { type: "string" },
+            fallback_model: { type: ["string", "null"] },
+            prompt: { type: "string" },
+            n: { type: "integer" },
+            size: { type: "string" },
+            quality: { type: "string" },
+            max_attempts: { type: "integer" },
+            progress: {
+              type: "object",
+              properties: {
+                percent: { type: "integer", minimum: 0, maximum: 100 },
+                stage: { type: "string", enum: PROGRESS_STAGES },
+              },
+            },
+            attempts: { type: "array", items: ref("Attempt") },
+            fallback_used: { type: "boolean" },
+            result: {
+              oneOf: [
+                { type: "null" },
+                {
+                  type: "object",
+                  properties: { model: { type: "string" }, images: { type: "array", items: ref("Image") }, usage: {} },
+                },
+              ],
+            },
+            error: { oneOf: [{ type: "null" }, ref("JobError")] },
+            metadata: { type: "object" },
+            webhook_url: { type: ["string", "null"] },
+            webhook_events: { type: "array", items: { type: "string" } },
+            ...Object.fromEntries(timestamps.map((t) => [t, { type: ["string", "null"], format: "date-time" }])),
+          },
+        },
+        JobError,
+        Attempt: {
+          type: "object",
+          properties: {
+            number: { type: "integer" },
+            model: { type: "string" },
+            status: { type: "string", enum: ["running", "succeeded", "failed", "canceled", "interrupted"] },
+            error: { oneOf: [{ type: "null" }, ref("JobError")] },
+            upstream_request_id: { type: ["string", "null"] },
+            time_to_first_byte_ms: { type: ["integer", "null"] },
+            last_progress: { type: ["integer", "null"] },
+            started_at: { type: "string", format: "date-time" },
+            finished_at: { type: ["string", "null"], format: "date-time" },
+          },
+        },
+        Image: {
+          type: "object",
+          properties: {
+            index: { type: "integer" },
+            url: { type: "string", description: "Signed: works without a key until it expires" },
+            content_type: { type: "string" },
+            bytes: { type: "integer" },
+            sha256: { type: "string" },
+            width: { type: ["integer", "null"] },
+            height: { type: ["integer", "null"] },
+          },
+        },
+        Event: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            seq: { type: "integer" },
+            type: {
+              type: "string",
+              enum: [
+                "job.queued",
+                "job.started",
+                "job.progress",
+                "job.attempt_failed",
+                "job.fallback",
+                "job.succeeded",
+                "job.failed",
+                "job.canceled",
+              ],
+            },
+            job_id: { type: "string" },
+            created_at: { type: "string", format: "date-time" },
+            data: { type: "object" },
+            job: { ...ref("Job"), description: "On terminal events only" },
+          },
+        },
+        WebhookDelivery: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            event_id: { type: "string" },
+            url: { type: "string" },
+            attempt: { type: "integer" },
+            status: { type: "string", enum: ["pending", "succeeded", "failed", "canceled"] },
+            manual: { type: "boolean" },
+            response_status: { type: ["integer", "null"] },
+            response_body: { type: ["string", "null"], description: "First 1 KiB" },
+            error: { type: ["string", "null"] },
+            duration_ms: { type: ["integer", "null"] },
+            next_attempt_at: { type: ["string", "null"], format: "date-time" },
+          },
+        },
+        Problem: {
+          type: "object",
+          required: ["type", "title", "status", "code", "request_id"],
+          properties: {
+            type: { type: "string" },
+            title: { type: "string" },
+            status: { type: "integer" },
+            detail: { type: "string" },
+            code: { type: "string", enum: API_ERROR_CODES },
+            request_id: { type: "string" },
+            errors: {
+              type: "array",
+              items: { type: "object", properties: { path: { type: "string" }, message: { type: "string" } } },
+            },
+          },
+        },
+      },
+    },
+    paths: {
+      "/v1/jobs": {
+        post: {
+          summary: "Create a job",
+          parameters: [
+            { name: "Idempotency-Key", in: "header", schema: { type: "string", maxLength: 255 } },
+            { name: "Prefer", in: "header", schema: { type: "string", example: "wait=30" } },
+          ],
+          requestBody: { required: true, content: json(ref("JobCreate")) },
+          responses: {
+            "200": { description: "Prefer: wait — the job finished in time", content: json(ref("Job")) },
+            "202": { description: "Accepted (or an idempotent replay)", content: json(ref("Job")) },
+            "415": problem("Body is not application/json"),
+            "422": problem("Idempotency-Key reused with a different body"),
+            ...errors,
+          },
+        },
+        get: {
+          summary: "List jobs, newest first",
+          parameters: Object.entries(listQuery.properties).map(([name, schema]) => ({ name, in: "query", schema })),
+          responses: {
+            "200": {
+              description: "A page",
+              content: json({
+                type: "object",
+                properties: { data: { type: "array", items: ref("Job") }, next_cursor: { type: ["string", "null"] } },
+              }),
+            },
+            ...errors,
+          },
+        },
+      },
+      "/v1/jobs/{id}": {
+        get: {
+          summary: "Get a job",
+          parameters: [jobId, { name: "Prefer", in: "header", schema: { type: "string" } }],
+          responses: { "200": { description: "The job", content: json(ref("Job")) }, ...errors },
+        },
+      },
+      "/v1/jobs/{id}/cancel": {
+        post: {
+          summary: "Cancel a queued or running job (aborts the in-flight upstream call)",
+          parameters: [jobId],
+          responses: {
+            "200": { description: "Canceled", content: json(ref("Job")) },
+            "409": problem("Already terminal"),
+            ...errors,
+          },
+        },
+      },
+      "/v1/jobs/{id}/retry": {
+        post: {
+          summary: "Re-run a failed or canceled job",
+          parameters: [jobId],
+          responses: {
+            "202": { description: "Queued again", content: json(ref("Job")) },
+            "409": problem("Not failed or canceled"),
+            ...errors,
+          },
+        },
+      },
+      "/v1/jobs/{id}/events": {
+        get: {
+          summary: "The job's event log: SSE with Accept: text/event-stream, else JSON pages",
+          parameters: [
+            jobId,
+            { name: "after", in: "query", schema: { type: "integer" } },
+            { name: "Last-Event-ID", in: "header", schema: { type: "string" } },
+          ],
+          responses: {
+            "200": {
+              description: "Events",
+              content: {
+                "application/json": {
+                  schema: { type: "object", properties: { data: { type: "array", items: ref("Event") } } },
+                },
+                "text/event-stream": { schema: { type: "string" } },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      "/v1/jobs/{id}/images/{index}": {
+        get: {
+          summary: "A stored image (API key, or the signed URL's expires + signature)",
+          security: [{ apiKey: [] }, {}],
+          parameters: [
+            jobId,
+            { name: "index", in: "path", required: true, schema: { type: "integer", minimum: 0, maximum: 3 } },
+            { name: "expires", in: "query", schema: { type: "integer" } },
+            { name: "signature", in: "query", schema: { type: "string" } },
+          ],
+          responses: {
+            "200": { description: "The bytes", content: { "image/png": {}, "image/jpeg": {}, "image/webp": {} } },
+            "403": problem("Bad or expired signature"),
+            ...errors,
+          },
+        },
+      },
+      "/v1/jobs/{id}/webhook-deliveries": {
+        get: {
+          summary: "Every webhook delivery attempt of the job",
+          parameters: [jobId],
+          responses: {
+            "200": {
+              description: "Deliveries",
+              content: json({ type: "object", properties: { data: { type: "array", items: ref("WebhookDelivery") } } }),
+            },
+            ...errors,
+          },
+        },
+      },
+      "/v1/webhook-deliveries/{id}/redeliver": {
+        post: {
+          summary: "Send that event again (same webhook-id and body)",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "202": { description: "The new attempt", content: json(ref("WebhookDelivery")) }, ...errors },
+        },
+      },
+      "/admin/api/keys": {
+        post: {
+          summary: "Create a tenant with an API key and webhook secret",
+          security: [{ adminToken: [] }],
+          requestBody: {
+            required: true,
+            content: json({ type: "object", required: ["name"], properties: { name: { type: "string" } } }),
+          },
+          responses: {
+            "201": {
+              description: "Created (the key is shown once)",
+              content: json({
+                type: "object",
+                properties: {
+                  tenant_id: { type: "string" },
+                  api_key: { type: "string" },
+                  webhook_secret: { type: "string" },
+                },
+              }),
+            },
+            ...errors,
+          },
+        },
+      },
+      "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Alive" } } } },
+      "/readyz": {
+        get: {
+          summary: "Readiness: Postgres and Redis reachable",
+          security: [],
+          responses: { "200": { description: "Ready" }, "503": { description: "Not ready; checks name the cause" } },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics",
+          security: [],
+          responses: { "200": { description: "Text exposition format" } },
+        },
+      },
+      "/openapi.json": {
+        get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1" } } },
+      },
+      "/docs": {
+        get: { summary: "This document, rendered", security: [], responses: { "200": { description: "HTML" } } },
+      },
+    },
+  };
+}
