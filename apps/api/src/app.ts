@@ -1,10 +1,12 @@
 import { AppError } from "@darkroom/domain";
 import express, { type Express } from "express";
 import type { ApiDeps } from "./deps";
-import { requireApiKey } from "./http/auth";
+import { requireAdminToken, requireApiKey } from "./http/auth";
 import { requestContext } from "./http/context";
 import { errorHandler } from "./http/problem";
 import { adminRouter } from "./routes/admin";
+import { adminDashboardRouter } from "./routes/admin-dashboard";
+import { dashboardRouter } from "./routes/dashboard";
 import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
 import { imagesRouter } from "./routes/images";
@@ -23,7 +25,10 @@ export function createApp(deps: ApiDeps): Express {
   app.use(express.json({ limit: "1mb", strict: false, type: ["application/json", "application/*+json"] }));
   app.use(healthRouter(deps));
   app.use(referenceRouter(deps));
+  app.use(dashboardRouter());
+  app.use("/admin/api", requireAdminToken(deps));
   app.use(adminRouter(deps));
+  app.use(adminDashboardRouter(deps));
   // Image URLs carry their own signature, so this router authenticates by itself.
   app.use(imagesRouter(deps));
   app.use("/v1", requireApiKey(deps));

@@ -323,6 +323,47 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           },
         },
       },
+      "/admin/api/overview": {
+        get: {
+          summary:
+            "Dashboard: jobs by status, queue depth, the last hour's outcomes, errors and webhooks (all tenants)",
+          security: [{ adminToken: [] }],
+          responses: { "200": { description: "Overview" }, "401": problem("Wrong admin token") },
+        },
+      },
+      "/admin/api/jobs": {
+        get: {
+          summary: "Dashboard: jobs of every tenant, newest first",
+          security: [{ adminToken: [] }],
+          parameters: ["status", "limit", "cursor"].map((name) => ({ name, in: "query", schema: { type: "string" } })),
+          responses: {
+            "200": { description: "A page of jobs with tenant_id and tenant_name" },
+            "401": problem("Wrong admin token"),
+          },
+        },
+      },
+      "/admin/api/jobs/{id}": {
+        get: {
+          summary: "Dashboard: one job with its events and webhook deliveries",
+          security: [{ adminToken: [] }],
+          parameters: [jobId],
+          responses: { "200": { description: "The job" }, "404": problem("No such job") },
+        },
+      },
+      "/admin/api/stream": {
+        get: {
+          summary: "Dashboard: SSE of every new event of every job (resume with Last-Event-ID)",
+          security: [{ adminToken: [] }],
+          responses: { "200": { description: "text/event-stream" } },
+        },
+      },
+      "/dashboard": {
+        get: {
+          summary: "The dashboard (single-page app; sign in with the admin token)",
+          security: [],
+          responses: { "301": { description: "To /dashboard/" } },
+        },
+      },
       "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Alive" } } } },
       "/readyz": {
         get: {

@@ -21,7 +21,7 @@ function servedRoutes(app: Express): string[] {
   const out: string[] = [];
   const walk = (stack: Layer[]) => {
     for (const layer of stack) {
-      if (layer.route) {
+      if (layer.route && typeof layer.route.path === "string") {
         for (const method of Object.keys(layer.route.methods))
           out.push(`${method} ${layer.route.path.replace(/:(\w+)/g, "{$1}")}`);
       } else if (layer.handle?.stack) walk(layer.handle.stack);

@@ -1,4 +1,13 @@
 export {
+  type AdminJobRecord,
+  findAnyJob,
+  latestEventSeq,
+  listAllJobs,
+  listEventsAfter,
+  type Overview,
+  readOverview,
+} from "./admin-queries";
+export {
   type AttemptErrorInput,
   type AttemptFacts,
   type Claim,

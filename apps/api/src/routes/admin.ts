@@ -3,7 +3,6 @@ import { AppError } from "@darkroom/domain";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
-import { requireAdminToken } from "../http/auth";
 import { parseOrThrow } from "../http/validate";
 
 const KeyCreateSchema = z.strictObject({
@@ -17,7 +16,6 @@ const KeyCreateSchema = z.strictObject({
 
 export function adminRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.use("/admin/api", requireAdminToken(deps));
 
   router.post("/admin/api/keys", async (req, res) => {
     if (!req.is("application/json")) {

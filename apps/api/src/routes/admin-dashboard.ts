@@ -1,0 +1,141 @@
+import {
+  type AdminJobRecord,
+  findAnyJob,
+  latestEventSeq,
+  listAllJobs,
+  listDeliveries,
+  listEvents,
+  listEventsAfter,
+  presentDelivery,
+  presentJob,
+  readOverview,
+} from "@darkroom/db";
+import { AppError, isId, JOB_STATUSES } from "@darkroom/domain";
+import { withTimeout } from "@darkroom/queue";
+import { Router } from "express";
+import { z } from "zod";
+import type { ApiDeps } from "../deps";
+import { parseOrThrow } from "../http/validate";
+
+const AdminJobsQuerySchema = z.strictObject({
+  status: z.enum(JOB_STATUSES, { error: "must be a job status" }).optional(),
+  limit: z.coerce
+    .number({ error: "must be an integer" })
+    .int()
+    .min(1, { error: "must be at least 1" })
+    .max(100, { error: "must be at most 100" })
+    .default(50),
+  cursor: z
+    .string()
+    .regex(/^job_[0-9A-HJKMNP-TV-Z]{26}$/, { error: "is not a cursor this API issued" })
+    .optional(),
+});
+
+// Commits of different jobs can land out of seq order, so each poll looks back this far and
+// skips what it already sent: nothing is missed, nothing is sent twice.
+const LOOKBACK = 500n;
+const POLL_MS = 500;
+
+/** What the dashboard reads, for every tenant at once (Bearer ADMIN_TOKEN). */
+export function adminDashboardRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const view = (job: AdminJobRecord) => ({
+    ...presentJob(job, (id, index) => deps.signer.url(id, index)),
+    tenant_id: job.tenantId,
+    tenant_name: job.tenant.name,
+  });
+
+  router.get("/admin/api/overview", async (_req, res) => {
+    const [overview, queue] = await Promise.all([
+      readOverview(deps.db),
+      withTimeout(deps.queue.getJobCounts("waiting", "active", "delayed", "failed"), 2000, "queue counts").catch(
+        () => null,
+      ),
+    ]);
+    res.json({ ...overview, queue, generated_at: new Date().toISOString() });
+  });
+
+  router.get("/admin/api/jobs", async (req, res) => {
+    const query = parseOrThrow(AdminJobsQuerySchema, req.query, "query");
+    const { jobs, nextCursor } = await listAllJobs(deps.db, query);
+    res.json({ object: "list", data: jobs.map(view), next_cursor: nextCursor });
+  });
+
+  router.get("/admin/api/jobs/:id", async (req, res) => {
+    const job = isId("job", req.params.id) ? await findAnyJob(deps.db, req.params.id) : null;
+    if (job === null) throw new AppError("not_found", `No job ${req.params.id}.`);
+    const [events, deliveries] = await Promise.all([
+      listEvents(deps.db, job.id, 0n, 500),
+      listDeliveries(deps.db, job.tenantId, job.id),
+    ]);
+    res.json({
+      job: view(job),
+      events: events.map((e) => ({
+        seq: Number(e.seq),
+        type: e.type,
+        data: e.data,
+        created_at: e.createdAt.toISOString(),
+      })),
+      deliveries: deliveries.map(presentDelivery),
+    });
+  });
+
+  router.get("/admin/api/stream", async (req, res) => {
+    const lastEventId = req.get("last-event-id");
+    // Resume after Last-Event-ID, or start from now: the dashboard loads the past with /admin/api/jobs.
+    const startSeq =
+      lastEventId !== undefined && /^\d{1,18}$/.test(lastEventId) ? BigInt(lastEventId) : await latestEventSeq(deps.db);
+    let last = startSeq;
+    res.status(200);
+    res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+    res.setHeader("Cache-Control", "no-cache, no-transform");
+    res.setHeader("X-Accel-Buffering", "no");
+    res.flushHeaders();
+    res.write("retry: 2000\n\n");
+    const sent = new Set<bigint>();
+    let closed = false;
+    let busy = false;
+    const poll = async () => {
+      if (busy || closed) return;
+      busy = true;
+      try {
+        const floor = last > LOOKBACK ? last - LOOKBACK : 0n;
+        for (const e of await listEventsAfter(deps.db, floor)) {
+          if (sent.has(e.seq) || e.seq <= startSeq || closed) continue;
+          sent.add(e.seq);
+          if (e.seq > last) last = e.seq;
+          const data = {
+            seq: Number(e.seq),
+            type: e.type,
+            job_id: e.jobId,
+            tenant_id: e.tenantId,
+            data: e.data,
+            created_at: e.createdAt.toISOString(),
+          };
+          res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`);
+        }
+        for (const seq of sent) if (seq < floor) sent.delete(seq);
+      } catch (error) {
+        res.locals.log.warn({ err: error }, "dashboard stream read failed");
+      } finally {
+        busy = false;
+      }
+    };
+    const timers = [
+      setInterval(() => void poll(), POLL_MS),
+      setInterval(() => res.write(": keep-alive\n\n"), deps.config.env.SSE_KEEPALIVE_MS),
+    ];
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearInterval(t);
+      deps.onClose.delete(finish);
+      res.end();
+    };
+    req.on("close", finish);
+    deps.onClose.add(finish);
+    await poll();
+  });
+
+  return router;
+}

@@ -1,0 +1,34 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { AppError } from "@darkroom/domain";
+import express, { Router } from "express";
+
+/** Walks up from this module (sources or dist/) to the built dashboard, if there is one. */
+function findDashboardDist(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, "apps", "dashboard", "dist");
+    if (existsSync(path.join(candidate, "index.html"))) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/** Serves the built single-page dashboard at /dashboard (its data comes from /admin/api, with the admin token). */
+export function dashboardRouter(): Router {
+  const router = Router();
+  const dist = findDashboardDist();
+  router.get("/dashboard", (_req, res) => res.redirect(301, "/dashboard/"));
+  if (dist === null) {
+    router.use("/dashboard/", () => {
+      throw new AppError("not_found", "The dashboard is not built: run `npm run build`.");
+    });
+    return router;
+  }
+  router.use("/dashboard/", express.static(dist, { index: "index.html", maxAge: "1h" }));
+  // Client-side routes: any other path under /dashboard/ gets the app.
+  router.get(/^\/dashboard\/(?!assets\/).*/, (_req, res) => res.sendFile(path.join(dist, "index.html")));
+  return router;
+}
