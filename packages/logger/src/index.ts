@@ -26,13 +26,6 @@ export const REDACT_PATHS = [
   "headers.authorization",
 ];
 
-const PROMPT_LOG_LIMIT = 200;
-
-/** Prompts are user content: only their first 200 characters may be logged. */
-export function truncatePrompt(prompt: string): string {
-  return prompt.length <= PROMPT_LOG_LIMIT ? prompt : `${prompt.slice(0, PROMPT_LOG_LIMIT)}… (${prompt.length} chars)`;
-}
-
 export interface CreateLoggerOptions {
   name: string;
   level: string;

@@ -1,6 +1,6 @@
 import { AppError, newId } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Request, RequestHandler, Response } from "express";
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -38,5 +38,3 @@ export function tenantOf(res: Response): string {
   if (typeof tenantId !== "string") throw new AppError("unauthorized", "Authentication is required.");
   return tenantId;
 }
-
-export type Next = NextFunction;
