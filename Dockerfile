@@ -5,6 +5,7 @@ COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/upstream-simulator/package.json apps/upstream-simulator/
+COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/ packages/
 RUN npm ci --no-audit --no-fund
 COPY . .
@@ -15,6 +16,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
+COPY --from=build /app/apps/dashboard/dist apps/dashboard/dist
 COPY --from=build /app/prisma prisma
 COPY --from=build /app/package.json package.json
 USER node

@@ -1,5 +1,6 @@
 // Bundles each process entry point into dist/*.js: the workspace's own packages are compiled in,
 // third-party packages stay in node_modules. Production runs these files with plain `node`.
+import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
 
 const entryPoints = {
@@ -31,3 +32,6 @@ await build({
   logLevel: "warning",
   plugins: [externalThirdParty],
 });
+
+// The dashboard: a static single-page app, served by the API at /dashboard.
+execFileSync("npx", ["vite", "build", "--logLevel", "warn"], { cwd: "apps/dashboard", stdio: "inherit" });

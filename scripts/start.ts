@@ -102,6 +102,8 @@ const publicUrl = env.PUBLIC_BASE_URL ?? apiUrl;
 console.log(`
 Darkroom is running.
   API:          ${publicUrl}
+  Dashboard:    ${publicUrl}/dashboard/ (sign in with the admin token)
+  API docs:     ${publicUrl}/docs
   Upstream:     ${upstream}${env.COMETAPI_KEY === undefined ? " (simulator: no COMETAPI_KEY set)" : ""}
   Admin token:  ${env.ADMIN_TOKEN === undefined ? adminToken : "(from ADMIN_TOKEN)"}
   API key:      ${apiKey}

@@ -361,7 +361,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
         get: {
           summary: "The dashboard (single-page app; sign in with the admin token)",
           security: [],
-          responses: { "301": { description: "To /dashboard/" } },
+          responses: { "302": { description: "To /dashboard/" } },
         },
       },
       "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Alive" } } } },

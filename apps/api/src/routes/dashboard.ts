@@ -18,9 +18,10 @@ function findDashboardDist(): string | null {
 
 /** Serves the built single-page dashboard at /dashboard (its data comes from /admin/api, with the admin token). */
 export function dashboardRouter(): Router {
-  const router = Router();
+  // strict: otherwise Express 5 matches "/dashboard/" to the "/dashboard" redirect (a loop).
+  const router = Router({ strict: true });
   const dist = findDashboardDist();
-  router.get("/dashboard", (_req, res) => res.redirect(301, "/dashboard/"));
+  router.get("/dashboard", (_req, res) => res.redirect(302, "/dashboard/"));
   if (dist === null) {
     router.use("/dashboard/", () => {
       throw new AppError("not_found", "The dashboard is not built: run `npm run build`.");

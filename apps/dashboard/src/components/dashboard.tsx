@@ -1,0 +1,178 @@
+import type { ProgressStage } from "@darkroom/domain";
+import { useCallback, useEffect, useReducer, useRef, useState } from "react";
+import { type AdminApi, UnauthorizedError } from "../api-client";
+import { TERMINAL_EVENTS } from "../constants";
+import { followAdminStream } from "../event-stream";
+import { formatTime } from "../format";
+import { INITIAL_JOBS_STATE, jobsReducer } from "../jobs-state";
+import type { LiveState, Overview, StatusFilter, StreamEvent } from "../types";
+import { JobDetail } from "./job-detail";
+import { JobsTable } from "./jobs-table";
+import { SummaryCards } from "./summary-cards";
+
+const OVERVIEW_INTERVAL_MS = 5000;
+
+interface DashboardProps {
+  api: AdminApi;
+  onSignOut(): void;
+  onUnauthorized(error: UnauthorizedError): void;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function Dashboard({ api, onSignOut, onUnauthorized }: DashboardProps) {
+  const [jobsState, dispatch] = useReducer(jobsReducer, INITIAL_JOBS_STATE);
+  const [overview, setOverview] = useState<Overview | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [live, setLive] = useState<LiveState>("connecting");
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [detailVersion, setDetailVersion] = useState(0);
+  const [now, setNow] = useState(() => Date.now());
+  const filterRef = useRef(jobsState.filter);
+  filterRef.current = jobsState.filter;
+  const selectedRef = useRef(selectedId);
+  selectedRef.current = selectedId;
+
+  const report = useCallback(
+    (error: unknown) => {
+      if (error instanceof UnauthorizedError) onUnauthorized(error);
+      else if (!(error instanceof DOMException && error.name === "AbortError")) setProblem(describe(error));
+    },
+    [onUnauthorized],
+  );
+
+  const refreshOverview = useCallback(async () => {
+    try {
+      setOverview(await api.overview());
+      setProblem(null);
+    } catch (error) {
+      report(error);
+    }
+  }, [api, report]);
+
+  const loadJobs = useCallback(
+    async (filter: StatusFilter) => {
+      try {
+        dispatch({ type: "loaded", filter, jobs: (await api.jobs(filter)).data });
+      } catch (error) {
+        report(error);
+      }
+    },
+    [api, report],
+  );
+
+  const refetchJob = useCallback(
+    async (id: string) => {
+      try {
+        dispatch({ type: "upsert", job: await api.job(id) });
+      } catch (error) {
+        report(error);
+      }
+    },
+    [api, report],
+  );
+
+  useEffect(() => {
+    void refreshOverview();
+    const timer = window.setInterval(() => void refreshOverview(), OVERVIEW_INTERVAL_MS);
+    return () => window.clearInterval(timer);
+  }, [refreshOverview]);
+
+  useEffect(() => {
+    void loadJobs(jobsState.filter);
+  }, [loadJobs, jobsState.filter]);
+
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, []);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    const onEvent = (event: StreamEvent) => {
+      if (event.type === "job.progress") {
+        const data = event.data as { percent: number; stage: ProgressStage };
+        dispatch({ type: "progress", jobId: event.job_id, seq: event.seq, percent: data.percent, stage: data.stage });
+        return;
+      }
+      // Status changes are rare next to progress: read the job again rather than patch it here.
+      void refetchJob(event.job_id);
+      if (TERMINAL_EVENTS.includes(event.type)) void refreshOverview();
+      if (event.job_id === selectedRef.current) setDetailVersion((v) => v + 1);
+    };
+    void followAdminStream(
+      api,
+      {
+        onEvent,
+        onState: setLive,
+        // The stream replays nothing on a fresh connection: read the list once it is open, so no job
+        // created in between is missed.
+        onFreshStart: () => {
+          void loadJobs(filterRef.current);
+          void refreshOverview();
+        },
+        onUnauthorized,
+      },
+      controller.signal,
+    );
+    return () => controller.abort();
+  }, [api, loadJobs, refetchJob, refreshOverview, onUnauthorized]);
+
+  const selectedRow = jobsState.jobs.find((j) => j.id === selectedId);
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <h1>Darkroom</h1>
+        <span
+          className={`live live-${live}`}
+          data-testid="live-indicator"
+          data-state={live === "live" ? "live" : "reconnecting"}
+          role="status"
+        >
+          <span className="dot" aria-hidden="true" />
+          {live === "live" ? "Live" : live === "connecting" ? "Connecting…" : "Reconnecting…"}
+        </span>
+        <span className="muted small updated">
+          {overview !== null && <>Updated {formatTime(overview.generated_at)}</>}
+        </span>
+        <button type="button" className="ghost" onClick={onSignOut} data-testid="sign-out">
+          Sign out
+        </button>
+      </header>
+      {problem !== null && (
+        <p className="banner" role="alert">
+          {problem}
+        </p>
+      )}
+      <main>
+        {overview === null ? <p className="muted">Loading overview…</p> : <SummaryCards overview={overview} />}
+        <div className={selectedId === null ? "workspace" : "workspace with-detail"}>
+          <JobsTable
+            jobs={jobsState.jobs}
+            loaded={jobsState.loaded}
+            filter={jobsState.filter}
+            selectedId={selectedId}
+            now={now}
+            onFilter={(filter) => dispatch({ type: "filter", filter })}
+            onSelect={setSelectedId}
+          />
+          {selectedId !== null && (
+            <JobDetail
+              key={selectedId}
+              api={api}
+              jobId={selectedId}
+              version={detailVersion}
+              liveJob={selectedRow}
+              now={now}
+              onClose={() => setSelectedId(null)}
+              onUnauthorized={onUnauthorized}
+            />
+          )}
+        </div>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,249 @@
+import { useEffect, useRef, useState } from "react";
+import { type AdminApi, UnauthorizedError } from "../api-client";
+import { formatBytes, formatDateTime, formatMs, formatSeconds, formatTime, jobDurationSeconds } from "../format";
+import type { AdminJob, JobDetail as JobDetailData, JobEventRecord } from "../types";
+import { ProgressBar } from "./progress-bar";
+import { StatusBadge } from "./status-badge";
+
+interface JobDetailProps {
+  api: AdminApi;
+  jobId: string;
+  /** Bumped by the stream on every non-progress event of this job: the panel reloads. */
+  version: number;
+  /** The table's row, which progress events keep current between reloads. */
+  liveJob: AdminJob | undefined;
+  now: number;
+  onClose(): void;
+  onUnauthorized(error: UnauthorizedError): void;
+}
+
+function summarize(data: unknown): string {
+  if (data === null || typeof data !== "object") return "";
+  return Object.entries(data as Record<string, unknown>)
+    .map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+    .join(" · ");
+}
+
+interface TimelineEntry {
+  seq: number;
+  type: string;
+  created_at: string;
+  summary: string;
+}
+
+/** One line per run of consecutive progress events ("×12, 3% → 100%"): the timeline stays readable. */
+function groupProgress(events: JobEventRecord[]): TimelineEntry[] {
+  const entries: TimelineEntry[] = [];
+  let i = 0;
+  while (i < events.length) {
+    const first = events[i] as JobEventRecord;
+    if (first.type !== "job.progress") {
+      entries.push({ ...first, summary: summarize(first.data) });
+      i++;
+      continue;
+    }
+    let last = first;
+    let count = 0;
+    while (i < events.length && events[i]?.type === "job.progress") {
+      last = events[i] as JobEventRecord;
+      count++;
+      i++;
+    }
+    const from = (first.data as { percent?: number }).percent ?? 0;
+    const { percent: to = 0, stage = "" } = last.data as { percent?: number; stage?: string };
+    const range = count === 1 ? `${to}%` : `×${count}, ${from}% → ${to}%`;
+    entries.push({ ...first, summary: `${range} ${stage.replaceAll("_", " ")}` });
+  }
+  return entries;
+}
+
+export function JobDetail({ api, jobId, version, liveJob, now, onClose, onUnauthorized }: JobDetailProps) {
+  const [detail, setDetail] = useState<JobDetailData | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+
+  // The panel is keyed by job id, so this runs each time a row is opened: keyboard users land on it.
+  useEffect(() => {
+    heading.current?.focus();
+  }, []);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` is the stream's reload trigger, not a value the effect reads.
+  useEffect(() => {
+    const controller = new AbortController();
+    api.jobDetail(jobId, controller.signal).then(
+      (d) => {
+        setDetail(d);
+        setError(null);
+      },
+      (e: unknown) => {
+        if (controller.signal.aborted) return;
+        if (e instanceof UnauthorizedError) onUnauthorized(e);
+        else setError(e instanceof Error ? e.message : String(e));
+      },
+    );
+    return () => controller.abort();
+  }, [api, jobId, version, onUnauthorized]);
+
+  const loaded = detail !== null && detail.job.id === jobId ? detail : null;
+  const job = loaded?.job;
+  const progress = liveJob?.status === "running" && job?.status === "running" ? liveJob.progress : job?.progress;
+
+  return (
+    <aside className="panel detail" data-testid="job-detail" aria-labelledby="detail-heading">
+      <div className="panel-head">
+        <h2 id="detail-heading" ref={heading} tabIndex={-1}>
+          <code>{jobId}</code>
+        </h2>
+        <button type="button" className="ghost" onClick={onClose} aria-label="Close job detail">
+          ✕
+        </button>
+      </div>
+      {error !== null && (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      )}
+      {job === undefined || loaded === null ? (
+        error === null && <p className="muted">Loading…</p>
+      ) : (
+        <div className="detail-body">
+          <div className="detail-status">
+            <StatusBadge status={job.status} />
+            {progress !== undefined && (
+              <ProgressBar percent={progress.percent} stage={progress.stage} status={job.status} />
+            )}
+          </div>
+          <dl className="facts">
+            <dt>Tenant</dt>
+            <dd title={job.tenant_id}>{job.tenant_name}</dd>
+            <dt>Model</dt>
+            <dd>
+              {job.model}
+              {job.fallback_model !== null && <span className="muted"> → {job.fallback_model}</span>}
+              {job.fallback_used && <span className="flag">fallback used</span>}
+            </dd>
+            <dt>Size</dt>
+            <dd>
+              {job.n} × {job.size}, {job.quality}
+            </dd>
+            <dt>Created</dt>
+            <dd>{formatDateTime(job.created_at)}</dd>
+            <dt>Duration</dt>
+            <dd>{formatSeconds(jobDurationSeconds(job, now))}</dd>
+            <dt>Prompt</dt>
+            <dd className="prompt">{job.prompt}</dd>
+            {job.error !== null && (
+              <>
+                <dt>Error</dt>
+                <dd className="error-text">
+                  <code>{job.error.code}</code> {job.error.message}
+                </dd>
+              </>
+            )}
+          </dl>
+
+          {job.result !== null && job.result.images.length > 0 && (
+            <section aria-labelledby="images-heading">
+              <h3 id="images-heading">Images</h3>
+              <div className="images">
+                {job.result.images.map((image) => (
+                  <figure key={image.index}>
+                    <a href={image.url} target="_blank" rel="noreferrer">
+                      <img
+                        src={image.url}
+                        data-testid={`detail-image-${image.index}`}
+                        alt={`Result ${image.index + 1} of ${job.id}`}
+                        width={image.width ?? undefined}
+                        height={image.height ?? undefined}
+                      />
+                    </a>
+                    <figcaption className="muted small">
+                      {image.width ?? "?"}×{image.height ?? "?"} · {formatBytes(image.bytes)}
+                    </figcaption>
+                  </figure>
+                ))}
+              </div>
+            </section>
+          )}
+
+          <section aria-labelledby="attempts-heading">
+            <h3 id="attempts-heading">Attempts</h3>
+            {job.attempts.length === 0 ? (
+              <p className="muted">None yet.</p>
+            ) : (
+              <ol className="attempts" data-testid="detail-attempts">
+                {job.attempts.map((a) => (
+                  <li key={a.number} data-testid={`attempt-${a.number}`}>
+                    <div className="attempt-head">
+                      <strong>#{a.number}</strong> <span>{a.model}</span> <StatusBadge status={a.status} />
+                      <time className="muted small" dateTime={a.started_at}>
+                        {formatTime(a.started_at)}
+                      </time>
+                    </div>
+                    <dl className="attempt-facts">
+                      <dt>Error</dt>
+                      <dd>
+                        {a.error === null ? (
+                          "–"
+                        ) : (
+                          <span className="error-text" title={a.error.message}>
+                            <code>{a.error.code}</code>
+                            {a.error.class !== null && <span className="muted"> ({a.error.class})</span>}
+                          </span>
+                        )}
+                      </dd>
+                      <dt>HTTP</dt>
+                      <dd>{a.error?.http_status ?? "–"}</dd>
+                      <dt>Upstream request</dt>
+                      <dd>{a.upstream_request_id === null ? "–" : <code>{a.upstream_request_id}</code>}</dd>
+                      <dt>First byte</dt>
+                      <dd>{formatMs(a.time_to_first_byte_ms)}</dd>
+                    </dl>
+                  </li>
+                ))}
+              </ol>
+            )}
+          </section>
+
+          <section aria-labelledby="events-heading">
+            <h3 id="events-heading">Events</h3>
+            <ol className="timeline">
+              {groupProgress(loaded.events).map((e) => (
+                <li key={e.seq}>
+                  <time dateTime={e.created_at}>{formatTime(e.created_at)}</time>
+                  <span className={`event-type event-${e.type.replace("job.", "")}`}>{e.type}</span>
+                  <span className="muted small event-data" title={e.summary}>
+                    {e.summary}
+                  </span>
+                </li>
+              ))}
+            </ol>
+          </section>
+
+          <section aria-labelledby="deliveries-heading">
+            <h3 id="deliveries-heading">Webhook deliveries</h3>
+            {loaded.deliveries.length === 0 ? (
+              <p className="muted">{job.webhook_url === null ? "No webhook configured." : "None yet."}</p>
+            ) : (
+              <ul className="deliveries">
+                {loaded.deliveries.map((d) => (
+                  <li key={d.id}>
+                    <StatusBadge status={d.status} /> <span>attempt {d.attempt}</span>{" "}
+                    <span className="muted">
+                      {d.response_status === null ? "no response" : `HTTP ${d.response_status}`}
+                    </span>{" "}
+                    <time className="muted small" dateTime={d.created_at}>
+                      {formatTime(d.created_at)}
+                    </time>
+                    {d.error !== null && <div className="error-text small">{d.error}</div>}
+                    <div className="muted small url">{d.url}</div>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+        </div>
+      )}
+    </aside>
+  );
+}

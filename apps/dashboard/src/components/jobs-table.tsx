@@ -1,0 +1,107 @@
+import type { KeyboardEvent } from "react";
+import { STATUSES } from "../constants";
+import { formatSeconds, formatTime, jobDurationSeconds } from "../format";
+import type { AdminJob, StatusFilter } from "../types";
+import { ProgressBar } from "./progress-bar";
+import { StatusBadge } from "./status-badge";
+
+interface JobsTableProps {
+  jobs: AdminJob[];
+  loaded: boolean;
+  filter: StatusFilter;
+  selectedId: string | null;
+  now: number;
+  onFilter(filter: StatusFilter): void;
+  onSelect(id: string): void;
+}
+
+export function JobsTable({ jobs, loaded, filter, selectedId, now, onFilter, onSelect }: JobsTableProps) {
+  const keySelect = (event: KeyboardEvent, id: string) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      onSelect(id);
+    }
+  };
+  return (
+    <section className="panel jobs" aria-labelledby="jobs-heading">
+      <div className="panel-head">
+        <h2 id="jobs-heading">Jobs</h2>
+        <label className="filter">
+          Status
+          <select data-testid="status-filter" value={filter} onChange={(e) => onFilter(e.target.value as StatusFilter)}>
+            <option value="all">all</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <div className="table-scroll">
+        <table className="jobs-table">
+          <thead>
+            <tr>
+              <th scope="col">Job</th>
+              <th scope="col">Tenant</th>
+              <th scope="col">Model</th>
+              <th scope="col">Status</th>
+              <th scope="col" className="col-progress">
+                Progress
+              </th>
+              <th scope="col" className="num">
+                Attempts
+              </th>
+              <th scope="col">Fallback</th>
+              <th scope="col">Created</th>
+              <th scope="col" className="num">
+                Duration
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {jobs.map((job) => (
+              <tr
+                key={job.id}
+                data-testid={`job-row-${job.id}`}
+                data-status={job.status}
+                data-percent={job.progress.percent}
+                className={job.id === selectedId ? "selected" : undefined}
+                tabIndex={0}
+                aria-selected={job.id === selectedId}
+                onClick={() => onSelect(job.id)}
+                onKeyDown={(e) => keySelect(e, job.id)}
+              >
+                <td>
+                  <code className="job-id" title={job.id}>
+                    {job.id}
+                  </code>
+                </td>
+                <td title={job.tenant_id}>{job.tenant_name}</td>
+                <td>{job.result?.model ?? job.model}</td>
+                <td>
+                  <StatusBadge status={job.status} />
+                </td>
+                <td className="col-progress">
+                  <ProgressBar percent={job.progress.percent} stage={job.progress.stage} status={job.status} />
+                </td>
+                <td className="num">
+                  {job.attempts.length}/{job.max_attempts}
+                </td>
+                <td>{job.fallback_used ? <span className="flag">fallback</span> : <span className="muted">–</span>}</td>
+                <td>
+                  <time dateTime={job.created_at}>{formatTime(job.created_at)}</time>
+                </td>
+                <td className="num">{formatSeconds(jobDurationSeconds(job, now))}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {loaded && jobs.length === 0 && (
+          <p className="empty muted">No jobs{filter === "all" ? "" : ` ${filter}`} yet.</p>
+        )}
+        {!loaded && <p className="empty muted">Loading jobs…</p>}
+      </div>
+    </section>
+  );
+}

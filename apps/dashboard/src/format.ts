@@ -1,0 +1,44 @@
+const TIME = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hourCycle: "h23",
+});
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+export function formatTime(iso: string): string {
+  return TIME.format(new Date(iso));
+}
+
+export function formatDateTime(iso: string): string {
+  return DATE_TIME.format(new Date(iso));
+}
+
+export function formatSeconds(seconds: number | null): string {
+  if (seconds === null) return "–";
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+/** Wall time from creation to the end (or to `now` while the job is still going). */
+export function jobDurationSeconds(job: { created_at: string; finished_at: string | null }, now: number): number {
+  const end = job.finished_at === null ? now : Date.parse(job.finished_at);
+  return Math.max(0, (end - Date.parse(job.created_at)) / 1000);
+}
+
+export function formatPercent(part: number, whole: number): string {
+  if (whole === 0) return "–";
+  return `${Math.round((part / whole) * 100)}%`;
+}
+
+export function formatMs(ms: number | null): string {
+  if (ms === null) return "–";
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,145 @@
+import type { JobStatus, JobView, Model } from "@darkroom/domain";
+
+/** Options of `new DarkroomClient(…)`. */
+export interface DarkroomClientOptions {
+  /** Where the API listens, such as `http://127.0.0.1:3000`. */
+  baseUrl: string;
+  /** A tenant's API key (`dr_…`). */
+  apiKey: string;
+  /** A `fetch` to use instead of the global one (for proxies, tests, instrumentation). */
+  fetch?: typeof fetch;
+  /**
+   * Per request, in milliseconds (default 60 000). `Prefer: wait=N` requests get N seconds more, and an
+   * event stream applies it to the connection and to every silence between two chunks.
+   */
+  timeoutMs?: number;
+}
+
+/** Every event type of a job's log. */
+export type DarkroomEventType =
+  | "job.queued"
+  | "job.started"
+  | "job.progress"
+  | "job.attempt_failed"
+  | "job.fallback"
+  | "job.succeeded"
+  | "job.failed"
+  | "job.canceled";
+
+/** Event types after which a job's stream ends. */
+export const TERMINAL_EVENT_TYPES: readonly DarkroomEventType[] = ["job.succeeded", "job.failed", "job.canceled"];
+
+/** One entry of a job's event log, as SSE, the JSON list and webhooks show it. */
+export interface DarkroomEvent {
+  /** The event id (`evt_…`); also the `webhook-id` of its webhook deliveries. */
+  id: string;
+  object: "event";
+  /** Position in the job's log: strictly increasing, and the SSE `id:` (`Last-Event-ID`). */
+  seq: number;
+  /** The type; unknown future types pass through as strings. */
+  type: DarkroomEventType | (string & {});
+  job_id: string;
+  created_at: string;
+  /** Type-specific details, such as `{percent, stage}` of `job.progress`. */
+  data: unknown;
+  /** The job as it is now; present on terminal events. */
+  job?: JobView;
+}
+
+/** A page of a job's event log. */
+export interface EventPage {
+  data: DarkroomEvent[];
+  /** True when more events follow the page: ask again with `after` = the last `seq`. */
+  hasMore: boolean;
+}
+
+/** One attempt at delivering one event to a job's `webhook_url`. */
+export interface WebhookDelivery {
+  /** `whd_…` */
+  id: string;
+  object: "webhook_delivery";
+  /** The delivered event: the `webhook-id` header of the request. */
+  event_id: string;
+  job_id: string;
+  url: string;
+  attempt: number;
+  status: "pending" | "succeeded" | "failed" | "canceled";
+  /** True for an attempt asked for with `redeliverWebhook`. */
+  manual: boolean;
+  response_status: number | null;
+  /** The first KiB of the receiver's answer. */
+  response_body: string | null;
+  error: string | null;
+  duration_ms: number | null;
+  sent_at: string | null;
+  next_attempt_at: string | null;
+  created_at: string;
+}
+
+/** Filters of `listJobs`; dates as ISO 8601 strings or `Date`s. */
+export interface ListJobsQuery {
+  status?: JobStatus;
+  model?: Model;
+  created_after?: string | Date;
+  created_before?: string | Date;
+  /** 1–100, default 20. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** A page of jobs, newest first. */
+export interface JobPage {
+  data: JobView[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+/** Options of `createJob`. */
+export interface CreateJobOptions {
+  /** Same key and same body answer the original job (`replayed: true`) instead of creating another. */
+  idempotencyKey?: string;
+  /** `Prefer: wait=N`: hold the answer until the job is terminal or N (0–60) seconds pass. */
+  waitSeconds?: number;
+}
+
+/** Result of `createJob`. */
+export interface CreateJobResult {
+  job: JobView;
+  /** True when an earlier request with the same `idempotencyKey` created the job. */
+  replayed: boolean;
+  /** True when the job is already terminal (succeeded, failed or canceled). */
+  finished: boolean;
+}
+
+/** Options of `getJob`. */
+export interface GetJobOptions {
+  /** `Prefer: wait=N`: hold the answer until the job is terminal or N (0–60) seconds pass. */
+  waitSeconds?: number;
+  /** Abandons the request; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of `waitForJob`. */
+export interface WaitForJobOptions {
+  /** Give up after this long (default 15 minutes, the default `deadline_seconds`). */
+  timeoutMs?: number;
+  /** Stops waiting; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of `streamEvents`. */
+export interface StreamEventsOptions {
+  /** Start after this event (its `seq`, as the SSE `id:`); default: from the first event. */
+  lastEventId?: string;
+  /** Ends the stream; the iteration rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Reconnect with `Last-Event-ID` when the connection drops before the terminal event (default true). */
+  reconnect?: boolean;
+}
+
+/** An image's stored bytes. */
+export interface DownloadedImage {
+  bytes: Uint8Array;
+  contentType: string;
+}
