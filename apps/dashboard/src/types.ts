@@ -1,27 +1,9 @@
-import type { JobStatus, JobView } from "@darkroom/domain";
+import type { AdminJobView, AdminOverview, JobStatus } from "@darkroom/domain";
 
-/** A job as the admin API shows it: every tenant's, with the tenant named. */
-export type AdminJob = JobView & { tenant_id: string; tenant_name: string };
+export type AdminJob = AdminJobView;
+export type Overview = AdminOverview;
 
 export type StatusFilter = JobStatus | "all";
-
-export interface Overview {
-  jobs: Record<JobStatus, number>;
-  queue: { waiting: number; active: number; delayed: number; failed: number } | null;
-  last_hour: {
-    created: number;
-    succeeded: number;
-    failed: number;
-    attempts: number;
-    failed_attempts: number;
-    fallback_used: number;
-    p50_seconds: number | null;
-    p95_seconds: number | null;
-  };
-  errors_last_hour: { code: string; count: number }[];
-  webhooks: { pending: number; succeeded_last_hour: number; failed_last_hour: number };
-  generated_at: string;
-}
 
 export interface JobList {
   data: AdminJob[];

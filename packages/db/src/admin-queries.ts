@@ -1,22 +1,9 @@
-import { JOB_STATUSES } from "@darkroom/domain";
+import { type AdminOverview, JOB_STATUSES } from "@darkroom/domain";
 import type { PrismaClient } from "./client";
 import { JOB_INCLUDE, type JobRecord } from "./jobs";
 
-export interface Overview {
-  jobs: Record<(typeof JOB_STATUSES)[number], number>;
-  last_hour: {
-    created: number;
-    succeeded: number;
-    failed: number;
-    attempts: number;
-    failed_attempts: number;
-    fallback_used: number;
-    p50_seconds: number | null;
-    p95_seconds: number | null;
-  };
-  errors_last_hour: { code: string; count: number }[];
-  webhooks: { pending: number; succeeded_last_hour: number; failed_last_hour: number };
-}
+/** The overview without the parts read elsewhere (queue counts from Redis, the time). */
+export type Overview = Omit<AdminOverview, "queue" | "generated_at">;
 
 /** The whole system at a glance, for the dashboard (all tenants). */
 export async function readOverview(db: PrismaClient): Promise<Overview> {

@@ -1,3 +1,4 @@
+export type { AdminJobView, AdminOverview } from "./admin-views";
 export {
   API_ERROR_CODES,
   AppError,
