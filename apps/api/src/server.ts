@@ -25,6 +25,15 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   const db = createPrismaClient({ databaseUrl: env.DATABASE_URL });
   const redis = createRedisConnection(env.REDIS_URL, "producer");
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+  // The producer connection fails fast instead of queueing commands, so give it a moment to connect
+  // before taking requests; with Redis down the API starts anyway (jobs are still accepted).
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 3000);
+    redis.once("ready", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   const queue = createGenerationQueue(redis, env.QUEUE_PREFIX);
   queue.on("error", (err) => logger.warn({ err: err.message }, "queue error"));
   const signals = new JobEventSignals(env.REDIS_URL, env.QUEUE_PREFIX);

@@ -105,6 +105,8 @@ export const EnvSchema = z.object({
   RETENTION_DAYS: int(30, 1, 36500),
   /** How long a claimed job stays owned without a heartbeat (also BullMQ's lock duration). */
   JOB_LEASE_MS: int(30_000, 1000, 600_000),
+  /** /readyz fails when jobs have waited this long and no attempt started meanwhile (stopped workers). */
+  READY_STALL_SECONDS: int(120, 5, 86_400),
   /** How often the reconciler looks for jobs with no work in flight and for missed deadlines. */
   RECONCILE_INTERVAL_MS: int(5_000, 200, 600_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

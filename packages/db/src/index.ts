@@ -57,6 +57,7 @@ export {
   deleteJobsFinishedBefore,
   failExpiredJobs,
   findOrphanCandidates,
+  findStalledWork,
   type OrphanCandidate,
   releaseJob,
 } from "./maintenance";

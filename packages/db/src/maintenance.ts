@@ -141,3 +141,25 @@ export async function deleteJobsFinishedBefore(
     if (batch.length < batchSize) return total;
   }
 }
+
+/**
+ * Work that should have started and has not: jobs queued and due for longer than `stallMs`, when no
+ * attempt at all started meanwhile. The sign of workers that stopped (design section 9), which a
+ * Redis PING cannot see.
+ */
+export async function findStalledWork(
+  db: PrismaClient,
+  stallMs: number,
+): Promise<{ waiting: number; lastStartedAt: Date | null } | null> {
+  const since = new Date(Date.now() - stallMs);
+  const waiting = await db.job.count({
+    where: {
+      status: "queued",
+      OR: [{ nextAttemptAt: { lte: since } }, { nextAttemptAt: null, updatedAt: { lte: since } }],
+    },
+  });
+  if (waiting === 0) return null;
+  const last = await db.jobAttempt.findFirst({ orderBy: { startedAt: "desc" }, select: { startedAt: true } });
+  if (last !== null && last.startedAt > since) return null;
+  return { waiting, lastStartedAt: last?.startedAt ?? null };
+}

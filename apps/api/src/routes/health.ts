@@ -1,3 +1,4 @@
+import { findStalledWork } from "@darkroom/db";
 import { Router } from "express";
 import type { ApiDeps } from "../deps";
 
@@ -28,13 +29,21 @@ export function healthRouter(deps: ApiDeps): Router {
         return `unavailable: ${reason.trim()}`;
       }
     };
-    const [postgres, redis] = await Promise.all([
+    const stallSeconds = deps.config.env.READY_STALL_SECONDS;
+    const [postgres, redis, workers] = await Promise.all([
       check(() => deps.db.$queryRaw`SELECT 1`),
       check(() => deps.redis.ping()),
+      // Reachable services are not enough: workers that stopped taking jobs leave work waiting.
+      check(async () => {
+        const stalled = await findStalledWork(deps.db, stallSeconds * 1000);
+        if (stalled !== null) {
+          throw new Error(`${stalled.waiting} job(s) waiting over ${stallSeconds} s and no attempt started meanwhile`);
+        }
+      }),
     ]);
-    const ready = postgres === "ok" && redis === "ok";
+    const ready = postgres === "ok" && redis === "ok" && workers === "ok";
     if (!ready) res.setHeader("Retry-After", "5");
-    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks: { postgres, redis } });
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks: { postgres, redis, workers } });
   });
   return router;
 }
