@@ -1,0 +1,112 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { createTestDatabase, createTestRedis, REPO_ROOT, startProcess, type TestDatabase } from "@darkroom/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+let db: TestDatabase;
+let dir: string;
+beforeAll(async () => {
+  db = await createTestDatabase("commands");
+  dir = await mkdtemp(path.join(tmpdir(), "darkroom-commands-"));
+});
+afterAll(async () => {
+  await db?.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const node = (file: string, args: string[], env: Record<string, string>) =>
+  run(process.execPath, [path.join(REPO_ROOT, "dist", file), ...args], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+  });
+
+describe("commands", () => {
+  it("npm run cli -- keys create --name NAME --json makes a tenant whose key works", async () => {
+    const { stdout } = await node("cli.js", ["keys", "create", "--name", "Acme", "--json"], { DATABASE_URL: db.url });
+    const created = JSON.parse(stdout) as { tenant_id: string; api_key: string; webhook_secret: string };
+    expect(created.tenant_id).toMatch(/^ten_/);
+    expect(created.api_key).toMatch(/^dr_/);
+    expect(created.webhook_secret).toMatch(/^whsec_/);
+    const text = await node("cli.js", ["keys", "create", "--name", "Globex"], { DATABASE_URL: db.url });
+    expect(text.stdout).toMatch(/api_key: +dr_/);
+    expect(text.stdout).toMatch(/cannot be shown again/);
+  });
+
+  it("the CLI explains its usage on bad arguments", async () => {
+    const failure = (await node("cli.js", ["keys", "create"], { DATABASE_URL: db.url }).catch((e: unknown) => e)) as {
+      code: number;
+      stderr: string;
+    };
+    expect(failure.code).toBe(2);
+    expect(failure.stderr).toMatch(/--name is required/);
+    const other = (await node("cli.js", ["tenants", "delete"], {}).catch((e: unknown) => e)) as {
+      code: number;
+      stderr: string;
+    };
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/usage: npm run cli -- keys create --name NAME \[--json\]/);
+  });
+
+  it("a process with an invalid variable stops with a message naming it", async () => {
+    const failure = (await node("api.js", [], { PORT: "eighty", ALLOW_PRIVATE_WEBHOOK_URLS: "yes" }).catch(
+      (e: unknown) => e,
+    )) as {
+      code: number;
+      stderr: string;
+    };
+    expect(failure.code).toBe(78);
+    expect(failure.stderr).toMatch(/PORT: must be a whole number/);
+    expect(failure.stderr).toMatch(/ALLOW_PRIVATE_WEBHOOK_URLS: must be "true" or "false"/);
+    const worker = (await node("worker.js", [], { NODE_ENV: "production" }).catch((e: unknown) => e)) as {
+      code: number;
+      stderr: string;
+    };
+    expect(worker.code).toBe(78);
+    expect(worker.stderr).toMatch(/ADMIN_TOKEN: is required in production/);
+  });
+
+  it("npm start runs migrations, the API, the worker and the simulator, prints a working key, and stops cleanly", {
+    timeout: 60_000,
+  }, async () => {
+    const redis = createTestRedis("start");
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const simPort = String(Number(port) + 1);
+    const start = startProcess("start.js", {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: redis.prefix,
+      PORT: port,
+      SIMULATOR_PORT: simPort,
+      SIMULATOR_STEP_MS: "5",
+      STORAGE_DIR: path.join(dir, "images"),
+      NODE_ENV: "development",
+    });
+    try {
+      const [, key] = await start.waitFor(/API key: +(dr_\S+)/, 40_000);
+      expect(start.output()).toMatch(/Dashboard: +http:\/\/127\.0\.0\.1:\d+\/dashboard\//);
+      expect(start.output()).toMatch(/simulator: no COMETAPI_KEY set/);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/jobs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", prefer: "wait=30" },
+        body: JSON.stringify({ prompt: "a quickstart lighthouse" }),
+      });
+      expect(res.status).toBe(200);
+      const job = (await res.json()) as { status: string; result: { images: { url: string }[] } };
+      expect(job.status).toBe("succeeded");
+      const image = await fetch(job.result.images[0]?.url ?? "");
+      expect(image.headers.get("content-type")).toBe("image/png");
+      const saved = JSON.parse(await readFile(path.join(dir, "dev-api-key.json"), "utf8")) as { api_key: string };
+      expect(saved.api_key).toBe(key);
+    } finally {
+      const code = await start.stop("SIGINT");
+      await redis.cleanup();
+      expect(code).toBe(0);
+    }
+    // every child is gone: the ports are free again
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${simPort}/`)).rejects.toThrow();
+  });
+});
