@@ -6,6 +6,7 @@ import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
 import type { ApiMetrics } from "./http/metrics";
+import type { ShutdownHooks } from "./http/shutdown";
 
 /** Everything a route needs, built once per process and passed down. */
 export interface ApiDeps {
@@ -16,7 +17,7 @@ export interface ApiDeps {
   /** Wake-ups for listeners of a job's events (SSE streams, `Prefer: wait`). */
   signals: JobEventSignals;
   /** Called when the process stops: open event streams end themselves here. */
-  onClose: Set<() => void>;
+  onClose: ShutdownHooks;
   storage: ImageStorage;
   signer: ImageUrlSigner;
   logger: Logger;

@@ -28,7 +28,12 @@ const stop = async (signal: string) => {
   stopping = true;
   logger.info({ signal }, "api stopping");
   const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE_MS).unref();
-  await api.close();
+  try {
+    await api.close();
+  } catch (error) {
+    logger.error({ err: error }, "api did not close cleanly");
+    process.exit(1);
+  }
   clearTimeout(force);
   process.exit(0);
 };

@@ -10,6 +10,7 @@ import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
 import { ApiMetrics } from "./http/metrics";
+import { ShutdownHooks } from "./http/shutdown";
 
 export interface RunningApi {
   config: ApiConfig;
@@ -43,7 +44,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     redis,
     queue,
     signals,
-    onClose: new Set(),
+    onClose: new ShutdownHooks(),
     metrics: new ApiMetrics(db, queue),
     storage: new LocalDiskStorage(env.STORAGE_DIR),
     signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
@@ -63,12 +64,16 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     server,
     url: `http://${config.host}:${port}`,
     async close() {
-      for (const end of deps.onClose) end();
+      deps.onClose.trigger();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // Requests in progress finish; a connection is closed as soon as it is idle (ended event
+        // streams leave keep-alive sockets behind, which would otherwise hold the close for seconds).
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        server.once("close", () => clearInterval(sweep));
         server.closeIdleConnections();
       });
-      await queue.close();
+      await queue.close().catch(() => undefined);
       signals.close();
       redis.disconnect();
       await db.$disconnect();

@@ -91,8 +91,16 @@ describe("GET /v1/jobs/{id}/events", () => {
     const doomed = await stack.addApi();
     const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=100]]") });
     await api.waitFor(created.id, (j) => j.status === "running");
-    const reading = readSse(`${doomed.url}/v1/jobs/${created.id}/events`, { headers: auth(), timeoutMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    let streaming: () => void = () => undefined;
+    const firstEvent = new Promise<void>((resolve) => {
+      streaming = resolve;
+    });
+    const reading = readSse(`${doomed.url}/v1/jobs/${created.id}/events`, {
+      headers: auth(),
+      timeoutMs: 20_000,
+      onEvent: () => streaming(),
+    });
+    await firstEvent;
     const stoppedAt = Date.now();
     const exit = await doomed.process.stop("SIGTERM");
     const first = await reading;

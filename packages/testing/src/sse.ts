@@ -17,6 +17,8 @@ export async function readSse(
   url: string,
   options: {
     headers?: Record<string, string>;
+    /** Called for every event as it arrives. */
+    onEvent?: (event: EventSourceMessage) => void;
     stop?: (event: EventSourceMessage, all: EventSourceMessage[]) => boolean;
     timeoutMs?: number;
   } = {},
@@ -28,6 +30,7 @@ export async function readSse(
   const parser = createParser({
     onEvent(event) {
       result.events.push(event);
+      options.onEvent?.(event);
       if (!stopped && options.stop?.(event, result.events)) {
         stopped = true;
         controller.abort();

@@ -95,8 +95,6 @@ async function streamEvents(
     res.end();
   };
   req.on("close", finish);
-  // On shutdown the stream ends; the `retry:` hint sent first tells the client when to reconnect.
-  deps.onClose.add(finish);
 
   // Reads everything after `last` from Postgres, in seq order; one read at a time, and a signal
   // that arrives during a read triggers one more, so nothing is missed and nothing sent twice.
@@ -132,9 +130,17 @@ async function streamEvents(
       });
   };
 
-  unlisten = await deps.signals.listen(jobId, kick);
+  const stopListening = await deps.signals.listen(jobId, kick);
+  if (closed) {
+    stopListening(); // the client left while we subscribed
+    return;
+  }
+  unlisten = stopListening;
   timers.push(setInterval(kick, 2000));
   timers.push(setInterval(() => res.write(": keep-alive\n\n"), deps.config.env.SSE_KEEPALIVE_MS));
+  // On shutdown the stream ends (at once if the stop already began); the `retry:` hint sent first
+  // tells the client when to reconnect.
+  deps.onClose.add(finish);
   kick();
   await running;
   // A client that already has everything up to and including the end gets an immediate close.
