@@ -78,8 +78,8 @@ describe("retry", () => {
     expect(upstreamCalls(stack, prompt)).toHaveLength(2);
   });
 
-  it("re-runs a canceled job, and refuses a succeeded or running one with 409", async () => {
-    const prompt = uniquePrompt("[[sim step_ms=300]]");
+  it("re-runs a canceled job, and refuses a succeeded or running one with 409", { timeout: 90_000 }, async () => {
+    const prompt = uniquePrompt("[[sim step_ms=100]]");
     const created = await api.create({ prompt });
     await api.waitFor(created.id, (j) => j.status === "running");
     expect((await api.post(`/v1/jobs/${created.id}/retry`)).status).toBe(409);
