@@ -1,3 +1,4 @@
+import { JOB_EVENT_TYPES } from "@darkroom/db";
 import {
   API_ERROR_CODES,
   JOB_ERROR_CODES,
@@ -126,19 +127,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           properties: {
             id: { type: "string" },
             seq: { type: "integer" },
-            type: {
-              type: "string",
-              enum: [
-                "job.queued",
-                "job.started",
-                "job.progress",
-                "job.attempt_failed",
-                "job.fallback",
-                "job.succeeded",
-                "job.failed",
-                "job.canceled",
-              ],
-            },
+            type: { type: "string", enum: JOB_EVENT_TYPES },
             job_id: { type: "string" },
             created_at: { type: "string", format: "date-time" },
             data: { type: "object" },
