@@ -59,6 +59,20 @@ export function sendJson(
   res.end(body);
 }
 
+/**
+ * Parses a request body as a JSON object (anything else counts as `{}`); answers the relay's 400
+ * and returns null when it is not JSON at all.
+ */
+export function parseJsonBody(res: ServerResponse, raw: string, requestId: string): Record<string, unknown> | null {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    sendJson(res, 400, envelope("invalid character in request body", requestId, "invalid_request"), requestId);
+    return null;
+  }
+}
+
 /** Writes an HTML page (error pages of CometAPI's front end and Cloudflare). */
 export function sendHtml(res: ServerResponse, status: number, html: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, {

@@ -1,7 +1,7 @@
 import type { RequestContext, SimContext } from "./context";
 import { type FaultKind, intDirective, parseDirectives, parseScript } from "./directives";
 import { sendHttpFault } from "./faults";
-import { envelope, sendJson, sleep } from "./http-helpers";
+import { envelope, parseJsonBody, sendJson, sleep } from "./http-helpers";
 import { makeImageId } from "./image-store";
 
 const SIZES: Record<string, { width: number; height: number }> = {
@@ -14,14 +14,8 @@ const SIZES: Record<string, { width: number; height: number }> = {
 /** Answers `POST /v1/images/generations` like gpt-image-1 behind CometAPI, with the scheduled fault. */
 export async function handleImages(sim: SimContext, ctx: RequestContext, raw: string): Promise<void> {
   const { res, requestId, signal, record } = ctx;
-  let body: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    body = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    sendJson(res, 400, envelope("invalid character in request body", requestId, "invalid_request"), requestId);
-    return;
-  }
+  const body = parseJsonBody(res, raw, requestId);
+  if (body === null) return;
   const model = typeof body.model === "string" ? body.model : "dall-e-2";
   const prompt = typeof body.prompt === "string" ? body.prompt : "";
   record.model = model;

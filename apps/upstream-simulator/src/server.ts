@@ -4,7 +4,16 @@ import { handleImageGet, isImagePath } from "./cdn-handler";
 import { handleChat, recordChat } from "./chat-handler";
 import type { CallRecord, RequestContext, SimContext } from "./context";
 import { parseDirectives, parseGenerateSentence, parseScript, ScriptBook } from "./directives";
-import { bearerToken, envelope, newRequestId, notFoundPage, readRequestBody, sendHtml, sendJson } from "./http-helpers";
+import {
+  bearerToken,
+  envelope,
+  newRequestId,
+  notFoundPage,
+  parseJsonBody,
+  readRequestBody,
+  sendHtml,
+  sendJson,
+} from "./http-helpers";
 import { ImageStore } from "./image-store";
 import { handleImages } from "./images-handler";
 
@@ -147,14 +156,8 @@ async function route(
   }
   if (path === "/v1/images/generations") return handleImages(sim, ctx, raw);
 
-  let body: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    body = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    sendJson(res, 400, envelope("invalid character in request body", requestId, "invalid_request"), requestId);
-    return;
-  }
+  const body = parseJsonBody(res, raw, requestId);
+  if (body === null) return;
   const model = typeof body.model === "string" ? body.model : "";
   if (model === "") {
     sendJson(res, 400, envelope("model name is required", requestId), requestId);

@@ -53,12 +53,11 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
     });
     const job = await tx.job.findUniqueOrThrow({ where: { id: input.jobId }, include: JOB_INCLUDE });
     const model = input.chooseModel(job);
-    await tx.jobAttempt.create({
+    const created = await tx.jobAttempt.create({
       data: { id: `att_${input.jobId.slice(4)}_${attempt}`, jobId: job.id, number: attempt, model, status: "running" },
     });
     await appendEvent(tx, { jobId: job.id, tenantId: job.tenantId, type: "job.started", data: { attempt, model } });
-    const fresh = await tx.job.findUniqueOrThrow({ where: { id: job.id }, include: JOB_INCLUDE });
-    return { job: fresh, attempt, model };
+    return { job: { ...job, attempts: [...job.attempts, created] }, attempt, model };
   });
 }
 

@@ -76,7 +76,6 @@ export {
   type CreatedTenant,
   createTenantWithKey,
   findTenantByApiKey,
-  findTenantSecret,
   hashApiKey,
   type TenantAuth,
 } from "./tenants";

@@ -45,8 +45,3 @@ export async function findTenantByApiKey(db: DbClient, apiKey: string): Promise<
   if (row === null || row.revokedAt !== null) return null;
   return { tenantId: row.tenantId, apiKeyId: row.id };
 }
-
-export async function findTenantSecret(db: DbClient, tenantId: string): Promise<string | null> {
-  const row = await db.tenant.findUnique({ where: { id: tenantId }, select: { webhookSecret: true } });
-  return row?.webhookSecret ?? null;
-}

@@ -6,6 +6,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root (tests run the built `dist/` bundles, as production does). */
 export const REPO_ROOT = path.resolve(here, "..", "..", "..");
 
+/** What an API process logs once it listens; the capture is its port. */
+export const API_LISTENING = /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/;
+
 export interface RunningProcess {
   child: ChildProcess;
   /** Everything the process wrote so far (stdout and stderr). */

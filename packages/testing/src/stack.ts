@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import { createTestDatabase, type TestDatabase } from "./database";
-import { type RunningProcess, startProcess } from "./processes";
+import { API_LISTENING, type RunningProcess, startProcess } from "./processes";
 import { createTestRedis, type TestRedis } from "./redis";
 
 export const STACK_ADMIN_TOKEN = "stack-admin-token-0123456789";
@@ -66,7 +66,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   let port: string | undefined;
   try {
-    [, port] = await api.waitFor(/"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/);
+    [, port] = await api.waitFor(API_LISTENING);
   } catch (error) {
     await abandon();
     throw error;
@@ -96,7 +96,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     async addApi(extraEnv: Record<string, string> = {}) {
       const proc = startProcess("api.js", { ...env, ...extraEnv });
       extraApis.push(proc);
-      const [, extraPort] = await proc.waitFor(/"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/);
+      const [, extraPort] = await proc.waitFor(API_LISTENING);
       return { url: `http://127.0.0.1:${extraPort}`, process: proc };
     },
     async newApiKey(name = "tenant") {

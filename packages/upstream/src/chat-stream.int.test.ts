@@ -2,7 +2,7 @@ import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChatImageOptions, streamChatImage } from "./chat-stream";
 import type { ProgressSnapshot } from "./progress-parser";
-import { UpstreamError } from "./upstream-error";
+import { expectUpstreamFailure } from "./test-support";
 
 let sim: Simulator;
 let counter = 0;
@@ -28,16 +28,6 @@ function options(prompt: string, extra: Partial<ChatImageOptions> = {}): ChatIma
     idleTimeoutMs: 5000,
     ...extra,
   };
-}
-
-async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof UpstreamError) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("streamChatImage: happy paths", () => {
@@ -119,7 +109,7 @@ describe("streamChatImage: failures", () => {
   ];
   for (const [kind, code, errorClass, retryable, fallback] of cases) {
     it(`${kind} -> ${code}/${errorClass}`, async () => {
-      const error = await failure(streamChatImage(options(`fault ${kind} [[sim script=${kind}]]`)));
+      const error = await expectUpstreamFailure(streamChatImage(options(`fault ${kind} [[sim script=${kind}]]`)));
       expect({
         code: error.code,
         errorClass: error.errorClass,
@@ -139,8 +129,8 @@ describe("streamChatImage: failures", () => {
 
   it("follows a script: 429, 429 (with retry-after), then success", async () => {
     const opts = options("script [[sim script=http429*2,ok retry_after_ms=1250.5]]");
-    const first = await failure(streamChatImage(opts));
-    const second = await failure(streamChatImage(opts));
+    const first = await expectUpstreamFailure(streamChatImage(opts));
+    const second = await expectUpstreamFailure(streamChatImage(opts));
     for (const error of [first, second]) {
       expect(error).toMatchObject({
         code: "upstream_rate_limited",
@@ -160,13 +150,13 @@ describe("streamChatImage: failures", () => {
   });
 
   it("a missing key answers 401 with the CometAPI envelope", async () => {
-    const error = await failure(streamChatImage(options("no key", { apiKey: " " })));
+    const error = await expectUpstreamFailure(streamChatImage(options("no key", { apiKey: " " })));
     expect(error).toMatchObject({ code: "upstream_auth", errorClass: "auth", httpStatus: 401 });
     expect(error.message).toMatch(/\(request id: \w+\)/);
   });
 
   it("a silent stall past the idle limit is stalled, and the connection is closed", async () => {
-    const error = await failure(
+    const error = await expectUpstreamFailure(
       streamChatImage(options("stall [[sim script=stall stall_ping=0]]", { idleTimeoutMs: 250 })),
     );
     expect(error).toMatchObject({ code: "upstream_timeout", errorClass: "stalled", retryable: false, fallback: true });
@@ -174,7 +164,9 @@ describe("streamChatImage: failures", () => {
   });
 
   it("headers that never come hit the first-byte timeout", async () => {
-    const error = await failure(streamChatImage(options("hang [[sim script=noheaders]]", { firstByteTimeoutMs: 250 })));
+    const error = await expectUpstreamFailure(
+      streamChatImage(options("hang [[sim script=noheaders]]", { firstByteTimeoutMs: 250 })),
+    );
     expect(error).toMatchObject({ code: "upstream_timeout", errorClass: "network", retryable: true });
     await expect.poll(() => sim.calls.at(-1)?.closedByClient).toBe(true);
   });
@@ -189,7 +181,7 @@ describe("streamChatImage: failures", () => {
         },
       }),
     );
-    const error = await failure(promise);
+    const error = await expectUpstreamFailure(promise);
     expect(error).toMatchObject({ errorClass: "canceled", retryable: false });
     expect(error.cause).toBeInstanceOf(Error);
     await expect.poll(() => sim.calls.at(-1)?.closedByClient).toBe(true);
@@ -199,7 +191,7 @@ describe("streamChatImage: failures", () => {
     const closed = await startSimulator();
     const url = closed.url;
     await closed.close();
-    const error = await failure(streamChatImage({ ...options("refused"), baseUrl: url }));
+    const error = await expectUpstreamFailure(streamChatImage({ ...options("refused"), baseUrl: url }));
     expect(error).toMatchObject({
       code: "upstream_unavailable",
       errorClass: "network",

@@ -2,7 +2,7 @@ import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streamChatImage } from "./chat-stream";
 import { downloadImage, isHostAllowed } from "./image-download";
-import { UpstreamError } from "./upstream-error";
+import { expectUpstreamFailure } from "./test-support";
 
 let sim: Simulator;
 let allowlist: string[];
@@ -34,16 +34,6 @@ async function imageUrl(directive = ""): Promise<string> {
   return url;
 }
 
-async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof UpstreamError) return error;
-    throw error;
-  }
-  throw new Error("expected the download to fail");
-}
-
 const limits = { maxBytes: 20 * 1024 * 1024, timeoutMs: 5000 };
 
 describe("downloadImage", () => {
@@ -57,7 +47,9 @@ describe("downloadImage", () => {
 
   it("refuses hosts outside the allowlist", async () => {
     const url = await imageUrl();
-    const error = await failure(downloadImage(url, { allowlist: ["filesystem.site", "127.0.0.1:1"], ...limits }));
+    const error = await expectUpstreamFailure(
+      downloadImage(url, { allowlist: ["filesystem.site", "127.0.0.1:1"], ...limits }),
+    );
     expect(error).toMatchObject({ code: "result_unavailable", errorClass: "result_fetch", retryable: false });
     expect(sim.calls.at(-1)?.path).toBe("/v1/chat/completions");
   });
@@ -72,7 +64,7 @@ describe("downloadImage", () => {
   for (const [kind, retryable, message] of cases) {
     it(`${kind} is ${retryable ? "retryable" : "final"}`, async () => {
       const url = await imageUrl(`[[sim script=${kind}]]`);
-      const error = await failure(downloadImage(url, { allowlist, ...limits }));
+      const error = await expectUpstreamFailure(downloadImage(url, { allowlist, ...limits }));
       expect(error).toMatchObject({
         code: "result_unavailable",
         errorClass: "result_fetch",
@@ -85,18 +77,20 @@ describe("downloadImage", () => {
 
   it("recovers when the host fails only the first fetch", async () => {
     const url = await imageUrl("[[sim script=img500 img_fail_times=1]]");
-    await failure(downloadImage(url, { allowlist, ...limits }));
+    await expectUpstreamFailure(downloadImage(url, { allowlist, ...limits }));
     const image = await downloadImage(url, { allowlist, ...limits });
     expect(image.width).toBe(1536);
   });
 
   it("stops at maxBytes and on timeout", async () => {
     const url = await imageUrl();
-    expect((await failure(downloadImage(url, { allowlist, maxBytes: 1000, timeoutMs: 5000 }))).message).toMatch(
-      /limit/,
-    );
+    expect(
+      (await expectUpstreamFailure(downloadImage(url, { allowlist, maxBytes: 1000, timeoutMs: 5000 }))).message,
+    ).toMatch(/limit/);
     const slow = await imageUrl("[[sim script=img_slow img_delay_ms=2000]]");
-    const error = await failure(downloadImage(slow, { allowlist, maxBytes: limits.maxBytes, timeoutMs: 200 }));
+    const error = await expectUpstreamFailure(
+      downloadImage(slow, { allowlist, maxBytes: limits.maxBytes, timeoutMs: 200 }),
+    );
     expect(error).toMatchObject({ retryable: true });
     expect(error.message).toMatch(/timed out/);
   });
@@ -104,7 +98,7 @@ describe("downloadImage", () => {
   it("expired URLs answer 404", async () => {
     const url = await imageUrl("[[sim img_expire_ms=1]]");
     await new Promise((resolve) => setTimeout(resolve, 10));
-    expect((await failure(downloadImage(url, { allowlist, ...limits }))).httpStatus).toBe(404);
+    expect((await expectUpstreamFailure(downloadImage(url, { allowlist, ...limits }))).httpStatus).toBe(404);
   });
 });
 

@@ -2,7 +2,7 @@ import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sniffImage } from "./image-sniff";
 import { decodeImageBase64, type GenerateImagesOptions, generateImages } from "./images-client";
-import { UpstreamError } from "./upstream-error";
+import { expectUpstreamFailure } from "./test-support";
 
 let sim: Simulator;
 let counter = 0;
@@ -26,16 +26,6 @@ function options(prompt: string, extra: Partial<GenerateImagesOptions> = {}): Ge
     timeoutMs: 10_000,
     ...extra,
   };
-}
-
-async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof UpstreamError) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("generateImages", () => {
@@ -64,18 +54,18 @@ describe("generateImages", () => {
   ];
   for (const [kind, code, errorClass, retryable] of cases) {
     it(`${kind} -> ${code}/${errorClass}`, async () => {
-      const error = await failure(generateImages(options(`x [[sim gen_script=${kind}]]`)));
+      const error = await expectUpstreamFailure(generateImages(options(`x [[sim gen_script=${kind}]]`)));
       expect(error).toMatchObject({ code, errorClass, retryable });
     });
   }
 
   it("shares the script counter with the chat call for the same prompt", async () => {
-    const first = await failure(generateImages(options("shared [[sim script=gen500,ok]]")));
+    const first = await expectUpstreamFailure(generateImages(options("shared [[sim script=gen500,ok]]")));
     expect(first.errorClass).toBe("transient_upstream");
   });
 
   it("times out a slow call", async () => {
-    const error = await failure(
+    const error = await expectUpstreamFailure(
       generateImages(options("slow [[sim gen_script=gen_slow gen_slow_ms=2000]]", { timeoutMs: 200 })),
     );
     expect(error).toMatchObject({ code: "upstream_timeout", errorClass: "network", retryable: true });

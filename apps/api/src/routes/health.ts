@@ -1,12 +1,7 @@
 import { findStalledWork } from "@darkroom/db";
+import { withTimeout } from "@darkroom/queue";
 import { Router } from "express";
 import type { ApiDeps } from "../deps";
-
-const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
-  Promise.race([
-    promise,
-    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref()),
-  ]);
 
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -16,7 +11,7 @@ export function healthRouter(deps: ApiDeps): Router {
   router.get("/readyz", async (_req, res) => {
     const check = async (fn: () => Promise<unknown>) => {
       try {
-        await withTimeout(fn(), 2000);
+        await withTimeout(fn(), 2000, "check");
         return "ok";
       } catch (error) {
         // Prisma's messages span lines (an invocation report); the last line names the cause.

@@ -6,7 +6,7 @@ import path from "node:path";
 import { findMigrationsDir, migrate } from "@darkroom/db";
 import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import pg from "pg";
-import { REPO_ROOT, type RunningProcess, startProcess } from "../processes";
+import { API_LISTENING, REPO_ROOT, type RunningProcess, startProcess } from "../processes";
 import { freePort, PrivatePostgres, PrivateRedis } from "./services";
 
 const ADMIN_TOKEN = "chaos-admin-token-0123456789";
@@ -106,7 +106,7 @@ export class ChaosEnvironment {
 
   async startApi(extra: Record<string, string> = {}): Promise<{ url: string; process: RunningProcess }> {
     const proc = startProcess("api.js", { ...this.env, LOG_LEVEL: "info", ...extra });
-    const [, port] = await proc.waitFor(/"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/, 30_000);
+    const [, port] = await proc.waitFor(API_LISTENING, 30_000);
     return { url: `http://127.0.0.1:${port}`, process: proc };
   }
 
