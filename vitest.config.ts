@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { SlowFirstSequencer } from "./vitest.sequencer";
 
 export default defineConfig({
   test: {
@@ -9,12 +10,13 @@ export default defineConfig({
       "scripts/**/*.test.ts",
     ],
     globalSetup: ["./vitest.global-setup.ts"],
-    // Whole-system tests wait for real jobs on a 2-core machine shared with Postgres, Redis and
-    // several processes; they bound their own waits, this only stops a hung test.
-    testTimeout: 90_000,
+    // A hung test fails in 30 s. Tests that legitimately run longer (chaos, deadlines, fuzz) say
+    // so with their own timeout.
+    testTimeout: 30_000,
     hookTimeout: 60_000,
     // Two cores: files run in parallel, each with its own database and queue prefix.
     maxWorkers: 2,
     pool: "forks",
+    sequence: { sequencer: SlowFirstSequencer },
   },
 });

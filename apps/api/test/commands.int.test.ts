@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { createTestDatabase, createTestRedis, REPO_ROOT, startProcess, type TestDatabase } from "@darkroom/testing";
+import { bundleDir, createTestDatabase, createTestRedis, startProcess, type TestDatabase } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 const node = (file: string, args: string[], env: Record<string, string>) =>
-  run(process.execPath, [path.join(REPO_ROOT, "dist", file), ...args], {
+  run(process.execPath, [path.join(bundleDir(), file), ...args], {
     env: { PATH: process.env.PATH ?? "", ...env },
   });
 

@@ -4,12 +4,23 @@ export { type ChaosProfile, runChaos, summarize } from "./chaos/run";
 export {
   createEmptyDatabase,
   createTestDatabase,
+  dropRunDatabases,
   prepareTemplateDatabase,
-  TEMPLATE_DATABASE,
   TEST_SERVER_URL,
   type TestDatabase,
+  templateDatabase,
 } from "./database";
-export { REPO_ROOT, type RunningProcess, startProcess } from "./processes";
-export { createTestRedis, TEST_REDIS_URL, type TestRedis } from "./redis";
+export { type RunningProcess, startProcess } from "./processes";
+export { createTestRedis, deleteRunKeys, runKeyPrefix, TEST_REDIS_URL, type TestRedis } from "./redis";
+export {
+  bundleDir,
+  isAlive,
+  newTestRunId,
+  ownerPidOf,
+  REPO_ROOT,
+  TEST_BUILD_ENV,
+  TEST_RUN_ENV,
+  testRunId,
+} from "./run";
 export { readSse, type SseRead } from "./sse";
 export { STACK_ADMIN_TOKEN, type Stack, type StackOptions, startStack } from "./stack";

@@ -1,10 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { bundleDir, REPO_ROOT } from "./run";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** The repository root (tests run the built `dist/` bundles, as production does). */
-export const REPO_ROOT = path.resolve(here, "..", "..", "..");
+export { REPO_ROOT };
 
 /** What an API process logs once it listens; the capture is its port. */
 export const API_LISTENING = /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/;
@@ -18,9 +16,12 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `dist/<file>` with exactly `env` (plus PATH), collecting its output. */
+/**
+ * Starts the bundle `dist/<file>` with exactly `env` (plus PATH), collecting its output. Under the
+ * suite the bundle is this run's own build, made from the current sources by the global setup.
+ */
 export function startProcess(file: string, env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, ["--enable-source-maps", path.join(REPO_ROOT, "dist", file)], {
+  const child = spawn(process.execPath, ["--enable-source-maps", path.join(bundleDir(), file)], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", NODE_ENV: "test", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
