@@ -1,12 +1,16 @@
-import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, uniquePrompt } from "./support";
 
 // Debian's chromium, driven by playwright-core: no browser download in tests or CI.
 const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOT = "/tmp/dashboard.png";
-const SIGN_IN_SCREENSHOT = "/tmp/dashboard-sign-in.png";
+// Kept after the run for a person to look at; named by run so that runs sharing a machine never
+// overwrite each other's.
+const SCREENSHOT = path.join(tmpdir(), `darkroom-dashboard-${testRunId()}.png`);
+const SIGN_IN_SCREENSHOT = path.join(tmpdir(), `darkroom-dashboard-sign-in-${testRunId()}.png`);
 
 let stack: Stack;
 let browser: Browser;
