@@ -5,7 +5,12 @@ import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 let stack: Stack;
 let api: ReturnType<typeof client>;
 beforeAll(async () => {
-  stack = await startStack({ label: "cancel", simulatorStepMs: 5, env: { RETRY_BASE_DELAY_MS: "20" } });
+  // The stack caps retry delays at 500 ms by default; a 429's Retry-After of 2 s must be honoured here.
+  stack = await startStack({
+    label: "cancel",
+    simulatorStepMs: 5,
+    env: { RETRY_BASE_DELAY_MS: "20", RETRY_MAX_DELAY_MS: "3000" },
+  });
   api = client(stack, await stack.newApiKey());
 });
 afterAll(() => stack?.stop());
@@ -37,13 +42,26 @@ describe("cancel", () => {
     expect(upstreamCalls(stack, prompt)).toHaveLength(1);
   });
 
-  it("cancels a queued job waiting for a retry, and refuses a terminal one with 409", async () => {
-    const prompt = uniquePrompt("[[sim script=http429 retry_after=30]]");
+  it("cancels a queued job waiting for a retry (the retry never runs), and refuses a terminal one with 409", async () => {
+    const prompt = uniquePrompt("[[sim script=http429 retry_after=2]]");
     const created = await api.create({ prompt });
-    await api.waitFor(created.id, (j) => j.attempts.length === 1 && j.status === "queued");
+    const waiting = (await api.waitFor(
+      created.id,
+      (j) => j.attempts.length === 1 && j.status === "queued",
+    )) as JobJson & {
+      next_attempt_at: string | null;
+    };
+    const dueAt = Date.parse(waiting.next_attempt_at ?? "");
     const res = await api.post(`/v1/jobs/${created.id}/cancel`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { status: string }).status).toBe("canceled");
+    expect(Date.now(), "the cancel came before the retry was due").toBeLessThan(dueAt);
+    // Proving that something does not happen needs its due time to pass: the retry was due at dueAt.
+    while (Date.now() < dueAt + 2_000) await new Promise((r) => setTimeout(r, 100));
+    const later = await api.get(created.id);
+    expect(later.status).toBe("canceled");
+    expect(later.attempts).toHaveLength(1);
+    expect(upstreamCalls(stack, prompt)).toHaveLength(1);
     const again = await api.post(`/v1/jobs/${created.id}/cancel`);
     expect(again.status).toBe(409);
     const problem = (await again.json()) as { code: string; detail: string };
