@@ -203,8 +203,15 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/v1/jobs/{id}": {
         get: {
           summary: "Get a job",
-          parameters: [jobId, { name: "Prefer", in: "header", schema: { type: "string" } }],
-          responses: { "200": { description: "The job", content: json(ref("Job")) }, ...errors },
+          parameters: [jobId, { name: "Prefer", in: "header", schema: { type: "string", example: "wait=30" } }],
+          responses: {
+            "200": { description: "The job (with Prefer: wait, the job finished in time)", content: json(ref("Job")) },
+            "202": {
+              description: "Prefer: wait — the time ran out before the job finished: the job as it is now",
+              content: json(ref("Job")),
+            },
+            ...errors,
+          },
         },
       },
       "/v1/jobs/{id}/cancel": {

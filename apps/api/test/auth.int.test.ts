@@ -1,11 +1,86 @@
+import { createHash, randomBytes } from "node:crypto";
+import { claimJob, completeJob, createPrismaClient, type PrismaClient } from "@darkroom/db";
+import { ImageUrlSigner } from "@darkroom/domain";
+import { imageKey, LocalDiskStorage } from "@darkroom/storage";
+import { readSse } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
 
 let h: ApiHarness;
+let db: PrismaClient;
 beforeAll(async () => {
   h = await startApiHarness("auth");
+  db = createPrismaClient({ databaseUrl: h.databaseUrl });
 });
-afterAll(() => h.close());
+afterAll(async () => {
+  await db?.$disconnect();
+  await h.close();
+});
+
+interface StoredJob {
+  id: string;
+  images: Buffer[];
+}
+
+/**
+ * A job of the tenant that succeeded with `count` stored images. This harness runs no worker, so the
+ * test does the worker's part through the same db and storage calls: claim, store the bytes, complete.
+ */
+async function succeededJob(apiKey: string, count: number): Promise<StoredJob> {
+  const created = await h.request("POST", "/v1/jobs", {
+    key: apiKey,
+    // A public literal address: accepted without DNS, and it makes the terminal event's delivery row.
+    body: { prompt: "tenant a's secret", n: count, webhook_url: "https://8.8.8.8/hook" },
+  });
+  expect(created.status).toBe(202);
+  const { id } = (await created.json()) as { id: string };
+  const claim = await claimJob(db, {
+    jobId: id,
+    leaseOwner: "auth-test",
+    leaseMs: 60_000,
+    chooseModel: (j) => j.model,
+  });
+  if (claim === null) throw new Error(`job ${id} was not claimable`);
+  const storage = new LocalDiskStorage(h.storageDir);
+  const images = Array.from({ length: count }, () => randomBytes(64));
+  const stored = await Promise.all(
+    images.map(async (bytes, index) => {
+      const storageKey = imageKey(id, index, bytes, "png");
+      await storage.put(storageKey, bytes);
+      return {
+        index,
+        storageKey,
+        contentType: "image/png",
+        bytes: bytes.length,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+        width: null,
+        height: null,
+        sourceUrl: null,
+      };
+    }),
+  );
+  const done = await completeJob(db, {
+    jobId: id,
+    tenantId: claim.job.tenantId,
+    attempt: claim.attempt,
+    model: claim.model,
+    images: stored,
+    usage: null,
+    facts: {},
+  });
+  if (!done) throw new Error(`job ${id} was not completed`);
+  return { id, images };
+}
+
+function signerOf(api: ApiHarness["api"]): ImageUrlSigner {
+  return new ImageUrlSigner(() => api.url, api.config.imageUrlSecret, api.config.imageUrlTtlSeconds);
+}
+
+/** The path and query of a signed URL, requested without any API key. */
+function fetchSigned(url: string): Promise<Response> {
+  const parsed = new URL(url);
+  return h.request("GET", `${parsed.pathname}${parsed.search}`);
+}
 
 describe("authentication and tenant isolation", () => {
   it("answers 401 without a key, with a malformed header and with an unknown key", async () => {
@@ -31,9 +106,64 @@ describe("authentication and tenant isolation", () => {
     const other = await h.request("GET", `/v1/jobs/${job.id}`, { key: b.apiKey });
     expect(other.status).toBe(404);
     expect(((await other.json()) as { code: string }).code).toBe("not_found");
-    expect((await h.request("GET", `/v1/jobs/${job.id}/images/0`, { key: b.apiKey })).status).toBe(404);
     const list = (await (await h.request("GET", "/v1/jobs", { key: b.apiKey })).json()) as { data: unknown[] };
     expect(list.data).toEqual([]);
+
+    // An image that exists: the owner gets its bytes, the other tenant the same 404 as a missing job.
+    const done = await succeededJob(a.apiKey, 1);
+    const mine = await h.request("GET", `/v1/jobs/${done.id}/images/0`, { key: a.apiKey });
+    expect(mine.status).toBe(200);
+    expect(Buffer.from(await mine.arrayBuffer()).equals(done.images[0] ?? Buffer.alloc(0))).toBe(true);
+    const theirs = await h.request("GET", `/v1/jobs/${done.id}/images/0`, { key: b.apiKey });
+    expect(theirs.status).toBe(404);
+    expect(((await theirs.json()) as { code: string }).code).toBe("not_found");
+  });
+
+  it("hides another tenant's event stream, webhook deliveries, redelivery and Prefer: wait with 404", async () => {
+    const a = await h.newTenant("a-streams");
+    const b = await h.newTenant("b-streams");
+    const done = await succeededJob(a.apiKey, 1);
+    const live = (await (
+      await h.request("POST", "/v1/jobs", { key: a.apiKey, body: { prompt: "still queued" } })
+    ).json()) as { id: string };
+
+    // The live stream of a queued job: open for the owner (first event arrives), 404 for the other tenant.
+    const ownStream = await readSse(`${h.url}/v1/jobs/${live.id}/events`, {
+      headers: { authorization: `Bearer ${a.apiKey}` },
+      stop: () => true,
+      timeoutMs: 10_000,
+    });
+    expect(ownStream.status).toBe(200);
+    expect(ownStream.events.map((e) => e.event)).toEqual(["job.queued"]);
+    const otherStream = await h.request("GET", `/v1/jobs/${live.id}/events`, {
+      key: b.apiKey,
+      headers: { accept: "text/event-stream" },
+    });
+    expect(otherStream.status).toBe(404);
+    expect(otherStream.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+
+    const deliveries = await h.request("GET", `/v1/jobs/${done.id}/webhook-deliveries`, { key: a.apiKey });
+    expect(deliveries.status).toBe(200);
+    const [delivery] = ((await deliveries.json()) as { data: { id: string }[] }).data;
+    expect(delivery?.id).toMatch(/^whd_/);
+    expect((await h.request("GET", `/v1/jobs/${done.id}/webhook-deliveries`, { key: b.apiKey })).status).toBe(404);
+
+    const stolen = await h.request("POST", `/v1/webhook-deliveries/${delivery?.id}/redeliver`, { key: b.apiKey });
+    expect(stolen.status).toBe(404);
+    expect(((await stolen.json()) as { code: string }).code).toBe("not_found");
+    const own = await h.request("POST", `/v1/webhook-deliveries/${delivery?.id}/redeliver`, { key: a.apiKey });
+    expect(own.status).toBe(202);
+
+    // Prefer: wait must not wait on (or reveal) another tenant's job.
+    const started = Date.now();
+    const waited = await h.request("GET", `/v1/jobs/${live.id}`, { key: b.apiKey, headers: { prefer: "wait=3" } });
+    expect(waited.status).toBe(404);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    const finished = await h.request("GET", `/v1/jobs/${done.id}`, { key: b.apiKey, headers: { prefer: "wait=3" } });
+    expect(finished.status).toBe(404);
+    const ownFinished = await h.request("GET", `/v1/jobs/${done.id}`, { key: a.apiKey, headers: { prefer: "wait=3" } });
+    expect(ownFinished.status).toBe(200);
+    expect(((await ownFinished.json()) as { status: string }).status).toBe("succeeded");
   });
 
   it("stores keys hashed, never in the clear", async () => {
@@ -62,15 +192,40 @@ describe("authentication and tenant isolation", () => {
     expect(body.webhook_secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
   });
 
-  it("refuses image URLs with a bad or expired signature", async () => {
+  it("opens an image by its signed URL, and refuses a forged or expired signature with 403", async () => {
     const { apiKey } = await h.newTenant("img");
-    const job = (await (await h.request("POST", "/v1/jobs", { key: apiKey, body: { prompt: "x" } })).json()) as {
-      id: string;
-    };
-    const forged = await h.request("GET", `/v1/jobs/${job.id}/images/0?expires=9999999999&signature=AAAA`);
+    const done = await succeededJob(apiKey, 1);
+    const signer = signerOf(h.api);
+    const fresh = await fetchSigned(signer.url(done.id, 0));
+    expect(fresh.status).toBe(200);
+    expect(Buffer.from(await fresh.arrayBuffer()).equals(done.images[0] ?? Buffer.alloc(0))).toBe(true);
+
+    const forged = await h.request("GET", `/v1/jobs/${done.id}/images/0?expires=9999999999&signature=AAAA`);
     expect(forged.status).toBe(403);
-    const expired = await h.request("GET", `/v1/jobs/${job.id}/images/0?expires=1000&signature=AAAA`);
+    expect(((await forged.json()) as { code: string }).code).toBe("forbidden");
+    // Correctly signed with the API's own secret, but its expiry lies in the past.
+    const ttlMs = h.api.config.imageUrlTtlSeconds * 1000;
+    const expiredUrl = signer.url(done.id, 0, Date.now() - 3 * ttlMs);
+    expect(Number(new URL(expiredUrl).searchParams.get("expires")) * 1000).toBeLessThan(Date.now());
+    const expired = await fetchSigned(expiredUrl);
     expect(expired.status).toBe(403);
+    expect(((await expired.json()) as { code: string }).code).toBe("forbidden");
+  });
+
+  it("binds a signed URL to its job and image: image 0's signature opens neither image 1 nor another job", async () => {
+    const { apiKey } = await h.newTenant("img-binding");
+    const first = await succeededJob(apiKey, 2);
+    const second = await succeededJob(apiKey, 1);
+    const signer = signerOf(h.api);
+    const url = new URL(signer.url(first.id, 0));
+    expect((await fetchSigned(url.toString())).status).toBe(200);
+    // Both targets exist and open with their own signed URLs, so only the binding refuses them.
+    expect((await fetchSigned(signer.url(first.id, 1))).status).toBe(200);
+    expect((await fetchSigned(signer.url(second.id, 0))).status).toBe(200);
+    const otherIndex = await h.request("GET", `/v1/jobs/${first.id}/images/1${url.search}`);
+    expect(otherIndex.status).toBe(403);
+    const otherJob = await h.request("GET", `/v1/jobs/${second.id}/images/0${url.search}`);
+    expect(otherJob.status).toBe(403);
   });
 
   it("carries an x-request-id on every response, echoing a sane incoming one", async () => {

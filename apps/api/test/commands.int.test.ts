@@ -3,7 +3,15 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { bundleDir, createTestDatabase, createTestRedis, startProcess, type TestDatabase } from "@darkroom/testing";
+import { createPrismaClient, findMigrationsDir, listMigrations } from "@darkroom/db";
+import {
+  bundleDir,
+  createEmptyDatabase,
+  createTestDatabase,
+  createTestRedis,
+  startProcess,
+  type TestDatabase,
+} from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -72,10 +80,12 @@ describe("commands", () => {
     timeout: 60_000,
   }, async () => {
     const redis = createTestRedis("start");
+    // A database without a single table, so the migrations really have to run.
+    const fresh = await createEmptyDatabase("start");
     const port = String(20000 + Math.floor(Math.random() * 20000));
     const simPort = String(Number(port) + 1);
     const start = startProcess("start.js", {
-      DATABASE_URL: db.url,
+      DATABASE_URL: fresh.url,
       REDIS_URL: redis.url,
       QUEUE_PREFIX: redis.prefix,
       PORT: port,
@@ -86,6 +96,17 @@ describe("commands", () => {
     });
     try {
       const [, key] = await start.waitFor(/API key: +(dr_\S+)/, 40_000);
+      const migrations = (await listMigrations(await findMigrationsDir(process.cwd()))).map((m) => m.name);
+      expect(migrations.length).toBeGreaterThan(0);
+      expect(start.output()).toContain(`database ready (${migrations.length} migration(s) applied now)`);
+      const prisma = createPrismaClient({ databaseUrl: fresh.url });
+      try {
+        const applied = await prisma.$queryRaw<{ migration_name: string }[]>`
+          SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL ORDER BY migration_name`;
+        expect(applied.map((r) => r.migration_name)).toEqual(migrations);
+      } finally {
+        await prisma.$disconnect();
+      }
       expect(start.output()).toMatch(/Dashboard: +http:\/\/127\.0\.0\.1:\d+\/dashboard\//);
       expect(start.output()).toMatch(/simulator: no COMETAPI_KEY set/);
       const res = await fetch(`http://127.0.0.1:${port}/v1/jobs`, {
@@ -103,6 +124,7 @@ describe("commands", () => {
     } finally {
       const code = await start.stop("SIGINT");
       await redis.cleanup();
+      await fresh.drop();
       expect(code).toBe(0);
     }
     // every child is gone: the ports are free again

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseEnv } from "@darkroom/config";
+import { createPrismaClient } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
 import { createLogger } from "@darkroom/logger";
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from "@darkroom/testing";
@@ -116,10 +117,14 @@ describe("Postgres unreachable", () => {
     expectUnavailable(await timed(api.url, "GET", `${url.pathname}${url.search}`));
   });
 
-  it("still answers what needs no database: liveness, validation before auth is not reached, 401 without a key", async () => {
+  it("still answers what needs no database: liveness, 401 without a key (before the body is validated), a wrong admin token", async () => {
     expect((await timed(api.url, "GET", "/healthz")).status).toBe(200);
     const noKey = await timed(api.url, "GET", "/v1/jobs");
     expect(noKey.status).toBe(401);
+    // An invalid body without a key: authentication answers first, the body's validation is not reached.
+    const invalidNoKey = await timed(api.url, "POST", "/v1/jobs", { body: { prompt: 42 } });
+    expect(invalidNoKey.status, invalidNoKey.body).toBe(401);
+    expect((JSON.parse(invalidNoKey.body) as { code: string }).code).toBe("unauthorized");
     const badAdmin = await timed(api.url, "POST", "/admin/api/keys", { key: "wrong", body: { name: "x" } });
     expect(badAdmin.status).toBe(401);
   });
@@ -162,7 +167,7 @@ describe("Redis unreachable", () => {
     await rm(storageDir, { recursive: true, force: true });
   });
 
-  it("accepts a job with 202 within a few seconds and keeps it durable for the reconciler", async () => {
+  it("accepts a job with 202 within a few seconds and keeps it as a queued row in Postgres", async () => {
     const res = await timed(api.url, "POST", "/v1/jobs", { key, body: { prompt: "a lighthouse at dusk" } });
     expect(res.ms, res.body).toBeLessThan(WITHIN_MS);
     expect(res.status, res.body).toBe(202);
@@ -171,6 +176,14 @@ describe("Redis unreachable", () => {
     const again = await timed(api.url, "GET", `/v1/jobs/${job.id}`, { key });
     expect(again.status).toBe(200);
     expect((JSON.parse(again.body) as { status: string }).status).toBe("queued");
+    // The row itself, read past the API: this is what the reconciler picks up once Redis is back.
+    const prisma = createPrismaClient({ databaseUrl: db.url });
+    try {
+      const row = await prisma.job.findUnique({ where: { id: job.id }, select: { status: true, prompt: true } });
+      expect(row).toEqual({ status: "queued", prompt: "a lighthouse at dusk" });
+    } finally {
+      await prisma.$disconnect();
+    }
   });
 
   it("answers an idempotent replay and a listing without Redis", async () => {
@@ -199,9 +212,13 @@ describe("Redis unreachable", () => {
   it("honours Prefer: wait and streams a terminal job's events without Redis (listeners poll Postgres)", async () => {
     const created = await timed(api.url, "POST", "/v1/jobs", { key, body: { prompt: "watched" } });
     const { id } = JSON.parse(created.body) as { id: string };
+    // Nothing finishes the job: the answer comes when the wait runs out, polled from Postgres alone.
     const waited = await timed(api.url, "GET", `/v1/jobs/${id}`, { key, headers: { prefer: "wait=1" } });
+    expect(waited.ms, waited.body).toBeGreaterThanOrEqual(950);
     expect(waited.ms, waited.body).toBeLessThan(WITHIN_MS);
-    expect(waited.status).toBe(200);
+    expect(waited.status, waited.body).toBe(202);
+    expect(waited.headers.get("preference-applied")).toBe("wait=1");
+    expect((JSON.parse(waited.body) as { status: string }).status).toBe("queued");
     await timed(api.url, "POST", `/v1/jobs/${id}/cancel`, { key });
     const sse = await timed(api.url, "GET", `/v1/jobs/${id}/events`, { key, headers: { accept: "text/event-stream" } });
     expect(sse.ms).toBeLessThan(WITHIN_MS);

@@ -33,8 +33,6 @@ export {
   type WebhookEventType,
 } from "./job-schemas";
 export {
-  assertTransition,
-  canTransition,
   isTerminal,
   JOB_STATUSES,
   type JobStatus,

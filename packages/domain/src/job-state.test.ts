@@ -1,18 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { isId, newId } from "./ids";
-import { assertTransition, canTransition, isTerminal } from "./job-state";
+import { isTerminal, JOB_STATUSES } from "./job-state";
 
-describe("job state machine", () => {
-  it("allows the documented transitions only", () => {
-    expect(canTransition("queued", "running")).toBe(true);
-    expect(canTransition("running", "queued")).toBe(true);
-    expect(canTransition("running", "succeeded")).toBe(true);
-    expect(canTransition("failed", "queued")).toBe(true);
-    expect(canTransition("succeeded", "queued")).toBe(false);
-    expect(canTransition("succeeded", "failed")).toBe(false);
-    expect(() => assertTransition("canceled", "running")).toThrow(/A canceled job cannot become running/);
-    expect(["succeeded", "failed", "canceled"].every((s) => isTerminal(s as "failed"))).toBe(true);
-    expect(isTerminal("running")).toBe(false);
+describe("job states and ids", () => {
+  it("calls succeeded, failed and canceled terminal, queued and running not", () => {
+    expect(JOB_STATUSES.filter(isTerminal)).toEqual(["succeeded", "failed", "canceled"]);
   });
 
   it("makes prefixed ids that sort by creation time", () => {

@@ -1,5 +1,6 @@
 import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { streamChatImage } from "./chat-stream";
 import { sniffImage } from "./image-sniff";
 import { decodeImageBase64, type GenerateImagesOptions, generateImages } from "./images-client";
 import { expectUpstreamFailure } from "./test-support";
@@ -60,8 +61,33 @@ describe("generateImages", () => {
   }
 
   it("shares the script counter with the chat call for the same prompt", async () => {
-    const first = await expectUpstreamFailure(generateImages(options("shared [[sim script=gen500,ok]]")));
-    expect(first.errorClass).toBe("transient_upstream");
+    const base = options("shared [[sim script=http503,gen_empty]]");
+    // Call 1, the chat stream (Darkroom appends the generate sentence): the script's first entry.
+    const chat = await expectUpstreamFailure(
+      streamChatImage({
+        baseUrl: base.baseUrl,
+        apiKey: base.apiKey,
+        model: "gpt-4o-image",
+        prompt: base.prompt,
+        n: 1,
+        size: "1024x1024",
+        connectTimeoutMs: 2000,
+        firstByteTimeoutMs: 5000,
+        idleTimeoutMs: 5000,
+      }),
+    );
+    expect(chat.httpStatus).toBe(503);
+    // Call 2, the images fallback: the second entry, which a counter of its own would not reach.
+    const second = await expectUpstreamFailure(generateImages(base));
+    expect(second).toMatchObject({ code: "no_image", errorClass: "bad_fallback_result" });
+    // Call 3: past the script's end.
+    expect((await generateImages(base)).images).toHaveLength(1);
+    const calls = sim.calls.filter((c) => c.prompt?.startsWith(base.prompt)).map((c) => [c.path, c.call, c.kind]);
+    expect(calls).toEqual([
+      ["/v1/chat/completions", 1, "http503"],
+      ["/v1/images/generations", 2, "gen_empty"],
+      ["/v1/images/generations", 3, "ok"],
+    ]);
   });
 
   it("times out a slow call", async () => {

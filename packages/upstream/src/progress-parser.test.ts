@@ -20,7 +20,7 @@ function accumulate(bytes: Buffer, cuts: number[]): string[] {
 
 const STAGE_ORDER = ["waiting", "queuing", "generating", "complete"];
 
-describe("parseProgress on recorded streams", () => {
+describe("parseProgress on streams reconstructed from public transcripts", () => {
   for (const fixture of PROGRESS_FIXTURES) {
     describe(fixture.name, () => {
       const bytes = Buffer.from(fixture.text, "utf8");

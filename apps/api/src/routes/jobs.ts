@@ -49,8 +49,11 @@ export function jobsRouter(deps: ApiDeps): Router {
       res.locals.log.warn({ err: error, job_id: jobId }, "event signal not published (listeners poll)"),
     );
 
-  /** Honours `Prefer: wait=N`: 200 with the terminal job, or `fallbackStatus` with the current one. */
-  const answer = async (res: Response, job: JobRecord, prefer: number | null, fallbackStatus: number) => {
+  /**
+   * Honours `Prefer: wait=N`: 200 with the terminal job, or 202 with the current one when the N
+   * seconds ran out first. Without the header the answer is `plainStatus`.
+   */
+  const answer = async (res: Response, job: JobRecord, prefer: number | null, plainStatus: number) => {
     let current = job;
     if (prefer !== null) {
       res.setHeader("Preference-Applied", `wait=${prefer}`);
@@ -58,7 +61,7 @@ export function jobsRouter(deps: ApiDeps): Router {
         current = (await waitForTerminal(deps, job.tenantId, job.id, prefer * 1000)) ?? job;
       }
     }
-    const status = prefer !== null && isTerminal(current.status) ? 200 : fallbackStatus;
+    const status = prefer === null ? plainStatus : isTerminal(current.status) ? 200 : 202;
     res.status(status).location(`/v1/jobs/${job.id}`).json(view(current));
   };
 
