@@ -277,3 +277,34 @@ describe("options that shape the policy", () => {
     expect(job.attempts[1]?.upstream_request_id).toBeTruthy();
   });
 });
+
+describe("a 429 pauses the whole upstream queue", () => {
+  it("another job, on either of two workers, makes no call until the Retry-After passed; neither uses an attempt", async () => {
+    if (stack.workers.length < 2) await stack.addWorker();
+    const limitedPrompt = uniquePrompt("[[sim script=http429,ok retry_after=3]]");
+    const limited = await api.create({ prompt: limitedPrompt, max_attempts: 1 });
+    await api.waitFor(limited.id, (j) => j.status === "queued" && j.attempts.length === 1);
+    const otherPrompt = uniquePrompt("[[sim step_ms=5]]");
+    const other = await api.create({ prompt: otherPrompt, max_attempts: 1 });
+
+    const [limitedDone, otherDone] = await Promise.all([api.waitTerminal(limited.id), api.waitTerminal(other.id)]);
+    const [throttled, retried] = upstreamCalls(stack, limitedPrompt);
+    const [otherCall] = upstreamCalls(stack, otherPrompt);
+    // The pause lasts until 3 s after the decision, which came after the 429 call started.
+    const pauseEnd = (throttled?.startedAt ?? Number.POSITIVE_INFINITY) + 3000;
+    // The other job really arrived during the pause (with a second to spare), so it had to wait.
+    expect(new Date(other.created_at).getTime()).toBeLessThan(pauseEnd - 1000);
+    expect(otherCall?.startedAt).toBeGreaterThanOrEqual(pauseEnd);
+    expect(retried?.startedAt).toBeGreaterThanOrEqual(pauseEnd);
+    expect(upstreamCalls(stack, otherPrompt)).toHaveLength(1);
+
+    // max_attempts 1 each: a 429 is not an attempt, and waiting out another job's 429 is none either.
+    expect(limitedDone.status).toBe("succeeded");
+    expect(attemptSummary(limitedDone)).toEqual([
+      "gpt-4o-image:failed:upstream_rate_limited",
+      "gpt-4o-image:succeeded",
+    ]);
+    expect(otherDone.status).toBe("succeeded");
+    expect(attemptSummary(otherDone)).toEqual(["gpt-4o-image:succeeded"]);
+  });
+});
