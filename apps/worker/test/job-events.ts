@@ -22,12 +22,13 @@ export async function terminalEvents(stack: Stack, key: string, id: string): Pro
 }
 
 /**
- * Resolves once a worker logged `msg` for this job: the positive signal that its handler has
- * finished (and made its fenced writes), instead of a sleep.
+ * Resolves once a worker logged one of `msgs` for this job: the positive signal that its handler
+ * has finished (and made its fenced writes), instead of a sleep.
  */
-export async function waitForWorkerLog(stack: Stack, jobId: string, msg: string, timeoutMs = 10_000) {
-  const escaped = msg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const pattern = new RegExp(`"job_id":"${jobId}"[^\\n]*"msg":"${escaped}`);
+export async function waitForWorkerLog(stack: Stack, jobId: string, msgs: string | string[], timeoutMs = 10_000) {
+  const literal = (msg: string) => msg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const alternatives = (Array.isArray(msgs) ? msgs : [msgs]).map(literal).join("|");
+  const pattern = new RegExp(`"job_id":"${jobId}"[^\\n]*"msg":"(?:${alternatives})`);
   await Promise.any(stack.workers.map((w: RunningProcess) => w.waitFor(pattern, timeoutMs)));
 }
 
