@@ -170,6 +170,9 @@ describe("cancel", () => {
       const job = await api.waitTerminal(id);
       expect(["canceled", "succeeded"]).toContain(job.status);
       seen[job.status as keyof typeof seen]++;
+      const terminal = await terminalEvents(stack, key, id);
+      expect(terminal.map((e) => e.type)).toEqual([`job.${job.status}`]);
+      expect((terminal[0] as unknown as { job?: { status: string } }).job?.status).toBe(job.status);
       // The cancel answer agrees with the outcome: 200 when it won, 409 when the job had finished.
       expect(cancelStatus).toBe(job.status === "canceled" ? 200 : 409);
       if (job.status === "canceled") {
@@ -181,9 +184,6 @@ describe("cancel", () => {
         expect(job.result?.images).toHaveLength(1);
         expect((await storedFiles(id)).length).toBe(1);
       }
-      const terminal = await terminalEvents(stack, key, id);
-      expect(terminal.map((e) => e.type)).toEqual([`job.${job.status}`]);
-      expect((terminal[0] as unknown as { job?: { status: string } }).job?.status).toBe(job.status);
       expect(upstreamCalls(stack, prompt)).toHaveLength(1);
     }
     expect(seen.canceled).toBeGreaterThan(0);
