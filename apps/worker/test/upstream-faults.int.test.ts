@@ -165,6 +165,20 @@ describe("section E, row by row", () => {
     expect(job.attempts[0]?.error?.class).toBe("network");
   });
 
+  it("11: no response headers within the first-byte timeout: the call is abandoned after it and retried", async () => {
+    const { job, calls, prompt } = await run("[[sim script=noheaders,ok]]");
+    expect(calls).toEqual(["chat", "chat"]);
+    expect(job.status).toBe("succeeded");
+    expect(job.attempts[0]?.error).toMatchObject({ code: "upstream_timeout", class: "network", http_status: null });
+    const [silent] = upstreamCalls(stack, prompt);
+    expect(silent?.closedByClient).toBe(true);
+    // UPSTREAM_FIRST_BYTE_TIMEOUT_MS (1500), not the idle timeout (700) that applies after the
+    // headers. The worker's clock starts before the connect, the simulator's once the request is in.
+    const heldMs = (silent?.closedAt ?? 0) - (silent?.startedAt ?? 0);
+    expect(heldMs).toBeGreaterThan(1100);
+    expect(heldMs).toBeLessThan(1500 + 1500);
+  });
+
   it("12: an error in the middle of a 200 stream is retried once, then the fallback", async () => {
     const once = await run("[[sim script=midstream_error,ok]]");
     expect(once.calls).toEqual(["chat", "chat"]);
