@@ -84,10 +84,13 @@ describe("cancel", () => {
   it("cancels a job waiting for a retry: its delayed retry never runs; a terminal job is refused with 409", async () => {
     const prompt = uniquePrompt("[[sim script=http503 retry_after=2]]");
     const created = await api.create({ prompt });
+    // GET reads the job row and its attempts in two queries, so "queued with one attempt" alone can
+    // be the moment of the claim; a retry time is only set by the failed attempt.
     const waiting = (await api.waitFor(
       created.id,
-      (j) => j.status === "queued" && j.attempts.length === 1,
+      (j) => j.status === "queued" && (j as { next_attempt_at?: string | null }).next_attempt_at != null,
     )) as JobJson & { next_attempt_at: string | null };
+    expect(waiting.attempts.map((a) => a.status)).toEqual(["failed"]);
     const dueAt = Date.parse(waiting.next_attempt_at ?? "");
     // The worker moves the BullMQ job to delayed after writing the attempt: cancel it there.
     await until("the retry is delayed in BullMQ", async () =>
@@ -159,7 +162,7 @@ describe("cancel", () => {
       Array.from({ length: 12 }, async (_, i) => {
         const prompt = uniquePrompt("[[sim script=img_slow img_delay_ms=300]]");
         const created = await api.create({ prompt });
-        await api.waitFor(created.id, (j) => j.progress.stage === "storing" || j.status === "succeeded");
+        await api.waitFor(created.id, (j) => j.progress.stage === "storing" || j.status === "succeeded", 20_000);
         await new Promise((r) => setTimeout(r, i * 50));
         const res = await api.post(`/v1/jobs/${created.id}/cancel`);
         return { id: created.id, cancelStatus: res.status, prompt };

@@ -1,5 +1,8 @@
+import { createRedisConnection, QUEUES } from "@darkroom/queue";
 import { type Stack, startStack } from "@darkroom/testing";
+import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "./job-events";
 import { callKinds, client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
 // One test per row of upstream-protocol.md section E, through the simulator over real HTTP, with the
@@ -297,7 +300,26 @@ describe("a 429 pauses the whole upstream queue", () => {
     if (stack.workers.length < 2) await stack.addWorker();
     const limitedPrompt = uniquePrompt("[[sim script=http429,ok retry_after=3]]");
     const limited = await api.create({ prompt: limitedPrompt, max_attempts: 1 });
-    await api.waitFor(limited.id, (j) => j.status === "queued" && j.attempts.length === 1);
+    // The 429 has been handled: only a failed attempt sets a retry time (GET reads the job and its
+    // attempts in two queries, so "queued with one attempt" alone can be the moment of the claim).
+    await api.waitFor(
+      limited.id,
+      (j) => j.status === "queued" && (j as { next_attempt_at?: string | null }).next_attempt_at != null,
+    );
+    // …and the worker has paused the queue (it does so right after writing the attempt).
+    const queue = new Queue(QUEUES.generation.name, {
+      connection: createRedisConnection(stack.redis.url, "worker"),
+      prefix: stack.redis.prefix,
+    });
+    try {
+      // A manual pause sets the limiter counter to MAX_SAFE_INTEGER; the worker's own (never binding)
+      // limiter leaves a small count there, which this does not mistake for a pause.
+      await until("the queue is paused", async () =>
+        (await queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER)) > 0 ? true : undefined,
+      );
+    } finally {
+      await queue.close();
+    }
     const otherPrompt = uniquePrompt("[[sim step_ms=5]]");
     const other = await api.create({ prompt: otherPrompt, max_attempts: 1 });
 
