@@ -43,7 +43,10 @@ async function chosenDelays(id: string): Promise<{ delayMs: number; retryAt: num
 }
 
 describe("retry backoff", () => {
-  it("spaces 5xx retries within [0, min(max, base * 2^k)): full jitter, growing, capped", async () => {
+  // 24 jobs in three waves: about 9 s on an idle machine, over 20 s under a load of 8.
+  it("spaces 5xx retries within [0, min(max, base * 2^k)): full jitter, growing, capped", {
+    timeout: 60_000,
+  }, async () => {
     const firstDelays: number[] = [];
     const secondDelays: number[] = [];
     // Waves no larger than WORKER_CONCURRENCY (8): a promoted retry never waits for a free slot.
