@@ -1,19 +1,58 @@
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { createRedisConnection, QUEUES } from "@darkroom/queue";
 import { type Stack, startStack } from "@darkroom/testing";
+import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { terminalEvents, until, waitForWorkerLog } from "./job-events";
 import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
 let stack: Stack;
+let key: string;
 let api: ReturnType<typeof client>;
+let queue: Queue;
 beforeAll(async () => {
-  // The stack caps retry delays at 500 ms by default; a 429's Retry-After of 2 s must be honoured here.
   stack = await startStack({
     label: "cancel",
     simulatorStepMs: 5,
+    // A hinted retry may wait up to 3 s, long enough to cancel a job while its retry is pending.
     env: { RETRY_BASE_DELAY_MS: "20", RETRY_MAX_DELAY_MS: "3000" },
   });
-  api = client(stack, await stack.newApiKey());
+  key = await stack.newApiKey();
+  api = client(stack, key);
+  queue = new Queue(QUEUES.generation.name, {
+    connection: createRedisConnection(stack.redis.url, "worker"),
+    prefix: stack.redis.prefix,
+  });
 });
-afterAll(() => stack?.stop());
+afterAll(async () => {
+  await queue?.close();
+  await stack?.stop();
+});
+
+/** The worker has finished with a canceled attempt (its fenced writes changed nothing). */
+const ABORTED = "attempt ended after the job moved on";
+
+/** Files stored for a job, temporary ones included (a canceled job must have none). */
+async function storedFiles(jobId: string): Promise<string[]> {
+  try {
+    return await readdir(path.join(stack.env.STORAGE_DIR ?? "", jobId), { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/** A canceled job as GET and the event log show it: canceled once, no result, nothing stored. */
+async function expectCanceledOnce(jobId: string) {
+  const job = await api.get(jobId);
+  expect(job.status).toBe("canceled");
+  expect(job.result).toBeNull();
+  const terminal = await terminalEvents(stack, key, jobId);
+  expect(terminal.map((e) => e.type)).toEqual(["job.canceled"]);
+  expect(await storedFiles(jobId)).toEqual([]);
+  return job;
+}
 
 describe("cancel", () => {
   it("aborts the in-flight upstream call within 1 s; the job is canceled and stays so", async () => {
@@ -35,38 +74,123 @@ describe("cancel", () => {
     expect(call?.closedByClient).toBe(true);
     expect((call?.closedAt ?? Number.POSITIVE_INFINITY) - canceledAt).toBeLessThan(1000);
 
-    await new Promise((r) => setTimeout(r, 1500));
-    const later = await api.get(created.id);
-    expect(later.status).toBe("canceled");
-    expect(later.result).toBeNull();
+    // The worker's handler has ended (after its fenced writes); the cancel still stands.
+    await waitForWorkerLog(stack, created.id, ABORTED);
+    const job = await expectCanceledOnce(created.id);
+    expect(job.attempts.map((a) => a.status)).toEqual(["canceled"]);
     expect(upstreamCalls(stack, prompt)).toHaveLength(1);
   });
 
-  it("cancels a queued job waiting for a retry (the retry never runs), and refuses a terminal one with 409", async () => {
-    const prompt = uniquePrompt("[[sim script=http429 retry_after=2]]");
+  it("cancels a job waiting for a retry: its delayed retry never runs; a terminal job is refused with 409", async () => {
+    const prompt = uniquePrompt("[[sim script=http503 retry_after=2]]");
     const created = await api.create({ prompt });
+    // GET reads the job row and its attempts in two queries, so "queued with one attempt" alone can
+    // be the moment of the claim; a retry time is only set by the failed attempt.
     const waiting = (await api.waitFor(
       created.id,
-      (j) => j.attempts.length === 1 && j.status === "queued",
-    )) as JobJson & {
-      next_attempt_at: string | null;
-    };
+      (j) => j.status === "queued" && (j as { next_attempt_at?: string | null }).next_attempt_at != null,
+    )) as JobJson & { next_attempt_at: string | null };
+    expect(waiting.attempts.map((a) => a.status)).toEqual(["failed"]);
     const dueAt = Date.parse(waiting.next_attempt_at ?? "");
+    // The worker moves the BullMQ job to delayed after writing the attempt: cancel it there.
+    await until("the retry is delayed in BullMQ", async () =>
+      (await queue.getJobState(created.id)) === "delayed" ? true : undefined,
+    );
+    expect(dueAt - Date.now()).toBeGreaterThan(500);
     const res = await api.post(`/v1/jobs/${created.id}/cancel`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { status: string }).status).toBe("canceled");
-    expect(Date.now(), "the cancel came before the retry was due").toBeLessThan(dueAt);
-    // Proving that something does not happen needs its due time to pass: the retry was due at dueAt.
-    while (Date.now() < dueAt + 2_000) await new Promise((r) => setTimeout(r, 100));
-    const later = await api.get(created.id);
-    expect(later.status).toBe("canceled");
-    expect(later.attempts).toHaveLength(1);
+    // Nothing is scheduled for the job any more, well before the retry was due: the cancel removed it.
+    await until("the delayed retry is gone", async () =>
+      (await queue.getJobState(created.id)) === "unknown" ? true : undefined,
+    );
+    expect(Date.now()).toBeLessThan(dueAt);
+    // Just past the due time: no second call, no second attempt.
+    await new Promise((r) => setTimeout(r, Math.max(0, dueAt + 250 - Date.now())));
+    const job = await expectCanceledOnce(created.id);
+    expect(job.attempts.map((a) => a.status)).toEqual(["failed"]);
     expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+
     const again = await api.post(`/v1/jobs/${created.id}/cancel`);
     expect(again.status).toBe(409);
     const problem = (await again.json()) as { code: string; detail: string };
     expect(problem.code).toBe("conflict");
     expect(problem.detail).toMatch(/already canceled/);
+  });
+
+  it("cancel during the fallback images/generations call closes it; canceled once, nothing stored", async () => {
+    const prompt = uniquePrompt("[[sim script=http503nochannel gen_ms=5000]]");
+    const created = await api.create({ prompt });
+    const images = await until("the fallback call is in flight", async () =>
+      upstreamCalls(stack, prompt).find((c) => c.path === "/v1/images/generations"),
+    );
+    const res = await api.post(`/v1/jobs/${created.id}/cancel`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as JobJson;
+    expect(body.status).toBe("canceled");
+    expect(body.attempts.map((a) => `${a.model}:${a.status}`)).toEqual(["gpt-4o-image:failed", "gpt-image-1:canceled"]);
+    await until("the simulator sees the close", async () => (images.closedByClient ? true : undefined), 3000);
+    await waitForWorkerLog(stack, created.id, ABORTED);
+    const job = await expectCanceledOnce(created.id);
+    expect(job.attempts.map((a) => a.status)).toEqual(["failed", "canceled"]);
+    expect(upstreamCalls(stack, prompt)).toHaveLength(2);
+  });
+
+  it("cancel while storing (the image download in flight) closes the download; canceled once, nothing stored", async () => {
+    const prompt = uniquePrompt("[[sim script=img_slow img_delay_ms=5000]]");
+    const created = await api.create({ prompt });
+    await api.waitFor(created.id, (j) => j.progress.stage === "storing");
+    const [chat] = upstreamCalls(stack, prompt);
+    const download = await until("the image download is in flight", async () =>
+      stack.simulator.calls.find(
+        (c) => c.path.startsWith("/cdn/") && c.startedAt >= (chat?.startedAt ?? 0) && c.closedAt === undefined,
+      ),
+    );
+    const res = await api.post(`/v1/jobs/${created.id}/cancel`);
+    expect(res.status).toBe(200);
+    await until("the simulator sees the close", async () => (download.closedByClient ? true : undefined), 3000);
+    await waitForWorkerLog(stack, created.id, ABORTED);
+    const job = await expectCanceledOnce(created.id);
+    expect(job.attempts.map((a) => a.status)).toEqual(["canceled"]);
+    expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+  });
+
+  it("cancel racing completion: each job ends once, succeeded xor canceled, and GET and the events agree", async () => {
+    // The download takes 300 ms; the cancels land from the moment storing starts to well after the
+    // job finished, so some win, some lose, and some meet the completion head on.
+    const outcomes = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const prompt = uniquePrompt("[[sim script=img_slow img_delay_ms=300]]");
+        const created = await api.create({ prompt });
+        await api.waitFor(created.id, (j) => j.progress.stage === "storing" || j.status === "succeeded", 20_000);
+        await new Promise((r) => setTimeout(r, i * 50));
+        const res = await api.post(`/v1/jobs/${created.id}/cancel`);
+        return { id: created.id, cancelStatus: res.status, prompt };
+      }),
+    );
+    const seen = { canceled: 0, succeeded: 0 };
+    for (const { id, cancelStatus, prompt } of outcomes) {
+      const job = await api.waitTerminal(id);
+      expect(["canceled", "succeeded"]).toContain(job.status);
+      seen[job.status as keyof typeof seen]++;
+      const terminal = await terminalEvents(stack, key, id);
+      expect(terminal.map((e) => e.type)).toEqual([`job.${job.status}`]);
+      expect((terminal[0] as unknown as { job?: { status: string } }).job?.status).toBe(job.status);
+      // The cancel answer agrees with the outcome: 200 when it won, 409 when the job had finished.
+      expect(cancelStatus).toBe(job.status === "canceled" ? 200 : 409);
+      if (job.status === "canceled") {
+        // Whichever way the worker lost the job (aborted, or completed after the cancel), it is done.
+        await waitForWorkerLog(stack, id, [ABORTED, "attempt finished after losing the job"]);
+        const canceled = await expectCanceledOnce(id);
+        expect(canceled.attempts.map((a) => a.status)).toEqual(["canceled"]);
+      } else {
+        expect(job.result?.images).toHaveLength(1);
+        expect((await storedFiles(id)).length).toBe(1);
+      }
+      expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+    }
+    expect(seen.canceled).toBeGreaterThan(0);
+    expect(seen.succeeded).toBeGreaterThan(0);
   });
 
   it("answers 404 for another tenant's job", async () => {

@@ -1,5 +1,8 @@
+import { createRedisConnection, QUEUES } from "@darkroom/queue";
 import { type Stack, startStack } from "@darkroom/testing";
+import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "./job-events";
 import { callKinds, client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
 // One test per row of upstream-protocol.md section E, through the simulator over real HTTP, with the
@@ -165,6 +168,20 @@ describe("section E, row by row", () => {
     expect(job.attempts[0]?.error?.class).toBe("network");
   });
 
+  it("11: no response headers within the first-byte timeout: the call is abandoned after it and retried", async () => {
+    const { job, calls, prompt } = await run("[[sim script=noheaders,ok]]");
+    expect(calls).toEqual(["chat", "chat"]);
+    expect(job.status).toBe("succeeded");
+    expect(job.attempts[0]?.error).toMatchObject({ code: "upstream_timeout", class: "network", http_status: null });
+    const [silent] = upstreamCalls(stack, prompt);
+    expect(silent?.closedByClient).toBe(true);
+    // UPSTREAM_FIRST_BYTE_TIMEOUT_MS (1500), not the idle timeout (700) that applies after the
+    // headers. The worker's clock starts before the connect, the simulator's once the request is in.
+    const heldMs = (silent?.closedAt ?? 0) - (silent?.startedAt ?? 0);
+    expect(heldMs).toBeGreaterThan(1100);
+    expect(heldMs).toBeLessThan(1500 + 1500);
+  });
+
   it("12: an error in the middle of a 200 stream is retried once, then the fallback", async () => {
     const once = await run("[[sim script=midstream_error,ok]]");
     expect(once.calls).toEqual(["chat", "chat"]);
@@ -275,5 +292,55 @@ describe("options that shape the policy", () => {
     expect(job.attempts[0]?.upstream_request_id).toBeTruthy();
     expect(job.attempts[1]?.time_to_first_byte_ms).toBeGreaterThanOrEqual(0);
     expect(job.attempts[1]?.upstream_request_id).toBeTruthy();
+  });
+});
+
+describe("a 429 pauses the whole upstream queue", () => {
+  it("another job, on either of two workers, makes no call until the Retry-After passed; neither uses an attempt", async () => {
+    if (stack.workers.length < 2) await stack.addWorker();
+    const limitedPrompt = uniquePrompt("[[sim script=http429,ok retry_after=3]]");
+    const limited = await api.create({ prompt: limitedPrompt, max_attempts: 1 });
+    // The 429 has been handled: only a failed attempt sets a retry time (GET reads the job and its
+    // attempts in two queries, so "queued with one attempt" alone can be the moment of the claim).
+    await api.waitFor(
+      limited.id,
+      (j) => j.status === "queued" && (j as { next_attempt_at?: string | null }).next_attempt_at != null,
+    );
+    // …and the worker has paused the queue (it does so right after writing the attempt).
+    const queue = new Queue(QUEUES.generation.name, {
+      connection: createRedisConnection(stack.redis.url, "worker"),
+      prefix: stack.redis.prefix,
+    });
+    try {
+      // A manual pause sets the limiter counter to MAX_SAFE_INTEGER; the worker's own (never binding)
+      // limiter leaves a small count there, which this does not mistake for a pause.
+      await until("the queue is paused", async () =>
+        (await queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER)) > 0 ? true : undefined,
+      );
+    } finally {
+      await queue.close();
+    }
+    const otherPrompt = uniquePrompt("[[sim step_ms=5]]");
+    const other = await api.create({ prompt: otherPrompt, max_attempts: 1 });
+
+    const [limitedDone, otherDone] = await Promise.all([api.waitTerminal(limited.id), api.waitTerminal(other.id)]);
+    const [throttled, retried] = upstreamCalls(stack, limitedPrompt);
+    const [otherCall] = upstreamCalls(stack, otherPrompt);
+    // The pause lasts until 3 s after the decision, which came after the 429 call started.
+    const pauseEnd = (throttled?.startedAt ?? Number.POSITIVE_INFINITY) + 3000;
+    // The other job really arrived during the pause (with a second to spare), so it had to wait.
+    expect(new Date(other.created_at).getTime()).toBeLessThan(pauseEnd - 1000);
+    expect(otherCall?.startedAt).toBeGreaterThanOrEqual(pauseEnd);
+    expect(retried?.startedAt).toBeGreaterThanOrEqual(pauseEnd);
+    expect(upstreamCalls(stack, otherPrompt)).toHaveLength(1);
+
+    // max_attempts 1 each: a 429 is not an attempt, and waiting out another job's 429 is none either.
+    expect(limitedDone.status).toBe("succeeded");
+    expect(attemptSummary(limitedDone)).toEqual([
+      "gpt-4o-image:failed:upstream_rate_limited",
+      "gpt-4o-image:succeeded",
+    ]);
+    expect(otherDone.status).toBe("succeeded");
+    expect(attemptSummary(otherDone)).toEqual(["gpt-4o-image:succeeded"]);
   });
 });

@@ -7,6 +7,7 @@ import {
   streamChatImage,
   UpstreamError,
 } from "@darkroom/upstream";
+import { Agent } from "undici";
 import type { WorkerConfig } from "../config";
 import { FALLBACK_MODEL } from "./policy";
 import type { ProgressState } from "./progress-writer";
@@ -105,6 +106,9 @@ export function runAttempt(ctx: AttemptContext): Promise<AttemptOutcome> {
 async function runImagesApi(ctx: AttemptContext): Promise<AttemptOutcome> {
   const { job, config, signal } = ctx;
   ctx.onProgress({ stage: "generating", percent: 0 });
+  // UPSTREAM_CONNECT_TIMEOUT_MS holds for the fallback call too: without an agent of its own, the
+  // call used undici's global one, whose connect timeout is a fixed 10 s.
+  const agent = new Agent({ connect: { timeout: config.upstream.connectTimeoutMs } });
   const result = await generateImages({
     baseUrl: config.upstream.baseUrl,
     apiKey: config.upstream.apiKey,
@@ -114,7 +118,8 @@ async function runImagesApi(ctx: AttemptContext): Promise<AttemptOutcome> {
     quality: job.quality as ImageQuality,
     signal,
     timeoutMs: Math.max(1000, job.deadlineAt.getTime() - Date.now()),
-  });
+    dispatcher: agent,
+  }).finally(() => void agent.destroy().catch(() => undefined));
   if (result.images.length < job.n) {
     throw new UpstreamError({
       code: "no_image",
