@@ -4,7 +4,7 @@ import type { ApiDeps } from "../deps";
 
 /**
  * Resolves with the job once it is terminal, or with its current state after `timeoutMs`.
- * Woken by Redis signals, and re-reads Postgres every second in case a signal was lost.
+ * Woken by Redis signals, and re-reads Postgres every `eventsFallbackPollMs` in case a signal was lost.
  */
 export async function waitForTerminal(
   deps: ApiDeps,
@@ -20,7 +20,10 @@ export async function waitForTerminal(
       const job = await findJobForTenant(deps.db, tenantId, jobId);
       if (job === null || isTerminal(job.status) || Date.now() >= deadline) return job;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now())));
+        const timer = setTimeout(
+          resolve,
+          Math.min(deps.config.eventsFallbackPollMs, Math.max(0, deadline - Date.now())),
+        );
         wake = () => {
           clearTimeout(timer);
           resolve();
