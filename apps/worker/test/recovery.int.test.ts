@@ -90,14 +90,21 @@ describe("fencing", () => {
     const finished = await db.job.findUniqueOrThrow({ where: { id: created.id }, include: { images: true } });
 
     holder.child.kill("SIGCONT");
-    await new Promise((r) => setTimeout(r, 3000));
+    // The woken worker's attempt ends on its own once it sees the fence: its lease renewal or its
+    // next write finds a newer attempt, and the fenced write is refused (owned: false).
+    await holder.waitFor(
+      new RegExp(
+        `"job_id":"${created.id}","attempt":1,.*"msg":"(attempt ended after the job moved on|attempt finished after losing the job)`,
+      ),
+      15_000,
+    );
     const after = await db.job.findUniqueOrThrow({ where: { id: created.id }, include: { images: true } });
     expect(after.updatedAt).toEqual(finished.updatedAt);
     expect(after.images.map((i) => i.sha256)).toEqual(finished.images.map((i) => i.sha256));
     expect(after.images).toHaveLength(1);
     expect(await db.jobEvent.count({ where: { jobId: created.id } })).toBe(eventsBefore);
     expect(running.attempts[0]?.number).toBe(1);
-  });
+  }, 60_000);
 });
 
 describe("graceful shutdown", () => {
