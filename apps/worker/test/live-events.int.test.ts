@@ -1,4 +1,5 @@
 import { readSse, type Stack, startStack } from "@darkroom/testing";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, uniquePrompt } from "./support";
 
@@ -244,4 +245,34 @@ describe("live delivery through Redis pub/sub, with the Postgres fallback poll a
     expect(job.status).toBe("succeeded");
     expect(answeredAt - Date.parse(job.finished_at ?? "")).toBeLessThan(LIVE_MS);
   }, 40_000);
+});
+
+describe("Prefer: wait while the API stops", () => {
+  it("a waiting request is answered at once with the job as it stands, and the API exits cleanly", async () => {
+    const doomed = await stack.addApi({ SHUTDOWN_GRACE_MS: "5000" });
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=1000]]") });
+    const waiting = fetch(`${doomed.url}/v1/jobs/${created.id}`, { headers: { ...auth(), prefer: "wait=60" } });
+    // The wait has begun once the doomed API listens for the job's signals (nothing else does).
+    const redis = new Redis(stack.redis.url);
+    try {
+      const deadline = Date.now() + 10_000;
+      const channel = `${stack.redis.prefix}:signals:events:${created.id}`;
+      while (Number(((await redis.pubsub("NUMSUB", channel)) as [string, number])[1]) < 1) {
+        if (Date.now() > deadline) throw new Error("the API never began waiting");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const stoppedAt = Date.now();
+    const exited = doomed.process.stop("SIGTERM");
+    const res = await waiting;
+    const answeredMs = Date.now() - stoppedAt;
+    // The status code of an unfinished GET wait is another matter (README vs code, review D-11).
+    expect(res.ok).toBe(true);
+    expect(((await res.json()) as { status: string }).status).not.toMatch(/succeeded|failed|canceled/);
+    expect(answeredMs).toBeLessThan(3000);
+    expect(await exited).toBe(0);
+    await api.post(`/v1/jobs/${created.id}/cancel`);
+  });
 });
