@@ -11,6 +11,8 @@ export interface ApiConfig {
   adminTokenGenerated: boolean;
   imageUrlSecret: string;
   imageUrlTtlSeconds: number;
+  /** How often event streams and `Prefer: wait` re-read Postgres in case a Redis wake-up was lost. */
+  eventsFallbackPollMs: number;
 }
 
 /** The API's settings, derived once from the parsed environment. */
@@ -27,5 +29,6 @@ export function buildApiConfig(env: Env): ApiConfig {
     // process configured alike (API replicas, workers rendering webhook bodies) signs alike.
     imageUrlSecret: imageUrlSecret({ ...env, ADMIN_TOKEN: adminToken }) ?? adminToken,
     imageUrlTtlSeconds: env.IMAGE_URL_TTL_SECONDS,
+    eventsFallbackPollMs: env.EVENTS_FALLBACK_POLL_MS,
   };
 }

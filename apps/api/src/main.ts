@@ -16,18 +16,17 @@ const migrations = await migrate(
 if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, "migrations applied");
 
 const api = await startApi(env, logger);
-logger.info({ url: api.url }, "api listening");
-if (api.config.adminTokenGenerated) {
-  // Printed to the terminal, never to the log stream: development only (production requires ADMIN_TOKEN).
-  process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${api.config.adminToken}\n`);
-}
 
 let stopping = false;
 const stop = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, "api stopping");
-  const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE_MS).unref();
+  const force = setTimeout(() => {
+    // Something would not end in time (a hung Redis or Postgres, a request that never finishes).
+    logger.error({ grace_ms: env.SHUTDOWN_GRACE_MS }, "shutdown grace ran out; exiting with work unfinished");
+    process.exit(1);
+  }, env.SHUTDOWN_GRACE_MS).unref();
   try {
     await api.close();
   } catch (error) {
@@ -39,3 +38,11 @@ const stop = async (signal: string) => {
 };
 process.on("SIGTERM", () => void stop("SIGTERM"));
 process.on("SIGINT", () => void stop("SIGINT"));
+
+// Announced only now that the stop handlers are in place: a SIGTERM right after "api listening"
+// must take the graceful path, not the default one that kills the process.
+logger.info({ url: api.url }, "api listening");
+if (api.config.adminTokenGenerated) {
+  // Printed to the terminal, never to the log stream: development only (production requires ADMIN_TOKEN).
+  process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${api.config.adminToken}\n`);
+}

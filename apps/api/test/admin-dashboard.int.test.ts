@@ -19,12 +19,19 @@ describe("admin API for the dashboard", () => {
   });
 
   it("shows every tenant's jobs with the tenant's name, counts them, and streams new events live", async () => {
+    // Without Last-Event-ID the stream starts after the newest event at connect time, and sends
+    // `retry:` only once that point is fixed: jobs created before it would be skipped.
+    let established: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => {
+      established = resolve;
+    });
     const stream = readSse(`${h.url}/admin/api/stream`, {
       headers: admin,
       stop: (_e, all) => all.filter((e) => e.event === "job.queued").length >= 2,
+      onRetry: () => established(),
       timeoutMs: 10_000,
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.race([ready, stream]);
     const a = await h.newTenant("Acme");
     const b = await h.newTenant("Globex");
     const ja = (await (await h.request("POST", "/v1/jobs", { key: a.apiKey, body: { prompt: "a" } })).json()) as {

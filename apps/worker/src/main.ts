@@ -4,17 +4,24 @@ import { startWorker } from "./worker";
 
 const env = loadEnvOrExit();
 const logger = createLogger({ name: "worker", level: env.LOG_LEVEL, pretty: env.NODE_ENV === "development" });
-const worker = await startWorker(env, logger);
+// startWorker announces "worker ready" when it is done: the handlers below must be in place by
+// then, or a stop request right after that kills the process without the graceful path.
+const starting = startWorker(env, logger);
 
 let stopping = false;
 const stop = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, "worker stopping");
-  const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE_MS).unref();
-  await worker.close();
+  const force = setTimeout(() => {
+    // Something would not end in time (a hung Redis or Postgres, a request that never finishes).
+    logger.error({ grace_ms: env.SHUTDOWN_GRACE_MS }, "shutdown grace ran out; exiting with work unfinished");
+    process.exit(1);
+  }, env.SHUTDOWN_GRACE_MS).unref();
+  await (await starting).close();
   clearTimeout(force);
   process.exit(0);
 };
 process.on("SIGTERM", () => void stop("SIGTERM"));
 process.on("SIGINT", () => void stop("SIGINT"));
+await starting;

@@ -1,4 +1,5 @@
 import { readSse, type Stack, startStack } from "@darkroom/testing";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, uniquePrompt } from "./support";
 
@@ -205,5 +206,73 @@ describe("Prefer: wait and Idempotency-Key", () => {
       data: { prompt: string }[];
     };
     expect(list.data.filter((j) => j.prompt === body.prompt)).toHaveLength(1);
+  });
+});
+
+// An API whose Postgres fallback poll is far longer than the test: anything it delivers in time
+// came through Redis pub/sub (the worker publishes, this process is subscribed).
+describe("live delivery through Redis pub/sub, with the Postgres fallback poll at 60 s", () => {
+  const LIVE_MS = 3000;
+  let pubsubOnlyUrl: string;
+  beforeAll(async () => {
+    pubsubOnlyUrl = (await stack.addApi({ EVENTS_FALLBACK_POLL_MS: "60000" })).url;
+  });
+
+  it("an SSE client gets every event of a running job within 3 s of its commit", async () => {
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=50]]") });
+    const arrivals: { type: string; lagMs: number }[] = [];
+    const read = await readSse(`${pubsubOnlyUrl}/v1/jobs/${created.id}/events`, {
+      headers: auth(),
+      timeoutMs: 20_000,
+      onEvent: (e) => {
+        const event = JSON.parse(e.data) as { created_at: string };
+        arrivals.push({ type: e.event ?? "", lagMs: Date.now() - Date.parse(event.created_at) });
+      },
+    });
+    expect(read.endedByServer).toBe(true);
+    const types = arrivals.map((a) => a.type);
+    expect(types).toContain("job.started");
+    expect(types.at(-1)).toBe("job.succeeded");
+    // Events after the stream opened can only have come through a wake-up, the poll being 60 s away.
+    expect(Math.max(...arrivals.map((a) => a.lagMs))).toBeLessThan(LIVE_MS);
+  });
+
+  it("a GET with Prefer: wait answers within 3 s of the job finishing", async () => {
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=50]]") });
+    const res = await fetch(`${pubsubOnlyUrl}/v1/jobs/${created.id}`, { headers: { ...auth(), prefer: "wait=20" } });
+    const answeredAt = Date.now();
+    const job = (await res.json()) as { status: string; finished_at: string | null };
+    expect(job.status).toBe("succeeded");
+    expect(answeredAt - Date.parse(job.finished_at ?? "")).toBeLessThan(LIVE_MS);
+  }, 40_000);
+});
+
+describe("Prefer: wait while the API stops", () => {
+  it("a waiting request is answered at once with the job as it stands, and the API exits cleanly", async () => {
+    const doomed = await stack.addApi({ SHUTDOWN_GRACE_MS: "5000" });
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=1000]]") });
+    const waiting = fetch(`${doomed.url}/v1/jobs/${created.id}`, { headers: { ...auth(), prefer: "wait=60" } });
+    // The wait has begun once the doomed API listens for the job's signals (nothing else does).
+    const redis = new Redis(stack.redis.url);
+    try {
+      const deadline = Date.now() + 10_000;
+      const channel = `${stack.redis.prefix}:signals:events:${created.id}`;
+      while (Number(((await redis.pubsub("NUMSUB", channel)) as [string, number])[1]) < 1) {
+        if (Date.now() > deadline) throw new Error("the API never began waiting");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const stoppedAt = Date.now();
+    const exited = doomed.process.stop("SIGTERM");
+    const res = await waiting;
+    const answeredMs = Date.now() - stoppedAt;
+    // The status code of an unfinished GET wait is another matter (README vs code, review D-11).
+    expect(res.ok).toBe(true);
+    expect(((await res.json()) as { status: string }).status).not.toMatch(/succeeded|failed|canceled/);
+    expect(answeredMs).toBeLessThan(3000);
+    expect(await exited).toBe(0);
+    await api.post(`/v1/jobs/${created.id}/cancel`);
   });
 });

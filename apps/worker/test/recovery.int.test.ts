@@ -1,6 +1,11 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { type AddressInfo, createConnection, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createJob, createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { JobCreateSchema } from "@darkroom/domain";
-import { type Stack, startStack } from "@darkroom/testing";
+import { createTestDatabase, type Stack, startProcess, startStack } from "@darkroom/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, uniquePrompt, upstreamCalls } from "./support";
@@ -90,14 +95,21 @@ describe("fencing", () => {
     const finished = await db.job.findUniqueOrThrow({ where: { id: created.id }, include: { images: true } });
 
     holder.child.kill("SIGCONT");
-    await new Promise((r) => setTimeout(r, 3000));
+    // The woken worker's attempt ends on its own once it sees the fence: its lease renewal or its
+    // next write finds a newer attempt, and the fenced write is refused (owned: false).
+    await holder.waitFor(
+      new RegExp(
+        `"job_id":"${created.id}","attempt":1,.*"msg":"(attempt ended after the job moved on|attempt finished after losing the job)`,
+      ),
+      15_000,
+    );
     const after = await db.job.findUniqueOrThrow({ where: { id: created.id }, include: { images: true } });
     expect(after.updatedAt).toEqual(finished.updatedAt);
     expect(after.images.map((i) => i.sha256)).toEqual(finished.images.map((i) => i.sha256));
     expect(after.images).toHaveLength(1);
     expect(await db.jobEvent.count({ where: { jobId: created.id } })).toBe(eventsBefore);
     expect(running.attempts[0]?.number).toBe(1);
-  });
+  }, 60_000);
 });
 
 describe("graceful shutdown", () => {
@@ -121,5 +133,175 @@ describe("graceful shutdown", () => {
     expect(done.status).toBe("succeeded");
     expect(done.attempts.map((a) => a.status)).toEqual(["interrupted", "succeeded"]);
     await stack.addWorker();
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A redis-server of this test's own, so that freezing it touches nothing else on the machine. */
+async function startPrivateRedis(): Promise<{ url: string; child: ChildProcess; close: () => Promise<void> }> {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(tmpdir(), "darkroom-grace-redis-"));
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    { stdio: "ignore" },
+  );
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      if (execFileSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).trim() === "PONG") break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error("private redis-server did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    child,
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGKILL");
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A TCP proxy to a local port that can be made to swallow everything (and never close a
+ * connection): a server that hangs instead of refusing, as a frozen or partitioned Postgres does.
+ */
+async function startBlackholeProxy(targetPort: number) {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = createConnection({ host: "127.0.0.1", port: targetPort, allowHalfOpen: true });
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(from);
+      from.on("error", () => undefined);
+      from.on("data", (chunk) => {
+        if (open) to.write(chunk);
+      });
+      from.on("end", () => {
+        if (open) to.end();
+      });
+      from.on("close", () => sockets.delete(from));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    blackhole() {
+      open = false;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe("forced exit after SHUTDOWN_GRACE_MS", () => {
+  const GRACE_MS = 3000;
+  const FORCED = /"msg":"shutdown grace ran out; exiting with work unfinished"/;
+
+  it("a worker whose Redis hangs (SIGSTOP) while it stops forces BullMQ closed and still exits within the grace", async () => {
+    // A database and a Redis of its own: this worker must not take the stack's jobs.
+    const db2 = await createTestDatabase("grace-redis");
+    const redis = await startPrivateRedis();
+    try {
+      const worker = startProcess("worker.js", {
+        ...stack.env,
+        DATABASE_URL: db2.url,
+        REDIS_URL: redis.url,
+        SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      });
+      await worker.waitFor(/worker ready/);
+      // Closing BullMQ's workers now waits on replies that never come.
+      redis.child.kill("SIGSTOP");
+      const stoppedAt = Date.now();
+      const code = await worker.stop("SIGTERM");
+      const tookMs = Date.now() - stoppedAt;
+      expect(worker.output()).toMatch(/"msg":"shutdown grace ran out; closing anyway"/);
+      expect(code).toBe(0);
+      // worker.close() keeps 1.5 s of the grace for the final writes and disconnects.
+      expect(tookMs).toBeGreaterThanOrEqual(GRACE_MS - 1500 - 100);
+      expect(tookMs).toBeLessThan(GRACE_MS + 2000);
+    } finally {
+      redis.child.kill("SIGCONT");
+      await redis.close();
+      await db2.drop();
+    }
+  });
+
+  it("a worker whose Postgres stops answering (blackholed) exits 1 once the grace runs out", async () => {
+    const db2 = await createTestDatabase("grace-pg");
+    const target = new URL(db2.url);
+    const proxy = await startBlackholeProxy(Number(target.port || 5432));
+    try {
+      target.port = String(proxy.port);
+      const worker = startProcess("worker.js", {
+        ...stack.env,
+        DATABASE_URL: target.toString(),
+        QUEUE_PREFIX: `${stack.redis.prefix}-grace`,
+        SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      });
+      await worker.waitFor(/worker ready/);
+      proxy.blackhole();
+      const stoppedAt = Date.now();
+      const code = await worker.stop("SIGTERM");
+      const tookMs = Date.now() - stoppedAt;
+      expect(worker.output()).toMatch(FORCED);
+      expect(code).toBe(1);
+      expect(tookMs).toBeGreaterThanOrEqual(GRACE_MS - 100);
+      expect(tookMs).toBeLessThan(GRACE_MS + 4000);
+    } finally {
+      await proxy.close();
+      await db2.drop();
+    }
+  });
+
+  it("an API with a request that never finishes (its body never arrives) exits 1 once the grace runs out", async () => {
+    const { url, process: doomed } = await stack.addApi({ SHUTDOWN_GRACE_MS: String(GRACE_MS) });
+    const { port } = new URL(url);
+    const socket = createConnection({ host: "127.0.0.1", port: Number(port) });
+    socket.on("error", () => undefined); // reset when the process exits
+    const accepted = new Promise<string>((resolve) =>
+      socket.once("data", (chunk: Buffer) => resolve(chunk.toString())),
+    );
+    socket.write(
+      [
+        "POST /v1/jobs HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        "Content-Length: 1000",
+        // The server answers 100 Continue once it has the request: it is in progress from then on.
+        "Expect: 100-continue",
+        "",
+        '{"prompt":"never fin',
+      ].join("\r\n"),
+    );
+    expect(await accepted).toMatch(/^HTTP\/1\.1 100 Continue/);
+    const stoppedAt = Date.now();
+    const code = await doomed.stop("SIGTERM");
+    const tookMs = Date.now() - stoppedAt;
+    socket.destroy();
+    expect(code).toBe(1);
+    expect(doomed.output()).toMatch(FORCED);
+    expect(tookMs).toBeGreaterThanOrEqual(GRACE_MS - 100);
+    expect(tookMs).toBeLessThan(GRACE_MS + 4000);
   });
 });

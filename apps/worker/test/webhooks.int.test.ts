@@ -102,16 +102,45 @@ const deliveries = async (jobId: string) =>
         response_status: number | null;
         manual: boolean;
         error: string | null;
+        next_attempt_at: string | null;
       }[];
     }
   ).data;
+type Ledger = Awaited<ReturnType<typeof deliveries>>;
+
+/**
+ * Polls the job's ledger until `done` holds. The worker records an attempt only after the receiver
+ * has answered, so what the receiver saw is not yet in the ledger.
+ */
+async function ledgerUntil(jobId: string, done: (ledger: Ledger) => boolean, timeoutMs = 10_000): Promise<Ledger> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ledger = await deliveries(jobId);
+    if (done(ledger)) return ledger;
+    if (Date.now() > deadline) {
+      throw new Error(`ledger of ${jobId} never reached the expected state: ${JSON.stringify(ledger)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Every delivery schedule of the job has ended: a next attempt is created in the transaction that
+ * records the failed one, so with no pending row nothing more will be sent.
+ */
+const settled = (ledger: Ledger) => ledger.length > 0 && ledger.every((d) => d.status !== "pending");
+
+/** After the ledger says the schedule ended: time enough for a stray send to reach the receiver. */
+const STRAY_SEND_MS = 300;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("signed webhooks with a delivery ledger", () => {
   it("a receiver that fails twice then succeeds gets three verified deliveries with one webhook-id, and no fourth", async () => {
     const url = receiver.script("/flaky", (i) => ({ status: i < 2 ? 500 : 204 }));
     const job = await api.create({ prompt: uniquePrompt(""), webhook_url: url });
     const got = await receiver.waitFor("/flaky", 3);
-    await new Promise((r) => setTimeout(r, 1500));
+    const ledger = await ledgerUntil(job.id, settled);
+    await pause(STRAY_SEND_MS);
     expect(receiver.of("/flaky")).toHaveLength(3);
 
     const wh = new Webhook(secret);
@@ -127,7 +156,6 @@ describe("signed webhooks with a delivery ledger", () => {
     expect(new Set(got.map((r) => r.body)).size).toBe(1);
     expect(() => wh.verify(`${got[0]?.body} `, got[0]?.headers as Record<string, string>)).toThrow();
 
-    const ledger = await deliveries(job.id);
     expect(ledger.map((d) => [d.attempt, d.status, d.response_status])).toEqual([
       [1, "failed", 500],
       [2, "failed", 500],
@@ -144,20 +172,23 @@ describe("signed webhooks with a delivery ledger", () => {
     const fourth = (await receiver.waitFor("/flaky", 4))[3];
     expect(fourth?.headers["webhook-id"]).toBe(got[0]?.headers["webhook-id"]);
     expect(fourth?.body).toBe(got[0]?.body);
-    await new Promise((r) => setTimeout(r, 300));
-    const after = await deliveries(job.id);
+    const after = await ledgerUntil(job.id, (l) => l.length === 4 && settled(l));
     expect(after.at(-1)).toMatchObject({ attempt: 4, status: "succeeded", manual: true });
   });
 
   it("delivers only the subscribed event types, in order", async () => {
     const url = receiver.script("/all", () => ({ status: 200 }));
-    await api.create({
+    const job = await api.create({
       prompt: uniquePrompt("[[sim step_ms=30]]"),
       webhook_url: url,
       webhook_events: ["job.started", "job.succeeded"],
     });
     const got = await receiver.waitFor("/all", 2);
-    await new Promise((r) => setTimeout(r, 800));
+    // Outbox rows are written with their events, so once the job is terminal the ledger is complete.
+    await api.waitTerminal(job.id);
+    const ledger = await ledgerUntil(job.id, settled);
+    expect(ledger.map((d) => d.status)).toEqual(["succeeded", "succeeded"]);
+    await pause(STRAY_SEND_MS);
     const types = receiver.of("/all").map((r) => (JSON.parse(r.body) as { type: string }).type);
     expect(types).toEqual(["job.started", "job.succeeded"]);
     expect(got).toHaveLength(2);
@@ -174,9 +205,10 @@ describe("signed webhooks with a delivery ledger", () => {
     const gone = receiver.script("/gone", () => ({ status: 410 }));
     const goneJob = await api.create({ prompt: uniquePrompt(""), webhook_url: gone });
     await receiver.waitFor("/gone", 1);
-    await new Promise((r) => setTimeout(r, 1000));
+    const goneLedger = await ledgerUntil(goneJob.id, settled);
+    expect(goneLedger.map((d) => [d.status, d.response_status, d.next_attempt_at])).toEqual([["failed", 410, null]]);
+    await pause(STRAY_SEND_MS);
     expect(receiver.of("/gone")).toHaveLength(1);
-    expect((await deliveries(goneJob.id)).map((d) => [d.status, d.response_status])).toEqual([["failed", 410]]);
 
     const target = receiver.script("/target", () => ({ status: 200 }));
     const moved = receiver.script("/moved", () => ({ status: 302, headers: { location: target } }));
@@ -185,6 +217,25 @@ describe("signed webhooks with a delivery ledger", () => {
     expect(receiver.of("/target")).toHaveLength(0);
     const ledger = await deliveries(movedJob.id);
     expect(ledger[0]).toMatchObject({ status: "failed", response_status: 302 });
+  });
+
+  it("a receiver that always fails gets 1 + len(WEBHOOK_RETRY_SCHEDULE) attempts, then the delivery ends failed", async () => {
+    const url = receiver.script("/down", () => ({ status: 500 }));
+    const job = await api.create({ prompt: uniquePrompt(""), webhook_url: url });
+    // The stack's schedule is 200ms,200ms,200ms,200ms: one first attempt and four retries.
+    const ledger = await ledgerUntil(job.id, settled);
+    expect(ledger.map((d) => [d.attempt, d.status, d.response_status])).toEqual([
+      [1, "failed", 500],
+      [2, "failed", 500],
+      [3, "failed", 500],
+      [4, "failed", 500],
+      [5, "failed", 500],
+    ]);
+    expect(ledger.at(-1)?.next_attempt_at).toBeNull();
+    expect(ledger.slice(0, -1).every((d) => d.next_attempt_at !== null)).toBe(true);
+    await pause(STRAY_SEND_MS);
+    expect(receiver.of("/down")).toHaveLength(5);
+    expect((await deliveries(job.id)).length).toBe(5);
   });
 
   it("lists deliveries only to the job's tenant", async () => {
@@ -196,8 +247,7 @@ describe("signed webhooks with a delivery ledger", () => {
       headers: { authorization: `Bearer ${other}` },
     });
     expect(res.status).toBe(404);
-    await new Promise((r) => setTimeout(r, 200));
-    const [delivery] = await deliveries(job.id);
+    const [delivery] = await ledgerUntil(job.id, settled);
     const redeliver = await fetch(`${stack.apiUrl}/v1/webhook-deliveries/${delivery?.id}/redeliver`, {
       method: "POST",
       headers: { authorization: `Bearer ${other}` },

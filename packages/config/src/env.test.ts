@@ -57,6 +57,12 @@ describe("environment parsing", () => {
     expect(() => parseEnv({ RETRY_BASE_DELAY_MS: "5000", RETRY_MAX_DELAY_MS: "100" })).toThrow(/RETRY_MAX_DELAY_MS/);
   });
 
+  it("reads the events fallback poll interval, 2 s by default, within bounds", () => {
+    expect(parseEnv({}).EVENTS_FALLBACK_POLL_MS).toBe(2000);
+    expect(parseEnv({ EVENTS_FALLBACK_POLL_MS: "60000" }).EVENTS_FALLBACK_POLL_MS).toBe(60_000);
+    expect(() => parseEnv({ EVENTS_FALLBACK_POLL_MS: "10" })).toThrow(/EVENTS_FALLBACK_POLL_MS: must be at least 100/);
+  });
+
   it("reads durations in ms, s, m and h", () => {
     expect(parseDurationList("250ms, 2s,1m,1h")).toEqual([250, 2000, 60_000, 3_600_000]);
   });

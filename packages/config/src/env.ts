@@ -102,6 +102,11 @@ export const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
   /** Interval of `: keep-alive` comments on idle event streams. */
   SSE_KEEPALIVE_MS: int(15_000, 100, 600_000),
+  /**
+   * How often event streams and `Prefer: wait` re-read Postgres in case a Redis wake-up was lost;
+   * events normally arrive through Redis pub/sub long before this.
+   */
+  EVENTS_FALLBACK_POLL_MS: int(2_000, 100, 600_000),
   RETENTION_DAYS: int(30, 1, 36500),
   /** How long a claimed job stays owned without a heartbeat (also BullMQ's lock duration). */
   JOB_LEASE_MS: int(30_000, 1000, 600_000),

@@ -1,11 +1,20 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { TEST_SERVER_URL } from "@darkroom/testing";
+import { fileURLToPath } from "node:url";
+import { newId } from "@darkroom/domain";
+import { createEmptyDatabase, TEST_SERVER_URL } from "@darkroom/testing";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { MigrationError, migrate } from "./migrate";
+import { claimJob } from "./attempts";
+import { createPrismaClient } from "./client";
+import { findDueDeliveries, listDeliveries, presentDelivery } from "./deliveries";
+import { listEvents } from "./events";
+import { findJobForTenant, listJobs } from "./jobs";
+import { findMigrationsDir, listMigrations, MigrationError, migrate } from "./migrate";
+import { presentJob } from "./present";
+import { findTenantByApiKey, hashApiKey } from "./tenants";
 
 const created: string[] = [];
 async function dropAll() {
@@ -95,4 +104,227 @@ describe("migration runner", () => {
     expect(await rows(url2, "SELECT to_regclass('nope') IS NULL AS absent")).toEqual([{ absent: true }]);
     await expect(migrate(url2, broken)).rejects.toThrow(/2_bad started but did not finish/);
   });
+});
+
+/**
+ * What a deployment of an earlier release holds: one tenant with a key, jobs in every state with
+ * their attempts, events, an image and webhook deliveries, written with plain SQL against the
+ * schema as it stood after the first `applied` migrations (`withBudget`: the attempt_budget
+ * columns exist already).
+ */
+async function seedEarlierRelease(url: string, withBudget: boolean) {
+  const ids = {
+    tenant: newId("ten"),
+    key: newId("key"),
+    apiKey: `dr_${randomBytes(24).toString("base64url")}`,
+    queued: newId("job"),
+    running: newId("job"),
+    succeeded: newId("job"),
+    failed: newId("job"),
+    canceled: newId("job"),
+    succeededEvent: newId("evt"),
+    queuedEvent: newId("evt"),
+    sentDelivery: newId("whd"),
+    pendingDelivery: newId("whd"),
+  };
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query(`INSERT INTO "Tenant" (id, name, "webhookSecret") VALUES ($1, 'Old Tenant', 'whsec_b2xk')`, [
+      ids.tenant,
+    ]);
+    await client.query(
+      `INSERT INTO "ApiKey" (id, "tenantId", name, "keyHash", prefix, "lastUsedAt") VALUES ($1, $2, 'old', $3, $4, now())`,
+      [ids.key, ids.tenant, hashApiKey(ids.apiKey), ids.apiKey.slice(0, 10)],
+    );
+    const job = async (id: string, status: string, extra: Record<string, unknown>) => {
+      const row: Record<string, unknown> = {
+        id,
+        tenantId: ids.tenant,
+        status,
+        model: "gpt-4o-image",
+        prompt: "a lighthouse at dusk",
+        n: 1,
+        size: "1024x1024",
+        quality: "auto",
+        maxAttempts: 4,
+        deadlineAt: new Date(Date.now() + 600_000),
+        webhookUrl: "https://hooks.example.com/in",
+        webhookEvents: ["job.succeeded", "job.failed", "job.queued"],
+        metadata: { order: 7 },
+        ...(withBudget ? { attemptBase: 0, deadlineSeconds: 600 } : {}),
+        ...extra,
+      };
+      const cols = Object.keys(row);
+      await client.query(
+        `INSERT INTO "Job" (${cols.map((c) => `"${c}"`).join(", ")}) VALUES (${cols.map((_, n) => `$${n + 1}`).join(", ")})`,
+        Object.values(row),
+      );
+    };
+    await job(ids.queued, "queued", {});
+    await job(ids.running, "running", {
+      attempt: 1,
+      leaseOwner: "worker-old",
+      leaseExpiresAt: new Date(Date.now() + 30_000),
+      startedAt: new Date(),
+    });
+    await job(ids.succeeded, "succeeded", {
+      attempt: 1,
+      progressPercent: 100,
+      progressStage: "done",
+      resultModel: "gpt-4o-image",
+      startedAt: new Date(),
+      finishedAt: new Date(),
+    });
+    await job(ids.failed, "failed", {
+      attempt: 2,
+      errorCode: "content_filter",
+      errorMessage: "refused",
+      errorRetryable: false,
+      finishedAt: new Date(),
+    });
+    await job(ids.canceled, "canceled", { finishedAt: new Date() });
+    for (const [jobId, number, status, errorCode] of [
+      [ids.running, 1, "running", null],
+      [ids.succeeded, 1, "succeeded", null],
+      [ids.failed, 1, "failed", "upstream_5xx"],
+      [ids.failed, 2, "failed", "content_filter"],
+    ] as const) {
+      await client.query(
+        `INSERT INTO "JobAttempt" (id, "jobId", number, model, status, "errorCode") VALUES ($1, $2, $3, 'gpt-4o-image', $4, $5)`,
+        [newId("att"), jobId, number, status, errorCode],
+      );
+    }
+    for (const [id, jobId, type] of [
+      [newId("evt"), ids.succeeded, "job.queued"],
+      [newId("evt"), ids.succeeded, "job.started"],
+      [ids.succeededEvent, ids.succeeded, "job.succeeded"],
+      [ids.queuedEvent, ids.queued, "job.queued"],
+    ] as const) {
+      await client.query(`INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data) VALUES ($1, $2, $3, $4, $5)`, [
+        id,
+        jobId,
+        ids.tenant,
+        type,
+        JSON.stringify({ status: type.slice(4) }),
+      ]);
+    }
+    await client.query(
+      `INSERT INTO "Image" (id, "jobId", index, "storageKey", "contentType", bytes, sha256, width, height, "sourceUrl")
+       VALUES ($1, $2, 0, $3, 'image/png', 1234, $4, 1024, 1024, 'https://filesystem.site/cdn/x.png')`,
+      [newId("img"), ids.succeeded, `${ids.succeeded}/0.png`, "ab".repeat(32)],
+    );
+    await client.query(
+      `INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "responseStatus", "durationMs")
+       VALUES ($1, $2, $3, $4, 'https://hooks.example.com/in', 1, 'succeeded', 204, 35)`,
+      [ids.sentDelivery, ids.succeededEvent, ids.succeeded, ids.tenant],
+    );
+    await client.query(
+      `INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
+       VALUES ($1, $2, $3, $4, 'https://hooks.example.com/in', 1, 'pending', now() - interval '1 second')`,
+      [ids.pendingDelivery, ids.queuedEvent, ids.queued, ids.tenant],
+    );
+    await client.query("COMMIT");
+  } finally {
+    await client.end();
+  }
+  return ids;
+}
+
+describe("upgrading a database that holds data", async () => {
+  const realDir = await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url)));
+  const all = (await listMigrations(realDir)).map((m) => m.name);
+
+  it("the project has migrations to upgrade through", () => {
+    expect(all.length).toBeGreaterThanOrEqual(2);
+  });
+
+  // Every earlier release: data written after the first k migrations, then the rest applied.
+  for (let k = 1; k < all.length; k++) {
+    it(`keeps every row readable after upgrading from the first ${k} of ${all.length} migrations`, async () => {
+      const db = await createEmptyDatabase("upgrade");
+      const prisma = createPrismaClient({ databaseUrl: db.url, poolSize: 2 });
+      try {
+        const earlier = await mkdtemp(path.join(tmpdir(), "darkroom-earlier-"));
+        for (const name of all.slice(0, k))
+          await cp(path.join(realDir, name), path.join(earlier, name), { recursive: true });
+        expect((await migrate(db.url, earlier)).applied).toEqual(all.slice(0, k));
+        const withBudget = all.slice(0, k).some((name) => name.endsWith("_attempt_budget"));
+        const ids = await seedEarlierRelease(db.url, withBudget);
+
+        expect(await migrate(db.url, realDir)).toEqual({
+          applied: all.slice(k),
+          alreadyApplied: all.slice(0, k),
+          createdDatabase: false,
+        });
+
+        const auth = await findTenantByApiKey(prisma, ids.apiKey);
+        expect(auth).toEqual({ tenantId: ids.tenant, apiKeyId: ids.key });
+        const { jobs } = await listJobs(prisma, ids.tenant, { limit: 10 });
+        expect(new Map(jobs.map((j) => [j.id, j.status]))).toEqual(
+          new Map([
+            [ids.queued, "queued"],
+            [ids.running, "running"],
+            [ids.succeeded, "succeeded"],
+            [ids.failed, "failed"],
+            [ids.canceled, "canceled"],
+          ]),
+        );
+        // Jobs written before attempt_budget get its defaults: no attempts used up, a 900 s deadline.
+        const budgets = await prisma.job.findMany({ select: { id: true, attemptBase: true, deadlineSeconds: true } });
+        expect(budgets.every((j) => j.attemptBase === 0)).toBe(true);
+        expect(new Set(budgets.map((j) => j.deadlineSeconds))).toEqual(new Set([withBudget ? 600 : 900]));
+
+        const succeeded = await findJobForTenant(prisma, ids.tenant, ids.succeeded);
+        if (succeeded === null) throw new Error("the succeeded job is gone");
+        const view = presentJob(succeeded, (id, i) => `https://api.example.com/v1/jobs/${id}/images/${i}`);
+        expect(view).toMatchObject({
+          status: "succeeded",
+          prompt: "a lighthouse at dusk",
+          metadata: { order: 7 },
+          webhook_events: ["job.succeeded", "job.failed", "job.queued"],
+          progress: { percent: 100, stage: "done" },
+          attempts: [{ number: 1, status: "succeeded" }],
+          result: {
+            model: "gpt-4o-image",
+            images: [{ index: 0, content_type: "image/png", bytes: 1234, sha256: "ab".repeat(32), width: 1024 }],
+          },
+        });
+        const failed = await findJobForTenant(prisma, ids.tenant, ids.failed);
+        expect(failed?.attempts.map((a) => [a.number, a.errorCode])).toEqual([
+          [1, "upstream_5xx"],
+          [2, "content_filter"],
+        ]);
+        expect((await listEvents(prisma, ids.succeeded, 0n)).map((e) => e.type)).toEqual([
+          "job.queued",
+          "job.started",
+          "job.succeeded",
+        ]);
+
+        // Deliveries gain the outbox columns: not manual, no body fixed yet, never sent.
+        const sent = (await listDeliveries(prisma, ids.tenant, ids.succeeded)).map(presentDelivery);
+        expect(sent).toMatchObject([
+          { id: ids.sentDelivery, status: "succeeded", response_status: 204, manual: false },
+        ]);
+        const pending = await listDeliveries(prisma, ids.tenant, ids.queued);
+        expect(pending.map((d) => [d.id, d.manual, d.requestBody, d.sentAt])).toEqual([
+          [ids.pendingDelivery, false, null, null],
+        ]);
+        expect((await findDueDeliveries(prisma)).map((d) => d.id)).toEqual([ids.pendingDelivery]);
+
+        // The current worker can run an old queued job.
+        const claim = await claimJob(prisma, {
+          jobId: ids.queued,
+          leaseOwner: "worker-new",
+          leaseMs: 30_000,
+          chooseModel: (j) => j.model,
+        });
+        expect(claim).toMatchObject({ attempt: 1, job: { id: ids.queued, status: "running" } });
+      } finally {
+        await prisma.$disconnect();
+        await db.drop();
+      }
+    });
+  }
 });

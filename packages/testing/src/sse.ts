@@ -20,6 +20,8 @@ export async function readSse(
     /** Called for every event as it arrives. */
     onEvent?: (event: EventSourceMessage) => void;
     stop?: (event: EventSourceMessage, all: EventSourceMessage[]) => boolean;
+    /** Called for every `retry:` field: a server that sends one first has set the stream up. */
+    onRetry?: (ms: number) => void;
     timeoutMs?: number;
   } = {},
 ): Promise<SseRead> {
@@ -41,6 +43,7 @@ export async function readSse(
     },
     onRetry(ms) {
       result.retry = ms;
+      options.onRetry?.(ms);
     },
   });
   try {

@@ -1,3 +1,5 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streamChatImage } from "./chat-stream";
@@ -99,6 +101,73 @@ describe("downloadImage", () => {
     const url = await imageUrl("[[sim img_expire_ms=1]]");
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect((await expectUpstreamFailure(downloadImage(url, { allowlist, ...limits }))).httpStatus).toBe(404);
+  });
+});
+
+/** A server on 127.0.0.1 that answers `/hop?to=<url>` with a 302 to that URL and counts every request. */
+async function startLocalServer(): Promise<{ server: Server; port: number; hits: string[] }> {
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    hits.push(req.url ?? "/");
+    const to = new URL(req.url ?? "/", "http://x").searchParams.get("to");
+    if (to !== null) {
+      res.writeHead(302, { location: to });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "image/png" });
+    res.end(Buffer.alloc(64));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, port: (server.address() as AddressInfo).port, hits };
+}
+
+describe("downloadImage and redirects", () => {
+  let redirector: Awaited<ReturnType<typeof startLocalServer>>;
+  // Not in the allowlist: a download that reaches it has followed a redirect it should have refused.
+  let forbidden: Awaited<ReturnType<typeof startLocalServer>>;
+  let redirectAllowlist: string[];
+  beforeAll(async () => {
+    redirector = await startLocalServer();
+    forbidden = await startLocalServer();
+    redirectAllowlist = [`127.0.0.1:${sim.port}`, `127.0.0.1:${redirector.port}`];
+  });
+  afterAll(async () => {
+    await Promise.all([redirector, forbidden].map((s) => new Promise((r) => s?.server.close(r))));
+  });
+  const hop = (to: string) => `http://127.0.0.1:${redirector.port}/hop?to=${encodeURIComponent(to)}`;
+
+  for (const [name, target] of [
+    ["a port of an allowed address that is not allowed", () => `http://127.0.0.1:${forbidden.port}/x.png`],
+    ["a host name that is not allowed (localhost for 127.0.0.1)", () => `http://localhost:${forbidden.port}/x.png`],
+  ] as const) {
+    it(`refuses a redirect from an allowed host to ${name}, without connecting to it`, async () => {
+      const before = redirector.hits.length;
+      const error = await expectUpstreamFailure(
+        downloadImage(hop(target()), { allowlist: redirectAllowlist, ...limits }),
+      );
+      expect(error).toMatchObject({ code: "result_unavailable", errorClass: "result_fetch", retryable: false });
+      expect(error.message).toMatch(/not in the allowlist/);
+      expect(redirector.hits.length).toBe(before + 1);
+      expect(forbidden.hits).toEqual([]);
+    });
+  }
+
+  it("follows a redirect to an allowed host and returns that host's bytes", async () => {
+    const url = await imageUrl();
+    const image = await downloadImage(hop(url), { allowlist: redirectAllowlist, ...limits });
+    const direct = Buffer.from(await (await fetch(url)).arrayBuffer());
+    expect(image).toMatchObject({ contentType: "image/png", width: 1536, height: 1024 });
+    expect(image.bytes.equals(direct)).toBe(true);
+  });
+
+  it("gives up after 3 redirects", async () => {
+    const before = redirector.hits.length;
+    const loop = hop(hop(hop(hop(hop("http://127.0.0.1:1/never")))));
+    const error = await expectUpstreamFailure(downloadImage(loop, { allowlist: redirectAllowlist, ...limits }));
+    expect(error).toMatchObject({ retryable: false, httpStatus: 302 });
+    expect(error.message).toMatch(/too many redirects/);
+    expect(redirector.hits.length - before).toBe(4);
   });
 });
 

@@ -3,8 +3,9 @@ import { isTerminal } from "@darkroom/domain";
 import type { ApiDeps } from "../deps";
 
 /**
- * Resolves with the job once it is terminal, or with its current state after `timeoutMs`.
- * Woken by Redis signals, and re-reads Postgres every second in case a signal was lost.
+ * Resolves with the job once it is terminal, or with its current state after `timeoutMs` or as soon
+ * as the process begins to stop (a wait must not hold the shutdown for up to a minute).
+ * Woken by Redis signals, and re-reads Postgres every `eventsFallbackPollMs` in case a signal was lost.
  */
 export async function waitForTerminal(
   deps: ApiDeps,
@@ -14,13 +15,22 @@ export async function waitForTerminal(
 ): Promise<JobRecord | null> {
   const deadline = Date.now() + timeoutMs;
   let wake: () => void = () => undefined;
+  let stopping = false;
+  const onStop = () => {
+    stopping = true;
+    wake();
+  };
   const unlisten = await deps.signals.listen(jobId, () => wake());
+  deps.onClose.add(onStop);
   try {
     for (;;) {
       const job = await findJobForTenant(deps.db, tenantId, jobId);
-      if (job === null || isTerminal(job.status) || Date.now() >= deadline) return job;
+      if (job === null || isTerminal(job.status) || stopping || Date.now() >= deadline) return job;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now())));
+        const timer = setTimeout(
+          resolve,
+          Math.min(deps.config.eventsFallbackPollMs, Math.max(0, deadline - Date.now())),
+        );
         wake = () => {
           clearTimeout(timer);
           resolve();
@@ -28,6 +38,7 @@ export async function waitForTerminal(
       });
     }
   } finally {
+    deps.onClose.delete(onStop);
     unlisten();
   }
 }

@@ -136,7 +136,7 @@ async function streamEvents(
     return;
   }
   unlisten = stopListening;
-  timers.push(setInterval(kick, 2000));
+  timers.push(setInterval(kick, deps.config.eventsFallbackPollMs));
   timers.push(setInterval(() => res.write(": keep-alive\n\n"), deps.config.env.SSE_KEEPALIVE_MS));
   // On shutdown the stream ends (at once if the stop already began); the `retry:` hint sent first
   // tells the client when to reconnect.
