@@ -47,12 +47,17 @@ export async function subscribeCancels(
   };
 }
 
+/** How long `listen` waits for Redis to confirm a subscription before relying on the poll. */
+const SUBSCRIBE_WAIT_MS = 500;
+
 /**
  * One subscriber connection per process for job-event signals, shared by every listener
  * (each SSE stream or waiting request registers a callback for its job).
  */
 export class JobEventSignals {
   private readonly listeners = new Map<string, Set<() => void>>();
+  /** Per job: settles once Redis confirmed the subscription (or refused it). */
+  private readonly subscribed = new Map<string, Promise<void>>();
   private readonly subscriber: Redis;
 
   constructor(
@@ -73,16 +78,33 @@ export class JobEventSignals {
     if (set === undefined) {
       set = new Set();
       this.listeners.set(jobId, set);
-      // Not awaited: with Redis down the subscribe waits for it, and listeners poll Postgres anyway.
-      this.subscriber.subscribe(jobEventsChannel(this.prefix, jobId)).catch(() => undefined);
+      this.subscribed.set(
+        jobId,
+        this.subscriber.subscribe(jobEventsChannel(this.prefix, jobId)).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
     }
     set.add(listener);
+    // Callers read Postgres right after listening: waiting for the confirmation closes the gap in
+    // which an event published meanwhile would wake no one until the fallback poll. Bounded, since
+    // with Redis down the subscribe waits for it, and listeners poll Postgres anyway.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.subscribed.get(jobId),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
     return () => {
       const current = this.listeners.get(jobId);
       if (current === undefined) return;
       current.delete(listener);
       if (current.size === 0) {
         this.listeners.delete(jobId);
+        this.subscribed.delete(jobId);
         this.subscriber.unsubscribe(jobEventsChannel(this.prefix, jobId)).catch(() => undefined);
       }
     };
