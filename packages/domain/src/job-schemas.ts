@@ -58,25 +58,37 @@ const METADATA_MAX_ISSUES = 10;
  * Keys and values of a metadata object that cannot be stored as written: strings (keys too) with a
  * lone surrogate, and numbers JSON.parse turned into Infinity (`1e400` would be stored as null).
  * Each issue's path is relative to `metadata`; keys are shown JSON-escaped. Walked without
- * recursion, after the depth check.
+ * recursion, paths kept as parent links and built only for an issue, so it stays linear in the
+ * size of the value whatever its depth.
  */
 function metadataIssues(value: Record<string, unknown>): { path: string[]; message: string }[] {
+  interface Step {
+    key: string;
+    parent: Step | null;
+  }
+  const pathOf = (step: Step | null): string[] => {
+    const keys: string[] = [];
+    for (let s = step; s !== null; s = s.parent) keys.push(s.key);
+    return keys.reverse();
+  };
   const issues: { path: string[]; message: string }[] = [];
-  const stack: [unknown, string[]][] = [[value, []]];
+  const stack: [unknown, Step | null][] = [[value, null]];
   while (stack.length > 0 && issues.length < METADATA_MAX_ISSUES) {
     const next = stack.pop();
     if (next === undefined) break;
-    const [item, path] = next;
+    const [item, at] = next;
     if (typeof item === "string") {
-      if (hasLoneSurrogate(item)) issues.push({ path, message: LONE_SURROGATE_MESSAGE });
+      if (hasLoneSurrogate(item)) issues.push({ path: pathOf(at), message: LONE_SURROGATE_MESSAGE });
     } else if (typeof item === "number") {
-      if (!Number.isFinite(item)) issues.push({ path, message: "must be a finite number (at most about 1.8e308)" });
+      if (!Number.isFinite(item))
+        issues.push({ path: pathOf(at), message: "must be a finite number (at most about 1.8e308)" });
     } else if (item !== null && typeof item === "object") {
       // Reversed so that issues come out in document order.
       for (const [key, child] of Object.entries(item as Record<string, unknown>).reverse()) {
-        const shown = hasLoneSurrogate(key) ? JSON.stringify(key).slice(1, -1) : key;
-        if (shown !== key) issues.push({ path: [...path, shown], message: `key ${LONE_SURROGATE_MESSAGE}` });
-        else stack.push([child, [...path, key]]);
+        if (hasLoneSurrogate(key)) {
+          const shown = JSON.stringify(key).slice(1, -1);
+          issues.push({ path: pathOf({ key: shown, parent: at }), message: `key ${LONE_SURROGATE_MESSAGE}` });
+        } else stack.push([child, { key, parent: at }]);
       }
     }
   }
