@@ -1,7 +1,7 @@
 // `npm start`: migrate, then run the API, the worker and (without COMETAPI_KEY) the upstream
 // simulator as one process tree; print the URLs and a development API key.
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,8 +73,23 @@ run("worker", "worker.js", childEnv);
 const apiUrl = `http://127.0.0.1:${env.PORT}`;
 await waitForHttp(`${apiUrl}/healthz`, "the API");
 
-// One development key per data folder, reused across restarts while its tenant exists.
-const keyFile = path.resolve(env.STORAGE_DIR, "..", "dev-api-key.json");
+/**
+ * The development key belongs to a tenant in one database, so its file is named after that
+ * database (host, port and name; not the credentials, which may change) and lives in the data
+ * folder beside STORAGE_DIR: instances with different databases never overwrite each other's key,
+ * even when their storage shares a parent, and instances on one database share one key.
+ */
+function devKeyFile(storageDir: string, databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, "")) || "postgres";
+  const identity = `${url.hostname}:${url.port || "5432"}/${name}`;
+  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 12);
+  const readable = name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+  return path.resolve(storageDir, "..", `dev-api-key.${readable}.${digest}.json`);
+}
+
+// Reused across restarts while its tenant exists.
+const keyFile = devKeyFile(env.STORAGE_DIR, env.DATABASE_URL);
 async function devApiKey(): Promise<string> {
   try {
     const saved = JSON.parse(await readFile(keyFile, "utf8")) as { api_key?: string };
@@ -107,6 +122,7 @@ Darkroom is running.
   Upstream:     ${upstream}${env.COMETAPI_KEY === undefined ? " (simulator: no COMETAPI_KEY set)" : ""}
   Admin token:  ${env.ADMIN_TOKEN === undefined ? adminToken : "(from ADMIN_TOKEN)"}
   API key:      ${apiKey}
+  Key file:     ${keyFile}
 
 Try it:
   curl -s -X POST ${publicUrl}/v1/jobs -H "Authorization: Bearer ${apiKey}" \\

@@ -183,6 +183,9 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             "415": problem("Body is not application/json"),
             "422": problem("Idempotency-Key reused with a different body"),
             ...errors,
+            "400": problem(
+              "Invalid input; `errors` names each bad field. Text must be storable as sent: a NUL or a lone UTF-16 surrogate (`\\udfff` without its partner) in `prompt`, `webhook_url` or any `metadata` key or value is refused with its path (`metadata.k`; a bad key is shown escaped). `metadata` nests at most 16 levels, its numbers must be finite (`1e400` is refused) and `__proto__` is refused as a key at any depth",
+            ),
           },
         },
         get: {

@@ -10,6 +10,7 @@ import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
 import { ApiMetrics } from "./http/metrics";
+import { answerClientError } from "./http/problem";
 import { ShutdownHooks } from "./http/shutdown";
 
 export interface RunningApi {
@@ -54,6 +55,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
   });
+  server.on("clientError", answerClientError);
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   // With PORT=0 the real port is known only now.

@@ -24,8 +24,15 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-/** The API in this process on a random port, with its own database, queue prefix and storage. */
-export async function startApiHarness(label: string, extraEnv: Record<string, string> = {}): Promise<ApiHarness> {
+/**
+ * The API in this process on a random port, with its own database, queue prefix and storage.
+ * With `logs`, the API's log lines (JSON, level info and up) are written there instead of dropped.
+ */
+export async function startApiHarness(
+  label: string,
+  extraEnv: Record<string, string> = {},
+  logs?: NodeJS.WritableStream,
+): Promise<ApiHarness> {
   const db = await createTestDatabase(label);
   const redis = createTestRedis(label);
   const storageDir = await mkdtemp(path.join(tmpdir(), "darkroom-api-"));
@@ -40,7 +47,13 @@ export async function startApiHarness(label: string, extraEnv: Record<string, st
     LOG_LEVEL: "silent",
     ...extraEnv,
   });
-  const api = await startApi(env, createLogger({ name: "api", level: "silent", pretty: false }));
+  const logger = createLogger({
+    name: "api",
+    level: logs === undefined ? "silent" : "info",
+    pretty: false,
+    destination: logs,
+  });
+  const api = await startApi(env, logger);
   const request: ApiHarness["request"] = (method, pathname, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;

@@ -1,10 +1,20 @@
+import { Writable } from "node:stream";
+import { LONE_SURROGATE_MESSAGE } from "@darkroom/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiHarness, startApiHarness } from "./harness";
+import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
 
 let h: ApiHarness;
 let key: string;
+/** Every log line the API wrote, parsed. */
+const logLines: { level?: string; msg?: string; request_id?: string }[] = [];
 beforeAll(async () => {
-  h = await startApiHarness("validation");
+  const logs = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line.trim() !== "") logLines.push(JSON.parse(line));
+      done();
+    },
+  });
+  h = await startApiHarness("validation", {}, logs);
   key = (await h.newTenant()).apiKey;
 });
 afterAll(() => h.close());
@@ -133,5 +143,50 @@ describe("POST /v1/jobs validation", () => {
       webhook_events: [],
     });
     expect(job.id).toMatch(/^job_[0-9A-HJKMNP-TV-Z]{26}$/);
+  });
+
+  it("refuses a lone UTF-16 surrogate in metadata, prompt and webhook_url with 400 by path, never a 500 or an error log", async () => {
+    const cases: [string, Record<string, string>][] = [
+      ['{"prompt":"ok","metadata":{"k":"a\\udfffb"}}', { "metadata.k": LONE_SURROGATE_MESSAGE }],
+      ['{"prompt":"ok","metadata":{"a\\udfffb":"v"}}', { "metadata.a\\udfffb": `key ${LONE_SURROGATE_MESSAGE}` }],
+      [
+        '{"prompt":"ok","metadata":{"k":{"deeper":["x","\\ud800"]}}}',
+        { "metadata.k.deeper.1": LONE_SURROGATE_MESSAGE },
+      ],
+      ['{"prompt":"a\\udfffb"}', { prompt: LONE_SURROGATE_MESSAGE }],
+      ['{"prompt":"ok","webhook_url":"https://example.com/\\udfff"}', { webhook_url: LONE_SURROGATE_MESSAGE }],
+    ];
+    const requestIds: string[] = [];
+    for (const [raw, expected] of cases) {
+      const res = await h.request("POST", "/v1/jobs", { key, raw, headers: { "content-type": "application/json" } });
+      expect(res.status, raw).toBe(400);
+      const body = await problem(res);
+      requestIds.push(body.request_id);
+      expect(body.code).toBe("validation_failed");
+      expect(Object.fromEntries((body.errors ?? []).map((e) => [e.path, e.message])), raw).toEqual(expected);
+    }
+    const admin = await h.request("POST", "/admin/api/keys", {
+      key: ADMIN_TOKEN,
+      raw: '{"name":"team \\udfff"}',
+      headers: { "content-type": "application/json" },
+    });
+    expect(admin.status).toBe(400);
+    const adminBody = await problem(admin);
+    requestIds.push(adminBody.request_id);
+    expect(adminBody.errors).toEqual([{ path: "name", message: LONE_SURROGATE_MESSAGE }]);
+    // Each request logged its outcome (so the capture works), none at error level.
+    const ours = logLines.filter((l) => l.request_id !== undefined && requestIds.includes(l.request_id));
+    expect(ours.filter((l) => l.msg === "request")).toHaveLength(requestIds.length);
+    expect(ours.filter((l) => l.level === "error" || l.level === "fatal")).toEqual([]);
+  });
+
+  it("refuses metadata numbers beyond the double range instead of storing null", async () => {
+    const raw = `{"prompt":"ok","metadata":{"big":1e400,"digits":${"7".repeat(400)},"fine":1e308}}`;
+    const res = await h.request("POST", "/v1/jobs", { key, raw, headers: { "content-type": "application/json" } });
+    expect(res.status).toBe(400);
+    expect((await problem(res)).errors).toEqual([
+      { path: "metadata.big", message: "must be a finite number (at most about 1.8e308)" },
+      { path: "metadata.digits", message: "must be a finite number (at most about 1.8e308)" },
+    ]);
   });
 });

@@ -14,6 +14,7 @@ export { ImageUrlSigner } from "./image-urls";
 export {
   type AttemptView,
   DEFAULT_WEBHOOK_EVENTS,
+  hasLoneSurrogate,
   type ImageQuality,
   type ImageSize,
   type ImageView,
@@ -24,7 +25,9 @@ export {
   type JobListQuery,
   JobListQuerySchema,
   type JobView,
+  LONE_SURROGATE_MESSAGE,
   METADATA_MAX_BYTES,
+  METADATA_MAX_DEPTH,
   MODELS,
   type Model,
   QUALITIES,

@@ -38,6 +38,63 @@ function depthExceeds(value: unknown, max: number): boolean {
 /** Postgres text and jsonb cannot hold NUL characters; refuse them by name instead of failing later. */
 const hasNul = (text: string) => text.includes("\u0000");
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one (code units, no `u` flag). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when `text` holds a UTF-16 surrogate without its partner (JSON `"\udfff"`). Such text is not
+ * Unicode: Postgres jsonb refuses it (a 500 if it got that far) and a text column silently stores
+ * U+FFFD instead, so request strings that reach the database are refused with it.
+ */
+export const hasLoneSurrogate = (text: string): boolean => LONE_SURROGATE.test(text);
+
+/** The message for a string with a lone surrogate, the same for every field. */
+export const LONE_SURROGATE_MESSAGE = "must not contain an unpaired UTF-16 surrogate (such as \\udfff)";
+
+/** Most issues one metadata value reports, so a hostile 16 KiB object cannot make a huge answer. */
+const METADATA_MAX_ISSUES = 10;
+
+/**
+ * Keys and values of a metadata object that cannot be stored as written: strings (keys too) with a
+ * lone surrogate, and numbers JSON.parse turned into Infinity (`1e400` would be stored as null).
+ * Each issue's path is relative to `metadata`; keys are shown JSON-escaped. Walked without
+ * recursion, paths kept as parent links and built only for an issue, so it stays linear in the
+ * size of the value whatever its depth.
+ */
+function metadataIssues(value: Record<string, unknown>): { path: string[]; message: string }[] {
+  interface Step {
+    key: string;
+    parent: Step | null;
+  }
+  const pathOf = (step: Step | null): string[] => {
+    const keys: string[] = [];
+    for (let s = step; s !== null; s = s.parent) keys.push(s.key);
+    return keys.reverse();
+  };
+  const issues: { path: string[]; message: string }[] = [];
+  const stack: [unknown, Step | null][] = [[value, null]];
+  while (stack.length > 0 && issues.length < METADATA_MAX_ISSUES) {
+    const next = stack.pop();
+    if (next === undefined) break;
+    const [item, at] = next;
+    if (typeof item === "string") {
+      if (hasLoneSurrogate(item)) issues.push({ path: pathOf(at), message: LONE_SURROGATE_MESSAGE });
+    } else if (typeof item === "number") {
+      if (!Number.isFinite(item))
+        issues.push({ path: pathOf(at), message: "must be a finite number (at most about 1.8e308)" });
+    } else if (item !== null && typeof item === "object") {
+      // Reversed so that issues come out in document order.
+      for (const [key, child] of Object.entries(item as Record<string, unknown>).reverse()) {
+        if (hasLoneSurrogate(key)) {
+          const shown = JSON.stringify(key).slice(1, -1);
+          issues.push({ path: pathOf({ key: shown, parent: at }), message: `key ${LONE_SURROGATE_MESSAGE}` });
+        } else stack.push([child, { key, parent: at }]);
+      }
+    }
+  }
+  return issues;
+}
+
 const absoluteHttpUrl = z.string().refine(
   (value) => {
     try {
@@ -56,7 +113,8 @@ export const JobCreateSchema = z.strictObject({
     .string({ error: "is required and must be a string" })
     .min(1, { error: "must not be empty" })
     .max(32000, { error: "must be at most 32000 characters" })
-    .refine((p) => !hasNul(p), { message: "must not contain NUL characters" }),
+    .refine((p) => !hasNul(p), { message: "must not contain NUL characters" })
+    .refine((p) => !hasLoneSurrogate(p), { message: LONE_SURROGATE_MESSAGE }),
   model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
   fallback_model: z.enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" }).nullable().default("gpt-image-1"),
   n: z
@@ -76,7 +134,10 @@ export const JobCreateSchema = z.strictObject({
     .min(10, { error: "must be at least 10" })
     .max(3600, { error: "must be at most 3600" })
     .default(900),
-  webhook_url: absoluteHttpUrl.nullable().default(null),
+  webhook_url: absoluteHttpUrl
+    .refine((url) => !hasLoneSurrogate(url), { message: LONE_SURROGATE_MESSAGE })
+    .nullable()
+    .default(null),
   webhook_events: z
     .array(z.enum(WEBHOOK_EVENT_TYPES, { error: `each must be one of ${WEBHOOK_EVENT_TYPES.join(", ")}` }), {
       error: "must be an array of event types",
@@ -90,6 +151,7 @@ export const JobCreateSchema = z.strictObject({
         ctx.addIssue({ code: "custom", message: `must be nested at most ${METADATA_MAX_DEPTH} levels deep` });
         return;
       }
+      for (const issue of metadataIssues(value)) ctx.addIssue({ code: "custom", ...issue });
       const serialized = JSON.stringify(value);
       if (Buffer.byteLength(serialized, "utf8") > METADATA_MAX_BYTES) {
         ctx.addIssue({ code: "custom", message: `must be at most ${METADATA_MAX_BYTES} bytes serialized` });

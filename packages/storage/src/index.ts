@@ -13,7 +13,18 @@ export interface ImageStorage {
 
 const KEY_PATTERN = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*$/;
 
-/** Stores each key as a file below `root`. Writes are atomic (temp file, then rename). */
+/**
+ * Image files are readable by their owner only: the API and the worker run as one user (`node` in
+ * the image), and generated images are tenants' data, not for other local accounts.
+ */
+export const STORED_FILE_MODE = 0o600;
+/** Directories the storage creates (the root included when missing), owner only like the files. */
+export const STORED_DIR_MODE = 0o700;
+
+/**
+ * Stores each key as a file below `root`. Writes are atomic (temp file, then rename) and owner-only
+ * ({@link STORED_FILE_MODE}, {@link STORED_DIR_MODE}; the umask can only remove bits).
+ */
 export class LocalDiskStorage implements ImageStorage {
   readonly root: string;
 
@@ -28,9 +39,10 @@ export class LocalDiskStorage implements ImageStorage {
 
   async put(key: string, bytes: Buffer): Promise<void> {
     const file = this.pathOf(key);
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: STORED_DIR_MODE });
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(temp, bytes);
+    // The mode is set at creation, so the bytes are never readable by others, not even briefly.
+    await writeFile(temp, bytes, { mode: STORED_FILE_MODE });
     await rename(temp, file);
   }
 

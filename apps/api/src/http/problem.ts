@@ -1,4 +1,6 @@
-import { AppError, type ErrorCode } from "@darkroom/domain";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import { AppError, type ErrorCode, newId } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import type { ErrorRequestHandler, Response } from "express";
 
@@ -180,4 +182,32 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     sendProblem(res, appError);
   };
+}
+
+/**
+ * Node's `clientError` listener: answers what the HTTP parser refuses before Express sees it (a
+ * Content-Length that disagrees with the body, Content-Length with Transfer-Encoding, a bad chunk,
+ * headers over the limit) with a problem+json like every other error, instead of Node's bare
+ * `400 Bad Request` line. Like Node's default it writes nothing once a response has started on the
+ * socket, which would corrupt that response.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as { _httpMessage?: { _headerSent?: boolean } })._httpMessage;
+  if (error.code === "ECONNRESET" || !socket.writable || inFlight?._headerSent === true) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+  const body = JSON.stringify({
+    type: "urn:darkroom:error:bad_request",
+    title: STATUS_CODES[status],
+    status,
+    detail: `The HTTP request is malformed (${error.code ?? "parse error"}): check Content-Length, Transfer-Encoding and the headers.`,
+    code: "bad_request",
+    request_id: newId("req"),
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
 }

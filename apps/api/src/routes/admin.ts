@@ -1,5 +1,5 @@
 import { createTenantWithKey } from "@darkroom/db";
-import { AppError } from "@darkroom/domain";
+import { AppError, hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from "@darkroom/domain";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
@@ -11,7 +11,8 @@ const KeyCreateSchema = z.strictObject({
     .trim()
     .min(1, { error: "must not be empty" })
     .max(200, { error: "must be at most 200 characters" })
-    .refine((name) => !name.includes("\u0000"), { message: "must not contain NUL characters" }),
+    .refine((name) => !name.includes("\u0000"), { message: "must not contain NUL characters" })
+    .refine((name) => !hasLoneSurrogate(name), { message: LONE_SURROGATE_MESSAGE }),
 });
 
 export function adminRouter(deps: ApiDeps): Router {
