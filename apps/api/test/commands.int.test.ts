@@ -95,8 +95,8 @@ describe("commands", () => {
     const redis = createTestRedis("start");
     // A database without a single table, so the migrations really have to run.
     const fresh = await createEmptyDatabase("start");
-    const port = String(20000 + Math.floor(Math.random() * 20000));
-    const simPort = String(Number(port) + 1);
+    const port = await freePort();
+    const simPort = await freePort();
     const start = startProcess("start.js", {
       DATABASE_URL: fresh.url,
       REDIS_URL: redis.url,

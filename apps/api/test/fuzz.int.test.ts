@@ -1065,7 +1065,12 @@ function perRoute(routes: { method: string; path: string }[]): FuzzRequest[] {
         "wait=0",
         `wait=${"9".repeat(400)}`,
         "respond-async",
-      ].map((prefer) => ({ name: `Prefer ${prefer}`, headers: { prefer } })),
+      ].map((prefer) => ({
+        name: `Prefer ${prefer}`,
+        headers: { prefer },
+        // A valid wait that runs out before the (queued) job ends answers 202 on GET; others are ignored.
+        expect: id === "GET /v1/jobs/:id" && prefer === "wait=0" ? [202] : undefined,
+      })),
       ...["abc", "-1", "99999999999999999999", "1e3", "\u00e9"].map((lastEventId) => ({
         name: `Last-Event-ID ${lastEventId}`,
         headers: { accept: "text/event-stream", "last-event-id": lastEventId },
