@@ -42,7 +42,7 @@ async function submitInFlight(env: ChaosEnvironment, scenario: string, count: nu
     if (Number(rows[0]?.c ?? 0) > 0) return;
     await sleep(100);
   }
-  throw new Error(`${scenario}: no job was running 30 s after submitting ${count}`);
+  throw new Error(`${scenario}: no job was running mid-stream 30 s after submitting ${count}`);
 }
 
 /**
