@@ -1,5 +1,5 @@
 export { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
-export { formatTable, type ScenarioResult } from "./chaos/invariants";
+export { type FaultReport, findViolations, formatTable, type ScenarioResult } from "./chaos/invariants";
 export { type ChaosProfile, runChaos, summarize } from "./chaos/run";
 export {
   createEmptyDatabase,

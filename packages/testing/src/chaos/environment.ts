@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -11,23 +12,38 @@ import { freePort, PrivatePostgres, PrivateRedis } from "./services";
 
 const ADMIN_TOKEN = "chaos-admin-token-0123456789";
 
-/** A webhook receiver whose availability the scenario controls. */
+/** One request the receiver got, and how it answered it. */
+export interface ReceivedWebhook {
+  /** The `webhook-id` header ("" when absent). */
+  webhookId: string;
+  body: string;
+  /** The status it answered, or null when it dropped the connection without answering. */
+  answered: number | null;
+}
+
+/**
+ * A webhook receiver whose availability the scenario controls, recording every request it gets.
+ * In `flap` mode it answers each event's first attempt 503 and drops the connection of its second,
+ * so that every delivery in that mode has to survive both kinds of failure through retries.
+ */
 export class FlakyReceiver {
-  mode: "up" | "error" | "down" = "up";
-  received = 0;
+  mode: "up" | "flap" = "up";
+  readonly received: ReceivedWebhook[] = [];
   private server: Server | null = null;
   port = 0;
 
   async start(): Promise<void> {
     const server = createServer((req, res) => {
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
-        this.received++;
-        if (this.mode === "down") {
-          req.socket.destroy();
-          return;
-        }
-        res.writeHead(this.mode === "up" ? 200 : 503).end();
+        const header = req.headers["webhook-id"];
+        const webhookId = typeof header === "string" ? header : "";
+        const seen = this.received.filter((r) => r.webhookId === webhookId).length;
+        const answered = this.mode === "up" || seen >= 2 ? 200 : seen === 0 ? 503 : null;
+        this.received.push({ webhookId, body: Buffer.concat(chunks).toString("utf8"), answered });
+        if (answered === null) req.socket.destroy();
+        else res.writeHead(answered).end();
       });
     });
     this.server = server;
@@ -42,6 +58,12 @@ export class FlakyReceiver {
   close(): Promise<void> {
     return new Promise((r) => this.server?.close(() => r()));
   }
+}
+
+/** One POST /v1/jobs of a scenario: its token (in the job's metadata) and the id, when answered. */
+export interface Submission {
+  token: string;
+  id: string | null;
 }
 
 /**
@@ -59,6 +81,8 @@ export class ChaosEnvironment {
   api!: RunningProcess;
   workers: RunningProcess[] = [];
   apiKey = "";
+  /** Every submission of every scenario, answered or not. */
+  readonly submissions = new Map<string, Submission[]>();
   private storageDir = mkdtempSync(path.join(tmpdir(), "darkroom-chaos-images-"));
 
   async start(): Promise<void> {
@@ -117,23 +141,42 @@ export class ChaosEnvironment {
     return worker;
   }
 
-  /** Submits a job tagged with its scenario (so the invariants can find every accepted one). */
-  async submit(scenario: string, directives = "", apiUrl = this.apiUrl): Promise<string | null> {
+  /**
+   * Submits a job tagged with its scenario and a token of its own (so the invariants find every
+   * committed one, answered or not). Anything but a 202 is an error, unless `expectNoAnswer` says
+   * the API is meant to die mid-request; then an answer is the error.
+   */
+  async submit(
+    scenario: string,
+    directives = "",
+    { apiUrl = this.apiUrl, expectNoAnswer = false }: { apiUrl?: string; expectNoAnswer?: boolean } = {},
+  ): Promise<Submission> {
+    const token = randomUUID();
+    const submission: Submission = { token, id: null };
+    const list = this.submissions.get(scenario) ?? [];
+    list.push(submission);
+    this.submissions.set(scenario, list);
+    let res: Response;
     try {
-      const res = await fetch(`${apiUrl}/v1/jobs`, {
+      res = await fetch(`${apiUrl}/v1/jobs`, {
         method: "POST",
         headers: { authorization: `Bearer ${this.apiKey}`, "content-type": "application/json" },
         body: JSON.stringify({
-          prompt: `chaos ${scenario} ${Math.random().toString(36).slice(2)} ${directives}`,
-          metadata: { chaos: scenario },
+          prompt: `chaos ${scenario} ${token} ${directives}`,
+          metadata: { chaos: scenario, submission: token },
           webhook_url: this.receiver.url,
           deadline_seconds: 120,
         }),
       });
-      return res.status === 202 ? ((await res.json()) as { id: string }).id : null;
-    } catch {
-      return null; // the API died mid-request (the kill-after-commit scenario)
+    } catch (error) {
+      if (expectNoAnswer) return submission;
+      throw new Error(`${scenario}: POST /v1/jobs failed`, { cause: error });
     }
+    const text = await res.text();
+    if (expectNoAnswer) throw new Error(`${scenario}: the API answered ${res.status} instead of dying: ${text}`);
+    if (res.status !== 202) throw new Error(`${scenario}: POST /v1/jobs answered ${res.status}: ${text}`);
+    submission.id = (JSON.parse(text) as { id: string }).id;
+    return submission;
   }
 
   async close(): Promise<void> {
