@@ -2,20 +2,15 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import {
-  deleteRunKeys,
-  dropRunDatabases,
-  isAlive,
-  newTestRunId,
-  ownerPidOf,
-  prepareTemplateDatabase,
-  REPO_ROOT,
-  TEST_BUILD_ENV,
-  TEST_RUN_ENV,
-  TEST_SERVER_URL,
-} from "@darkroom/testing";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 
+// @darkroom/testing is imported only once Prisma's client is generated: it imports @darkroom/db,
+// which imports the generated client, and a fresh clone has none yet.
+type Testing = typeof import("@darkroom/testing");
+
+const REPO_ROOT = path.dirname(fileURLToPath(import.meta.url));
+const TEST_SERVER_URL = "postgresql://postgres@127.0.0.1:5432";
 const BUILDS = path.join(REPO_ROOT, ".test-builds");
 const GENERATED = path.join(REPO_ROOT, "packages", "db", "src", "generated");
 const GENERATED_STAMP = path.join(GENERATED, ".schema-sha256");
@@ -53,7 +48,7 @@ async function generatePrismaClient(): Promise<void> {
 }
 
 /** Removes the builds of runs whose process is gone. */
-async function sweepStaleBuilds(): Promise<void> {
+async function sweepStaleBuilds({ isAlive, ownerPidOf }: Testing): Promise<void> {
   const entries = await readdir(BUILDS).catch(() => [] as string[]);
   for (const entry of entries) {
     const pid = ownerPidOf(entry);
@@ -68,14 +63,17 @@ async function sweepStaleBuilds(): Promise<void> {
  * test is started (`npm test`, `npx vitest run <file>`), it runs the code on disk.
  */
 export default async function setup(): Promise<() => Promise<void>> {
+  await generatePrismaClient();
+  const testing = await import("@darkroom/testing");
+  const { deleteRunKeys, dropRunDatabases, newTestRunId, prepareTemplateDatabase, TEST_BUILD_ENV, TEST_RUN_ENV } =
+    testing;
   const runId = newTestRunId();
   const buildDir = path.join(BUILDS, runId);
   process.env[TEST_RUN_ENV] = runId;
   process.env[TEST_BUILD_ENV] = buildDir;
 
   await dropRunDatabases();
-  await sweepStaleBuilds();
-  await generatePrismaClient();
+  await sweepStaleBuilds(testing);
   await mkdir(buildDir, { recursive: true });
   run(["scripts/build.mjs", "--out", buildDir]);
   await prepareTemplateDatabase();
