@@ -65,14 +65,22 @@ async function sweepStaleBuilds({ isAlive, ownerPidOf }: Testing): Promise<void>
 export default async function setup(): Promise<() => Promise<void>> {
   await generatePrismaClient();
   const testing = await import("@darkroom/testing");
-  const { deleteRunKeys, dropRunDatabases, newTestRunId, prepareTemplateDatabase, TEST_BUILD_ENV, TEST_RUN_ENV } =
-    testing;
+  const {
+    deleteDeadRunKeys,
+    deleteRunKeys,
+    dropRunDatabases,
+    newTestRunId,
+    prepareTemplateDatabase,
+    TEST_BUILD_ENV,
+    TEST_RUN_ENV,
+  } = testing;
   const runId = newTestRunId();
   const buildDir = path.join(BUILDS, runId);
   process.env[TEST_RUN_ENV] = runId;
   process.env[TEST_BUILD_ENV] = buildDir;
 
   await dropRunDatabases();
+  await deleteDeadRunKeys();
   await sweepStaleBuilds(testing);
   await mkdir(buildDir, { recursive: true });
   run(["scripts/build.mjs", "--out", buildDir]);

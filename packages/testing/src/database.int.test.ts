@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { dropRunDatabases, TEST_SERVER_URL } from "./database";
-import { deleteRunKeys, runKeyPrefix } from "./redis";
+import { deleteDeadRunKeys, deleteRunKeys, runKeyPrefix } from "./redis";
 import { isAlive, testRunId } from "./run";
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -69,6 +69,27 @@ describe("run isolation", () => {
       expect(await redis.exists(`${runKeyPrefix(run)}b:1`)).toBe(0);
     } finally {
       await redis.del(`${runKeyPrefix(other)}b:1`);
+      redis.disconnect();
+    }
+  });
+
+  it("deletes the keys of dead runs and never those of a live one", async () => {
+    const dead = `r${deadPid()}x0e0e`;
+    const live = `r${process.pid}x0f0f`;
+    const redis = new Redis("redis://127.0.0.1:6379");
+    try {
+      await redis.set(`${runKeyPrefix(dead)}a:1`, "x");
+      await redis.set(`${runKeyPrefix(live)}a:1`, "x");
+      await redis.select(5);
+      await redis.set(`${runKeyPrefix(dead)}b:1`, "x");
+      expect(await deleteDeadRunKeys()).toBeGreaterThanOrEqual(2);
+      expect(await redis.exists(`${runKeyPrefix(dead)}b:1`)).toBe(0);
+      await redis.select(0);
+      expect(await redis.exists(`${runKeyPrefix(dead)}a:1`)).toBe(0);
+      expect(await redis.exists(`${runKeyPrefix(live)}a:1`)).toBe(1);
+    } finally {
+      await redis.select(0);
+      await redis.del(`${runKeyPrefix(live)}a:1`);
       redis.disconnect();
     }
   });

@@ -11,7 +11,14 @@ export {
   templateDatabase,
 } from "./database";
 export { type RunningProcess, startProcess } from "./processes";
-export { createTestRedis, deleteRunKeys, runKeyPrefix, TEST_REDIS_URL, type TestRedis } from "./redis";
+export {
+  createTestRedis,
+  deleteDeadRunKeys,
+  deleteRunKeys,
+  runKeyPrefix,
+  TEST_REDIS_URL,
+  type TestRedis,
+} from "./redis";
 export {
   bundleDir,
   isAlive,

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { testRunId } from "./run";
+import { isAlive, ownerPidOf, testRunId } from "./run";
 
 export const TEST_REDIS_URL = "redis://127.0.0.1:6379";
 
@@ -43,18 +43,45 @@ export function createTestRedis(label = "t"): TestRedis {
   };
 }
 
-/** Removes every key a run left behind, in every database of the test server (tests may use `/5`). */
-export async function deleteRunKeys(runId: string): Promise<number> {
+/** Runs every database of the test server (tests may use `/5`) through `fn`. */
+async function inEveryDatabase(fn: (redis: Redis) => Promise<number>): Promise<number> {
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
     const [, count] = (await redis.config("GET", "databases")) as [string, string];
-    let deleted = 0;
+    let total = 0;
     for (let db = 0; db < Number(count); db++) {
       await redis.select(db);
-      deleted += await deleteMatching(redis, `${runKeyPrefix(runId)}*`);
+      total += await fn(redis);
     }
-    return deleted;
+    return total;
   } finally {
     redis.disconnect();
   }
+}
+
+/** Removes every key a run left behind, in every database of the test server. */
+export function deleteRunKeys(runId: string): Promise<number> {
+  return inEveryDatabase((redis) => deleteMatching(redis, `${runKeyPrefix(runId)}*`));
+}
+
+const RUN_KEY = /^dtest-(r\d+x[0-9a-f]{4})-/;
+
+/** Removes the keys of every run whose owning process is gone (a run that was killed); live runs are never touched. */
+export function deleteDeadRunKeys(): Promise<number> {
+  return inEveryDatabase(async (redis) => {
+    const dead = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", "dtest-r*", "COUNT", 1000);
+      cursor = next;
+      for (const key of keys) {
+        const runId = RUN_KEY.exec(key)?.[1];
+        const pid = runId === undefined ? null : ownerPidOf(runId);
+        if (runId !== undefined && pid !== null && !isAlive(pid)) dead.add(runId);
+      }
+    } while (cursor !== "0");
+    let deleted = 0;
+    for (const runId of dead) deleted += await deleteMatching(redis, `${runKeyPrefix(runId)}*`);
+    return deleted;
+  });
 }
