@@ -13,6 +13,7 @@ import {
   revokeApiKey,
   updateTenantSettings,
 } from "@darkroom/db";
+import { createRedisConnection, publishApiKeyRevoked, withTimeout } from "@darkroom/queue";
 import { storedSettings, TenantSettingsSchema } from "./routes/admin";
 
 const USAGE = [
@@ -127,7 +128,27 @@ try {
   } else if (action === "keys revoke") {
     const key = await revokeApiKey(db, positional("KEY_ID"));
     if (key === null) notFound("API key");
-    else print({ ...presentApiKey(key) });
+    else {
+      print({ ...presentApiKey(key) });
+      // API processes cache keys: they forget this one when told through Redis.
+      const redis = createRedisConnection(env.REDIS_URL, "producer");
+      redis.on("error", () => undefined);
+      try {
+        const ready = new Promise<void>((resolve) => redis.once("ready", () => resolve()));
+        await withTimeout(
+          ready.then(() => publishApiKeyRevoked(redis, env.QUEUE_PREFIX, key.id)),
+          5_000,
+          "revocation notice",
+        );
+      } catch (error) {
+        console.error(
+          `revoked in Postgres, but the API processes could not be told (${(error as Error).message}); they refuse the key within a minute. Run the command again to retry.`,
+        );
+        process.exitCode = 1;
+      } finally {
+        redis.disconnect();
+      }
+    }
   } else if (action === "tenants list") {
     printList((await listTenants(db)).map((t) => ({ ...presentTenant(t) })));
   } else if (action === "tenants show") {

@@ -431,13 +431,15 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       },
       "/admin/api/keys/{id}/revoke": {
         post: {
-          summary: "Revoke an API key: every API process refuses it (401) from now on. Idempotent",
+          summary:
+            "Revoke an API key: every API process refuses it (401) within moments (cached keys are dropped through Redis). Idempotent",
           security: [{ adminToken: [] }],
           parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
           responses: {
             "200": { description: "The key, with its (first) revoked_at", content: json(ref("ApiKey")) },
             "401": adminErrors["401"],
             "404": problem("No such API key"),
+            "503": problem("Revoked in Postgres, but Redis could not tell the API processes; revoke again to retry"),
           },
         },
       },

@@ -212,6 +212,17 @@ describe("API keys", () => {
     ]);
   });
 
+  it("keys are cached per process: a revocation written behind the admin API's back is not seen at once", async () => {
+    const { apiKey, tenantId } = await plain.newTenant("Cached");
+    expect((await plain.request("GET", "/v1/jobs", { key: apiKey })).status).toBe(200);
+    await db.apiKey.updateMany({ where: { tenantId }, data: { revokedAt: new Date() } });
+    // Only the admin API (or the CLI) tells the processes; the cache's TTL bounds anything else.
+    expect((await plain.request("GET", "/v1/jobs", { key: apiKey })).status).toBe(200);
+    const [key] = (await db.apiKey.findMany({ where: { tenantId } })).map((k) => k.id);
+    expect((await admin(plain, "POST", `/admin/api/keys/${key}/revoke`)).status).toBe(200);
+    expect((await plain.request("GET", "/v1/jobs", { key: apiKey })).status).toBe(401);
+  });
+
   it("adding a key validates its name", async () => {
     const { tenantId } = await plain.newTenant("Names");
     const res = await admin(plain, "POST", `/admin/api/tenants/${tenantId}/keys`, { name: "", extra: 1 });

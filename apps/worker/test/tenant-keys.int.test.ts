@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import path from "node:path";
+import { promisify } from "node:util";
+import { bundleDir, STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -54,6 +57,16 @@ const admin = async (method: string, path: string, body?: unknown) => {
 const listJobs = async (base: string, key: string) =>
   (await fetch(`${base}/v1/jobs?limit=1`, { headers: { authorization: `Bearer ${key}` } })).status;
 
+/** Milliseconds from `since` until `base` refuses `key` (polled; fails after 5 s). */
+async function untilRefused(base: string, key: string, since: number): Promise<number> {
+  const deadline = since + 5_000;
+  while ((await listJobs(base, key)) !== 401) {
+    if (Date.now() > deadline) throw new Error(`${base} still accepts the revoked key`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - since;
+}
+
 describe("API keys across API processes", () => {
   it("a revoked key answers 401 on every API process within 2 s; the tenant's other key keeps working", async () => {
     const created = await admin("POST", "/admin/api/keys", { name: "Two processes" });
@@ -72,19 +85,42 @@ describe("API keys across API processes", () => {
     }
     const revokedAt = Date.now();
     expect((await admin("POST", `/admin/api/keys/${doomed.id}/revoke`)).status).toBe(200);
-    const untilRefused = async (base: string) => {
-      const deadline = revokedAt + 5_000;
-      while ((await listJobs(base, doomed.api_key)) !== 401) {
-        if (Date.now() > deadline) throw new Error(`${base} still accepts the revoked key`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return Date.now() - revokedAt;
-    };
-    const [first, second] = await Promise.all([untilRefused(stack.apiUrl), untilRefused(secondApi)]);
+    const [first, second] = await Promise.all([
+      untilRefused(stack.apiUrl, doomed.api_key, revokedAt),
+      untilRefused(secondApi, doomed.api_key, revokedAt),
+    ]);
     console.log(`revoked key refused after ${first} ms (first API) and ${second} ms (second API)`);
     expect(first).toBeLessThan(2_000);
     expect(second).toBeLessThan(2_000);
     for (const base of [stack.apiUrl, secondApi]) expect(await listJobs(base, spare.api_key)).toBe(200);
+  });
+});
+
+describe("API keys across API processes, revoked from the CLI", () => {
+  it("npm run cli -- keys revoke reaches the cache of every API process within 2 s", async () => {
+    const created = await admin("POST", "/admin/api/keys", { name: "CLI revoke" });
+    const tenantId = created.json.tenant_id as string;
+    const doomed = (await admin("POST", `/admin/api/tenants/${tenantId}/keys`, { name: "leaked" })).json as {
+      id: string;
+      api_key: string;
+    };
+    // Each process has now authenticated, and so cached, the key.
+    for (const base of [stack.apiUrl, secondApi]) expect(await listJobs(base, doomed.api_key)).toBe(200);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [path.join(bundleDir(), "cli.js"), "keys", "revoke", doomed.id, "--json"],
+      { env: { PATH: process.env.PATH ?? "", ...stack.env } },
+    );
+    expect(JSON.parse(stdout)).toMatchObject({ id: doomed.id, revoked_at: expect.any(String) });
+    // Timed from the command's end: starting a Node process takes seconds on a loaded machine.
+    const revokedAt = Date.now();
+    const [first, second] = await Promise.all([
+      untilRefused(stack.apiUrl, doomed.api_key, revokedAt),
+      untilRefused(secondApi, doomed.api_key, revokedAt),
+    ]);
+    console.log(`CLI-revoked key refused after ${first} ms (first API) and ${second} ms (second API)`);
+    expect(first).toBeLessThan(2_000);
+    expect(second).toBeLessThan(2_000);
   });
 });
 

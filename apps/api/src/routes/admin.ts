@@ -11,6 +11,7 @@ import {
   updateTenantSettings,
 } from "@darkroom/db";
 import { AppError, hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from "@darkroom/domain";
+import { publishApiKeyRevoked, withTimeout } from "@darkroom/queue";
 import { type Request, Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
@@ -81,6 +82,8 @@ function requireJson(req: Request, example: string): void {
 // so it answers 404 without reaching Postgres (which refuses NUL with an error of its own).
 const PLAUSIBLE_ID = /^[a-z]{2,5}_[0-9A-Za-z]{1,40}$/;
 
+const REVOKE_PUBLISH_TIMEOUT_MS = 2_000;
+
 const noTenant = (id: string) => new AppError("not_found", `No tenant ${id}.`);
 
 /** The id of the route's tenant; 404 unless such a tenant exists. */
@@ -143,6 +146,20 @@ export function adminRouter(deps: ApiDeps): Router {
   router.post("/admin/api/keys/:id/revoke", async (req, res) => {
     const key = PLAUSIBLE_ID.test(req.params.id) ? await revokeApiKey(deps.db, req.params.id) : null;
     if (key === null) throw new AppError("not_found", `No API key ${req.params.id}.`);
+    // This process forgets the key before answering; the others when the message reaches them.
+    deps.apiKeys.forget(key.id);
+    // Published on every call, not only the first: a retry after a failed publish reaches the caches.
+    await withTimeout(
+      publishApiKeyRevoked(deps.redis, deps.config.env.QUEUE_PREFIX, key.id),
+      REVOKE_PUBLISH_TIMEOUT_MS,
+      "revocation notice",
+    ).catch((error: unknown) => {
+      throw new AppError(
+        "service_unavailable",
+        "The key is revoked in Postgres, but the API processes could not be told (Redis unreachable); they refuse it within a minute. Revoke again to retry.",
+        { retryable: true, cause: error },
+      );
+    });
     res.json(presentApiKey(key));
   });
 
