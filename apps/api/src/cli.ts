@@ -1,40 +1,183 @@
-// npm run cli -- keys create --name NAME [--json]
+// npm run cli -- <group> <command> [options]: tenants and keys, straight against Postgres.
 import { parseArgs } from "node:util";
-import { loadEnvOrExit } from "@darkroom/config";
-import { createPrismaClient, createTenantWithKey } from "@darkroom/db";
+import { loadEnvOrExit, tenantDefaults } from "@darkroom/config";
+import {
+  addApiKey,
+  createPrismaClient,
+  createTenantWithKey,
+  findTenant,
+  listApiKeys,
+  listTenants,
+  presentApiKey,
+  presentTenant,
+  revokeApiKey,
+  updateTenantSettings,
+} from "@darkroom/db";
+import { createRedisConnection, publishApiKeyRevoked, withTimeout } from "@darkroom/queue";
+import { storedSettings, TenantSettingsSchema } from "./routes/admin";
 
-const USAGE = "usage: npm run cli -- keys create --name NAME [--json]";
+const USAGE = [
+  "usage: npm run cli -- keys create --name NAME [--json]",
+  "       npm run cli -- keys list --tenant TENANT_ID [--json]",
+  "       npm run cli -- keys add --tenant TENANT_ID --name NAME [--json]",
+  "       npm run cli -- keys revoke KEY_ID [--json]",
+  "       npm run cli -- tenants list [--json]",
+  "       npm run cli -- tenants show TENANT_ID [--json]",
+  "       npm run cli -- tenants set TENANT_ID [--name N] [--max-concurrency N|none] [--weight N]",
+  "            [--rate-limit-per-minute N] [--images-per-day N|none] [--monthly-budget-usd N|none] [--json]",
+].join("\n");
+
+const SETTING_FLAGS = {
+  "max-concurrency": "max_concurrency",
+  weight: "weight",
+  "rate-limit-per-minute": "rate_limit_per_minute",
+  "images-per-day": "images_per_day",
+  "monthly-budget-usd": "monthly_budget_usd",
+} as const;
+
+function usageError(message: string): never {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(2);
+}
 
 const [group, command, ...rest] = process.argv.slice(2);
-if (group !== "keys" || command !== "create") {
+const known = {
+  keys: ["create", "list", "add", "revoke"],
+  tenants: ["list", "show", "set"],
+} as Record<string, string[]>;
+if (group === undefined || command === undefined || !(known[group] ?? []).includes(command)) {
   console.error(USAGE);
   process.exit(2);
 }
-let values: { name?: string; json?: boolean };
+
+let values: Record<string, string | boolean | undefined>;
+let positionals: string[];
 try {
-  ({ values } = parseArgs({ args: rest, options: { name: { type: "string" }, json: { type: "boolean" } } }));
+  ({ values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      name: { type: "string" },
+      tenant: { type: "string" },
+      json: { type: "boolean" },
+      ...Object.fromEntries(Object.keys(SETTING_FLAGS).map((flag) => [flag, { type: "string" as const }])),
+    },
+  }));
 } catch (error) {
-  console.error(`${(error as Error).message}\n${USAGE}`);
-  process.exit(2);
+  usageError((error as Error).message);
 }
-const name = values.name?.trim();
-if (name === undefined || name === "") {
-  console.error(`--name is required\n${USAGE}`);
-  process.exit(2);
+const json = values.json === true;
+const text = (key: string): string | undefined => {
+  const value = values[key];
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+};
+const required = (key: string): string => text(key) ?? usageError(`--${key} is required`);
+const positional = (what: string): string => positionals[0] ?? usageError(`${what} is required`);
+
+/** Prints `record` as JSON, or as aligned `key: value` lines. */
+function print(record: Record<string, unknown>): void {
+  if (json) {
+    console.log(JSON.stringify(record));
+    return;
+  }
+  const width = Math.max(...Object.keys(record).map((k) => k.length)) + 2;
+  for (const [key, value] of Object.entries(record)) console.log(`${`${key}:`.padEnd(width)}${value ?? "-"}`);
 }
+
+function printList(rows: Record<string, unknown>[]): void {
+  if (json) {
+    console.log(JSON.stringify({ data: rows }));
+    return;
+  }
+  rows.forEach((row, i) => {
+    if (i > 0) console.log("");
+    print(row);
+  });
+}
+
 const env = loadEnvOrExit();
 const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: 1 });
+const notFound = (what: string): never => {
+  console.error(`${what} not found`);
+  process.exitCode = 1;
+  return undefined as never;
+};
 try {
-  const created = await createTenantWithKey(db, name);
-  if (values.json === true) {
-    console.log(
-      JSON.stringify({ tenant_id: created.tenantId, api_key: created.apiKey, webhook_secret: created.webhookSecret }),
-    );
+  const action = `${group} ${command}`;
+  if (action === "keys create") {
+    const created = await createTenantWithKey(db, required("name"), tenantDefaults(env));
+    if (json) {
+      print({ tenant_id: created.tenantId, api_key: created.apiKey, webhook_secret: created.webhookSecret });
+    } else {
+      console.log(`tenant_id:      ${created.tenantId}`);
+      console.log(`api_key:        ${created.apiKey}`);
+      console.log(`webhook_secret: ${created.webhookSecret}`);
+      console.log("Keep the API key: it is stored hashed and cannot be shown again.");
+    }
+  } else if (action === "keys list") {
+    const keys = await listApiKeys(db, required("tenant"));
+    if (keys === null) notFound("tenant");
+    else printList(keys.map((k) => ({ ...presentApiKey(k) })));
+  } else if (action === "keys add") {
+    const created = await addApiKey(db, required("tenant"), required("name"));
+    if (created === null) notFound("tenant");
+    else {
+      print({ id: created.id, api_key: created.apiKey });
+      if (!json) console.log("Keep the API key: it is stored hashed and cannot be shown again.");
+    }
+  } else if (action === "keys revoke") {
+    const key = await revokeApiKey(db, positional("KEY_ID"));
+    if (key === null) notFound("API key");
+    else {
+      print({ ...presentApiKey(key) });
+      // API processes cache keys: they forget this one when told through Redis.
+      const redis = createRedisConnection(env.REDIS_URL, "producer");
+      redis.on("error", () => undefined);
+      try {
+        const ready = new Promise<void>((resolve) => redis.once("ready", () => resolve()));
+        await withTimeout(
+          ready.then(() => publishApiKeyRevoked(redis, env.QUEUE_PREFIX, key.id)),
+          5_000,
+          "revocation notice",
+        );
+      } catch (error) {
+        console.error(
+          `revoked in Postgres, but the API processes could not be told (${(error as Error).message}); they refuse the key within a minute. Run the command again to retry.`,
+        );
+        process.exitCode = 1;
+      } finally {
+        redis.disconnect();
+      }
+    }
+  } else if (action === "tenants list") {
+    printList((await listTenants(db)).map((t) => ({ ...presentTenant(t) })));
+  } else if (action === "tenants show") {
+    const tenant = await findTenant(db, positional("TENANT_ID"));
+    if (tenant === null) notFound("tenant");
+    else print({ ...presentTenant(tenant) });
   } else {
-    console.log(`tenant_id:      ${created.tenantId}`);
-    console.log(`api_key:        ${created.apiKey}`);
-    console.log(`webhook_secret: ${created.webhookSecret}`);
-    console.log("Keep the API key: it is stored hashed and cannot be shown again.");
+    const id = positional("TENANT_ID");
+    const body: Record<string, unknown> = {};
+    for (const [flag, field] of Object.entries(SETTING_FLAGS)) {
+      const value = text(flag);
+      if (value !== undefined) body[field] = value === "none" ? null : Number(value);
+    }
+    const parsed = TenantSettingsSchema.safeParse(body);
+    if (!parsed.success) {
+      const flags = Object.fromEntries(Object.entries(SETTING_FLAGS).map(([flag, field]) => [field, flag]));
+      usageError(
+        parsed.error.issues
+          .map((issue) => `--${flags[String(issue.path[0])] ?? String(issue.path[0])}: ${issue.message}`)
+          .join("\n"),
+      );
+    }
+    const name = text("name");
+    const tenant = await updateTenantSettings(db, id, {
+      ...storedSettings(parsed.data),
+      ...(name === undefined ? {} : { name }),
+    });
+    if (tenant === null) notFound("tenant");
+    else print({ ...presentTenant(tenant) });
   }
 } finally {
   await db.$disconnect();

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type Env, imageUrlSecret, publicBaseUrl } from "@darkroom/config";
+import { type Env, imageUrlSecret, publicBaseUrl, type TenantSettings, tenantDefaults } from "@darkroom/config";
 
 export interface ApiConfig {
   env: Env;
@@ -13,6 +13,10 @@ export interface ApiConfig {
   imageUrlTtlSeconds: number;
   /** How often event streams and `Prefer: wait` re-read Postgres in case a Redis wake-up was lost. */
   eventsFallbackPollMs: number;
+  /** Settings of tenants created without their own (the `TENANT_DEFAULT_*` variables). */
+  tenantDefaults: TenantSettings;
+  /** How long the previous webhook secret keeps signing after a rotation. */
+  webhookSecretGraceMs: number;
 }
 
 /** The API's settings, derived once from the parsed environment. */
@@ -30,5 +34,7 @@ export function buildApiConfig(env: Env): ApiConfig {
     imageUrlSecret: imageUrlSecret({ ...env, ADMIN_TOKEN: adminToken }) ?? adminToken,
     imageUrlTtlSeconds: env.IMAGE_URL_TTL_SECONDS,
     eventsFallbackPollMs: env.EVENTS_FALLBACK_POLL_MS,
+    tenantDefaults: tenantDefaults(env),
+    webhookSecretGraceMs: Math.round(env.WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),
   };
 }

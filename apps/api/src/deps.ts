@@ -5,6 +5,7 @@ import type { GenerationQueue, JobEventSignals } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
+import type { ApiKeyCache } from "./http/key-cache";
 import type { ApiMetrics } from "./http/metrics";
 import type { ShutdownHooks } from "./http/shutdown";
 
@@ -21,5 +22,7 @@ export interface ApiDeps {
   storage: ImageStorage;
   signer: ImageUrlSigner;
   logger: Logger;
+  /** Authenticated API keys, forgotten at once on revocation (Redis pub/sub). */
+  apiKeys: ApiKeyCache;
   metrics: ApiMetrics;
 }

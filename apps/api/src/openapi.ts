@@ -7,6 +7,7 @@ import {
   PROGRESS_STAGES,
 } from "@darkroom/domain";
 import { z } from "zod";
+import { TenantSettingsSchema } from "./routes/admin";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ "application/json": { schema } });
@@ -26,6 +27,12 @@ const errors = {
   "404": problem("No such job for this tenant"),
   "503": problem("Postgres unreachable; retry after `Retry-After`"),
 };
+const adminErrors = {
+  "400": problem("Invalid input; `errors` names each bad field"),
+  "401": problem("Missing or wrong admin token"),
+  "404": problem("No such tenant"),
+};
+const tenantId = { name: "id", in: "path", required: true, schema: { type: "string" } };
 const timestamps = ["created_at", "started_at", "finished_at", "updated_at", "next_attempt_at", "deadline_at"];
 const JobError = {
   type: "object",
@@ -96,6 +103,38 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           },
         },
         JobError,
+        TenantSettings: z.toJSONSchema(TenantSettingsSchema, { io: "input" }),
+        Tenant: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            name: { type: "string" },
+            created_at: { type: "string", format: "date-time" },
+            max_concurrency: { type: ["integer", "null"], description: "null = no cap" },
+            weight: { type: "integer", minimum: 1 },
+            rate_limit_per_minute: { type: "integer" },
+            images_per_day: { type: ["integer", "null"], description: "null = no quota" },
+            monthly_budget_usd: { type: ["number", "null"], description: "null = no budget" },
+            previous_webhook_secret_valid_until: {
+              type: ["string", "null"],
+              format: "date-time",
+              description: "Until when webhooks also carry a signature with the secret before the last rotation",
+            },
+          },
+        },
+        ApiKey: {
+          type: "object",
+          description: "Never the key itself",
+          properties: {
+            id: { type: "string" },
+            tenant_id: { type: "string" },
+            name: { type: "string" },
+            prefix: { type: "string", description: "First 10 characters of the key" },
+            created_at: { type: "string", format: "date-time" },
+            last_used_at: { type: ["string", "null"], format: "date-time", description: "To the minute" },
+            revoked_at: { type: ["string", "null"], format: "date-time" },
+          },
+        },
         Attempt: {
           type: "object",
           properties: {
@@ -300,11 +339,16 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       },
       "/admin/api/keys": {
         post: {
-          summary: "Create a tenant with an API key and webhook secret",
+          summary: "Create a tenant with an API key and webhook secret (settings optional; TENANT_DEFAULT_* otherwise)",
           security: [{ adminToken: [] }],
           requestBody: {
             required: true,
-            content: json({ type: "object", required: ["name"], properties: { name: { type: "string" } } }),
+            content: json({
+              allOf: [
+                { type: "object", required: ["name"], properties: { name: { type: "string" } } },
+                ref("TenantSettings"),
+              ],
+            }),
           },
           responses: {
             "201": {
@@ -318,7 +362,106 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
                 },
               }),
             },
-            ...errors,
+            ...adminErrors,
+          },
+        },
+      },
+      "/admin/api/tenants": {
+        get: {
+          summary: "Every tenant with its settings, oldest first",
+          security: [{ adminToken: [] }],
+          responses: {
+            "200": {
+              description: "The tenants",
+              content: json({ type: "object", properties: { data: { type: "array", items: ref("Tenant") } } }),
+            },
+            "401": adminErrors["401"],
+          },
+        },
+      },
+      "/admin/api/tenants/{id}": {
+        get: {
+          summary: "One tenant with its settings",
+          security: [{ adminToken: [] }],
+          parameters: [tenantId],
+          responses: { "200": { description: "The tenant", content: json(ref("Tenant")) }, ...adminErrors },
+        },
+        patch: {
+          summary: "Change a tenant's name or any of its settings (null lifts a cap, quota or budget)",
+          security: [{ adminToken: [] }],
+          parameters: [tenantId],
+          requestBody: {
+            required: true,
+            content: json({
+              allOf: [{ type: "object", properties: { name: { type: "string" } } }, ref("TenantSettings")],
+            }),
+          },
+          responses: { "200": { description: "The tenant", content: json(ref("Tenant")) }, ...adminErrors },
+        },
+      },
+      "/admin/api/tenants/{id}/keys": {
+        get: {
+          summary: "A tenant's API keys (never the keys themselves)",
+          security: [{ adminToken: [] }],
+          parameters: [tenantId],
+          responses: {
+            "200": {
+              description: "The keys, oldest first",
+              content: json({ type: "object", properties: { data: { type: "array", items: ref("ApiKey") } } }),
+            },
+            ...adminErrors,
+          },
+        },
+        post: {
+          summary: "Add an API key to a tenant",
+          security: [{ adminToken: [] }],
+          parameters: [tenantId],
+          requestBody: {
+            required: true,
+            content: json({ type: "object", required: ["name"], properties: { name: { type: "string" } } }),
+          },
+          responses: {
+            "201": {
+              description: "The key (shown once)",
+              content: json({ type: "object", properties: { id: { type: "string" }, api_key: { type: "string" } } }),
+            },
+            ...adminErrors,
+          },
+        },
+      },
+      "/admin/api/keys/{id}/revoke": {
+        post: {
+          summary:
+            "Revoke an API key: every API process refuses it (401) within moments (cached keys are dropped through Redis). Idempotent",
+          security: [{ adminToken: [] }],
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": { description: "The key, with its (first) revoked_at", content: json(ref("ApiKey")) },
+            "401": adminErrors["401"],
+            "404": problem("No such API key"),
+            "503": problem("Revoked in Postgres, but Redis could not tell the API processes; revoke again to retry"),
+          },
+        },
+      },
+      "/admin/api/tenants/{id}/webhook-secret/rotate": {
+        post: {
+          summary:
+            "A new webhook secret; webhooks carry a signature with the previous one too until previous_valid_until (WEBHOOK_SECRET_GRACE_HOURS)",
+          security: [{ adminToken: [] }],
+          parameters: [tenantId],
+          responses: {
+            "200": {
+              description: "The new secret (shown once)",
+              content: json({
+                type: "object",
+                properties: {
+                  webhook_secret: { type: "string" },
+                  previous_valid_until: { type: "string", format: "date-time" },
+                },
+              }),
+            },
+            "401": adminErrors["401"],
+            "404": adminErrors["404"],
           },
         },
       },

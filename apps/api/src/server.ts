@@ -9,6 +9,7 @@ import type { Express } from "express";
 import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
+import { ApiKeyCache } from "./http/key-cache";
 import { ApiMetrics } from "./http/metrics";
 import { answerClientError } from "./http/problem";
 import { ShutdownHooks } from "./http/shutdown";
@@ -39,6 +40,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   const queue = createGenerationQueue(redis, env.QUEUE_PREFIX);
   queue.on("error", (err) => logger.warn({ err: err.message }, "queue error"));
   const signals = new JobEventSignals(env.REDIS_URL, env.QUEUE_PREFIX);
+  const apiKeys = new ApiKeyCache(env.REDIS_URL, env.QUEUE_PREFIX);
   const deps: ApiDeps = {
     config,
     db,
@@ -50,6 +52,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     storage: new LocalDiskStorage(env.STORAGE_DIR),
     signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
     logger,
+    apiKeys,
   };
   const app = createApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {
@@ -77,6 +80,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
       });
       await queue.close().catch(() => undefined);
       signals.close();
+      apiKeys.close();
       redis.disconnect();
       await db.$disconnect();
     },

@@ -56,6 +56,44 @@ describe("commands", () => {
     expect(text.stdout).toMatch(/cannot be shown again/);
   });
 
+  it("npm run cli -- keys list/add/revoke and tenants list/show/set manage keys and settings", async () => {
+    const cli = async (...args: string[]) =>
+      JSON.parse((await node("cli.js", [...args, "--json"], { DATABASE_URL: db.url })).stdout) as Record<
+        string,
+        unknown
+      >;
+    const tenant = (await cli("keys", "create", "--name", "Initech")) as { tenant_id: string; api_key: string };
+    const added = (await cli("keys", "add", "--tenant", tenant.tenant_id, "--name", "ci")) as {
+      id: string;
+      api_key: string;
+    };
+    expect(added.id).toMatch(/^key_/);
+    expect(added.api_key).toMatch(/^dr_/);
+    const listed = (await cli("keys", "list", "--tenant", tenant.tenant_id)) as {
+      data: { id: string; name: string; revoked_at: string | null }[];
+    };
+    expect(listed.data.map((k) => k.name)).toEqual(["Initech", "ci"]);
+    expect(JSON.stringify(listed)).not.toContain(added.api_key);
+    const revoked = (await cli("keys", "revoke", added.id)) as { revoked_at: string | null };
+    expect(revoked.revoked_at).toEqual(expect.any(String));
+    const prisma = createPrismaClient({ databaseUrl: db.url, poolSize: 1 });
+    try {
+      expect((await prisma.apiKey.findUniqueOrThrow({ where: { id: added.id } })).revokedAt).not.toBeNull();
+    } finally {
+      await prisma.$disconnect();
+    }
+    const set = await cli("tenants", "set", tenant.tenant_id, "--weight", "4", "--monthly-budget-usd", "9.5");
+    expect(set).toMatchObject({ id: tenant.tenant_id, weight: 4, monthly_budget_usd: 9.5, max_concurrency: null });
+    expect(await cli("tenants", "show", tenant.tenant_id)).toMatchObject({ weight: 4 });
+    const all = (await cli("tenants", "list")) as { data: { id: string }[] };
+    expect(all.data.map((t) => t.id)).toContain(tenant.tenant_id);
+    const bad = (await node("cli.js", ["tenants", "set", tenant.tenant_id, "--weight", "0"], {
+      DATABASE_URL: db.url,
+    }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--weight: must be at least 1/);
+  });
+
   it("the CLI explains its usage on bad arguments", async () => {
     const failure = (await node("cli.js", ["keys", "create"], { DATABASE_URL: db.url }).catch((e: unknown) => e)) as {
       code: number;

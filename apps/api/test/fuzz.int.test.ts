@@ -997,6 +997,14 @@ const KNOWN_ANSWER: Record<string, number> = {
   "GET /admin/api/jobs": 200,
   "GET /admin/api/jobs/:id": 200,
   "GET /admin/api/stream": 200,
+  "GET /admin/api/tenants": 200,
+  // The filler id is a job's, so no tenant or key has it.
+  "GET /admin/api/tenants/:id": 404,
+  "PATCH /admin/api/tenants/:id": 404,
+  "GET /admin/api/tenants/:id/keys": 404,
+  "POST /admin/api/tenants/:id/keys": 404,
+  "POST /admin/api/keys/:id/revoke": 404,
+  "POST /admin/api/tenants/:id/webhook-secret/rotate": 404,
 };
 /** Routes whose parameters are not this tenant's job (their ids are well formed but unknown). */
 const PARAM_VALUE: Record<string, (p: string) => string> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseDurationList, parseEnv } from "./env";
+import { ConfigError, parseDurationList, parseEnv, tenantDefaults } from "./env";
 
 describe("environment parsing", () => {
   it("has defaults that run on a machine with local Postgres and Redis", () => {
@@ -65,5 +65,49 @@ describe("environment parsing", () => {
 
   it("reads durations in ms, s, m and h", () => {
     expect(parseDurationList("250ms, 2s,1m,1h")).toEqual([250, 2000, 60_000, 3_600_000]);
+  });
+
+  it("reads tenant defaults (none means no cap, quota or budget) and the webhook secret grace", () => {
+    const plain = parseEnv({});
+    expect(tenantDefaults(plain)).toEqual({
+      maxConcurrency: null,
+      weight: 1,
+      rateLimitPerMinute: 600,
+      imagesPerDay: null,
+      monthlyBudgetUsd: null,
+    });
+    expect(plain.WEBHOOK_SECRET_GRACE_HOURS).toBe(24);
+    const set = parseEnv({
+      TENANT_DEFAULT_MAX_CONCURRENCY: "4",
+      TENANT_DEFAULT_WEIGHT: "2",
+      TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: "60",
+      TENANT_DEFAULT_IMAGES_PER_DAY: "0",
+      TENANT_DEFAULT_MONTHLY_BUDGET_USD: "12.5",
+      WEBHOOK_SECRET_GRACE_HOURS: "0.5",
+    });
+    expect(tenantDefaults(set)).toEqual({
+      maxConcurrency: 4,
+      weight: 2,
+      rateLimitPerMinute: 60,
+      imagesPerDay: 0,
+      monthlyBudgetUsd: 12.5,
+    });
+    expect(set.WEBHOOK_SECRET_GRACE_HOURS).toBe(0.5);
+    try {
+      parseEnv({
+        TENANT_DEFAULT_MAX_CONCURRENCY: "0",
+        TENANT_DEFAULT_WEIGHT: "heavy",
+        TENANT_DEFAULT_MONTHLY_BUDGET_USD: "-1",
+        WEBHOOK_SECRET_GRACE_HOURS: "1h",
+      });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).issues.map((i) => i.variable).sort()).toEqual([
+        "TENANT_DEFAULT_MAX_CONCURRENCY",
+        "TENANT_DEFAULT_MONTHLY_BUDGET_USD",
+        "TENANT_DEFAULT_WEIGHT",
+        "WEBHOOK_SECRET_GRACE_HOURS",
+      ]);
+    }
   });
 });

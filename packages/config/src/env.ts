@@ -21,6 +21,28 @@ const int = (fallback: number, min: number, max: number) =>
     )
     .default(fallback);
 
+/** A whole number with no default: unset means "none". */
+const optionalInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: "must be a whole number" })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    )
+    .optional();
+
+/** A non-negative decimal such as `0.5` or `250`. */
+const decimal = (max: number) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, { error: "must be a non-negative number such as 12 or 0.5" })
+    .transform(Number)
+    .pipe(z.number().max(max, { error: `must be at most ${max}` }));
+
 const url = (protocols: string[], fallback?: string) => {
   const schema = z.string().refine(
     (v) => {
@@ -114,6 +136,14 @@ export const EnvSchema = z.object({
   READY_STALL_SECONDS: int(120, 5, 86_400),
   /** How often the reconciler looks for jobs with no work in flight and for missed deadlines. */
   RECONCILE_INTERVAL_MS: int(5_000, 200, 600_000),
+  /** Settings given to tenants created from now on (existing tenants keep theirs). */
+  TENANT_DEFAULT_MAX_CONCURRENCY: optionalInt(1, 100_000),
+  TENANT_DEFAULT_WEIGHT: int(1, 1, 1000),
+  TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
+  TENANT_DEFAULT_IMAGES_PER_DAY: optionalInt(0, 100_000_000),
+  TENANT_DEFAULT_MONTHLY_BUDGET_USD: decimal(1_000_000_000).optional(),
+  /** After a webhook secret rotation, webhooks are signed with the previous secret too for this long. */
+  WEBHOOK_SECRET_GRACE_HOURS: decimal(24 * 365).default(24),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Test-only fault hooks for the chaos suite; refused unless NODE_ENV=test. */
   TEST_FAULT: z.enum(["kill_after_commit"], { error: "must be kill_after_commit" }).optional(),
@@ -163,6 +193,31 @@ export function imageUrlSecret(env: Env): string | null {
   if (env.IMAGE_URL_SECRET !== undefined) return env.IMAGE_URL_SECRET;
   if (env.ADMIN_TOKEN === undefined) return null;
   return createHmac("sha256", env.ADMIN_TOKEN).update("darkroom image urls").digest("hex");
+}
+
+/** The settings of a tenant: the stored form, shared by the environment defaults and the admin API. */
+export interface TenantSettings {
+  /** Jobs of the tenant running at once across all workers; null = no cap. */
+  maxConcurrency: number | null;
+  /** Share of capacity when workers are saturated (at least 1). */
+  weight: number;
+  /** Requests per minute per API key. */
+  rateLimitPerMinute: number;
+  /** Images per day; null = no quota. */
+  imagesPerDay: number | null;
+  /** Estimated spend per calendar month in USD; null = no budget. */
+  monthlyBudgetUsd: number | null;
+}
+
+/** The settings a new tenant gets unless its creation names others (the `TENANT_DEFAULT_*` variables). */
+export function tenantDefaults(env: Env): TenantSettings {
+  return {
+    maxConcurrency: env.TENANT_DEFAULT_MAX_CONCURRENCY ?? null,
+    weight: env.TENANT_DEFAULT_WEIGHT,
+    rateLimitPerMinute: env.TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE,
+    imagesPerDay: env.TENANT_DEFAULT_IMAGES_PER_DAY ?? null,
+    monthlyBudgetUsd: env.TENANT_DEFAULT_MONTHLY_BUDGET_USD ?? null,
+  };
 }
 
 /** The base of URLs the API is reached at. */

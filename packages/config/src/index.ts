@@ -8,4 +8,6 @@ export {
   parseDurationList,
   parseEnv,
   publicBaseUrl,
+  type TenantSettings,
+  tenantDefaults,
 } from "./env";

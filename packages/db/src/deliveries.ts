@@ -20,7 +20,16 @@ export async function findDueDeliveries(
 export async function findDeliveryToSend(db: DbClient, id: string) {
   const delivery = await db.webhookDelivery.findUnique({
     where: { id },
-    include: { event: true, job: { include: { tenant: { select: { webhookSecret: true } } } } },
+    include: {
+      event: true,
+      job: {
+        include: {
+          tenant: {
+            select: { webhookSecret: true, previousWebhookSecret: true, previousWebhookSecretValidUntil: true },
+          },
+        },
+      },
+    },
   });
   if (delivery === null || delivery.status !== "pending") return null;
   return delivery;

@@ -73,10 +73,23 @@ export { presentJob } from "./present";
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
 export {
+  type ApiKeyView,
+  addApiKey,
   type CreatedTenant,
   createTenantWithKey,
+  findTenant,
   findTenantByApiKey,
   hashApiKey,
+  listApiKeys,
+  listTenants,
+  presentApiKey,
+  presentTenant,
+  revokeApiKey,
+  rotateWebhookSecret,
+  signingSecrets,
   type TenantAuth,
+  type TenantSettingsInput,
+  type TenantView,
+  updateTenantSettings,
 } from "./tenants";
 export { cancelJob, retryJob } from "./user-actions";

@@ -8,9 +8,11 @@ export {
   withTimeout,
 } from "./generation-queue";
 export {
+  apiKeyRevokedChannel,
   cancelChannel,
   JobEventSignals,
   jobEventsChannel,
+  publishApiKeyRevoked,
   publishCancel,
   publishJobEvents,
   type Subscription,

@@ -16,6 +16,16 @@ export function jobEventsChannel(prefix: string, jobId: string): string {
   return `${prefix}:signals:events:${jobId}`;
 }
 
+/** The channel on which a revocation tells every API process to forget a cached API key. */
+export function apiKeyRevokedChannel(prefix: string): string {
+  return `${prefix}:signals:api-key-revoked`;
+}
+
+/** Announces that an API key was revoked (call after the commit); the message is the key's id. */
+export async function publishApiKeyRevoked(redis: Redis, prefix: string, apiKeyId: string): Promise<void> {
+  await redis.publish(apiKeyRevokedChannel(prefix), apiKeyId);
+}
+
 /** Announces a cancel; every worker that holds the job aborts its upstream request. */
 export async function publishCancel(redis: Redis, prefix: string, jobId: string): Promise<void> {
   await redis.publish(cancelChannel(prefix), jobId);

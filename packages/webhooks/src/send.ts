@@ -11,8 +11,8 @@ export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 /** Input of {@link sendWebhook}. */
 export interface SendWebhookInput {
   url: string;
-  /** The tenant's `whsec_…` secret. */
-  secret: string;
+  /** The tenant's `whsec_…` secret, or its current and previous ones during a rotation (one signature each). */
+  secret: string | readonly string[];
   /** `webhook-id`: the event id, the same on every attempt so receivers can de-duplicate. */
   eventId: string;
   /** The JSON body, sent and signed byte for byte. */

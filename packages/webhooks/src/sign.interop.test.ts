@@ -19,4 +19,13 @@ describe("interoperability with the standardwebhooks package", () => {
     const headers = { "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": theirs };
     expect(() => verifyWebhook(secret, headers, body)).not.toThrow();
   });
+
+  it("with two secrets (a rotation), their verifier accepts the message under either secret, and no other", () => {
+    const previous = generateWebhookSecret();
+    const headers = webhookHeaders([secret, previous], "evt_rotation", body);
+    expect(headers["webhook-signature"]?.split(" ")).toHaveLength(2);
+    expect(new Webhook(secret).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(new Webhook(previous).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook(generateWebhookSecret()).verify(body, headers)).toThrow();
+  });
 });

@@ -74,19 +74,22 @@ export function signWebhook(secret: string, id: string, timestampSeconds: number
 
 /**
  * The request headers of one delivery: Standard Webhooks `webhook-id`, `webhook-timestamp` (unix seconds of
- * `now`) and `webhook-signature`, plus `content-type` and `user-agent`.
+ * `now`) and `webhook-signature`, plus `content-type` and `user-agent`. With several secrets (during a secret
+ * rotation), `webhook-signature` lists one signature per secret, space-separated, in the order given.
  */
 export function webhookHeaders(
-  secret: string,
+  secret: string | readonly string[],
   id: string,
   body: string,
   now: number = Date.now(),
 ): Record<string, string> {
   const timestamp = Math.floor(now / 1000);
+  const secrets = typeof secret === "string" ? [secret] : secret;
+  if (secrets.length === 0) throw new Error("A webhook needs at least one secret to sign it");
   return {
     "webhook-id": id,
     "webhook-timestamp": String(timestamp),
-    "webhook-signature": signWebhook(secret, id, timestamp, body),
+    "webhook-signature": secrets.map((s) => signWebhook(s, id, timestamp, body)).join(" "),
     "content-type": "application/json",
     "user-agent": WEBHOOK_USER_AGENT,
   };

@@ -1,5 +1,4 @@
 import { timingSafeEqual } from "node:crypto";
-import { findTenantByApiKey } from "@darkroom/db";
 import { AppError } from "@darkroom/domain";
 import type { Request, RequestHandler } from "express";
 import type { ApiDeps } from "../deps";
@@ -11,7 +10,7 @@ export async function authenticateApiKey(deps: ApiDeps, req: Request): Promise<s
   if (token === null) {
     throw new AppError("unauthorized", "Send your API key as `Authorization: Bearer <key>`.");
   }
-  const auth = await findTenantByApiKey(deps.db, token);
+  const auth = await deps.apiKeys.authenticate(deps.db, token);
   if (auth === null) throw new AppError("unauthorized", "The API key is unknown or revoked.");
   return auth.tenantId;
 }

@@ -1,32 +1,173 @@
-import { createTenantWithKey } from "@darkroom/db";
+import {
+  addApiKey,
+  createTenantWithKey,
+  findTenant,
+  listApiKeys,
+  listTenants,
+  presentApiKey,
+  presentTenant,
+  revokeApiKey,
+  rotateWebhookSecret,
+  updateTenantSettings,
+} from "@darkroom/db";
 import { AppError, hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from "@darkroom/domain";
-import { Router } from "express";
+import { publishApiKeyRevoked, withTimeout } from "@darkroom/queue";
+import { type Request, Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
 import { parseOrThrow } from "../http/validate";
 
-const KeyCreateSchema = z.strictObject({
-  name: z
-    .string({ error: "is required and must be a string" })
-    .trim()
-    .min(1, { error: "must not be empty" })
-    .max(200, { error: "must be at most 200 characters" })
-    .refine((name) => !name.includes("\u0000"), { message: "must not contain NUL characters" })
-    .refine((name) => !hasLoneSurrogate(name), { message: LONE_SURROGATE_MESSAGE }),
+const NameSchema = z
+  .string({ error: "is required and must be a string" })
+  .trim()
+  .min(1, { error: "must not be empty" })
+  .max(200, { error: "must be at most 200 characters" })
+  .refine((name) => !name.includes("\u0000"), { message: "must not contain NUL characters" })
+  .refine((name) => !hasLoneSurrogate(name), { message: LONE_SURROGATE_MESSAGE });
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .number({ error: "must be a whole number" })
+    .int({ error: "must be a whole number" })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+/** Every tenant setting, as sent to the admin API (snake_case; null lifts a cap, quota or budget). */
+export const TenantSettingsSchema = z.object({
+  max_concurrency: wholeNumber(1, 100_000).nullable().optional(),
+  weight: wholeNumber(1, 1000).optional(),
+  rate_limit_per_minute: wholeNumber(1, 1_000_000).optional(),
+  images_per_day: wholeNumber(0, 100_000_000).nullable().optional(),
+  monthly_budget_usd: z
+    .number({ error: "must be a number of US dollars" })
+    .min(0, { error: "must be at least 0" })
+    .max(1_000_000_000, { error: "must be at most 1000000000" })
+    .refine((v) => Math.abs(Math.round(v * 10_000) - v * 10_000) < 1e-6, {
+      message: "must have at most 4 decimal places",
+    })
+    .nullable()
+    .optional(),
 });
+
+const KeyCreateSchema = z.strictObject({ name: NameSchema, ...TenantSettingsSchema.shape });
+const TenantPatchSchema = z.strictObject({ name: NameSchema.optional(), ...TenantSettingsSchema.shape });
+const KeyAddSchema = z.strictObject({ name: NameSchema });
+
+type SettingsBody = z.infer<typeof TenantSettingsSchema>;
+
+/** The settings a body names, in their stored form; absent fields stay absent. */
+export function storedSettings(body: SettingsBody) {
+  const out: {
+    maxConcurrency?: number | null;
+    weight?: number;
+    rateLimitPerMinute?: number;
+    imagesPerDay?: number | null;
+    monthlyBudgetUsd?: number | null;
+  } = {};
+  if (body.max_concurrency !== undefined) out.maxConcurrency = body.max_concurrency;
+  if (body.weight !== undefined) out.weight = body.weight;
+  if (body.rate_limit_per_minute !== undefined) out.rateLimitPerMinute = body.rate_limit_per_minute;
+  if (body.images_per_day !== undefined) out.imagesPerDay = body.images_per_day;
+  if (body.monthly_budget_usd !== undefined) out.monthlyBudgetUsd = body.monthly_budget_usd;
+  return out;
+}
+
+function requireJson(req: Request, example: string): void {
+  if (!req.is("application/json")) {
+    throw new AppError("unsupported_media_type", `Send \`${example}\` with \`Content-Type: application/json\`.`);
+  }
+}
+
+// Ids are a prefix and a ULID; anything else (NUL, traversal, 2,000 characters) cannot name a row,
+// so it answers 404 without reaching Postgres (which refuses NUL with an error of its own).
+const PLAUSIBLE_ID = /^[a-z]{2,5}_[0-9A-Za-z]{1,40}$/;
+
+const REVOKE_PUBLISH_TIMEOUT_MS = 2_000;
+
+const noTenant = (id: string) => new AppError("not_found", `No tenant ${id}.`);
+
+/** The id of the route's tenant; 404 unless such a tenant exists. */
+async function existingTenantId(deps: ApiDeps, id: string): Promise<string> {
+  if (!PLAUSIBLE_ID.test(id) || (await findTenant(deps.db, id)) === null) throw noTenant(id);
+  return id;
+}
 
 export function adminRouter(deps: ApiDeps): Router {
   const router = Router();
 
   router.post("/admin/api/keys", async (req, res) => {
-    if (!req.is("application/json")) {
-      throw new AppError("unsupported_media_type", 'Send `{"name": …}` with `Content-Type: application/json`.');
-    }
-    const { name } = parseOrThrow(KeyCreateSchema, req.body, "body");
-    const created = await createTenantWithKey(deps.db, name);
+    requireJson(req, '{"name": …}');
+    const body = parseOrThrow(KeyCreateSchema, req.body, "body");
+    const created = await createTenantWithKey(deps.db, body.name, {
+      ...deps.config.tenantDefaults,
+      ...storedSettings(body),
+    });
     res
       .status(201)
       .json({ tenant_id: created.tenantId, api_key: created.apiKey, webhook_secret: created.webhookSecret });
+  });
+
+  router.get("/admin/api/tenants", async (_req, res) => {
+    const tenants = await listTenants(deps.db);
+    res.json({ data: tenants.map((t) => presentTenant(t)) });
+  });
+
+  router.get("/admin/api/tenants/:id", async (req, res) => {
+    const tenant = PLAUSIBLE_ID.test(req.params.id) ? await findTenant(deps.db, req.params.id) : null;
+    if (tenant === null) throw noTenant(req.params.id);
+    res.json(presentTenant(tenant));
+  });
+
+  router.patch("/admin/api/tenants/:id", async (req, res) => {
+    await existingTenantId(deps, req.params.id);
+    requireJson(req, '{"weight": 2, …}');
+    const body = parseOrThrow(TenantPatchSchema, req.body, "body");
+    const patch = { ...storedSettings(body), ...(body.name === undefined ? {} : { name: body.name }) };
+    const tenant = await updateTenantSettings(deps.db, req.params.id, patch);
+    if (tenant === null) throw noTenant(req.params.id);
+    res.json(presentTenant(tenant));
+  });
+
+  router.get("/admin/api/tenants/:id/keys", async (req, res) => {
+    const keys = await listApiKeys(deps.db, await existingTenantId(deps, req.params.id));
+    if (keys === null) throw noTenant(req.params.id);
+    res.json({ data: keys.map(presentApiKey) });
+  });
+
+  router.post("/admin/api/tenants/:id/keys", async (req, res) => {
+    await existingTenantId(deps, req.params.id);
+    requireJson(req, '{"name": …}');
+    const { name } = parseOrThrow(KeyAddSchema, req.body, "body");
+    const created = await addApiKey(deps.db, req.params.id, name);
+    if (created === null) throw noTenant(req.params.id);
+    res.status(201).json({ id: created.id, api_key: created.apiKey });
+  });
+
+  router.post("/admin/api/keys/:id/revoke", async (req, res) => {
+    const key = PLAUSIBLE_ID.test(req.params.id) ? await revokeApiKey(deps.db, req.params.id) : null;
+    if (key === null) throw new AppError("not_found", `No API key ${req.params.id}.`);
+    // This process forgets the key before answering; the others when the message reaches them.
+    deps.apiKeys.forget(key.id);
+    // Published on every call, not only the first: a retry after a failed publish reaches the caches.
+    await withTimeout(
+      publishApiKeyRevoked(deps.redis, deps.config.env.QUEUE_PREFIX, key.id),
+      REVOKE_PUBLISH_TIMEOUT_MS,
+      "revocation notice",
+    ).catch((error: unknown) => {
+      throw new AppError(
+        "service_unavailable",
+        "The key is revoked in Postgres, but the API processes could not be told (Redis unreachable); they refuse it within a minute. Revoke again to retry.",
+        { retryable: true, cause: error },
+      );
+    });
+    res.json(presentApiKey(key));
+  });
+
+  router.post("/admin/api/tenants/:id/webhook-secret/rotate", async (req, res) => {
+    const id = await existingTenantId(deps, req.params.id);
+    const rotated = await rotateWebhookSecret(deps.db, id, deps.config.webhookSecretGraceMs);
+    if (rotated === null) throw noTenant(req.params.id);
+    res.json({ webhook_secret: rotated.webhookSecret, previous_valid_until: rotated.previousValidUntil.toISOString() });
   });
 
   return router;

@@ -5,6 +5,7 @@ import {
   type PrismaClient,
   presentJob,
   recordDeliveryAttempt,
+  signingSecrets,
 } from "@darkroom/db";
 import type { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
@@ -48,7 +49,8 @@ export function createWebhookProcessor(deps: WebhookDeps) {
       delivery.requestBody ?? (await findEventBody(deps.db, delivery.eventId)) ?? (await buildBody(deps, delivery));
     const result = await sendWebhook({
       url: delivery.url,
-      secret: delivery.job.tenant.webhookSecret,
+      // During a rotation's grace the previous secret signs too, so receivers can switch at their pace.
+      secret: signingSecrets(delivery.job.tenant),
       eventId: delivery.eventId,
       body,
       timeoutMs: deps.timeoutMs,
