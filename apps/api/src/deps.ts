@@ -5,8 +5,10 @@ import type { GenerationQueue, JobEventSignals } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
+import type { AuthFailureLimiter } from "./http/auth-failures";
 import type { ApiMetrics } from "./http/metrics";
 import type { ShutdownHooks } from "./http/shutdown";
+import type { StreamSlots } from "./http/stream-slots";
 
 /** Everything a route needs, built once per process and passed down. */
 export interface ApiDeps {
@@ -22,4 +24,8 @@ export interface ApiDeps {
   signer: ImageUrlSigner;
   logger: Logger;
   metrics: ApiMetrics;
+  /** The per-key cap on live event streams and `Prefer: wait` requests. */
+  streamSlots: StreamSlots;
+  /** The per-address limit on wrong API keys and admin tokens. */
+  authFailures: AuthFailureLimiter;
 }
