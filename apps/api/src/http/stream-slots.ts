@@ -5,7 +5,6 @@ import type { Redis } from "ioredis";
 
 /** How long a slot counts without a heartbeat: a crashed process's slots come back after this. */
 const SLOT_TTL_MS = 30_000;
-const HEARTBEAT_MS = 10_000;
 /** What a refused client is told to wait: long-lived requests free their slots at no set time. */
 const RETRY_AFTER_SECONDS = 5;
 
@@ -36,8 +35,10 @@ export class StreamSlots {
     private readonly prefix: string,
     private readonly max: number,
     private readonly logger: Logger,
+    /** Expiry of an unrenewed slot; renewed three times within it. */
+    private readonly ttlMs = SLOT_TTL_MS,
   ) {
-    this.timer = setInterval(() => void this.renew(), HEARTBEAT_MS);
+    this.timer = setInterval(() => void this.renew(), Math.floor(ttlMs / 3));
     this.timer.unref();
   }
 
@@ -52,7 +53,7 @@ export class StreamSlots {
     const now = Date.now();
     let granted: unknown;
     try {
-      granted = await this.redis.eval(ACQUIRE, 1, key, now, now + SLOT_TTL_MS, this.max, member, SLOT_TTL_MS);
+      granted = await this.redis.eval(ACQUIRE, 1, key, now, now + this.ttlMs, this.max, member, this.ttlMs);
     } catch (error) {
       // Without Redis the streams still work (they poll Postgres), so they are not refused; the
       // cap is back as soon as Redis is.
@@ -82,11 +83,11 @@ export class StreamSlots {
 
   private async renew(): Promise<void> {
     if (this.held.size === 0) return;
-    const expiry = Date.now() + SLOT_TTL_MS;
+    const expiry = Date.now() + this.ttlMs;
     const pipeline = this.redis.pipeline();
     for (const [member, key] of this.held) {
       pipeline.zadd(key, "XX", expiry, member);
-      pipeline.pexpire(key, SLOT_TTL_MS);
+      pipeline.pexpire(key, this.ttlMs);
     }
     await pipeline.exec().catch(() => undefined);
   }
