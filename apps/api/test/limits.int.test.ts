@@ -1,3 +1,6 @@
+import { createPrismaClient, type PrismaClient } from "@darkroom/db";
+import { TEST_REDIS_URL } from "@darkroom/testing";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApi } from "../src/server";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
@@ -30,15 +33,20 @@ async function eventually(probe: () => Promise<boolean>, timeoutMs = 10_000): Pr
 describe("stream cap per API key", () => {
   let h: ApiHarness;
   let second: RunningApi;
+  let db: PrismaClient;
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   const open: AbortController[] = [];
 
   beforeAll(async () => {
     const env = { MAX_STREAMS_PER_KEY: String(STREAM_CAP) };
     h = await startApiHarness("stream-cap", env);
     second = await h.addApi(env);
+    db = createPrismaClient({ databaseUrl: h.databaseUrl });
   });
   afterAll(async () => {
     for (const controller of open) controller.abort();
+    redis.disconnect();
+    await db?.$disconnect();
     await h?.close();
   });
 
@@ -102,6 +110,34 @@ describe("stream cap per API key", () => {
       const next = await stream(second.url, a.apiKey, id);
       return next.res.status === 200;
     });
+    expect(freed).toBe(true);
+  });
+
+  it("frees a Prefer: wait slot as soon as its client goes away", async () => {
+    const c = await h.newTenant("c");
+    const created = await h.request("POST", "/v1/jobs", { key: c.apiKey, body: { prompt: "stays queued" } });
+    const { id } = (await created.json()) as { id: string };
+    const held = [await stream(h.url, c.apiKey, id), await stream(second.url, c.apiKey, id)];
+    expect(held.map((s) => s.res.status)).toEqual([200, 200]);
+    const waiter = new AbortController();
+    const waiting = fetch(`${second.url}/v1/jobs/${id}`, {
+      headers: { authorization: `Bearer ${c.apiKey}`, prefer: "wait=60" },
+      signal: waiter.signal,
+    }).catch(() => null);
+    // The wait holds the last slot once the key's count in Redis says so (a probing stream could
+    // take that slot itself and get the wait refused).
+    const [row] = await db.apiKey.findMany({ where: { tenantId: c.tenantId }, select: { id: true } });
+    const slots = `${h.redisPrefix}:streams:${row?.id}`;
+    expect(await eventually(async () => (await redis.zcard(slots)) === STREAM_CAP)).toBe(true);
+    expect((await stream(h.url, c.apiKey, id)).res.status).toBe(429);
+    waiter.abort();
+    await waiting;
+    // Long before the 60 s wait would have ended.
+    const freed = await eventually(async () => {
+      const next = await stream(h.url, c.apiKey, id);
+      if (next.res.status === 200) next.close();
+      return next.res.status === 200;
+    }, 8_000);
     expect(freed).toBe(true);
   });
 });

@@ -58,7 +58,11 @@ export function jobsRouter(deps: ApiDeps): Router {
     if (prefer !== null) {
       res.setHeader("Preference-Applied", `wait=${prefer}`);
       if (!isTerminal(job.status) && prefer > 0) {
-        current = (await waitForTerminal(deps, job.tenantId, job.id, prefer * 1000)) ?? job;
+        const gone = new AbortController();
+        res.once("close", () => gone.abort());
+        current = (await waitForTerminal(deps, job.tenantId, job.id, prefer * 1000, gone.signal)) ?? job;
+        // The client left during the wait: nobody to answer.
+        if (gone.signal.aborted) return;
       }
     }
     const status = prefer === null ? plainStatus : isTerminal(current.status) ? 200 : 202;
