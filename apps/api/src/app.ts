@@ -18,7 +18,7 @@ import { webhooksRouter } from "./routes/webhooks";
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", false);
+  app.set("trust proxy", deps.config.env.TRUST_PROXY);
   app.set("query parser", "simple");
   app.use(requestContext(deps.logger));
   app.use(deps.metrics.middleware());

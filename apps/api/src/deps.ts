@@ -5,9 +5,11 @@ import type { GenerationQueue, JobEventSignals } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
+import type { AuthFailureLimiter } from "./http/auth-failures";
 import type { ApiKeyCache } from "./http/key-cache";
 import type { ApiMetrics } from "./http/metrics";
 import type { ShutdownHooks } from "./http/shutdown";
+import type { StreamSlots } from "./http/stream-slots";
 
 /** Everything a route needs, built once per process and passed down. */
 export interface ApiDeps {
@@ -25,4 +27,8 @@ export interface ApiDeps {
   /** Authenticated API keys, forgotten at once on revocation (Redis pub/sub). */
   apiKeys: ApiKeyCache;
   metrics: ApiMetrics;
+  /** The per-key cap on live event streams and `Prefer: wait` requests. */
+  streamSlots: StreamSlots;
+  /** The per-address limit on wrong API keys and admin tokens. */
+  authFailures: AuthFailureLimiter;
 }

@@ -25,11 +25,27 @@ const errors = {
   "400": problem("Invalid input; `errors` names each bad field"),
   "401": problem("Missing or invalid API key"),
   "404": problem("No such job for this tenant"),
+  "429": problem(
+    "`rate_limited`: too many failed authentications from this client address (`AUTH_FAILURES_PER_MINUTE`); every request from it is refused, a correct key included, until `Retry-After`",
+  ),
   "503": problem("Postgres unreachable; retry after `Retry-After`"),
+};
+/** Where a request holds one of the key's stream slots (an event stream, or `Prefer: wait` above 0). */
+const streamErrors = {
+  ...errors,
+  "429": problem(
+    "`rate_limited`: the key already holds `MAX_STREAMS_PER_KEY` live event streams and `Prefer: wait` requests (`limit.name` is `max_streams_per_key`), or too many failed authentications from this client address (`auth_failures_per_minute`); retry after `Retry-After`",
+  ),
+};
+const adminAuthErrors = {
+  "401": problem("Wrong admin token"),
+  "429": problem(
+    "`rate_limited`: too many wrong admin tokens or API keys from this client address (`AUTH_FAILURES_PER_MINUTE`); retry after `Retry-After`",
+  ),
 };
 const adminErrors = {
   "400": problem("Invalid input; `errors` names each bad field"),
-  "401": problem("Missing or wrong admin token"),
+  ...adminAuthErrors,
   "404": problem("No such tenant"),
 };
 const tenantId = { name: "id", in: "path", required: true, schema: { type: "string" } };
@@ -203,6 +219,14 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               type: "array",
               items: { type: "object", properties: { path: { type: "string" }, message: { type: "string" } } },
             },
+            limit: {
+              type: "object",
+              description: "With `rate_limited`: the limit that was reached",
+              properties: {
+                name: { type: "string", enum: ["max_streams_per_key", "auth_failures_per_minute"] },
+                value: { type: "integer" },
+              },
+            },
           },
         },
       },
@@ -221,7 +245,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             "202": { description: "Accepted (or an idempotent replay)", content: json(ref("Job")) },
             "415": problem("Body is not application/json"),
             "422": problem("Idempotency-Key reused with a different body"),
-            ...errors,
+            ...streamErrors,
             "400": problem(
               "Invalid input; `errors` names each bad field. Text must be storable as sent: a NUL or a lone UTF-16 surrogate (`\\udfff` without its partner) in `prompt`, `webhook_url` or any `metadata` key or value is refused with its path (`metadata.k`; a bad key is shown escaped). `metadata` nests at most 16 levels, its numbers must be finite (`1e400` is refused) and `__proto__` is refused as a key at any depth",
             ),
@@ -252,7 +276,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               description: "Prefer: wait — the time ran out before the job finished: the job as it is now",
               content: json(ref("Job")),
             },
-            ...errors,
+            ...streamErrors,
           },
         },
       },
@@ -296,7 +320,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
                 "text/event-stream": { schema: { type: "string" } },
               },
             },
-            ...errors,
+            ...streamErrors,
           },
         },
       },
@@ -375,7 +399,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               description: "The tenants",
               content: json({ type: "object", properties: { data: { type: "array", items: ref("Tenant") } } }),
             },
-            "401": adminErrors["401"],
+            ...adminAuthErrors,
           },
         },
       },
@@ -437,7 +461,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
           responses: {
             "200": { description: "The key, with its (first) revoked_at", content: json(ref("ApiKey")) },
-            "401": adminErrors["401"],
+            ...adminAuthErrors,
             "404": problem("No such API key"),
             "503": problem("Revoked in Postgres, but Redis could not tell the API processes; revoke again to retry"),
           },
@@ -460,7 +484,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
                 },
               }),
             },
-            "401": adminErrors["401"],
+            ...adminAuthErrors,
             "404": adminErrors["404"],
           },
         },
@@ -470,7 +494,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           summary:
             "Dashboard: jobs by status, queue depth, the last hour's outcomes, errors and webhooks (all tenants)",
           security: [{ adminToken: [] }],
-          responses: { "200": { description: "Overview" }, "401": problem("Wrong admin token") },
+          responses: { "200": { description: "Overview" }, ...adminAuthErrors },
         },
       },
       "/admin/api/jobs": {
@@ -480,7 +504,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           parameters: ["status", "limit", "cursor"].map((name) => ({ name, in: "query", schema: { type: "string" } })),
           responses: {
             "200": { description: "A page of jobs with tenant_id and tenant_name" },
-            "401": problem("Wrong admin token"),
+            ...adminAuthErrors,
           },
         },
       },
@@ -489,14 +513,14 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           summary: "Dashboard: one job with its events and webhook deliveries",
           security: [{ adminToken: [] }],
           parameters: [jobId],
-          responses: { "200": { description: "The job" }, "404": problem("No such job") },
+          responses: { "200": { description: "The job" }, "404": problem("No such job"), ...adminAuthErrors },
         },
       },
       "/admin/api/stream": {
         get: {
           summary: "Dashboard: SSE of every new event of every job (resume with Last-Event-ID)",
           security: [{ adminToken: [] }],
-          responses: { "200": { description: "text/event-stream" } },
+          responses: { "200": { description: "text/event-stream" }, ...adminAuthErrors },
         },
       },
       "/dashboard": {

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { Env } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
@@ -9,10 +9,12 @@ import type { Express } from "express";
 import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
+import { AuthFailureLimiter } from "./http/auth-failures";
 import { ApiKeyCache } from "./http/key-cache";
 import { ApiMetrics } from "./http/metrics";
 import { answerClientError } from "./http/problem";
 import { ShutdownHooks } from "./http/shutdown";
+import { StreamSlots } from "./http/stream-slots";
 
 export interface RunningApi {
   config: ApiConfig;
@@ -53,10 +55,29 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
     logger,
     apiKeys,
+    streamSlots: new StreamSlots(redis, env.QUEUE_PREFIX, env.MAX_STREAMS_PER_KEY, logger),
+    authFailures: new AuthFailureLimiter(redis, env.QUEUE_PREFIX, env.AUTH_FAILURES_PER_MINUTE, logger),
   };
   const app = createApp(deps);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+  // requestTimeout covers receiving the request only (headers and body), never the response, so
+  // event streams outlive it; headers and request timeouts are enforced on Node's connection sweep,
+  // which is made frequent enough for them.
+  const server = createServer(
+    {
+      headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: env.HTTP_KEEPALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(env.HTTP_HEADERS_TIMEOUT_MS / 4))),
+    },
+    app,
+  );
+  server.maxConnections = env.HTTP_MAX_CONNECTIONS;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
   });
   server.on("clientError", answerClientError);
   const address = server.address();
@@ -78,6 +99,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
         server.once("close", () => clearInterval(sweep));
         server.closeIdleConnections();
       });
+      deps.streamSlots.close();
       await queue.close().catch(() => undefined);
       signals.close();
       apiKeys.close();

@@ -21,6 +21,8 @@ export interface ApiHarness {
     pathname: string,
     options?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> },
   ): Promise<Response>;
+  /** Another API process (in this process) on the same database, Redis prefix and storage. */
+  addApi(extraEnv?: Record<string, string>): Promise<RunningApi>;
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export async function startApiHarness(
   const db = await createTestDatabase(label);
   const redis = createTestRedis(label);
   const storageDir = await mkdtemp(path.join(tmpdir(), "darkroom-api-"));
-  const env = parseEnv({
+  const baseEnv = {
     NODE_ENV: "test",
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
@@ -46,7 +48,8 @@ export async function startApiHarness(
     STORAGE_DIR: storageDir,
     LOG_LEVEL: "silent",
     ...extraEnv,
-  });
+  };
+  const env = parseEnv(baseEnv);
   const logger = createLogger({
     name: "api",
     level: logs === undefined ? "silent" : "info",
@@ -54,6 +57,7 @@ export async function startApiHarness(
     destination: logs,
   });
   const api = await startApi(env, logger);
+  const others: RunningApi[] = [];
   const request: ApiHarness["request"] = (method, pathname, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
@@ -78,7 +82,16 @@ export async function startApiHarness(
       const json = (await res.json()) as { api_key: string; tenant_id: string; webhook_secret: string };
       return { apiKey: json.api_key, tenantId: json.tenant_id, webhookSecret: json.webhook_secret };
     },
+    async addApi(more = {}) {
+      const other = await startApi(
+        parseEnv({ ...baseEnv, ...more }),
+        createLogger({ name: "api", level: "silent", pretty: false }),
+      );
+      others.push(other);
+      return other;
+    },
     async close() {
+      for (const other of others) await other.close();
       await api.close();
       await db.drop();
       await redis.cleanup();

@@ -84,6 +84,30 @@ describe("reference endpoints", () => {
     );
   });
 
+  it("/openapi.json documents 429 rate_limited wherever authentication or a stream slot can refuse", async () => {
+    const doc = (await (await h.request("GET", "/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { responses?: Record<string, { description?: string }> }>>;
+    };
+    const tooMany = (path: string, method: string) => doc.paths[path]?.[method]?.responses?.["429"]?.description ?? "";
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) {
+        const authenticated = path.startsWith("/v1/") || path.startsWith("/admin/api/");
+        if (authenticated)
+          expect(tooMany(path, method), `${method} ${path}`).toMatch(
+            /rate_limited.*AUTH_FAILURES_PER_MINUTE|rate_limited.*auth_failures_per_minute/,
+          );
+        else expect(tooMany(path, method), `${method} ${path}`).toBe("");
+      }
+    }
+    for (const [path, method] of [
+      ["/v1/jobs", "post"],
+      ["/v1/jobs/{id}", "get"],
+      ["/v1/jobs/{id}/events", "get"],
+    ] as const) {
+      expect(tooMany(path, method), `${method} ${path}`).toContain("MAX_STREAMS_PER_KEY");
+    }
+  });
+
   it("/docs renders every endpoint of the OpenAPI document as HTML", async () => {
     const doc = (await (await h.request("GET", "/openapi.json")).json()) as {
       paths: Record<string, Record<string, unknown>>;

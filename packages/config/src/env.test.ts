@@ -63,6 +63,25 @@ describe("environment parsing", () => {
     expect(() => parseEnv({ EVENTS_FALLBACK_POLL_MS: "10" })).toThrow(/EVENTS_FALLBACK_POLL_MS: must be at least 100/);
   });
 
+  it("reads the abuse limits and HTTP timeouts with their documented defaults", () => {
+    expect(parseEnv({})).toMatchObject({
+      MAX_STREAMS_PER_KEY: 100,
+      AUTH_FAILURES_PER_MINUTE: 30,
+      TRUST_PROXY: false,
+      HTTP_HEADERS_TIMEOUT_MS: 20_000,
+      HTTP_REQUEST_TIMEOUT_MS: 60_000,
+      HTTP_KEEPALIVE_TIMEOUT_MS: 5_000,
+      HTTP_MAX_CONNECTIONS: 10_000,
+    });
+    expect(parseEnv({ TRUST_PROXY: "true" }).TRUST_PROXY).toBe(true);
+    expect(parseEnv({ TRUST_PROXY: "2" }).TRUST_PROXY).toBe(2);
+    expect(parseEnv({ TRUST_PROXY: "loopback, 10.0.0.0/8" }).TRUST_PROXY).toBe("loopback, 10.0.0.0/8");
+    expect(() => parseEnv({ HTTP_HEADERS_TIMEOUT_MS: "90000" })).toThrow(
+      /HTTP_HEADERS_TIMEOUT_MS: must not be above HTTP_REQUEST_TIMEOUT_MS/,
+    );
+    expect(() => parseEnv({ MAX_STREAMS_PER_KEY: "0" })).toThrow(/MAX_STREAMS_PER_KEY: must be at least 1/);
+  });
+
   it("reads durations in ms, s, m and h", () => {
     expect(parseDurationList("250ms, 2s,1m,1h")).toEqual([250, 2000, 60_000, 3_600_000]);
   });

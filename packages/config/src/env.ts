@@ -144,6 +144,28 @@ export const EnvSchema = z.object({
   TENANT_DEFAULT_MONTHLY_BUDGET_USD: decimal(1_000_000_000).optional(),
   /** After a webhook secret rotation, webhooks are signed with the previous secret too for this long. */
   WEBHOOK_SECRET_GRACE_HOURS: decimal(24 * 365).default(24),
+  /** Live event streams plus `Prefer: wait` requests one API key may hold at once, over every API process. */
+  MAX_STREAMS_PER_KEY: int(100, 1, 1_000_000),
+  /** Wrong API keys or admin tokens one client address may present per minute before it is refused. */
+  AUTH_FAILURES_PER_MINUTE: int(30, 1, 1_000_000),
+  /**
+   * Express `trust proxy`: `false` (the socket's address is the client), `true`, a hop count, or a
+   * comma-separated list of proxy addresses/subnets whose `X-Forwarded-For` is believed.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default("false")
+    .transform((v): boolean | number | string =>
+      v === "true" ? true : v === "false" ? false : /^\d+$/.test(v) ? Number(v) : v,
+    ),
+  /** Time a client has to send the request's headers. */
+  HTTP_HEADERS_TIMEOUT_MS: int(20_000, 100, 3_600_000),
+  /** Time a client has to send the whole request (headers and body); never cuts a response such as an event stream. */
+  HTTP_REQUEST_TIMEOUT_MS: int(60_000, 100, 3_600_000),
+  /** How long an idle keep-alive connection stays open between requests. */
+  HTTP_KEEPALIVE_TIMEOUT_MS: int(5_000, 100, 3_600_000),
+  /** Open connections per API process; beyond it new connections are closed at once. */
+  HTTP_MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Test-only fault hooks for the chaos suite; refused unless NODE_ENV=test. */
   TEST_FAULT: z.enum(["kill_after_commit"], { error: "must be kill_after_commit" }).optional(),
@@ -175,6 +197,12 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   const env = result.data;
   if (env.RETRY_MAX_DELAY_MS < env.RETRY_BASE_DELAY_MS) {
     throw new ConfigError([{ variable: "RETRY_MAX_DELAY_MS", message: "must not be below RETRY_BASE_DELAY_MS" }]);
+  }
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    // Node refuses to start a server with a headers timeout above its request timeout.
+    throw new ConfigError([
+      { variable: "HTTP_HEADERS_TIMEOUT_MS", message: "must not be above HTTP_REQUEST_TIMEOUT_MS" },
+    ]);
   }
   if (env.TEST_FAULT !== undefined && env.NODE_ENV !== "test") {
     throw new ConfigError([{ variable: "TEST_FAULT", message: "is only allowed with NODE_ENV=test" }]);

@@ -29,6 +29,7 @@ export const API_ERROR_CODES = [
   "payload_too_large",
   "unsupported_media_type",
   "service_unavailable",
+  "rate_limited",
 ] as const;
 export type ErrorCode = (typeof API_ERROR_CODES)[number];
 

@@ -1,35 +1,57 @@
 import { timingSafeEqual } from "node:crypto";
+import type { TenantAuth } from "@darkroom/db";
 import { AppError } from "@darkroom/domain";
 import type { Request, RequestHandler } from "express";
 import type { ApiDeps } from "../deps";
 import { bearerToken } from "./context";
 
-/** The tenant of the request's `Authorization: Bearer <api key>`; throws `unauthorized` otherwise. */
-export async function authenticateApiKey(deps: ApiDeps, req: Request): Promise<string> {
+/** The client address failed authentications are counted against (`trust proxy` decides it). */
+function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? "unknown";
+}
+
+/**
+ * The tenant and key of the request's `Authorization: Bearer <api key>`; throws `unauthorized`
+ * otherwise, or `rate_limited` when the client's address has failed too often this minute.
+ */
+export async function authenticateApiKey(deps: ApiDeps, req: Request): Promise<TenantAuth> {
   const token = bearerToken(req);
   if (token === null) {
     throw new AppError("unauthorized", "Send your API key as `Authorization: Bearer <key>`.");
   }
+  const address = clientAddress(req);
+  await deps.authFailures.check(address);
   const auth = await deps.apiKeys.authenticate(deps.db, token);
-  if (auth === null) throw new AppError("unauthorized", "The API key is unknown or revoked.");
-  return auth.tenantId;
+  if (auth === null) {
+    await deps.authFailures.recordFailure(address);
+    throw new AppError("unauthorized", "The API key is unknown or revoked.");
+  }
+  return auth;
 }
 
-/** Requires an API key and records the tenant in `res.locals.tenantId`. */
+/** Requires an API key and records the tenant in `res.locals.tenantId`, the key in `res.locals.apiKeyId`. */
 export function requireApiKey(deps: ApiDeps): RequestHandler {
   return async (req, res, next) => {
-    res.locals.tenantId = await authenticateApiKey(deps, req);
+    const auth = await authenticateApiKey(deps, req);
+    res.locals.tenantId = auth.tenantId;
+    res.locals.apiKeyId = auth.apiKeyId;
     next();
   };
 }
 
-/** Constant-time comparison of the presented admin token. */
+/** Constant-time comparison of the presented admin token; wrong tokens count as failed authentications. */
 export function requireAdminToken(deps: ApiDeps): RequestHandler {
   const expected = Buffer.from(deps.config.adminToken);
-  return (req, _res, next) => {
+  return async (req, _res, next) => {
     const token = bearerToken(req);
-    const given = Buffer.from(token ?? "");
-    if (token === null || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (token === null) {
+      throw new AppError("unauthorized", "Admin endpoints need `Authorization: Bearer <ADMIN_TOKEN>`.");
+    }
+    const address = clientAddress(req);
+    await deps.authFailures.check(address);
+    const given = Buffer.from(token);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      await deps.authFailures.recordFailure(address);
       throw new AppError("unauthorized", "Admin endpoints need `Authorization: Bearer <ADMIN_TOKEN>`.");
     }
     next();

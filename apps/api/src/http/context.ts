@@ -32,6 +32,13 @@ export function bearerToken(req: Request): string | null {
   return m?.[1] ?? null;
 }
 
+/** The API key a request authenticated with (set by the auth middleware). */
+export function apiKeyOf(res: Response): string {
+  const apiKeyId: unknown = res.locals.apiKeyId;
+  if (typeof apiKeyId !== "string") throw new AppError("unauthorized", "Authentication is required.");
+  return apiKeyId;
+}
+
 /** The authenticated tenant of a request (set by the auth middleware). */
 export function tenantOf(res: Response): string {
   const tenantId: unknown = res.locals.tenantId;

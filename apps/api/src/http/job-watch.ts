@@ -3,8 +3,9 @@ import { isTerminal } from "@darkroom/domain";
 import type { ApiDeps } from "../deps";
 
 /**
- * Resolves with the job once it is terminal, or with its current state after `timeoutMs` or as soon
- * as the process begins to stop (a wait must not hold the shutdown for up to a minute).
+ * Resolves with the job once it is terminal, or with its current state after `timeoutMs`, as soon
+ * as the process begins to stop (a wait must not hold the shutdown for up to a minute) or when
+ * `signal` aborts (the client went away: its slot and Postgres reads are not held for nobody).
  * Woken by Redis signals, and re-reads Postgres every `eventsFallbackPollMs` in case a signal was lost.
  */
 export async function waitForTerminal(
@@ -12,6 +13,7 @@ export async function waitForTerminal(
   tenantId: string,
   jobId: string,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<JobRecord | null> {
   const deadline = Date.now() + timeoutMs;
   let wake: () => void = () => undefined;
@@ -22,6 +24,8 @@ export async function waitForTerminal(
   };
   const unlisten = await deps.signals.listen(jobId, () => wake());
   deps.onClose.add(onStop);
+  signal?.addEventListener("abort", onStop);
+  if (signal?.aborted) stopping = true;
   try {
     for (;;) {
       const job = await findJobForTenant(deps.db, tenantId, jobId);
@@ -39,6 +43,7 @@ export async function waitForTerminal(
     }
   } finally {
     deps.onClose.delete(onStop);
+    signal?.removeEventListener("abort", onStop);
     unlisten();
   }
 }

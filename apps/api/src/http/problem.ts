@@ -15,6 +15,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_mismatch: 422,
+  rate_limited: 429,
   service_unavailable: 503,
 };
 
@@ -28,6 +29,7 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   payload_too_large: "Request body too large",
   unsupported_media_type: "Unsupported media type",
   idempotency_mismatch: "Idempotency-Key reused with a different body",
+  rate_limited: "Too many requests",
   service_unavailable: "Service temporarily unavailable",
   internal: "Internal error",
 };
@@ -48,7 +50,11 @@ export function sendProblem(res: Response, error: AppError): void {
     request_id: res.locals.requestId ?? null,
   };
   if (error.errors !== undefined) body.errors = error.errors;
+  const { limit, retryAfterSeconds } = error.context;
+  if (limit !== undefined) body.limit = limit;
   if (status === 503) res.setHeader("Retry-After", "5");
+  if (typeof retryAfterSeconds === "number")
+    res.setHeader("Retry-After", String(Math.max(1, Math.ceil(retryAfterSeconds))));
   res.status(status).type("application/problem+json").send(JSON.stringify(body));
 }
 

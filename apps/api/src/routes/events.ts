@@ -9,7 +9,7 @@ import {
 import { AppError, isId, isTerminal } from "@darkroom/domain";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
-import { tenantOf } from "../http/context";
+import { apiKeyOf, tenantOf } from "../http/context";
 
 const PAGE = 500;
 
@@ -72,6 +72,8 @@ async function streamEvents(
   terminalNow: boolean,
   render: (tenantId: string, events: JobEventRecord[]) => Promise<ReturnType<typeof presentEvent>[]>,
 ): Promise<void> {
+  // Taken before anything is written, so that a refusal is still a plain 429.
+  const slot = await deps.streamSlots.acquire(apiKeyOf(res));
   res.status(200);
   res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
   res.setHeader("Cache-Control", "no-cache, no-transform");
@@ -89,6 +91,7 @@ async function streamEvents(
   const finish = () => {
     if (closed) return;
     closed = true;
+    slot.release();
     for (const t of timers) clearInterval(t);
     unlisten();
     deps.onClose.delete(finish);

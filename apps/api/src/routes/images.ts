@@ -24,7 +24,7 @@ export function imagesRouter(deps: ApiDeps): Router {
       }
       return;
     }
-    const tenantId = await authenticateApiKey(deps, req);
+    const { tenantId } = await authenticateApiKey(deps, req);
     if ((await findJobForTenant(deps.db, tenantId, id)) === null) {
       throw new AppError("not_found", `No job ${id}.`);
     }

@@ -12,9 +12,9 @@ import {
 import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
 import { ENQUEUE_TIMEOUT_MS, enqueueGeneration, publishCancel, publishJobEvents, withTimeout } from "@darkroom/queue";
 import { checkWebhookUrl } from "@darkroom/webhooks";
-import { type Response, Router } from "express";
+import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
-import { tenantOf } from "../http/context";
+import { apiKeyOf, tenantOf } from "../http/context";
 import { parsePreferWait, waitForTerminal } from "../http/job-watch";
 import { parseOrThrow } from "../http/validate";
 
@@ -58,11 +58,29 @@ export function jobsRouter(deps: ApiDeps): Router {
     if (prefer !== null) {
       res.setHeader("Preference-Applied", `wait=${prefer}`);
       if (!isTerminal(job.status) && prefer > 0) {
-        current = (await waitForTerminal(deps, job.tenantId, job.id, prefer * 1000)) ?? job;
+        const gone = new AbortController();
+        res.once("close", () => gone.abort());
+        current = (await waitForTerminal(deps, job.tenantId, job.id, prefer * 1000, gone.signal)) ?? job;
+        // The client left during the wait: nobody to answer.
+        if (gone.signal.aborted) return;
       }
     }
     const status = prefer === null ? plainStatus : isTerminal(current.status) ? 200 : 202;
     res.status(status).location(`/v1/jobs/${job.id}`).json(view(current));
+  };
+
+  /**
+   * Runs `work` holding one of the key's stream slots when the request will wait (`Prefer: wait`
+   * above 0), so that waits count toward MAX_STREAMS_PER_KEY like event streams do.
+   */
+  const waiting = async (res: Response, prefer: number | null, work: () => Promise<void>) => {
+    if (prefer === null || prefer === 0) return work();
+    const slot = await deps.streamSlots.acquire(apiKeyOf(res));
+    try {
+      await work();
+    } finally {
+      slot.release();
+    }
   };
 
   router.post("/v1/jobs", async (req, res) => {
@@ -81,6 +99,18 @@ export function jobsRouter(deps: ApiDeps): Router {
     const input = parseOrThrow(JobCreateSchema, req.body, "body");
     const tenantId = tenantOf(res);
     const prefer = parsePreferWait(req.get("prefer"));
+    // Refused before the job exists: a 429 must not leave a job behind that the client never saw.
+    await waiting(res, prefer, () => createAndAnswer(req, res, input, tenantId, prefer));
+  });
+
+  const createAndAnswer = async (
+    req: Request,
+    res: Response,
+    input: JobCreate,
+    tenantId: string,
+    prefer: number | null,
+  ): Promise<void> => {
+    const idempotencyKey = req.get("idempotency-key");
     const hash = requestHash(input);
     if (input.webhook_url !== null) {
       // Loopback, private, link-local and metadata targets, by literal address or after DNS; the
@@ -134,7 +164,7 @@ export function jobsRouter(deps: ApiDeps): Router {
     }
     await notify(res, job.id);
     await answer(res, job, prefer, 202);
-  });
+  };
 
   router.get("/v1/jobs", async (req, res) => {
     const query = parseOrThrow(JobListQuerySchema, req.query, "query");
@@ -145,7 +175,9 @@ export function jobsRouter(deps: ApiDeps): Router {
   router.get("/v1/jobs/:id", async (req, res) => {
     const job = isId("job", req.params.id) ? await findJobForTenant(deps.db, tenantOf(res), req.params.id) : null;
     if (job === null) throw new AppError("not_found", `No job ${req.params.id}.`);
-    await answer(res, job, parsePreferWait(req.get("prefer")), 200);
+    const prefer = parsePreferWait(req.get("prefer"));
+    if (isTerminal(job.status)) return answer(res, job, prefer, 200);
+    await waiting(res, prefer, () => answer(res, job, prefer, 200));
   });
 
   router.post("/v1/jobs/:id/cancel", async (req, res) => {
