@@ -7,6 +7,7 @@ import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
 import type { AuthFailureLimiter } from "./http/auth-failures";
 import type { ApiKeyCache } from "./http/key-cache";
+import type { KeyRateLimiter } from "./http/key-rate-limit";
 import type { ApiMetrics } from "./http/metrics";
 import type { ShutdownHooks } from "./http/shutdown";
 import type { StreamSlots } from "./http/stream-slots";
@@ -31,4 +32,6 @@ export interface ApiDeps {
   streamSlots: StreamSlots;
   /** The per-address limit on wrong API keys and admin tokens. */
   authFailures: AuthFailureLimiter;
+  /** The per-key request limit (the tenant's `rate_limit_per_minute`). */
+  keyRateLimit: KeyRateLimiter;
 }

@@ -26,7 +26,7 @@ const errors = {
   "401": problem("Missing or invalid API key"),
   "404": problem("No such job for this tenant"),
   "429": problem(
-    "`rate_limited`: too many failed authentications from this client address (`AUTH_FAILURES_PER_MINUTE`); every request from it is refused, a correct key included, until `Retry-After`",
+    '`rate_limited`: the API key made more than its tenant\'s `rate_limit_per_minute` requests this minute (`limit.name` is `rate_limit_per_minute`; counted over every API process, in fixed one-minute windows; every `/v1` answer to an authenticated request carries `RateLimit-Policy: "minute";q=<limit>;w=60` and `RateLimit: "minute";r=<remaining>;t=<seconds to reset>`), or too many failed authentications from this client address (`AUTH_FAILURES_PER_MINUTE`), when every request from it is refused, a correct key included; retry after `Retry-After`',
   ),
   "503": problem("Postgres unreachable; retry after `Retry-After`"),
 };
@@ -34,7 +34,7 @@ const errors = {
 const streamErrors = {
   ...errors,
   "429": problem(
-    "`rate_limited`: the key already holds `MAX_STREAMS_PER_KEY` live event streams and `Prefer: wait` requests (`limit.name` is `max_streams_per_key`), or too many failed authentications from this client address (`auth_failures_per_minute`); retry after `Retry-After`",
+    "`rate_limited`: the key already holds `MAX_STREAMS_PER_KEY` live event streams and `Prefer: wait` requests (`limit.name` is `max_streams_per_key`), the API key made more than its tenant's `rate_limit_per_minute` requests this minute (`rate_limit_per_minute`; see the `RateLimit` and `RateLimit-Policy` headers), or too many failed authentications from this client address (`auth_failures_per_minute`); retry after `Retry-After`",
   ),
 };
 const adminAuthErrors = {

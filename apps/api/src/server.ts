@@ -11,6 +11,7 @@ import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
 import { AuthFailureLimiter } from "./http/auth-failures";
 import { ApiKeyCache } from "./http/key-cache";
+import { KeyRateLimiter } from "./http/key-rate-limit";
 import { ApiMetrics } from "./http/metrics";
 import { answerClientError } from "./http/problem";
 import { ShutdownHooks } from "./http/shutdown";
@@ -57,6 +58,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     apiKeys,
     streamSlots: new StreamSlots(redis, env.QUEUE_PREFIX, env.MAX_STREAMS_PER_KEY, logger),
     authFailures: new AuthFailureLimiter(redis, env.QUEUE_PREFIX, env.AUTH_FAILURES_PER_MINUTE, logger),
+    keyRateLimit: new KeyRateLimiter(redis, env.QUEUE_PREFIX, logger),
   };
   const app = createApp(deps);
   // requestTimeout covers receiving the request only (headers and body), never the response, so

@@ -56,9 +56,14 @@ beforeAll(async () => {
       done();
     },
   });
-  // Thousands of wrong keys and tokens come from one address here: the failed-auth limit (tested
-  // in limits.int.test.ts) is set out of reach so that every answer is the route's own.
-  h = await startApiHarness("fuzz", { AUTH_FAILURES_PER_MINUTE: "1000000" }, logs);
+  // Thousands of wrong keys and tokens, and of requests with the one key, come from one address
+  // here: the failed-auth limit and the tenants' request rate limit (tested in limits.int.test.ts)
+  // are set out of reach so that every answer is the route's own.
+  h = await startApiHarness(
+    "fuzz",
+    { AUTH_FAILURES_PER_MINUTE: "1000000", TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: "1000000" },
+    logs,
+  );
   baseUrl = new URL(h.url);
   key = (await h.newTenant("fuzz")).apiKey;
   const created = await h.request("POST", "/v1/jobs", { key, body: { prompt: "a real job for the fuzzer" } });

@@ -210,3 +210,74 @@ describe("failed authentications behind a trusted proxy", () => {
     expect((await as("203.0.113.2", tenant.apiKey)).status).toBe(200);
   });
 });
+
+describe("request rate limit per API key", () => {
+  const LIMIT = 5;
+  let h: ApiHarness;
+  let second: RunningApi;
+  beforeAll(async () => {
+    h = await startApiHarness("key-rate");
+    second = await h.addApi();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("accepts rate_limit_per_minute requests over two processes, refuses the rest with RateLimit headers, spares other keys", async () => {
+    const a = await h.newTenant("a");
+    const b = await h.newTenant("b");
+    const patched = await h.request("PATCH", `/admin/api/tenants/${a.tenantId}`, {
+      key: ADMIN_TOKEN,
+      body: { rate_limit_per_minute: LIMIT },
+    });
+    expect(patched.status).toBe(200);
+
+    const started = Date.now();
+    const answers: Response[] = [];
+    for (let i = 0; i < 3 * LIMIT; i++) {
+      const base = i % 2 === 0 ? h.url : second.url;
+      answers.push(await fetch(`${base}/v1/jobs`, { headers: { authorization: `Bearer ${a.apiKey}` } }));
+    }
+    const elapsed = Date.now() - started;
+    const accepted = answers.filter((r) => r.status === 200);
+    const refused = answers.filter((r) => r.status === 429);
+    expect(accepted.length + refused.length).toBe(answers.length);
+    // The window is fixed and began with the first request: unless the run outlasted it (it takes
+    // well under a second unloaded), exactly the limit is accepted; a rollover adds at most one window's worth.
+    const firstReset = Number(/;t=(\d+)/.exec(answers[0]?.headers.get("ratelimit") ?? "")?.[1]);
+    expect(firstReset).toBeGreaterThan(0);
+    if (elapsed < (firstReset - 1) * 1000) expect(accepted.length).toBe(LIMIT);
+    else expect(accepted.length).toBeLessThanOrEqual(2 * LIMIT);
+    expect(answers.slice(0, LIMIT).map((r) => r.status)).toEqual(Array(LIMIT).fill(200));
+
+    for (const [i, res] of accepted.entries()) {
+      expect(res.headers.get("ratelimit-policy")).toBe(`"minute";q=${LIMIT};w=60`);
+      if (i < LIMIT) expect(res.headers.get("ratelimit")).toMatch(new RegExp(`^"minute";r=${LIMIT - 1 - i};t=\\d+$`));
+    }
+    for (const res of refused) {
+      const retryAfter = Number(res.headers.get("retry-after"));
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      expect(res.headers.get("ratelimit-policy")).toBe(`"minute";q=${LIMIT};w=60`);
+      expect(res.headers.get("ratelimit")).toMatch(/^"minute";r=0;t=\d+$/);
+      expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      const problem = (await res.json()) as Problem;
+      expect(problem.code).toBe("rate_limited");
+      expect(problem.limit).toEqual({ name: "rate_limit_per_minute", value: LIMIT });
+    }
+    expect(refused.length).toBeGreaterThanOrEqual(LIMIT);
+
+    const other = await fetch(`${second.url}/v1/jobs`, { headers: { authorization: `Bearer ${b.apiKey}` } });
+    expect(other.status).toBe(200);
+    expect(other.headers.get("ratelimit-policy")).toBe(`"minute";q=600;w=60`);
+    expect(other.headers.get("ratelimit")).toMatch(/^"minute";r=599;t=\d+$/);
+    for (const base of [h.url, second.url]) {
+      const health = await fetch(`${base}/healthz`, { headers: { authorization: `Bearer ${a.apiKey}` } });
+      expect(health.status).toBe(200);
+      expect(health.headers.get("ratelimit")).toBeNull();
+    }
+    const admin = await h.request("GET", `/admin/api/tenants/${a.tenantId}`, { key: ADMIN_TOKEN });
+    expect(admin.status).toBe(200);
+    expect(admin.headers.get("ratelimit")).toBeNull();
+  });
+});

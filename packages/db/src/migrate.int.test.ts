@@ -260,7 +260,7 @@ describe("upgrading a database that holds data", async () => {
         });
 
         const auth = await findTenantByApiKey(prisma, ids.apiKey);
-        expect(auth).toEqual({ tenantId: ids.tenant, apiKeyId: ids.key });
+        expect(auth).toEqual({ tenantId: ids.tenant, apiKeyId: ids.key, rateLimitPerMinute: 600 });
         const { jobs } = await listJobs(prisma, ids.tenant, { limit: 10 });
         expect(new Map(jobs.map((j) => [j.id, j.status]))).toEqual(
           new Map([

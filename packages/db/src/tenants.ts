@@ -3,9 +3,12 @@ import { newId } from "@darkroom/domain";
 import type { DbClient } from "./client";
 import type { ApiKey, Tenant } from "./generated/prisma/client";
 
+/** Who a presented API key authenticates, with what the per-key request limit needs. */
 export interface TenantAuth {
   tenantId: string;
   apiKeyId: string;
+  /** The tenant's `rate_limit_per_minute`, as read when the key was looked up. */
+  rateLimitPerMinute: number;
 }
 
 export interface CreatedTenant {
@@ -95,7 +98,13 @@ export async function createTenantWithKey(
 export async function findTenantByApiKey(db: DbClient, apiKey: string): Promise<TenantAuth | null> {
   const row = await db.apiKey.findUnique({
     where: { keyHash: hashApiKey(apiKey) },
-    select: { id: true, tenantId: true, revokedAt: true, lastUsedAt: true },
+    select: {
+      id: true,
+      tenantId: true,
+      revokedAt: true,
+      lastUsedAt: true,
+      tenant: { select: { rateLimitPerMinute: true } },
+    },
   });
   if (row === null || row.revokedAt !== null) return null;
   const now = Date.now();
@@ -108,7 +117,7 @@ export async function findTenantByApiKey(db: DbClient, apiKey: string): Promise<
       data: { lastUsedAt: new Date(now) },
     });
   }
-  return { tenantId: row.tenantId, apiKeyId: row.id };
+  return { tenantId: row.tenantId, apiKeyId: row.id, rateLimitPerMinute: row.tenant.rateLimitPerMinute };
 }
 
 /** The admin view of a tenant. */

@@ -54,6 +54,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     WORKER_CONCURRENCY: "8",
     RETRY_BASE_DELAY_MS: "50",
     RETRY_MAX_DELAY_MS: "500",
+    // Tests poll their jobs every few ms with one key: the per-key request limit (tested in
+    // apps/api/test/limits.int.test.ts) would otherwise answer some polls 429.
+    TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: "1000000",
     ...options.env,
   };
   const extraApis: RunningProcess[] = [];

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { TenantAuth } from "@darkroom/db";
 import { AppError } from "@darkroom/domain";
-import type { Request, RequestHandler } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import type { ApiDeps } from "../deps";
 import { bearerToken } from "./context";
 
@@ -11,10 +11,11 @@ function clientAddress(req: Request): string {
 }
 
 /**
- * The tenant and key of the request's `Authorization: Bearer <api key>`; throws `unauthorized`
- * otherwise, or `rate_limited` when the client's address has failed too often this minute.
+ * The tenant and key of the request's `Authorization: Bearer <api key>`, counted against the key's
+ * request limit (whose `RateLimit` headers it sets on `res`); throws `unauthorized` otherwise, or
+ * `rate_limited` when the key is over its limit or the client's address has failed too often this minute.
  */
-export async function authenticateApiKey(deps: ApiDeps, req: Request): Promise<TenantAuth> {
+export async function authenticateApiKey(deps: ApiDeps, req: Request, res: Response): Promise<TenantAuth> {
   const token = bearerToken(req);
   if (token === null) {
     throw new AppError("unauthorized", "Send your API key as `Authorization: Bearer <key>`.");
@@ -26,13 +27,14 @@ export async function authenticateApiKey(deps: ApiDeps, req: Request): Promise<T
     await deps.authFailures.recordFailure(address);
     throw new AppError("unauthorized", "The API key is unknown or revoked.");
   }
+  await deps.keyRateLimit.consume(auth, res);
   return auth;
 }
 
 /** Requires an API key and records the tenant in `res.locals.tenantId`, the key in `res.locals.apiKeyId`. */
 export function requireApiKey(deps: ApiDeps): RequestHandler {
   return async (req, res, next) => {
-    const auth = await authenticateApiKey(deps, req);
+    const auth = await authenticateApiKey(deps, req, res);
     res.locals.tenantId = auth.tenantId;
     res.locals.apiKeyId = auth.apiKeyId;
     next();

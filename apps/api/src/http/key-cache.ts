@@ -10,7 +10,9 @@ interface Entry {
 /**
  * Known-good API keys of this process, so that a request does not read Postgres to authenticate.
  * A revocation reaches every process through Redis pub/sub and removes the key at once; the TTL
- * only bounds what a lost message could cost. While the subscription is not confirmed (Redis down,
+ * only bounds what a lost message could cost. A cached key also keeps the tenant's settings it was
+ * read with (its `rate_limit_per_minute`): a changed limit applies to it after at most the TTL
+ * (60 s by default). While the subscription is not confirmed (Redis down,
  * reconnecting) the cache is bypassed and emptied, since revocations may be missed meanwhile.
  */
 export class ApiKeyCache {

@@ -1,6 +1,6 @@
 import { findImage, findJobForTenant } from "@darkroom/db";
 import { AppError, isId } from "@darkroom/domain";
-import { type Request, Router } from "express";
+import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { authenticateApiKey } from "../http/auth";
 import { bearerToken } from "../http/context";
@@ -12,7 +12,7 @@ import { bearerToken } from "../http/context";
 export function imagesRouter(deps: ApiDeps): Router {
   const router = Router();
 
-  const authorize = async (req: Request): Promise<void> => {
+  const authorize = async (req: Request, res: Response): Promise<void> => {
     const { id, index } = req.params as { id: string; index: string };
     const { expires, signature } = req.query;
     if (typeof expires === "string" && typeof signature === "string" && bearerToken(req) === null) {
@@ -24,7 +24,7 @@ export function imagesRouter(deps: ApiDeps): Router {
       }
       return;
     }
-    const { tenantId } = await authenticateApiKey(deps, req);
+    const { tenantId } = await authenticateApiKey(deps, req, res);
     if ((await findJobForTenant(deps.db, tenantId, id)) === null) {
       throw new AppError("not_found", `No job ${id}.`);
     }
@@ -34,7 +34,7 @@ export function imagesRouter(deps: ApiDeps): Router {
     const { id, index } = req.params;
     if (!isId("job", id) || !/^\d{1,2}$/.test(index))
       throw new AppError("not_found", `No image ${index} of job ${id}.`);
-    await authorize(req);
+    await authorize(req, res);
     const image = await findImage(deps.db, id, Number(index));
     if (image === null) throw new AppError("not_found", `No image ${index} of job ${id}.`);
     const bytes = await deps.storage.get(image.storageKey);
