@@ -14,7 +14,7 @@ import {
   updateTenantSettings,
 } from "@darkroom/db";
 import { createRedisConnection, publishApiKeyRevoked, withTimeout } from "@darkroom/queue";
-import { storedSettings, TenantSettingsSchema } from "./routes/admin";
+import { storedSettings, TenantSettingsSchema } from "./tenant-settings";
 
 const USAGE = [
   "usage: npm run cli -- keys create --name NAME [--json]",

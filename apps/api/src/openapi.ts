@@ -7,7 +7,7 @@ import {
   PROGRESS_STAGES,
 } from "@darkroom/domain";
 import { z } from "zod";
-import { TenantSettingsSchema } from "./routes/admin";
+import { TenantSettingsSchema } from "./tenant-settings";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ "application/json": { schema } });

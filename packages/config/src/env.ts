@@ -8,7 +8,8 @@ const bool = (fallback: boolean) =>
     .default(fallback ? "true" : "false")
     .transform((v) => v === "true");
 
-const int = (fallback: number, min: number, max: number) =>
+/** A whole number within [min, max], from its decimal digits. */
+const wholeNumber = (min: number, max: number) =>
   z
     .string()
     .regex(/^\d+$/, { error: "must be a whole number" })
@@ -18,22 +19,12 @@ const int = (fallback: number, min: number, max: number) =>
         .number()
         .min(min, { error: `must be at least ${min}` })
         .max(max, { error: `must be at most ${max}` }),
-    )
-    .default(fallback);
+    );
+
+const int = (fallback: number, min: number, max: number) => wholeNumber(min, max).default(fallback);
 
 /** A whole number with no default: unset means "none". */
-const optionalInt = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, { error: "must be a whole number" })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, { error: `must be at least ${min}` })
-        .max(max, { error: `must be at most ${max}` }),
-    )
-    .optional();
+const optionalInt = (min: number, max: number) => wholeNumber(min, max).optional();
 
 /** A non-negative decimal such as `0.5` or `250`. */
 const decimal = (max: number) =>

@@ -65,6 +65,18 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * A `rate_limited` refusal: the problem answer carries `Retry-After` and names the limit that was
+ * reached (`limit.name` is the setting, `limit.value` its value). Every limit builds it here, so the
+ * answer has one shape.
+ */
+export function rateLimitedError(
+  message: string,
+  refusal: { retryAfterSeconds: number; limit: { name: string; value: number } },
+): AppError {
+  return new AppError("rate_limited", message, { context: refusal });
+}
+
 /** True when `value` is one of the closed job error codes. */
 export function isJobErrorCode(value: unknown): value is JobErrorCode {
   return typeof value === "string" && (JOB_ERROR_CODES as readonly string[]).includes(value);

@@ -8,6 +8,7 @@ export {
   isJobErrorCode,
   JOB_ERROR_CODES,
   type JobErrorCode,
+  rateLimitedError,
 } from "./errors";
 export { type IdPrefix, isId, newId, ulid } from "./ids";
 export { ImageUrlSigner } from "./image-urls";

@@ -1,4 +1,4 @@
-import { AppError } from "@darkroom/domain";
+import { type AppError, rateLimitedError } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import type { Redis } from "ioredis";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
@@ -28,15 +28,9 @@ export class AuthFailureLimiter {
   }
 
   private refusal(msBeforeNext: number): AppError {
-    return new AppError(
-      "rate_limited",
+    return rateLimitedError(
       `Too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE is ${this.max}); retry after the Retry-After delay.`,
-      {
-        context: {
-          retryAfterSeconds: msBeforeNext / 1000,
-          limit: { name: "auth_failures_per_minute", value: this.max },
-        },
-      },
+      { retryAfterSeconds: msBeforeNext / 1000, limit: { name: "auth_failures_per_minute", value: this.max } },
     );
   }
 

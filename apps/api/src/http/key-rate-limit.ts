@@ -1,5 +1,5 @@
 import type { TenantAuth } from "@darkroom/db";
-import { AppError } from "@darkroom/domain";
+import { rateLimitedError } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import type { Response } from "express";
 import type { Redis } from "ioredis";
@@ -50,15 +50,9 @@ export class KeyRateLimiter {
     res.setHeader("RateLimit-Policy", `"minute";q=${limit};w=${WINDOW_SECONDS}`);
     res.setHeader("RateLimit", `"minute";r=${Math.max(0, limit - consumed)};t=${resetSeconds}`);
     if (consumed > limit) {
-      throw new AppError(
-        "rate_limited",
+      throw rateLimitedError(
         `This API key made more than ${limit} requests this minute (the tenant's rate_limit_per_minute); retry after the Retry-After delay.`,
-        {
-          context: {
-            retryAfterSeconds: msBeforeNext / 1000,
-            limit: { name: "rate_limit_per_minute", value: limit },
-          },
-        },
+        { retryAfterSeconds: msBeforeNext / 1000, limit: { name: "rate_limit_per_minute", value: limit } },
       );
     }
   }

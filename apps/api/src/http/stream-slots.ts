@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { AppError } from "@darkroom/domain";
+import { rateLimitedError } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import type { Redis } from "ioredis";
 
@@ -61,12 +61,9 @@ export class StreamSlots {
       return { release: () => undefined };
     }
     if (granted !== 1) {
-      throw new AppError(
-        "rate_limited",
+      throw rateLimitedError(
         `This API key already holds ${this.max} live event streams and \`Prefer: wait\` requests (MAX_STREAMS_PER_KEY); close one or retry later.`,
-        {
-          context: { retryAfterSeconds: RETRY_AFTER_SECONDS, limit: { name: "max_streams_per_key", value: this.max } },
-        },
+        { retryAfterSeconds: RETRY_AFTER_SECONDS, limit: { name: "max_streams_per_key", value: this.max } },
       );
     }
     this.held.set(member, key);

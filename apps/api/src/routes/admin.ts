@@ -16,6 +16,7 @@ import { type Request, Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
 import { parseOrThrow } from "../http/validate";
+import { storedSettings, TenantSettingsSchema } from "../tenant-settings";
 
 const NameSchema = z
   .string({ error: "is required and must be a string" })
@@ -25,52 +26,9 @@ const NameSchema = z
   .refine((name) => !name.includes("\u0000"), { message: "must not contain NUL characters" })
   .refine((name) => !hasLoneSurrogate(name), { message: LONE_SURROGATE_MESSAGE });
 
-const wholeNumber = (min: number, max: number) =>
-  z
-    .number({ error: "must be a whole number" })
-    .int({ error: "must be a whole number" })
-    .min(min, { error: `must be at least ${min}` })
-    .max(max, { error: `must be at most ${max}` });
-
-/** Every tenant setting, as sent to the admin API (snake_case; null lifts a cap, quota or budget). */
-export const TenantSettingsSchema = z.object({
-  max_concurrency: wholeNumber(1, 100_000).nullable().optional(),
-  weight: wholeNumber(1, 1000).optional(),
-  rate_limit_per_minute: wholeNumber(1, 1_000_000).optional(),
-  images_per_day: wholeNumber(0, 100_000_000).nullable().optional(),
-  monthly_budget_usd: z
-    .number({ error: "must be a number of US dollars" })
-    .min(0, { error: "must be at least 0" })
-    .max(1_000_000_000, { error: "must be at most 1000000000" })
-    .refine((v) => Math.abs(Math.round(v * 10_000) - v * 10_000) < 1e-6, {
-      message: "must have at most 4 decimal places",
-    })
-    .nullable()
-    .optional(),
-});
-
 const KeyCreateSchema = z.strictObject({ name: NameSchema, ...TenantSettingsSchema.shape });
 const TenantPatchSchema = z.strictObject({ name: NameSchema.optional(), ...TenantSettingsSchema.shape });
 const KeyAddSchema = z.strictObject({ name: NameSchema });
-
-type SettingsBody = z.infer<typeof TenantSettingsSchema>;
-
-/** The settings a body names, in their stored form; absent fields stay absent. */
-export function storedSettings(body: SettingsBody) {
-  const out: {
-    maxConcurrency?: number | null;
-    weight?: number;
-    rateLimitPerMinute?: number;
-    imagesPerDay?: number | null;
-    monthlyBudgetUsd?: number | null;
-  } = {};
-  if (body.max_concurrency !== undefined) out.maxConcurrency = body.max_concurrency;
-  if (body.weight !== undefined) out.weight = body.weight;
-  if (body.rate_limit_per_minute !== undefined) out.rateLimitPerMinute = body.rate_limit_per_minute;
-  if (body.images_per_day !== undefined) out.imagesPerDay = body.images_per_day;
-  if (body.monthly_budget_usd !== undefined) out.monthlyBudgetUsd = body.monthly_budget_usd;
-  return out;
-}
 
 function requireJson(req: Request, example: string): void {
   if (!req.is("application/json")) {
