@@ -1,11 +1,12 @@
 import type { PrismaClient } from "@darkroom/db";
 import type { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import type { GenerationQueue, JobEventSignals } from "@darkroom/queue";
+import type { FairIntake, GenerationQueue, JobEventSignals } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
 import type { AuthFailureLimiter } from "./http/auth-failures";
+import type { JobEstimates } from "./http/job-estimates";
 import type { ApiKeyCache } from "./http/key-cache";
 import type { KeyRateLimiter } from "./http/key-rate-limit";
 import type { ApiMetrics } from "./http/metrics";
@@ -18,6 +19,10 @@ export interface ApiDeps {
   db: PrismaClient;
   redis: Redis;
   queue: GenerationQueue;
+  /** The tenants' intakes: every new or retried job is queued here, and admitted fairly by the workers. */
+  intake: FairIntake;
+  /** Queue positions and time estimates of the jobs an answer shows. */
+  estimates: JobEstimates;
   /** Wake-ups for listeners of a job's events (SSE streams, `Prefer: wait`). */
   signals: JobEventSignals;
   /** Called when the process stops: open event streams end themselves here. */

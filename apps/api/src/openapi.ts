@@ -93,11 +93,28 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             size: { type: "string" },
             quality: { type: "string" },
             max_attempts: { type: "integer" },
+            priority: {
+              type: "string",
+              enum: ["high", "normal", "low"],
+              description: "Order among the tenant's own queued jobs (then age); tenants share the workers by weight",
+            },
             progress: {
               type: "object",
               properties: {
                 percent: { type: "integer", minimum: 0, maximum: 100 },
                 stage: { type: "string", enum: PROGRESS_STAGES },
+                queue_position: {
+                  type: ["integer", "null"],
+                  minimum: 1,
+                  description:
+                    "Queued jobs: 1 = the next of the tenant's jobs to start. null when not queued, while a retry waits for its time, or when Redis cannot be read",
+                },
+                eta_seconds: {
+                  type: ["integer", "null"],
+                  minimum: 0,
+                  description:
+                    "An estimate of the seconds until the job ends, from the median duration of its model's recent successes (last 24 h) and its queue position. null for terminal jobs and when there is no history",
+                },
               },
             },
             attempts: { type: "array", items: ref("Attempt") },
@@ -492,7 +509,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/admin/api/overview": {
         get: {
           summary:
-            "Dashboard: jobs by status, queue depth, the last hour's outcomes, errors and webhooks (all tenants)",
+            "Dashboard: jobs by status, queue depth, admission (capacity, admitted, queued, retry_wait, running_by_tenant), the last hour's outcomes, errors and webhooks (all tenants)",
           security: [{ adminToken: [] }],
           responses: { "200": { description: "Overview" }, ...adminAuthErrors },
         },

@@ -3,13 +3,14 @@ import type { Env } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import { createGenerationQueue, createRedisConnection, JobEventSignals } from "@darkroom/queue";
+import { createGenerationQueue, createRedisConnection, FairIntake, JobEventSignals } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
 import type { Express } from "express";
 import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
 import { AuthFailureLimiter } from "./http/auth-failures";
+import { JobEstimates } from "./http/job-estimates";
 import { ApiKeyCache } from "./http/key-cache";
 import { KeyRateLimiter } from "./http/key-rate-limit";
 import { ApiMetrics } from "./http/metrics";
@@ -44,14 +45,17 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   queue.on("error", (err) => logger.warn({ err: err.message }, "queue error"));
   const signals = new JobEventSignals(env.REDIS_URL, env.QUEUE_PREFIX);
   const apiKeys = new ApiKeyCache(env.REDIS_URL, env.QUEUE_PREFIX);
+  const intake = new FairIntake(redis, env.QUEUE_PREFIX);
   const deps: ApiDeps = {
     config,
     db,
     redis,
     queue,
+    intake,
+    estimates: new JobEstimates(db, intake, logger),
     signals,
     onClose: new ShutdownHooks(),
-    metrics: new ApiMetrics(db, queue),
+    metrics: new ApiMetrics(db, queue, intake),
     storage: new LocalDiskStorage(env.STORAGE_DIR),
     signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
     logger,

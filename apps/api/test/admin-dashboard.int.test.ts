@@ -59,10 +59,13 @@ describe("admin API for the dashboard", () => {
       jobs: Record<string, number>;
       last_hour: { created: number };
       queue: { waiting: number } | null;
+      admission: { queued: number; capacity: number } | null;
     };
     expect(overview.jobs.queued).toBe(2);
     expect(overview.last_hour.created).toBe(2);
-    expect(overview.queue?.waiting).toBe(2);
+    // No worker runs here: both wait in their tenants' intakes.
+    expect(overview.admission?.queued).toBe(2);
+    expect(overview.admission?.capacity).toBe(0);
 
     const detail = (await (await h.request("GET", `/admin/api/jobs/${ja.id}`, { headers: admin })).json()) as {
       job: { id: string; tenant_name: string };

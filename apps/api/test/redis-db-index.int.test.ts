@@ -23,8 +23,9 @@ describe("REDIS_URL with a database index", () => {
     const db5 = new Redis("redis://127.0.0.1:6379/5");
     const db0 = new Redis("redis://127.0.0.1:6379/0");
     try {
-      expect(await db5.exists(`${h.redisPrefix}:generation:${id}`)).toBe(1);
-      expect(await db0.exists(`${h.redisPrefix}:generation:${id}`)).toBe(0);
+      // The job waits in its tenant's intake (no worker here to admit it).
+      expect(await db5.hexists(`${h.redisPrefix}:fair:meta`, id)).toBe(1);
+      expect(await db0.hexists(`${h.redisPrefix}:fair:meta`, id)).toBe(0);
     } finally {
       db5.disconnect();
       db0.disconnect();

@@ -75,6 +75,7 @@ describe("reference endpoints", () => {
         "metadata",
         "model",
         "n",
+        "priority",
         "prompt",
         "quality",
         "size",
@@ -133,7 +134,9 @@ describe("reference endpoints", () => {
     expect(text).toMatch(/darkroom_http_requests_total\{method="GET",route="\/v1\/jobs\/:id",status="404"\} 1/);
     expect(text).toMatch(/darkroom_jobs_created_total 1/);
     expect(text).toMatch(/darkroom_jobs\{status="queued"\} 1/);
-    expect(text).toMatch(/darkroom_queue_jobs\{state="waiting"\} 1/);
+    // No worker runs here: the job waits in its tenant's intake, not yet in BullMQ.
+    expect(text).toMatch(/darkroom_admission\{state="queued"\} 1/);
+    expect(text).toMatch(/darkroom_queue_jobs\{state="waiting"\} 0/);
     expect(text).not.toMatch(/job_0000/);
   });
 });

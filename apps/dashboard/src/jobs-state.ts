@@ -86,7 +86,11 @@ export function jobsReducer(state: JobsState, action: JobsAction): JobsState {
         return state;
       }
       const jobs = state.jobs.slice();
-      jobs[index] = { ...current, status: "running", progress: { percent: action.percent, stage: action.stage } };
+      jobs[index] = {
+        ...current,
+        status: "running",
+        progress: { ...current.progress, percent: action.percent, stage: action.stage, queue_position: null },
+      };
       return { ...state, jobs, progressSeq: { ...state.progressSeq, [action.jobId]: action.seq } };
     }
   }

@@ -5,6 +5,7 @@ import type { Logger } from "@darkroom/logger";
 import {
   createGenerationQueue,
   createRedisConnection,
+  FairIntake,
   publishCancel,
   publishJobEvents,
   QUEUES,
@@ -14,6 +15,7 @@ import { LocalDiskStorage } from "@darkroom/storage";
 import { createGuardedDispatcher } from "@darkroom/webhooks";
 import { Queue, Worker } from "bullmq";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
+import { Admitter } from "./generation/admitter";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
 import { startMaintenance } from "./maintenance/scheduler";
@@ -47,12 +49,26 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
   const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
   const inFlight = new Map<string, AbortController>();
-  const cancels = await subscribeCancels(env.REDIS_URL, env.QUEUE_PREFIX, (jobId) => {
-    const controller = inFlight.get(jobId);
-    if (controller === undefined) return;
-    logger.info({ job_id: jobId }, "cancel received: aborting the upstream call");
-    controller.abort(new Error("canceled"));
+  const intake = new FairIntake(publisher, env.QUEUE_PREFIX);
+  const admitter = new Admitter({
+    intake,
+    queue,
+    workerId: config.workerId,
+    concurrency: config.concurrency,
+    logger,
+    killAfterAdmit: env.TEST_FAULT === "kill_after_admit",
   });
+  const cancels = await subscribeCancels(
+    env.REDIS_URL,
+    env.QUEUE_PREFIX,
+    (jobId) => {
+      const controller = inFlight.get(jobId);
+      if (controller === undefined) return;
+      logger.info({ job_id: jobId }, "cancel received: aborting the upstream call");
+      controller.abort(new Error("canceled"));
+    },
+    () => admitter.nudge(),
+  );
 
   const worker = new Worker(
     QUEUES.generation.name,
@@ -64,6 +80,8 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       inFlight,
       notify,
       rateLimitQueue: (ms) => queue.rateLimit(ms),
+      intake,
+      onSlotFreed: () => admitter.nudge(),
     }),
     {
       connection,
@@ -117,6 +135,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
         reconcile({
           db,
           queue,
+          intake,
           logger,
           notify,
           cancel: (jobId) => void publishCancel(publisher, env.QUEUE_PREFIX, jobId).catch(() => undefined),
@@ -130,12 +149,14 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
   });
 
   await worker.waitUntilReady();
+  // Slots are offered only once this worker can take work.
+  await admitter.start();
   logger.info({ concurrency: config.concurrency, upstream: config.upstream.baseUrl }, "worker ready");
   return {
     config,
     async close() {
       stopSweeper();
-      const closing = Promise.all([worker.close(), webhookWorker.close(), maintenance.close()]);
+      const closing = Promise.all([admitter.close(), worker.close(), webhookWorker.close(), maintenance.close()]);
       // In-flight upstream calls end now; their handlers give the jobs back to the queue.
       for (const controller of inFlight.values()) controller.abort(new WorkerShutdown());
       // Leave part of the grace for the final writes and disconnects below.

@@ -1,8 +1,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { createRedisConnection, QUEUES } from "@darkroom/queue";
+import { createRedisConnection, FairIntake } from "@darkroom/queue";
 import { type Stack, startStack } from "@darkroom/testing";
-import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { terminalEvents, until, waitForWorkerLog } from "./job-events";
 import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
@@ -10,7 +9,8 @@ import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 let stack: Stack;
 let key: string;
 let api: ReturnType<typeof client>;
-let queue: Queue;
+let intake: FairIntake;
+let redis: ReturnType<typeof createRedisConnection>;
 beforeAll(async () => {
   stack = await startStack({
     label: "cancel",
@@ -20,13 +20,11 @@ beforeAll(async () => {
   });
   key = await stack.newApiKey();
   api = client(stack, key);
-  queue = new Queue(QUEUES.generation.name, {
-    connection: createRedisConnection(stack.redis.url, "worker"),
-    prefix: stack.redis.prefix,
-  });
+  redis = createRedisConnection(stack.redis.url, "worker");
+  intake = new FairIntake(redis, stack.redis.prefix);
 });
 afterAll(async () => {
-  await queue?.close();
+  redis?.disconnect();
   await stack?.stop();
 });
 
@@ -92,18 +90,15 @@ describe("cancel", () => {
     )) as JobJson & { next_attempt_at: string | null };
     expect(waiting.attempts.map((a) => a.status)).toEqual(["failed"]);
     const dueAt = Date.parse(waiting.next_attempt_at ?? "");
-    // The worker moves the BullMQ job to delayed after writing the attempt: cancel it there.
-    await until("the retry is delayed in BullMQ", async () =>
-      (await queue.getJobState(created.id)) === "delayed" ? true : undefined,
-    );
+    // The worker hands the slot to the retry after writing the attempt: cancel it while it waits.
+    const place = async () => (await intake.places([created.id]))[0]?.state;
+    await until("the retry waits for its time", async () => ((await place()) === "retry_wait" ? true : undefined));
     expect(dueAt - Date.now()).toBeGreaterThan(500);
     const res = await api.post(`/v1/jobs/${created.id}/cancel`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { status: string }).status).toBe("canceled");
     // Nothing is scheduled for the job any more, well before the retry was due: the cancel removed it.
-    await until("the delayed retry is gone", async () =>
-      (await queue.getJobState(created.id)) === "unknown" ? true : undefined,
-    );
+    await until("the waiting retry is gone", async () => ((await place()) === "unknown" ? true : undefined));
     expect(Date.now()).toBeLessThan(dueAt);
     // Just past the due time: no second call, no second attempt.
     await new Promise((r) => setTimeout(r, Math.max(0, dueAt + 250 - Date.now())));

@@ -77,7 +77,7 @@ describe("one job end to end: API process, worker process, simulator, Postgres, 
     expect(created.status).toBe("queued");
     const { job, percents } = await pollUntilTerminal(created.id);
     expect(job.status).toBe("succeeded");
-    expect(job.progress).toEqual({ percent: 100, stage: "done" });
+    expect(job.progress).toEqual({ percent: 100, stage: "done", queue_position: null, eta_seconds: null });
     expect(new Set(percents).size).toBeGreaterThanOrEqual(3);
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
     expect(job.attempts).toMatchObject([{ number: 1, model: "gpt-4o-image", status: "succeeded" }]);

@@ -340,7 +340,7 @@ describe("a 429 pauses the whole upstream queue", () => {
       "gpt-4o-image:failed:upstream_rate_limited",
       "gpt-4o-image:succeeded",
     ]);
-    expect(otherDone.status).toBe("succeeded");
+    expect(otherDone.status, JSON.stringify(otherDone.attempts)).toBe("succeeded");
     expect(attemptSummary(otherDone)).toEqual(["gpt-4o-image:succeeded"]);
   });
 });

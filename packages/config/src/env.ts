@@ -159,7 +159,9 @@ export const EnvSchema = z.object({
   HTTP_MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Test-only fault hooks for the chaos suite; refused unless NODE_ENV=test. */
-  TEST_FAULT: z.enum(["kill_after_commit"], { error: "must be kill_after_commit" }).optional(),
+  TEST_FAULT: z
+    .enum(["kill_after_commit", "kill_after_admit"], { error: "must be kill_after_commit or kill_after_admit" })
+    .optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 

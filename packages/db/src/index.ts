@@ -69,7 +69,7 @@ export {
   type MigrationResult,
   migrate,
 } from "./migrate";
-export { presentJob } from "./present";
+export { type LiveProgress, presentJob } from "./present";
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
 export {

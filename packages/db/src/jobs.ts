@@ -36,6 +36,7 @@ export async function createJob(db: PrismaClient, args: CreateJobInput): Promise
         maxAttempts: input.max_attempts,
         deadlineSeconds: input.deadline_seconds,
         deadlineAt: new Date(now.getTime() + input.deadline_seconds * 1000),
+        priority: input.priority,
         webhookUrl: input.webhook_url,
         webhookEvents: input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS),
         metadata: input.metadata as Prisma.InputJsonObject,

@@ -57,9 +57,13 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
 
 export interface OrphanCandidate {
   id: string;
+  tenantId: string;
   status: string;
+  priority: "high" | "normal" | "low";
   attemptBase: number;
   nextAttemptAt: Date | null;
+  createdAt: Date;
+  tenant: { weight: number; maxConcurrency: number | null };
 }
 
 /**
@@ -75,7 +79,16 @@ export async function findOrphanCandidates(db: PrismaClient, graceMs: number, li
         { status: "running", leaseExpiresAt: { lt: new Date(now) } },
       ],
     },
-    select: { id: true, status: true, attemptBase: true, nextAttemptAt: true },
+    select: {
+      id: true,
+      tenantId: true,
+      status: true,
+      priority: true,
+      attemptBase: true,
+      nextAttemptAt: true,
+      createdAt: true,
+      tenant: { select: { weight: true, maxConcurrency: true } },
+    },
     orderBy: { updatedAt: "asc" },
     take: limit,
   });

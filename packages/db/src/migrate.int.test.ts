@@ -260,7 +260,12 @@ describe("upgrading a database that holds data", async () => {
         });
 
         const auth = await findTenantByApiKey(prisma, ids.apiKey);
-        expect(auth).toEqual({ tenantId: ids.tenant, apiKeyId: ids.key, rateLimitPerMinute: 600 });
+        expect(auth).toEqual({
+          tenantId: ids.tenant,
+          apiKeyId: ids.key,
+          rateLimitPerMinute: 600,
+          share: { weight: 1, maxConcurrency: null },
+        });
         const { jobs } = await listJobs(prisma, ids.tenant, { limit: 10 });
         expect(new Map(jobs.map((j) => [j.id, j.status]))).toEqual(
           new Map([
@@ -285,6 +290,8 @@ describe("upgrading a database that holds data", async () => {
           metadata: { order: 7 },
           webhook_events: ["job.succeeded", "job.failed", "job.queued"],
           progress: { percent: 100, stage: "done" },
+          // Jobs written before priorities are normal ones.
+          priority: "normal",
           attempts: [{ number: 1, status: "succeeded" }],
           result: {
             model: "gpt-4o-image",

@@ -2,6 +2,7 @@ import {
   type ImageQuality,
   type ImageSize,
   isJobErrorCode,
+  isTerminal,
   type JobView,
   type Model,
   type ProgressStage,
@@ -11,8 +12,18 @@ import type { JobRecord } from "./jobs";
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
+/** Where a job stands right now, from the intakes in Redis (null where unknown, as in webhooks). */
+export interface LiveProgress {
+  queuePosition: number | null;
+  etaSeconds: number | null;
+}
+
 /** Renders a stored job as the public job object. `imageUrl` signs the URL of one stored image. */
-export function presentJob(job: JobRecord, imageUrl: (jobId: string, index: number) => string): JobView {
+export function presentJob(
+  job: JobRecord,
+  imageUrl: (jobId: string, index: number) => string,
+  live: LiveProgress | null = null,
+): JobView {
   return {
     id: job.id,
     object: "job",
@@ -25,7 +36,13 @@ export function presentJob(job: JobRecord, imageUrl: (jobId: string, index: numb
     quality: job.quality as ImageQuality,
     max_attempts: job.maxAttempts,
     deadline_at: job.deadlineAt.toISOString(),
-    progress: { percent: job.progressPercent, stage: job.progressStage as ProgressStage },
+    priority: job.priority,
+    progress: {
+      percent: job.progressPercent,
+      stage: job.progressStage as ProgressStage,
+      queue_position: job.status === "queued" ? (live?.queuePosition ?? null) : null,
+      eta_seconds: isTerminal(job.status) ? null : (live?.etaSeconds ?? null),
+    },
     attempts: job.attempts.map((a) => ({
       number: a.number,
       model: a.model,

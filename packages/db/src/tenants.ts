@@ -9,6 +9,8 @@ export interface TenantAuth {
   apiKeyId: string;
   /** The tenant's `rate_limit_per_minute`, as read when the key was looked up. */
   rateLimitPerMinute: number;
+  /** The tenant's share of the workers, as read when the key was looked up. */
+  share: { weight: number; maxConcurrency: number | null };
 }
 
 export interface CreatedTenant {
@@ -103,7 +105,7 @@ export async function findTenantByApiKey(db: DbClient, apiKey: string): Promise<
       tenantId: true,
       revokedAt: true,
       lastUsedAt: true,
-      tenant: { select: { rateLimitPerMinute: true } },
+      tenant: { select: { rateLimitPerMinute: true, weight: true, maxConcurrency: true } },
     },
   });
   if (row === null || row.revokedAt !== null) return null;
@@ -117,7 +119,12 @@ export async function findTenantByApiKey(db: DbClient, apiKey: string): Promise<
       data: { lastUsedAt: new Date(now) },
     });
   }
-  return { tenantId: row.tenantId, apiKeyId: row.id, rateLimitPerMinute: row.tenant.rateLimitPerMinute };
+  return {
+    tenantId: row.tenantId,
+    apiKeyId: row.id,
+    rateLimitPerMinute: row.tenant.rateLimitPerMinute,
+    share: { weight: row.tenant.weight, maxConcurrency: row.tenant.maxConcurrency },
+  };
 }
 
 /** The admin view of a tenant. */

@@ -31,6 +31,8 @@ export {
   METADATA_MAX_DEPTH,
   MODELS,
   type Model,
+  PRIORITIES,
+  type Priority,
   QUALITIES,
   SIZES,
   WEBHOOK_EVENT_TYPES,

@@ -107,6 +107,10 @@ const absoluteHttpUrl = z.string().refine(
   { message: "must be an absolute http(s) URL" },
 );
 
+/** Order among a tenant's own queued jobs (then age). */
+export const PRIORITIES = ["high", "normal", "low"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
 /** Body of `POST /v1/jobs`. Unknown fields are rejected so that typos never pass silently. */
 export const JobCreateSchema = z.strictObject({
   prompt: z
@@ -134,6 +138,7 @@ export const JobCreateSchema = z.strictObject({
     .min(10, { error: "must be at least 10" })
     .max(3600, { error: "must be at most 3600" })
     .default(900),
+  priority: z.enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` }).default("normal"),
   webhook_url: absoluteHttpUrl
     .refine((url) => !hasLoneSurrogate(url), { message: LONE_SURROGATE_MESSAGE })
     .nullable()
@@ -228,7 +233,15 @@ export interface JobView {
   quality: ImageQuality;
   max_attempts: number;
   deadline_at: string;
-  progress: { percent: number; stage: ProgressStage };
+  priority: Priority;
+  progress: {
+    percent: number;
+    stage: ProgressStage;
+    /** Queued jobs: 1 = the next of its tenant to start. Null otherwise, or while a retry waits for its time. */
+    queue_position: number | null;
+    /** An estimate of the seconds until the job ends, from recent durations of its model; null when unknown. */
+    eta_seconds: number | null;
+  };
   attempts: AttemptView[];
   fallback_used: boolean;
   result: { model: string; images: ImageView[]; usage: unknown } | null;

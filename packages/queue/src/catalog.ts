@@ -5,7 +5,8 @@ import { z } from "zod";
 export const QUEUES = {
   generation: {
     name: "generation",
-    payload: z.object({ jobId: z.string().regex(/^job_/) }),
+    // `work`: the admission this BullMQ job carries (absent on jobs enqueued before fair admission).
+    payload: z.object({ jobId: z.string().regex(/^job_/), work: z.string().regex(/^job_/).optional() }),
     // Retries are Darkroom's own (recorded in Postgres as attempts), so BullMQ runs each job once;
     // the job is removed when done so that the reconciler can re-enqueue the same id later.
     defaults: { attempts: 1, removeOnComplete: true, removeOnFail: { count: 1000 } } satisfies JobsOptions,

@@ -2,7 +2,7 @@ import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { QUEUES } from "./catalog";
 
-export type GenerationQueue = Queue<{ jobId: string }>;
+export type GenerationQueue = Queue<{ jobId: string; work?: string }>;
 
 export function createGenerationQueue(connection: Redis, prefix: string): GenerationQueue {
   return new Queue(QUEUES.generation.name, {

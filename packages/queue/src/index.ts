@@ -1,6 +1,21 @@
 export { parsePayload, QUEUES, type QueueKey, type QueuePayload } from "./catalog";
 export { type ConnectionRole, createRedisConnection } from "./connection";
 export {
+  type Admission,
+  type AdmittedEntry,
+  FairIntake,
+  type IntakeEntry,
+  type IntakeSnapshot,
+  intakeChannel,
+  intakeScore,
+  type JobPriority,
+  jobIdOfWork,
+  type QueuePlace,
+  type QueueState,
+  type TenantShare,
+  workIdOf,
+} from "./fair";
+export {
   createGenerationQueue,
   ENQUEUE_TIMEOUT_MS,
   enqueueGeneration,
@@ -15,6 +30,8 @@ export {
   publishApiKeyRevoked,
   publishCancel,
   publishJobEvents,
+  publishTenantChanged,
   type Subscription,
   subscribeCancels,
+  TENANT_CHANGED_PREFIX,
 } from "./signals";

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { createRedisConnection } from "./connection";
+import { intakeChannel } from "./fair";
 
 /**
  * Redis pub/sub carries only wake-up signals, never data: Postgres holds the events, so a lost
@@ -26,6 +27,14 @@ export async function publishApiKeyRevoked(redis: Redis, prefix: string, apiKeyI
   await redis.publish(apiKeyRevokedChannel(prefix), apiKeyId);
 }
 
+/** Prefix of a message on the revocation channel that names a tenant whose settings changed. */
+export const TENANT_CHANGED_PREFIX = "tenant:";
+
+/** Announces that a tenant's settings changed: every API process forgets the tenant's cached keys. */
+export async function publishTenantChanged(redis: Redis, prefix: string, tenantId: string): Promise<void> {
+  await redis.publish(apiKeyRevokedChannel(prefix), `${TENANT_CHANGED_PREFIX}${tenantId}`);
+}
+
 /** Announces a cancel; every worker that holds the job aborts its upstream request. */
 export async function publishCancel(redis: Redis, prefix: string, jobId: string): Promise<void> {
   await redis.publish(cancelChannel(prefix), jobId);
@@ -40,16 +49,24 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
-/** Listens for cancels on a connection of its own (a subscribed connection can do nothing else). */
+/**
+ * A worker's signals on a connection of its own (a subscribed connection can do nothing else):
+ * cancels, and (with `onIntake`) enqueues that found a free slot.
+ */
 export async function subscribeCancels(
   redisUrl: string,
   prefix: string,
   onCancel: (jobId: string) => void,
+  onIntake?: () => void,
 ): Promise<Subscription> {
   const subscriber = createRedisConnection(redisUrl, "worker");
   subscriber.on("error", () => undefined); // reconnects by itself; the lease check is the backstop
-  await subscriber.subscribe(cancelChannel(prefix));
-  subscriber.on("message", (_channel: string, message: string) => onCancel(message));
+  const intake = intakeChannel(prefix);
+  await subscriber.subscribe(cancelChannel(prefix), ...(onIntake === undefined ? [] : [intake]));
+  subscriber.on("message", (channel: string, message: string) => {
+    if (channel === intake) onIntake?.();
+    else onCancel(message);
+  });
   return {
     async close() {
       subscriber.disconnect();

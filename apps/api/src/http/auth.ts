@@ -37,6 +37,7 @@ export function requireApiKey(deps: ApiDeps): RequestHandler {
     const auth = await authenticateApiKey(deps, req, res);
     res.locals.tenantId = auth.tenantId;
     res.locals.apiKeyId = auth.apiKeyId;
+    res.locals.tenantShare = auth.share;
     next();
   };
 }

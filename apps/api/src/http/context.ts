@@ -39,6 +39,13 @@ export function apiKeyOf(res: Response): string {
   return apiKeyId;
 }
 
+/** The authenticated tenant's share of the workers (set by the auth middleware). */
+export function tenantShareOf(res: Response): { weight: number; maxConcurrency: number | null } {
+  const share = res.locals.tenantShare as { weight: number; maxConcurrency: number | null } | undefined;
+  if (share === undefined) throw new AppError("unauthorized", "Authentication is required.");
+  return share;
+}
+
 /** The authenticated tenant of a request (set by the auth middleware). */
 export function tenantOf(res: Response): string {
   const tenantId: unknown = res.locals.tenantId;

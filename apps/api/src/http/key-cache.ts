@@ -1,5 +1,5 @@
 import { type DbClient, findTenantByApiKey, hashApiKey, type TenantAuth } from "@darkroom/db";
-import { apiKeyRevokedChannel, createRedisConnection } from "@darkroom/queue";
+import { apiKeyRevokedChannel, createRedisConnection, TENANT_CHANGED_PREFIX } from "@darkroom/queue";
 import type { Redis } from "ioredis";
 
 interface Entry {
@@ -11,8 +11,8 @@ interface Entry {
  * Known-good API keys of this process, so that a request does not read Postgres to authenticate.
  * A revocation reaches every process through Redis pub/sub and removes the key at once; the TTL
  * only bounds what a lost message could cost. A cached key also keeps the tenant's settings it was
- * read with (its `rate_limit_per_minute`): a changed limit applies to it after at most the TTL
- * (60 s by default). While the subscription is not confirmed (Redis down,
+ * read with (its `rate_limit_per_minute` and share); a settings change (PATCH) announces itself on
+ * the same channel and the tenant's keys are read again. While the subscription is not confirmed (Redis down,
  * reconnecting) the cache is bypassed and emptied, since revocations may be missed meanwhile.
  */
 export class ApiKeyCache {
@@ -35,7 +35,10 @@ export class ApiKeyCache {
       this.clear();
     });
     this.subscriber.on("ready", () => this.subscribe());
-    this.subscriber.on("message", (_channel: string, apiKeyId: string) => this.forget(apiKeyId));
+    this.subscriber.on("message", (_channel: string, message: string) => {
+      if (message.startsWith(TENANT_CHANGED_PREFIX)) this.forgetTenant(message.slice(TENANT_CHANGED_PREFIX.length));
+      else this.forget(message);
+    });
   }
 
   private subscribe(): void {
@@ -71,6 +74,12 @@ export class ApiKeyCache {
   forget(apiKeyId: string): void {
     this.generation++;
     for (const [hash, entry] of this.entries) if (entry.auth.apiKeyId === apiKeyId) this.entries.delete(hash);
+  }
+
+  /** Drops every key of a tenant whose settings changed (they are read again with the new ones). */
+  forgetTenant(tenantId: string): void {
+    this.generation++;
+    for (const [hash, entry] of this.entries) if (entry.auth.tenantId === tenantId) this.entries.delete(hash);
   }
 
   private clear(): void {

@@ -1,6 +1,6 @@
 import type { PrismaClient } from "@darkroom/db";
 import { JOB_STATUSES } from "@darkroom/domain";
-import { type GenerationQueue, withTimeout } from "@darkroom/queue";
+import { type FairIntake, type GenerationQueue, withTimeout } from "@darkroom/queue";
 import type { RequestHandler } from "express";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
@@ -11,7 +11,7 @@ export class ApiMetrics {
   private readonly duration: Histogram<"method" | "route">;
   readonly jobsCreated: Counter;
 
-  constructor(db: PrismaClient, queue: GenerationQueue) {
+  constructor(db: PrismaClient, queue: GenerationQueue, intake: FairIntake) {
     collectDefaultMetrics({ register: this.registry, prefix: "darkroom_api_" });
     this.requests = new Counter({
       name: "darkroom_http_requests_total",
@@ -58,6 +58,32 @@ export class ApiMetrics {
         ).catch(() => null);
         if (counts === null) return;
         for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: "darkroom_admission",
+      help: "Fair admission: worker capacity, admitted work, work queued in the tenants' intakes, work waiting for a retry",
+      labelNames: ["state"],
+      registers: [this.registry],
+      async collect() {
+        const snapshot = await intake.snapshot().catch(() => null);
+        if (snapshot === null) return;
+        this.set({ state: "capacity" }, snapshot.capacity);
+        this.set({ state: "admitted" }, snapshot.admitted);
+        this.set({ state: "queued" }, snapshot.queued);
+        this.set({ state: "retry_wait" }, snapshot.retryWait);
+      },
+    });
+    new Gauge({
+      name: "darkroom_tenant_running",
+      help: "Admitted (running or about to run) work per tenant",
+      labelNames: ["tenant"],
+      registers: [this.registry],
+      async collect() {
+        const snapshot = await intake.snapshot().catch(() => null);
+        if (snapshot === null) return;
+        this.reset();
+        for (const [tenant, count] of Object.entries(snapshot.running)) this.set({ tenant }, count);
       },
     });
   }

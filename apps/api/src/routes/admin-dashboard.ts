@@ -46,13 +46,28 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
   });
 
   router.get("/admin/api/overview", async (_req, res) => {
-    const [overview, queue] = await Promise.all([
+    const [overview, queue, admission] = await Promise.all([
       readOverview(deps.db),
       withTimeout(deps.queue.getJobCounts("waiting", "active", "delayed", "failed"), 2000, "queue counts").catch(
         () => null,
       ),
+      deps.intake.snapshot().catch(() => null),
     ]);
-    res.json({ ...overview, queue, generated_at: new Date().toISOString() });
+    res.json({
+      ...overview,
+      queue,
+      admission:
+        admission === null
+          ? null
+          : {
+              capacity: admission.capacity,
+              admitted: admission.admitted,
+              queued: admission.queued,
+              retry_wait: admission.retryWait,
+              running_by_tenant: admission.running,
+            },
+      generated_at: new Date().toISOString(),
+    });
   });
 
   router.get("/admin/api/jobs", async (req, res) => {

@@ -11,7 +11,7 @@ import {
   updateTenantSettings,
 } from "@darkroom/db";
 import { AppError, hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from "@darkroom/domain";
-import { publishApiKeyRevoked, withTimeout } from "@darkroom/queue";
+import { publishApiKeyRevoked, publishTenantChanged, withTimeout } from "@darkroom/queue";
 import { type Request, Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
@@ -83,6 +83,22 @@ export function adminRouter(deps: ApiDeps): Router {
     const patch = { ...storedSettings(body), ...(body.name === undefined ? {} : { name: body.name }) };
     const tenant = await updateTenantSettings(deps.db, req.params.id, patch);
     if (tenant === null) throw noTenant(req.params.id);
+    // The workers' admission and every API process's cached keys take the new settings at once.
+    deps.apiKeys.forgetTenant(tenant.id);
+    await Promise.all([
+      deps.intake.setShare(tenant.id, { weight: tenant.weight, maxConcurrency: tenant.maxConcurrency }),
+      withTimeout(
+        publishTenantChanged(deps.redis, deps.config.env.QUEUE_PREFIX, tenant.id),
+        REVOKE_PUBLISH_TIMEOUT_MS,
+        "settings notice",
+      ),
+    ]).catch((error: unknown) => {
+      throw new AppError(
+        "service_unavailable",
+        "The settings are saved in Postgres, but the workers and API processes could not be told (Redis unreachable). Send the PATCH again to retry.",
+        { retryable: true, cause: error },
+      );
+    });
     res.json(presentTenant(tenant));
   });
 

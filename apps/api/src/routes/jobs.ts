@@ -10,11 +10,11 @@ import {
   retryJob,
 } from "@darkroom/db";
 import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
-import { ENQUEUE_TIMEOUT_MS, enqueueGeneration, publishCancel, publishJobEvents, withTimeout } from "@darkroom/queue";
+import { publishCancel, publishJobEvents, workIdOf } from "@darkroom/queue";
 import { checkWebhookUrl } from "@darkroom/webhooks";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
-import { apiKeyOf, tenantOf } from "../http/context";
+import { apiKeyOf, tenantOf, tenantShareOf } from "../http/context";
 import { parsePreferWait, waitForTerminal } from "../http/job-watch";
 import { parseOrThrow } from "../http/validate";
 
@@ -43,7 +43,28 @@ function isUniqueViolation(error: unknown): boolean {
 
 export function jobsRouter(deps: ApiDeps): Router {
   const router = Router();
-  const view = (job: JobRecord) => presentJob(job, (id, index) => deps.signer.url(id, index));
+  const views = async (jobs: JobRecord[]) => {
+    const live = await deps.estimates.of(jobs);
+    return jobs.map((job) => presentJob(job, (id, index) => deps.signer.url(id, index), live.get(job.id) ?? null));
+  };
+  const view = async (job: JobRecord) => (await views([job]))[0];
+  /**
+   * Queues the job's work in its tenant's intake; the workers admit it fairly. The job is already
+   * durable: if Redis cannot take it now, the reconciler queues it once Redis is back.
+   */
+  const enqueue = async (res: Response, job: JobRecord) => {
+    try {
+      await deps.intake.enqueue({
+        work: workIdOf(job.id, job.attemptBase),
+        tenantId: job.tenantId,
+        priority: job.priority,
+        createdAt: job.createdAt,
+        share: tenantShareOf(res),
+      });
+    } catch (error) {
+      res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
+    }
+  };
   const notify = (res: Response, jobId: string) =>
     publishJobEvents(deps.redis, deps.config.env.QUEUE_PREFIX, jobId).catch((error: unknown) =>
       res.locals.log.warn({ err: error, job_id: jobId }, "event signal not published (listeners poll)"),
@@ -66,7 +87,10 @@ export function jobsRouter(deps: ApiDeps): Router {
       }
     }
     const status = prefer === null ? plainStatus : isTerminal(current.status) ? 200 : 202;
-    res.status(status).location(`/v1/jobs/${job.id}`).json(view(current));
+    res
+      .status(status)
+      .location(`/v1/jobs/${job.id}`)
+      .json(await view(current));
   };
 
   /**
@@ -156,12 +180,7 @@ export function jobsRouter(deps: ApiDeps): Router {
       // Chaos suite only: the process dies between the commit and the enqueue.
       process.kill(process.pid, "SIGKILL");
     }
-    try {
-      await enqueueGeneration(deps.queue, job.id);
-    } catch (error) {
-      // The job is already durable; the reconciler enqueues it once Redis is back.
-      res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
-    }
+    await enqueue(res, job);
     await notify(res, job.id);
     await answer(res, job, prefer, 202);
   };
@@ -169,7 +188,7 @@ export function jobsRouter(deps: ApiDeps): Router {
   router.get("/v1/jobs", async (req, res) => {
     const query = parseOrThrow(JobListQuerySchema, req.query, "query");
     const { jobs, nextCursor } = await listJobs(deps.db, tenantOf(res), query);
-    res.json({ object: "list", data: jobs.map(view), next_cursor: nextCursor });
+    res.json({ object: "list", data: await views(jobs), next_cursor: nextCursor });
   });
 
   router.get("/v1/jobs/:id", async (req, res) => {
@@ -190,23 +209,19 @@ export function jobsRouter(deps: ApiDeps): Router {
         res.locals.log.warn({ err: error, job_id: job.id }, "cancel signal not published"),
       );
     }
-    // Best effort (a queued job's BullMQ entry would only find it canceled); never wait on Redis.
-    await withTimeout(deps.queue.remove(job.id), ENQUEUE_TIMEOUT_MS, "remove").catch(() => undefined);
+    // Best effort (admitted, it would only find the job canceled); never waits long on Redis.
+    await deps.intake.remove(workIdOf(job.id, job.attemptBase)).catch(() => undefined);
     await notify(res, job.id);
-    res.json(view(job));
+    res.json(await view(job));
   });
 
   router.post("/v1/jobs/:id/retry", async (req, res) => {
     if (!isId("job", req.params.id)) throw new AppError("not_found", `No job ${req.params.id}.`);
     const job = await retryJob(deps.db, tenantOf(res), req.params.id);
-    try {
-      // A new BullMQ id per user retry: the previous run's BullMQ job may still be finishing.
-      await enqueueGeneration(deps.queue, job.id, 0, `${job.id}-r${job.attemptBase}`);
-    } catch (error) {
-      res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
-    }
+    // A new work id per user retry (workIdOf): the previous run may still be finishing.
+    await enqueue(res, job);
     await notify(res, job.id);
-    res.status(202).json(view(job));
+    res.status(202).json(await view(job));
   });
 
   return router;

@@ -10,7 +10,7 @@ import {
   writeProgress,
 } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
-import { parsePayload } from "@darkroom/queue";
+import { type FairIntake, parsePayload } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
 import { DelayedError, type Job, RateLimitError } from "bullmq";
@@ -39,6 +39,10 @@ export interface GenerationDeps {
   inFlight: Map<string, AbortController>;
   /** Tells live listeners (SSE, `Prefer: wait`) that the job has new committed events. */
   notify: (jobId: string) => void;
+  /** The fair-admission state: every job's slot is freed (or handed to its retry) here. */
+  intake: FairIntake;
+  /** A slot was freed: admit the next work. */
+  onSlotFreed: () => void;
 }
 
 /** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
@@ -68,7 +72,43 @@ function toUpstreamError(error: unknown, signal: AbortSignal, deadlineAt: Date):
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
   return async (bullJob: Job, token?: string): Promise<void> => {
-    const { jobId } = parsePayload("generation", bullJob.data);
+    const { jobId, work } = parsePayload("generation", bullJob.data);
+    const admission = work === undefined || bullJob.id === undefined ? null : { work, bullJobId: bullJob.id };
+    if (admission !== null) {
+      await deps.intake.started(admission.work, admission.bullJobId).catch(() => undefined);
+    }
+    // The slot ends with the run: freed, or handed to the retry (which waits for its time).
+    let hold = false;
+    let retryAt: Date | null = null;
+    try {
+      const retryLater =
+        admission === null
+          ? null
+          : (at: Date) => {
+              retryAt = at;
+            };
+      await run(bullJob, jobId, token, retryLater).catch((error: unknown) => {
+        if (error instanceof DelayedError || error instanceof RateLimitError) hold = true;
+        throw error;
+      });
+    } finally {
+      if (admission !== null && !hold) {
+        await deps.intake
+          .release(admission.work, admission.bullJobId, retryAt)
+          .then(() => deps.onSlotFreed())
+          .catch((err: unknown) =>
+            deps.logger.warn({ err, job_id: jobId }, "slot not freed (the reconciler's sweep frees it)"),
+          );
+      }
+    }
+  };
+
+  async function run(
+    bullJob: Job,
+    jobId: string,
+    token: string | undefined,
+    retryLater: ((at: Date) => void) | null,
+  ): Promise<void> {
     const claim: Claim | null = await claimJob(db, {
       jobId,
       leaseOwner: config.workerId,
@@ -205,7 +245,13 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         await deps.rateLimitQueue(Math.max(1, delayMs));
         throw new RateLimitError();
       }
-      // Same BullMQ job, delayed: no new id, so nothing can enqueue the job twice.
+      if (retryLater !== null) {
+        // The slot goes back; the retry waits for its time in the intake's retry wait, and is
+        // then admitted by the same fair rule as any queued work.
+        retryLater(decision.retryAt);
+        return;
+      }
+      // A job enqueued before fair admission: same BullMQ job, delayed.
       await bullJob.moveToDelayed(Date.now() + delayMs, token);
       throw new DelayedError();
     } finally {
@@ -213,5 +259,5 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       clearTimeout(deadlineTimer);
       clearInterval(leaseTimer);
     }
-  };
+  }
 }

@@ -1,0 +1,125 @@
+import type { Logger } from "@darkroom/logger";
+import { type FairIntake, type GenerationQueue, QUEUES, withTimeout } from "@darkroom/queue";
+
+export interface AdmitterOptions {
+  intake: FairIntake;
+  queue: GenerationQueue;
+  workerId: string;
+  /** This worker's slots: what it adds to the shared capacity. */
+  concurrency: number;
+  logger: Logger;
+  /** Admissions per Redis call. */
+  batch?: number;
+  /** Chaos tests only: the process dies between choosing work and adding its BullMQ jobs. */
+  killAfterAdmit?: boolean;
+  heartbeatMs?: number;
+}
+
+/** A worker's slots count toward the capacity this long after its last heartbeat. */
+const HEARTBEAT_TTL_FACTOR = 5;
+
+/**
+ * The admission step of one worker process: moves work from the tenants' intakes into the BullMQ
+ * generation queue whenever the shared capacity has a free slot (a job of any worker ended, an
+ * enqueue arrived, a retry came due, or on the heartbeat). Every worker runs one; the choice itself
+ * is one Redis script, so they never admit the same work twice or pass a tenant's cap. A crash
+ * between the choice and the BullMQ add leaves an admission without a BullMQ job: the reconciler's
+ * sweep gives it a new one.
+ */
+export class Admitter {
+  private readonly batch: number;
+  private readonly heartbeatMs: number;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt: number | null = null;
+  private running = false;
+  private again = false;
+  private closed = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: AdmitterOptions) {
+    this.batch = options.batch ?? 100;
+    this.heartbeatMs = options.heartbeatMs ?? 2_000;
+  }
+
+  async start(): Promise<void> {
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), this.heartbeatMs);
+  }
+
+  private async beat(): Promise<void> {
+    const { intake, workerId, concurrency } = this.options;
+    try {
+      await intake.heartbeat(workerId, concurrency, this.heartbeatMs * HEARTBEAT_TTL_FACTOR);
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, "admission heartbeat failed");
+    }
+    this.nudge();
+  }
+
+  /** Runs an admission round now, or right after the one in progress. */
+  nudge(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.idle = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    const { intake, queue, logger } = this.options;
+    try {
+      do {
+        this.again = false;
+        const { admitted, nextDueAt } = await intake.admit(this.batch);
+        if (admitted.length > 0) {
+          if (this.options.killAfterAdmit === true) process.kill(process.pid, "SIGKILL");
+          await withTimeout(
+            queue.addBulk(
+              admitted.map((a) => ({
+                name: QUEUES.generation.name,
+                data: { jobId: a.jobId, work: a.work },
+                opts: { jobId: a.bullJobId },
+              })),
+            ),
+            5_000,
+            "admission add",
+          );
+          logger.debug({ admitted: admitted.length }, "admitted work");
+          if (admitted.length >= this.batch) this.again = true;
+        }
+        this.scheduleDue(nextDueAt);
+      } while (this.again && !this.closed);
+    } catch (err) {
+      // Nothing is lost: chosen work keeps its slot and the reconciler's sweep re-adds it.
+      logger.warn({ err: (err as Error).message }, "admission round failed");
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private scheduleDue(at: number | null): void {
+    if (at === null || this.closed) return;
+    if (this.dueAt !== null && this.dueAt <= at) return;
+    clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueAt = null;
+        this.nudge();
+      },
+      Math.max(0, at - Date.now()),
+    );
+  }
+
+  /** Stops admitting and takes this worker's slots out of the capacity. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.dueTimer);
+    await this.idle;
+    await this.options.intake.heartbeat(this.options.workerId, 0, 0).catch(() => undefined);
+  }
+}

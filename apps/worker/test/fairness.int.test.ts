@@ -1,0 +1,280 @@
+import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { until } from "./job-events";
+import { uniquePrompt, upstreamCalls } from "./support";
+
+// Fair scheduling end to end: API and worker processes, the simulator, Postgres and Redis. Jobs
+// wait in their tenants' intakes and the workers admit them as slots free (issue 9).
+
+interface Job {
+  id: string;
+  status: string;
+  priority: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  progress: { queue_position: number | null; eta_seconds: number | null };
+  attempts: { status: string }[];
+}
+
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+function on(s: Stack) {
+  const admin = { authorization: `Bearer ${STACK_ADMIN_TOKEN}`, "content-type": "application/json" };
+  return {
+    async tenant(settings: Record<string, unknown> = {}) {
+      const res = await fetch(`${s.apiUrl}/admin/api/keys`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify({ name: "t", ...settings }),
+      });
+      if (res.status !== 201) throw new Error(`tenant: ${res.status} ${await res.text()}`);
+      const body = (await res.json()) as { tenant_id: string; api_key: string };
+      return { id: body.tenant_id, key: body.api_key };
+    },
+    async submit(key: string, bodies: Record<string, unknown>[]): Promise<Job[]> {
+      const out: Job[] = [];
+      for (let i = 0; i < bodies.length; i += 25) {
+        const chunk = await Promise.all(
+          bodies.slice(i, i + 25).map(async (body) => {
+            const res = await fetch(`${s.apiUrl}/v1/jobs`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+              body: JSON.stringify(body),
+            });
+            if (res.status !== 202) throw new Error(`create: ${res.status} ${await res.text()}`);
+            return (await res.json()) as Job;
+          }),
+        );
+        out.push(...chunk);
+      }
+      return out;
+    },
+    async get(key: string, id: string): Promise<Job> {
+      const res = await fetch(`${s.apiUrl}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } });
+      return (await res.json()) as Job;
+    },
+    /** Every job of the tenant (newest first), through the list endpoint's pages. */
+    async all(key: string, status?: string): Promise<Job[]> {
+      const out: Job[] = [];
+      let cursor: string | null = null;
+      do {
+        const query = new URLSearchParams({ limit: "100" });
+        if (status !== undefined) query.set("status", status);
+        if (cursor !== null) query.set("cursor", cursor);
+        const res = await fetch(`${s.apiUrl}/v1/jobs?${query}`, { headers: { authorization: `Bearer ${key}` } });
+        const page = (await res.json()) as { data: Job[]; next_cursor: string | null };
+        out.push(...page.data);
+        cursor = page.next_cursor;
+      } while (cursor !== null);
+      return out;
+    },
+  };
+}
+
+const prompts = (n: number, directive: string) =>
+  Array.from({ length: n }, (_, i) => ({ prompt: uniquePrompt(`${directive} #${i}`) }));
+
+describe("fair scheduling", () => {
+  it("a tenant queued behind another's 200-job backlog starts all its jobs within 3 s", {
+    timeout: 60_000,
+  }, async () => {
+    stack = await startStack({ label: "fair", env: { WORKER_CONCURRENCY: "10" } });
+    const api = on(stack);
+    const a = await api.tenant();
+    const b = await api.tenant();
+    await api.submit(a.key, prompts(200, "[[sim ttfb_ms=1000 step_ms=1]] a"));
+    // A's backlog is under way: all ten slots are A's.
+    await until("A fills the slots", async () => ((await api.all(a.key, "running")).length === 10 ? true : undefined));
+    const submittedAt = Date.now();
+    const bJobs = await api.submit(b.key, prompts(10, "[[sim ttfb_ms=1000 step_ms=1]] b"));
+    const started = await until(
+      "all of B's jobs started",
+      async () => {
+        const jobs = await Promise.all(bJobs.map((job) => api.get(b.key, job.id)));
+        return jobs.every((job) => job.started_at !== null) ? jobs : undefined;
+      },
+      15_000,
+    );
+    // Each of B's jobs started within 3 s of being queued (its created_at, on the API's clock).
+    const waits = started
+      .map((job) => Date.parse(job.started_at ?? "") - Date.parse(job.created_at))
+      .sort((x, y) => x - y);
+    expect(Math.max(...waits), `B's waits (ms): ${waits.join(", ")}`).toBeLessThan(3_000);
+    expect(Date.now() - submittedAt).toBeLessThan(15_000);
+    // Long before A's backlog drains: most of it is still waiting.
+    expect((await api.all(a.key, "queued")).length).toBeGreaterThan(120);
+  });
+
+  it("shares saturated workers by weight: completions split 2:1 within 20 %", { timeout: 60_000 }, async () => {
+    stack = await startStack({ label: "weights", env: { WORKER_CONCURRENCY: "6" } });
+    const api = on(stack);
+    const a = await api.tenant({ weight: 2 });
+    const b = await api.tenant({ weight: 1 });
+    const directive = "[[sim ttfb_ms=400 step_ms=1]]";
+    await Promise.all([
+      api.submit(a.key, prompts(80, `${directive} a`)),
+      api.submit(b.key, prompts(80, `${directive} b`)),
+    ]);
+    const done = await until(
+      "45 jobs finished",
+      async () => {
+        const [ad, bd] = await Promise.all([api.all(a.key, "succeeded"), api.all(b.key, "succeeded")]);
+        return ad.length + bd.length >= 45 ? { a: ad.length, b: bd.length } : undefined;
+      },
+      40_000,
+    );
+    const ratio = done.a / done.b;
+    expect(ratio).toBeGreaterThan(2 * 0.8);
+    expect(ratio).toBeLessThan(2 * 1.2);
+  });
+
+  it("never runs more than max_concurrency 3 of a tenant across two workers, and keeps 3 running", {
+    timeout: 60_000,
+  }, async () => {
+    stack = await startStack({ label: "cap", workers: 2, env: { WORKER_CONCURRENCY: "4" } });
+    const api = on(stack);
+    const capped = await api.tenant({ max_concurrency: 3 });
+    const other = await api.tenant();
+    const jobs = await api.submit(capped.key, prompts(18, "[[sim ttfb_ms=500 step_ms=1]] capped"));
+    // Another tenant's work takes the slots the cap leaves.
+    const others = await api.submit(other.key, prompts(10, "[[sim ttfb_ms=500 step_ms=1]] other"));
+    const samples: number[] = [];
+    let otherRanBeside = false;
+    for (;;) {
+      const [running, otherRunning] = await Promise.all([
+        api.all(capped.key, "running"),
+        api.all(other.key, "running"),
+      ]);
+      samples.push(running.length);
+      if (running.length === 3 && otherRunning.length > 0) otherRanBeside = true;
+      const left = await api.all(capped.key, "queued");
+      if (left.length === 0 && running.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(Math.max(...samples)).toBe(3);
+    // While its backlog lasted, the tenant kept its 3 slots busy (allowing for the moments between jobs).
+    const busy = samples.slice(2, Math.floor(samples.length * 0.6));
+    expect(busy.filter((n) => n === 3).length / busy.length).toBeGreaterThan(0.6);
+    expect(otherRanBeside).toBe(true);
+    const final = await Promise.all(jobs.map((job) => api.get(capped.key, job.id)));
+    expect(final.every((job) => job.status === "succeeded")).toBe(true);
+    expect(others).toHaveLength(10);
+  });
+
+  it("starts a high-priority job next, although 50 normal ones of the tenant were queued before it", {
+    timeout: 60_000,
+  }, async () => {
+    stack = await startStack({ label: "prio", env: { WORKER_CONCURRENCY: "2" } });
+    const api = on(stack);
+    const t = await api.tenant();
+    const normal = await api.submit(t.key, prompts(50, "[[sim ttfb_ms=300 step_ms=1]] normal"));
+    await until("two normal jobs run", async () => ((await api.all(t.key, "running")).length === 2 ? true : undefined));
+    const [high] = await api.submit(t.key, [
+      { ...prompts(1, "[[sim ttfb_ms=300 step_ms=1]] high")[0], priority: "high" },
+    ]);
+    if (high === undefined) throw new Error("no job");
+    expect(high.priority).toBe("high");
+    // It is first in line at once, ahead of the 48 normal ones still waiting.
+    expect(high.progress.queue_position).toBe(1);
+    const started = await until("the high job started", async () => {
+      const job = await api.get(t.key, high.id);
+      return job.started_at !== null ? job : undefined;
+    });
+    const normals = await Promise.all(normal.map((job) => api.get(t.key, job.id)));
+    const startedAfterSubmit = normals.filter(
+      (job) => job.started_at !== null && Date.parse(job.started_at) >= Date.parse(high.created_at),
+    );
+    // No normal job that was waiting when it arrived started before it.
+    expect(
+      startedAfterSubmit.every((job) => Date.parse(job.started_at ?? "") >= Date.parse(started.started_at ?? "")),
+    ).toBe(true);
+    // A queued normal job is behind it in line, and once jobs of the model finished it has an estimate.
+    const waiting = normals.filter((job) => job.status === "queued");
+    const positions = waiting.map((job) => job.progress.queue_position ?? 0);
+    expect(Math.min(...positions)).toBeGreaterThanOrEqual(1);
+    const last = await api.get(t.key, normal.at(-1)?.id ?? "");
+    expect(last.progress.queue_position).toBeGreaterThan(10);
+    await until("a finished job gives the model a history", async () =>
+      (await api.all(t.key, "succeeded")).length > 0 ? true : undefined,
+    );
+    // (The estimate is cached per model for 10 s; the first answers may predate the history.)
+    const estimated = await until(
+      "an estimate",
+      async () => {
+        const job = await api.get(t.key, normal.at(-1)?.id ?? "");
+        return job.progress.eta_seconds !== null ? job : undefined;
+      },
+      15_000,
+    );
+    expect(estimated.progress.eta_seconds).toBeGreaterThan(0);
+  });
+});
+
+describe("admission survives its admitter's crash", () => {
+  it("an admitter killed between choosing work and adding it loses nothing and runs nothing twice", {
+    timeout: 60_000,
+  }, async () => {
+    stack = await startStack({
+      label: "admitkill",
+      workers: 0,
+      env: { WORKER_CONCURRENCY: "4", RECONCILE_INTERVAL_MS: "500" },
+    });
+    const api = on(stack);
+    const t = await api.tenant();
+    // The doomed worker is the only one: it chooses the first four and dies before adding them.
+    const doomed = await stack.addWorker({ NODE_ENV: "test", TEST_FAULT: "kill_after_admit" });
+    const jobs = await api.submit(t.key, prompts(20, "[[sim step_ms=2]] crash"));
+    await until("the admitter died", async () =>
+      doomed.child.exitCode !== null || doomed.child.signalCode !== null ? true : undefined,
+    );
+    expect(doomed.child.signalCode).toBe("SIGKILL");
+    await stack.addWorker();
+    const final = await until(
+      "every job ended",
+      async () => {
+        const all = await Promise.all(jobs.map((job) => api.get(t.key, job.id)));
+        return all.every((job) => job.status === "succeeded") ? all : undefined;
+      },
+      40_000,
+    );
+    // Each ran exactly once: one attempt, one upstream call.
+    expect(final.map((job) => job.attempts.map((a) => a.status))).toEqual(final.map(() => ["succeeded"]));
+    for (const job of jobs) {
+      const prompt = (job as unknown as { prompt: string }).prompt;
+      expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+    }
+    // The chosen-but-never-added work came back through the reconciler's sweep.
+    expect(stack.workers.at(-1)?.output()).toMatch(/re-added an admission whose BullMQ job was lost/);
+  });
+
+  it("a worker killed (kill -9) while jobs wait: every job still succeeds exactly once", {
+    timeout: 60_000,
+  }, async () => {
+    stack = await startStack({
+      label: "workerkill",
+      workers: 2,
+      env: { WORKER_CONCURRENCY: "3", RECONCILE_INTERVAL_MS: "500", JOB_LEASE_MS: "3000" },
+    });
+    const api = on(stack);
+    const t = await api.tenant();
+    const jobs = await api.submit(t.key, prompts(30, "[[sim ttfb_ms=200 step_ms=2]] kill"));
+    await until("some finished", async () => ((await api.all(t.key, "succeeded")).length >= 3 ? true : undefined));
+    const victim = stack.workers[0];
+    victim?.child.kill("SIGKILL");
+    const final = await until(
+      "every job ended",
+      async () => {
+        const all = await Promise.all(jobs.map((job) => api.get(t.key, job.id)));
+        return all.every((job) => job.status === "succeeded") ? all : undefined;
+      },
+      45_000,
+    );
+    // One success each; attempts cut by the kill end as interrupted, never as a second success.
+    for (const job of final) expect(job.attempts.filter((a) => a.status === "succeeded")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,233 @@
+import type { Redis } from "ioredis";
+import { ADMIT, ENQUEUE, HEARTBEAT, POSITIONS, READMIT, RELEASE, REMOVE, SNAPSHOT, STARTED } from "./fair-lua";
+import { withTimeout } from "./generation-queue";
+
+export type JobPriority = "high" | "normal" | "low";
+
+const PRIORITY_RANK: Record<JobPriority, number> = { high: 0, normal: 1, low: 2 };
+
+/** Intake order within a tenant: priority first, then age. */
+export function intakeScore(priority: JobPriority, createdAt: Date): number {
+  return PRIORITY_RANK[priority] * 1e14 + createdAt.getTime();
+}
+
+/**
+ * The unit of admission: the job id for a job's first run, `<job id>-r<n>` after its n-th user
+ * retry (so that the previous run's BullMQ job, maybe still finishing, never collides with it).
+ */
+export function workIdOf(jobId: string, attemptBase: number): string {
+  return attemptBase > 0 ? `${jobId}-r${attemptBase}` : jobId;
+}
+
+export interface TenantShare {
+  weight: number;
+  maxConcurrency: number | null;
+}
+
+export interface IntakeEntry {
+  work: string;
+  tenantId: string;
+  priority: JobPriority;
+  createdAt: Date;
+  share: TenantShare;
+  /** A retry's time: the work waits until then before it can be admitted. */
+  notBefore?: Date | null;
+}
+
+export interface Admission {
+  work: string;
+  jobId: string;
+  bullJobId: string;
+}
+
+export type QueueState = "unknown" | "queued" | "admitted" | "started" | "retry_wait";
+const STATES: QueueState[] = ["unknown", "queued", "admitted", "started", "retry_wait"];
+
+export interface QueuePlace {
+  state: QueueState;
+  /** 1 = the next of its tenant to start; null unless queued or admitted. */
+  position: number | null;
+  /** The tenant's admitted (running or about to run) work. */
+  tenantRunning: number;
+}
+
+export interface AdmittedEntry {
+  work: string;
+  jobId: string;
+  tenantId: string;
+  admittedAt: Date;
+  started: boolean;
+  bullJobId: string;
+}
+
+export interface IntakeSnapshot {
+  /** The sum of the live workers' concurrency. */
+  capacity: number;
+  /** Work in the generation queue (started or about to). */
+  admitted: number;
+  /** Work in the tenants' intakes. */
+  queued: number;
+  /** Work waiting for a retry's time. */
+  retryWait: number;
+  /** Admitted work per tenant id. */
+  running: Record<string, number>;
+}
+
+/** The job id inside a work id. */
+export function jobIdOfWork(work: string): string {
+  return work.replace(/-r\d+$/, "");
+}
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+const SCRIPTS = {
+  darkroomFairEnqueue: ENQUEUE,
+  darkroomFairAdmit: ADMIT,
+  darkroomFairStarted: STARTED,
+  darkroomFairRelease: RELEASE,
+  darkroomFairRemove: REMOVE,
+  darkroomFairReadmit: READMIT,
+  darkroomFairHeartbeat: HEARTBEAT,
+  darkroomFairPositions: POSITIONS,
+  darkroomFairSnapshot: SNAPSHOT,
+} as const;
+
+/** Calls into Redis never hang the caller: they fail after this long (Redis unreachable). */
+const CALL_TIMEOUT_MS = 2_000;
+
+/** The channel on which an enqueue wakes the workers' admission when a slot is free. */
+export function intakeChannel(prefix: string): string {
+  return `${prefix}:signals:intake`;
+}
+
+/**
+ * Fair admission (design: tenants' intakes in Redis, admitted into the BullMQ generation queue as
+ * slots free). Postgres stays the record: everything here can be rebuilt from it by the reconciler.
+ */
+export class FairIntake {
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
+    this.key = `${prefix}:fair`;
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 0, lua });
+    }
+  }
+
+  private call(name: keyof typeof SCRIPTS, ...args: (string | number)[]): Promise<unknown> {
+    const fn = (this.redis as unknown as Record<string, ScriptFn>)[name] as ScriptFn;
+    return withTimeout(fn.call(this.redis, this.key, ...args), CALL_TIMEOUT_MS, "fair intake");
+  }
+
+  /** Adds work to its tenant's intake (or to the retry wait); false when it is already there or admitted. */
+  async enqueue(entry: IntakeEntry): Promise<boolean> {
+    const due = entry.notBefore != null && entry.notBefore.getTime() > Date.now() ? entry.notBefore.getTime() : 0;
+    const result = await this.call(
+      "darkroomFairEnqueue",
+      entry.work,
+      entry.tenantId,
+      intakeScore(entry.priority, entry.createdAt),
+      entry.share.weight,
+      entry.share.maxConcurrency ?? -1,
+      intakeChannel(this.prefix),
+      due,
+    );
+    return result === 1;
+  }
+
+  /** Stores a tenant's share as changed by an admin (enqueues only fill it in when missing). */
+  async setShare(tenantId: string, share: TenantShare): Promise<void> {
+    await withTimeout(
+      this.redis.hset(`${this.key}:conf`, tenantId, `${share.weight} ${share.maxConcurrency ?? -1}`),
+      CALL_TIMEOUT_MS,
+      "fair intake",
+    );
+  }
+
+  /** Admits up to `batch` work items by the fair rule; also returns when the next retry is due. */
+  async admit(batch: number): Promise<{ admitted: Admission[]; nextDueAt: number | null }> {
+    const out = (await this.call("darkroomFairAdmit", batch)) as string[];
+    const admitted: Admission[] = [];
+    for (let i = 1; i + 1 < out.length; i += 2) {
+      const work = out[i] as string;
+      admitted.push({ work, jobId: jobIdOfWork(work), bullJobId: out[i + 1] as string });
+    }
+    const next = out[0] === "" || out[0] === undefined ? null : Number(out[0]);
+    return { admitted, nextDueAt: next };
+  }
+
+  /** The worker took the admission's BullMQ job. */
+  async started(work: string, bullJobId: string): Promise<void> {
+    await this.call("darkroomFairStarted", work, bullJobId);
+  }
+
+  /** Frees the admission's slot; with `retryAt` the work waits for it and is then queued again. */
+  async release(work: string, bullJobId: string, retryAt: Date | null = null): Promise<boolean> {
+    return (await this.call("darkroomFairRelease", work, bullJobId, retryAt?.getTime() ?? 0)) === 1;
+  }
+
+  /** Takes queued work out of its intake (a cancel); false when it is admitted or not there. */
+  async remove(work: string): Promise<boolean> {
+    return (await this.call("darkroomFairRemove", work)) === 1;
+  }
+
+  /** A new BullMQ id for an admission whose BullMQ job is gone; null when the work moved on. */
+  async readmit(work: string, bullJobId: string): Promise<string | null> {
+    const fresh = await this.call("darkroomFairReadmit", work, bullJobId);
+    return typeof fresh === "string" ? fresh : null;
+  }
+
+  /** Registers (or with 0, removes) a worker's slots; returns the live capacity. */
+  async heartbeat(workerId: string, concurrency: number, ttlMs: number): Promise<number> {
+    return Number(await this.call("darkroomFairHeartbeat", workerId, concurrency, ttlMs));
+  }
+
+  /** Where each work item stands in the intake. */
+  async places(works: string[]): Promise<QueuePlace[]> {
+    if (works.length === 0) return [];
+    const out = (await this.call("darkroomFairPositions", ...works)) as number[];
+    const places: QueuePlace[] = [];
+    for (let i = 0; i < works.length; i++) {
+      const state = STATES[out[i * 3] ?? 0] ?? "unknown";
+      const position = out[i * 3 + 1] ?? 0;
+      places.push({ state, position: position > 0 ? position : null, tenantRunning: out[i * 3 + 2] ?? 0 });
+    }
+    return places;
+  }
+
+  /** Every admission, for the reconciler's sweep (bounded by the capacity). */
+  async admittedEntries(): Promise<AdmittedEntry[]> {
+    const all = await withTimeout(this.redis.hgetall(`${this.key}:admitted`), CALL_TIMEOUT_MS, "fair intake");
+    return Object.entries(all).flatMap(([work, value]) => {
+      const [tenantId, at, state, bullJobId] = value.split(" ");
+      if (tenantId === undefined || bullJobId === undefined) return [];
+      return [
+        {
+          work,
+          jobId: jobIdOfWork(work),
+          tenantId,
+          admittedAt: new Date(Number(at)),
+          started: state === "s",
+          bullJobId,
+        },
+      ];
+    });
+  }
+
+  /** The live capacity, admitted, queued and retry-waiting work, and admitted work per tenant. */
+  async snapshot(): Promise<IntakeSnapshot> {
+    const out = (await this.call("darkroomFairSnapshot")) as (number | string)[];
+    const running: Record<string, number> = {};
+    for (let i = 4; i + 1 < out.length; i += 2) running[String(out[i])] = Number(out[i + 1]);
+    return {
+      capacity: Number(out[0]),
+      admitted: Number(out[1]),
+      queued: Number(out[2]),
+      retryWait: Number(out[3]),
+      running,
+    };
+  }
+}

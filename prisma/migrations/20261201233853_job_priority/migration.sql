@@ -1,0 +1,5 @@
+-- CreateEnum
+CREATE TYPE "JobPriority" AS ENUM ('high', 'normal', 'low');
+
+-- AlterTable
+ALTER TABLE "Job" ADD COLUMN     "priority" "JobPriority" NOT NULL DEFAULT 'normal';
