@@ -10,6 +10,7 @@ import type { JobEstimates } from "./http/job-estimates";
 import type { ApiKeyCache } from "./http/key-cache";
 import type { KeyRateLimiter } from "./http/key-rate-limit";
 import type { ApiMetrics } from "./http/metrics";
+import type { RedeliveryLimiter } from "./http/redelivery-limit";
 import type { ShutdownHooks } from "./http/shutdown";
 import type { StreamSlots } from "./http/stream-slots";
 
@@ -39,4 +40,6 @@ export interface ApiDeps {
   authFailures: AuthFailureLimiter;
   /** The per-key request limit (the tenant's `rate_limit_per_minute`). */
   keyRateLimit: KeyRateLimiter;
+  /** The per-tenant limit on webhook redeliveries (`WEBHOOK_REDELIVERIES_PER_MINUTE`). */
+  redeliveries: RedeliveryLimiter;
 }

@@ -240,7 +240,15 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               type: "object",
               description: "With `rate_limited`: the limit that was reached",
               properties: {
-                name: { type: "string", enum: ["max_streams_per_key", "auth_failures_per_minute"] },
+                name: {
+                  type: "string",
+                  enum: [
+                    "rate_limit_per_minute",
+                    "max_streams_per_key",
+                    "auth_failures_per_minute",
+                    "webhook_redeliveries_per_minute",
+                  ],
+                },
                 value: { type: "integer" },
               },
             },
@@ -374,8 +382,20 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/v1/webhook-deliveries/{id}/redeliver": {
         post: {
           summary: "Send that event again (same webhook-id and body)",
+          description:
+            "Adds a manual attempt of the delivery's event, sent as soon as a worker is free (within the receiver's and the tenant's in-flight caps). While an earlier redelivery of the same event is still pending, answers that one instead of adding another. Each tenant may redeliver `WEBHOOK_REDELIVERIES_PER_MINUTE` times a minute over every API process; the answer adds a `\"redeliveries\"` policy to `RateLimit-Policy` and `RateLimit`.",
           parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: { "202": { description: "The new attempt", content: json(ref("WebhookDelivery")) }, ...errors },
+          responses: {
+            "202": {
+              description: "The new attempt, or the pending one of an earlier redelivery of the event",
+              content: json(ref("WebhookDelivery")),
+            },
+            ...errors,
+            "404": problem("No such webhook delivery for this tenant"),
+            "429": problem(
+              '`rate_limited`: the tenant asked for more than `WEBHOOK_REDELIVERIES_PER_MINUTE` redeliveries this minute (`limit.name` is `webhook_redeliveries_per_minute`; see the `"redeliveries"` item of `RateLimit`), or the key is over its `rate_limit_per_minute` (`rate_limit_per_minute`), or too many failed authentications from this address (`auth_failures_per_minute`); retry after `Retry-After`',
+            ),
+          },
         },
       },
       "/admin/api/keys": {

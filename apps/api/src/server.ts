@@ -15,6 +15,7 @@ import { ApiKeyCache } from "./http/key-cache";
 import { KeyRateLimiter } from "./http/key-rate-limit";
 import { ApiMetrics } from "./http/metrics";
 import { answerClientError } from "./http/problem";
+import { RedeliveryLimiter } from "./http/redelivery-limit";
 import { ShutdownHooks } from "./http/shutdown";
 import { StreamSlots } from "./http/stream-slots";
 
@@ -63,6 +64,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     streamSlots: new StreamSlots(redis, env.QUEUE_PREFIX, env.MAX_STREAMS_PER_KEY, logger),
     authFailures: new AuthFailureLimiter(redis, env.QUEUE_PREFIX, env.AUTH_FAILURES_PER_MINUTE, logger),
     keyRateLimit: new KeyRateLimiter(redis, env.QUEUE_PREFIX, logger),
+    redeliveries: new RedeliveryLimiter(redis, env.QUEUE_PREFIX, env.WEBHOOK_REDELIVERIES_PER_MINUTE, logger),
   };
   const app = createApp(deps);
   // requestTimeout covers receiving the request only (headers and body), never the response, so

@@ -107,6 +107,7 @@ describe("reference endpoints", () => {
     ] as const) {
       expect(tooMany(path, method), `${method} ${path}`).toContain("MAX_STREAMS_PER_KEY");
     }
+    expect(tooMany("/v1/webhook-deliveries/{id}/redeliver", "post")).toContain("WEBHOOK_REDELIVERIES_PER_MINUTE");
   });
 
   it("/docs renders every endpoint of the OpenAPI document as HTML", async () => {

@@ -19,11 +19,12 @@ import { Admitter } from "./generation/admitter";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
 import { startMaintenance } from "./maintenance/scheduler";
-import { createWebhookProcessor } from "./webhooks/delivery";
+import { createWebhookProcessor, wakeDelivery } from "./webhooks/delivery";
 import { startOutboxSweeper } from "./webhooks/outbox";
+import { WebhookSlots } from "./webhooks/slots";
 
-/** Design section 4: a receiver gets 10 s per attempt. */
-const WEBHOOK_TIMEOUT_MS = 10_000;
+/** A webhook slot's lease outlives the attempt that holds it by this much (its final writes). */
+const WEBHOOK_LEASE_MARGIN_MS = 5_000;
 
 export interface RunningWorker {
   config: WorkerConfig;
@@ -104,6 +105,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     defaultJobOptions: QUEUES.webhooks.defaults,
   });
   const secret = imageUrlSecret(env);
+  const webhookLeaseMs = env.WEBHOOK_TIMEOUT_MS + WEBHOOK_LEASE_MARGIN_MS;
   const webhookWorker = new Worker(
     QUEUES.webhooks.name,
     createWebhookProcessor({
@@ -112,14 +114,22 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       queue: webhookQueue,
       dispatcher: createGuardedDispatcher({
         allowPrivate: env.ALLOW_PRIVATE_WEBHOOK_URLS,
-        timeoutMs: WEBHOOK_TIMEOUT_MS,
+        timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       }),
       schedule: env.WEBHOOK_RETRY_SCHEDULE,
-      timeoutMs: WEBHOOK_TIMEOUT_MS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       signer: secret === null ? null : new ImageUrlSigner(() => publicBaseUrl(env), secret, env.IMAGE_URL_TTL_SECONDS),
       publicBaseUrl: publicBaseUrl(env),
+      slots: new WebhookSlots(publisher, {
+        prefix: env.QUEUE_PREFIX,
+        perEndpoint: env.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT,
+        perTenant: env.WEBHOOK_MAX_IN_FLIGHT_PER_TENANT,
+        leaseMs: webhookLeaseMs,
+        wake: (deliveryId) => wakeDelivery(webhookQueue, deliveryId),
+      }),
+      parkMs: webhookLeaseMs,
     }),
-    { connection, prefix: env.QUEUE_PREFIX, concurrency: 20 },
+    { connection, prefix: env.QUEUE_PREFIX, concurrency: env.WEBHOOK_CONCURRENCY },
   );
   webhookWorker.on("error", (err) => logger.warn({ err: err.message }, "webhook worker error"));
   const stopSweeper = startOutboxSweeper(db, webhookQueue, logger, 500);

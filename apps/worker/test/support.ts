@@ -21,6 +21,7 @@ export interface JobJson {
   }[];
   error: { code: string; message: string; retryable: boolean } | null;
   created_at: string;
+  finished_at: string | null;
 }
 
 /** A client of one stack with one tenant's key. */

@@ -1,65 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { randomBytes, randomInt } from "node:crypto";
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import pg from "pg";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Receiver } from "./receiver";
 import { client, uniquePrompt } from "./support";
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-  at: number;
-}
-
-/** A webhook receiver on 127.0.0.1 whose answer to the i-th request of a path is scripted. */
-class Receiver {
-  readonly received: Received[] = [];
-  private readonly scripts = new Map<string, (i: number) => { status: number; headers?: Record<string, string> }>();
-  private server: Server | null = null;
-  url = "";
-
-  async start() {
-    this.server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c: Buffer) => {
-        body += c.toString("utf8");
-      });
-      req.on("end", () => {
-        const path = req.url ?? "/";
-        const i = this.received.filter((r) => r.path === path).length;
-        this.received.push({ path, headers: req.headers, body, at: Date.now() });
-        const answer = this.scripts.get(path)?.(i) ?? { status: 200 };
-        res.writeHead(answer.status, answer.headers ?? {});
-        res.end(answer.status >= 300 ? "receiver says no" : "ok");
-      });
-    });
-    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", () => r()));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  script(path: string, fn: (i: number) => { status: number; headers?: Record<string, string> }) {
-    this.scripts.set(path, fn);
-    return `${this.url}${path}`;
-  }
-
-  of(path: string) {
-    return this.received.filter((r) => r.path === path);
-  }
-
-  async waitFor(path: string, count: number, timeoutMs = 10_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (this.of(path).length < count) {
-      if (Date.now() > deadline) throw new Error(`${path}: ${this.of(path).length} of ${count} deliveries`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    return this.of(path);
-  }
-
-  close() {
-    return new Promise<void>((r) => this.server?.close(() => r()));
-  }
-}
 
 let stack: Stack;
 let receiver: Receiver;
@@ -72,7 +17,11 @@ beforeAll(async () => {
   stack = await startStack({
     label: "webhooks",
     simulatorStepMs: 5,
-    env: { ALLOW_PRIVATE_WEBHOOK_URLS: "true", WEBHOOK_RETRY_SCHEDULE: "200ms,200ms,200ms,200ms" },
+    env: {
+      ALLOW_PRIVATE_WEBHOOK_URLS: "true",
+      WEBHOOK_RETRY_SCHEDULE: "200ms,200ms,200ms,200ms",
+      WEBHOOK_REDELIVERIES_PER_MINUTE: "3",
+    },
   });
   const res = await fetch(`${stack.apiUrl}/admin/api/keys`, {
     method: "POST",
@@ -87,11 +36,11 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-const deliveries = async (jobId: string) =>
+const deliveries = async (jobId: string, apiKey = key) =>
   (
     (await (
       await fetch(`${stack.apiUrl}/v1/jobs/${jobId}/webhook-deliveries`, {
-        headers: { authorization: `Bearer ${key}` },
+        headers: { authorization: `Bearer ${apiKey}` },
       })
     ).json()) as {
       data: {
@@ -112,10 +61,15 @@ type Ledger = Awaited<ReturnType<typeof deliveries>>;
  * Polls the job's ledger until `done` holds. The worker records an attempt only after the receiver
  * has answered, so what the receiver saw is not yet in the ledger.
  */
-async function ledgerUntil(jobId: string, done: (ledger: Ledger) => boolean, timeoutMs = 10_000): Promise<Ledger> {
+async function ledgerUntil(
+  jobId: string,
+  done: (ledger: Ledger) => boolean,
+  timeoutMs = 10_000,
+  apiKey = key,
+): Promise<Ledger> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ledger = await deliveries(jobId);
+    const ledger = await deliveries(jobId, apiKey);
     if (done(ledger)) return ledger;
     if (Date.now() > deadline) {
       throw new Error(`ledger of ${jobId} never reached the expected state: ${JSON.stringify(ledger)}`);
@@ -253,5 +207,101 @@ describe("signed webhooks with a delivery ledger", () => {
       headers: { authorization: `Bearer ${other}` },
     });
     expect(redeliver.status).toBe(404);
+  });
+});
+
+describe("redelivery limits", () => {
+  it("a tenant gets WEBHOOK_REDELIVERIES_PER_MINUTE redeliveries a minute, then 429 rate_limited with Retry-After; a pending one is not doubled", async () => {
+    // The first attempt succeeds; every redelivery then hangs, so it stays pending while we ask again.
+    const url = receiver.script("/redo", (i) => (i === 0 ? { status: 200 } : { status: 200, hang: true }));
+    const redoKey = await stack.newApiKey("redo");
+    const redo = client(stack, redoKey);
+    const job = await redo.create({ prompt: uniquePrompt(""), webhook_url: url });
+    const [first] = await ledgerUntil(job.id, settled, 10_000, redoKey);
+    const ask = () => redo.post(`/v1/webhook-deliveries/${first?.id}/redeliver`);
+
+    const one = await ask();
+    expect(one.status).toBe(202);
+    expect(one.headers.get("ratelimit-policy")).toContain('"redeliveries";q=3;w=60');
+    expect(one.headers.get("ratelimit")).toMatch(/"redeliveries";r=2;t=\d+/);
+    const pending = (await one.json()) as { id: string; status: string; manual: boolean; attempt: number };
+    expect(pending).toMatchObject({ status: "pending", manual: true, attempt: 2 });
+    await receiver.waitFor("/redo", 2);
+    // Asked again while that one is still pending (its receiver has not answered): the same one.
+    const two = await ask();
+    expect(two.status).toBe(202);
+    expect(((await two.json()) as { id: string }).id).toBe(pending.id);
+    expect((await ask()).status).toBe(202);
+
+    const refused = await ask();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("content-type")).toContain("application/problem+json");
+    const retryAfter = Number(refused.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(refused.headers.get("ratelimit")).toMatch(/"redeliveries";r=0;t=\d+/);
+    expect(await refused.json()).toMatchObject({
+      code: "rate_limited",
+      limit: { name: "webhook_redeliveries_per_minute", value: 3 },
+    });
+    // One pending redelivery came of the three accepted requests; nothing of the refused one.
+    expect((await deliveries(job.id, redoKey)).map((d) => [d.attempt, d.manual, d.status])).toEqual([
+      [1, false, "succeeded"],
+      [2, true, "pending"],
+    ]);
+    expect(receiver.of("/redo")).toHaveLength(2);
+
+    // The limit is the tenant's: another tenant still redelivers.
+    const otherUrl = receiver.script("/redo-other", () => ({ status: 200 }));
+    const otherKey = await stack.newApiKey("redo-other");
+    const otherJob = await client(stack, otherKey).create({ prompt: uniquePrompt(""), webhook_url: otherUrl });
+    const [otherFirst] = await ledgerUntil(otherJob.id, settled, 10_000, otherKey);
+    const otherAsk = await client(stack, otherKey).post(`/v1/webhook-deliveries/${otherFirst?.id}/redeliver`);
+    expect(otherAsk.status).toBe(202);
+  });
+});
+
+describe("webhook bodies by reference", () => {
+  it("every attempt and redelivery of a large event sends one body, stored once", async () => {
+    const url = receiver.script("/big", () => ({ status: 500 }));
+    // Over 100 KB that does not compress (random CJK text, 3 bytes a character, and random
+    // base64), so that the sizes below are the bytes stored.
+    const cjk = Array.from({ length: 31_000 }, () => String.fromCodePoint(0x4e00 + randomInt(0x5000))).join("");
+    const job = await api.create({
+      prompt: uniquePrompt(cjk),
+      metadata: { blob: randomBytes(11 * 1024).toString("base64") },
+      webhook_url: url,
+      webhook_events: ["job.canceled"],
+    });
+    expect((await api.post(`/v1/jobs/${job.id}/cancel`)).status).toBe(200);
+    // 1 + 4 scheduled attempts, then one redelivery: six attempts of one event.
+    const ledger = await ledgerUntil(job.id, (l) => l.length === 5 && settled(l));
+    const again = await api.post(`/v1/webhook-deliveries/${ledger[0]?.id}/redeliver`);
+    expect(again.status).toBe(202);
+    const got = await receiver.waitFor("/big", 6);
+    await ledgerUntil(job.id, (l) => l.length === 6 && settled(l));
+    const body = got[0]?.body ?? "";
+    expect(Buffer.byteLength(body)).toBeGreaterThan(100_000);
+    expect(new Set(got.map((r) => r.body))).toEqual(new Set([body]));
+
+    const db = new pg.Client({ connectionString: stack.db.url });
+    await db.connect();
+    try {
+      // The attempt rows hold no body: a few hundred bytes each, against 6 copies of it before.
+      const rows = await db.query<{ n: number; bytes: number }>(
+        `SELECT count(*)::int AS n, sum(pg_column_size(d.*))::int AS bytes FROM "WebhookDelivery" d WHERE "jobId" = $1`,
+        [job.id],
+      );
+      expect(rows.rows[0]?.n).toBe(6);
+      expect(rows.rows[0]?.bytes).toBeLessThan(6 * 1024);
+      const stored = await db.query<{ n: number; body: string }>(
+        `SELECT count(*) OVER ()::int AS n, b.body FROM "WebhookEventBody" b JOIN "JobEvent" e ON e.id = b."eventId"
+         WHERE e."jobId" = $1`,
+        [job.id],
+      );
+      expect(stored.rows.map((r) => [r.n, r.body])).toEqual([[1, body]]);
+    } finally {
+      await db.end();
+    }
   });
 });

@@ -105,6 +105,19 @@ export const EnvSchema = z.object({
   STORAGE_DIR: z.string().min(1).default("./data/images"),
   WEBHOOK_RETRY_SCHEDULE: durationList("5s,5m,30m,2h,5h,10h,10h"),
   ALLOW_PRIVATE_WEBHOOK_URLS: bool(false),
+  /** Bound on one webhook attempt: connect, headers and body (design section 4: 10 s). */
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100, 600_000),
+  /** Webhook attempts one worker process sends at once. */
+  WEBHOOK_CONCURRENCY: int(20, 1, 10_000),
+  /**
+   * Webhook attempts in flight at once to one receiver (a tenant's URL origin), over every worker
+   * process; deliveries beyond it wait their turn without using up an attempt.
+   */
+  WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT: int(5, 1, 100_000),
+  /** Webhook attempts in flight at once for one tenant, all its receivers together, over every worker. */
+  WEBHOOK_MAX_IN_FLIGHT_PER_TENANT: int(10, 1, 100_000),
+  /** `POST /v1/webhook-deliveries/{id}/redeliver` calls one tenant may make per minute, over every API process. */
+  WEBHOOK_REDELIVERIES_PER_MINUTE: int(60, 1, 1_000_000),
   IMAGE_HOST_ALLOWLIST: list("filesystem.site,*.filesystem.site"),
   IMAGE_MAX_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   UPSTREAM_CONNECT_TIMEOUT_MS: int(10_000, 100, 600_000),

@@ -3,17 +3,44 @@ import type { DbClient, PrismaClient } from "./client";
 
 export type DeliveryRecord = Awaited<ReturnType<PrismaClient["webhookDelivery"]["findUniqueOrThrow"]>>;
 
-/** Pending deliveries whose time has come, oldest first. */
+/**
+ * Pending deliveries whose time has come, taken in turns so that no backlog hides the others: the
+ * oldest due delivery of every tenant first, then every tenant's second, and so on; within a
+ * tenant, its receivers (URLs) take turns the same way. A tenant with thousands of deliveries to a
+ * dead receiver therefore never keeps another's first attempt out of a sweep.
+ */
 export async function findDueDeliveries(
   db: DbClient,
   limit = 100,
 ): Promise<{ id: string; nextAttemptAt: Date | null }[]> {
-  return db.webhookDelivery.findMany({
-    where: { status: "pending", nextAttemptAt: { lte: new Date() } },
-    orderBy: { nextAttemptAt: "asc" },
-    take: limit,
-    select: { id: true, nextAttemptAt: true },
+  return db.$queryRaw<{ id: string; nextAttemptAt: Date | null }[]>`
+    WITH due AS (
+      SELECT id, "tenantId", "nextAttemptAt",
+             row_number() OVER (PARTITION BY "tenantId", url ORDER BY "nextAttemptAt", id) AS url_turn
+      FROM "WebhookDelivery"
+      WHERE status = 'pending' AND "nextAttemptAt" <= now()
+    ), turns AS (
+      SELECT id, "nextAttemptAt",
+             row_number() OVER (PARTITION BY "tenantId" ORDER BY url_turn, "nextAttemptAt", id) AS tenant_turn
+      FROM due
+    )
+    SELECT id, "nextAttemptAt" FROM turns ORDER BY tenant_turn, "nextAttemptAt", id LIMIT ${limit}`;
+}
+
+/** Who a delivery goes to, read before anything else so that a delivery over its caps costs little. */
+export async function findDeliveryRoute(
+  db: DbClient,
+  id: string,
+): Promise<{ id: string; tenantId: string; url: string; status: string } | null> {
+  return db.webhookDelivery.findUnique({
+    where: { id },
+    select: { id: true, tenantId: true, url: true, status: true },
   });
+}
+
+/** The tenant's delivery `id`, or null when it has none by that id. */
+export async function findDeliveryForTenant(db: DbClient, tenantId: string, id: string) {
+  return db.webhookDelivery.findFirst({ where: { id, tenantId }, select: { id: true } });
 }
 
 /** A pending delivery with what sending it needs; null when it is no longer pending. */
@@ -37,17 +64,25 @@ export async function findDeliveryToSend(db: DbClient, id: string) {
 
 /** The body of an event's deliveries, fixed by its first attempt (null before that). */
 export async function findEventBody(db: DbClient, eventId: string): Promise<string | null> {
-  const row = await db.webhookDelivery.findFirst({
-    where: { eventId, requestBody: { not: null } },
-    orderBy: { attemptNumber: "asc" },
-    select: { requestBody: true },
-  });
-  return row?.requestBody ?? null;
+  const row = await db.webhookEventBody.findUnique({ where: { eventId }, select: { body: true } });
+  return row?.body ?? null;
+}
+
+/**
+ * Fixes the body of an event's deliveries, once: when another attempt of the event (a redelivery
+ * racing the first attempt) stored one first, that one wins and is returned, so that one
+ * `webhook-id` never carries two bodies.
+ */
+export async function storeEventBody(db: DbClient, eventId: string, body: string): Promise<string> {
+  await db.$executeRaw`
+    INSERT INTO "WebhookEventBody" ("eventId", body) VALUES (${eventId}, ${body}) ON CONFLICT ("eventId") DO NOTHING`;
+  const stored = await findEventBody(db, eventId);
+  if (stored === null) throw new Error(`the webhook body of event ${eventId} was not stored`);
+  return stored;
 }
 
 export interface DeliveryOutcome {
   id: string;
-  requestBody: string;
   ok: boolean;
   status: number | null;
   responseBody: string;
@@ -74,7 +109,6 @@ export async function recordDeliveryAttempt(
       where: { id: outcome.id, status: "pending" },
       data: {
         status: outcome.ok ? "succeeded" : "failed",
-        requestBody: outcome.requestBody,
         responseStatus: outcome.status,
         responseBody: outcome.responseBody,
         error: outcome.error,
@@ -103,7 +137,6 @@ export async function recordDeliveryAttempt(
         url: row.url,
         attemptNumber: row.attemptNumber + 1,
         status: "pending",
-        requestBody: outcome.requestBody,
         nextAttemptAt: nextAt,
       },
     });
@@ -118,16 +151,27 @@ export async function listDeliveries(db: DbClient, tenantId: string, jobId: stri
   });
 }
 
-/** A new, manual attempt of the delivery's event, sent as soon as a worker picks it up. */
+/**
+ * A new, manual attempt of the delivery's event, sent as soon as a worker picks it up. It sends the
+ * event's one stored body (it refers to it by `eventId`; nothing is copied). While an earlier
+ * redelivery of the same event to the same URL is still pending, that one is returned instead of
+ * adding another, so repeated clicks cannot pile up attempts of one event.
+ */
 export async function redeliver(db: PrismaClient, tenantId: string, deliveryId: string): Promise<DeliveryRecord> {
   return db.$transaction(async (tx) => {
     const original = await tx.webhookDelivery.findFirst({ where: { id: deliveryId, tenantId } });
     if (original === null) throw new AppError("not_found", `No webhook delivery ${deliveryId}.`);
+    // Serializes redeliveries of one event, so that two at once cannot both see none pending.
+    await tx.$executeRaw`SELECT 1 FROM "JobEvent" WHERE id = ${original.eventId} FOR UPDATE`;
+    const pending = await tx.webhookDelivery.findFirst({
+      where: { eventId: original.eventId, url: original.url, manual: true, status: "pending" },
+      orderBy: { attemptNumber: "asc" },
+    });
+    if (pending !== null) return pending;
     const latest = await tx.webhookDelivery.findFirst({
       where: { eventId: original.eventId, url: original.url },
       orderBy: { attemptNumber: "desc" },
     });
-    const body = await findEventBody(tx, original.eventId);
     return tx.webhookDelivery.create({
       data: {
         id: newId("whd"),
@@ -138,7 +182,6 @@ export async function redeliver(db: PrismaClient, tenantId: string, deliveryId: 
         attemptNumber: (latest?.attemptNumber ?? original.attemptNumber) + 1,
         status: "pending",
         manual: true,
-        requestBody: body,
         nextAttemptAt: new Date(),
       },
     });

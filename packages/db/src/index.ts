@@ -26,6 +26,8 @@ export { type CreateDbOptions, createPrismaClient, type DbClient, type Prisma, P
 export {
   type DeliveryOutcome,
   type DeliveryRecord,
+  findDeliveryForTenant,
+  findDeliveryRoute,
   findDeliveryToSend,
   findDueDeliveries,
   findEventBody,
@@ -33,6 +35,7 @@ export {
   presentDelivery,
   recordDeliveryAttempt,
   redeliver,
+  storeEventBody,
 } from "./deliveries";
 export {
   type AppendEventInput,

@@ -9,7 +9,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { claimJob } from "./attempts";
 import { createPrismaClient } from "./client";
-import { findDueDeliveries, listDeliveries, presentDelivery } from "./deliveries";
+import { findDueDeliveries, findEventBody, listDeliveries, presentDelivery } from "./deliveries";
 import { listEvents } from "./events";
 import { findJobForTenant, listJobs } from "./jobs";
 import { findMigrationsDir, listMigrations, MigrationError, migrate } from "./migrate";
@@ -106,13 +106,19 @@ describe("migration runner", () => {
   });
 });
 
+/** Where an earlier release kept the body of a webhook event's deliveries. */
+type BodyStore = "none" | "per-attempt" | "per-event";
+
+/** The body of the succeeded event's deliveries as an earlier release sent it. */
+const SENT_BODY = JSON.stringify({ type: "job.succeeded", timestamp: "2026-11-24T00:00:00.000Z", data: { order: 7 } });
+
 /**
  * What a deployment of an earlier release holds: one tenant with a key, jobs in every state with
  * their attempts, events, an image and webhook deliveries, written with plain SQL against the
  * schema as it stood after the first `applied` migrations (`withBudget`: the attempt_budget
- * columns exist already).
+ * columns exist already; `bodies`: where the deliveries' body was kept, if anywhere).
  */
-async function seedEarlierRelease(url: string, withBudget: boolean) {
+async function seedEarlierRelease(url: string, withBudget: boolean, bodies: BodyStore) {
   const ids = {
     tenant: newId("ten"),
     key: newId("key"),
@@ -124,6 +130,7 @@ async function seedEarlierRelease(url: string, withBudget: boolean) {
     canceled: newId("job"),
     succeededEvent: newId("evt"),
     queuedEvent: newId("evt"),
+    failedDelivery: newId("whd"),
     sentDelivery: newId("whd"),
     pendingDelivery: newId("whd"),
   };
@@ -215,11 +222,25 @@ async function seedEarlierRelease(url: string, withBudget: boolean) {
        VALUES ($1, $2, 0, $3, 'image/png', 1234, $4, 1024, 1024, 'https://filesystem.site/cdn/x.png')`,
       [newId("img"), ids.succeeded, `${ids.succeeded}/0.png`, "ab".repeat(32)],
     );
-    await client.query(
-      `INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "responseStatus", "durationMs")
-       VALUES ($1, $2, $3, $4, 'https://hooks.example.com/in', 1, 'succeeded', 204, 35)`,
-      [ids.sentDelivery, ids.succeededEvent, ids.succeeded, ids.tenant],
-    );
+    // The succeeded event: a failed first attempt, then a second that succeeded, each with its copy
+    // of the body where the release kept one per attempt.
+    for (const [id, attempt, status, code] of [
+      [ids.failedDelivery, 1, "failed", 500],
+      [ids.sentDelivery, 2, "succeeded", 204],
+    ] as const) {
+      const perAttempt = bodies === "per-attempt";
+      await client.query(
+        `INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "responseStatus", "durationMs"${perAttempt ? `, "requestBody", "sentAt"` : ""})
+         VALUES ($1, $2, $3, $4, 'https://hooks.example.com/in', $5, $6, $7, 35${perAttempt ? ", $8, now()" : ""})`,
+        [id, ids.succeededEvent, ids.succeeded, ids.tenant, attempt, status, code, ...(perAttempt ? [SENT_BODY] : [])],
+      );
+    }
+    if (bodies === "per-event") {
+      await client.query(`INSERT INTO "WebhookEventBody" ("eventId", body) VALUES ($1, $2)`, [
+        ids.succeededEvent,
+        SENT_BODY,
+      ]);
+    }
     await client.query(
       `INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
        VALUES ($1, $2, $3, $4, 'https://hooks.example.com/in', 1, 'pending', now() - interval '1 second')`,
@@ -250,8 +271,13 @@ describe("upgrading a database that holds data", async () => {
         for (const name of all.slice(0, k))
           await cp(path.join(realDir, name), path.join(earlier, name), { recursive: true });
         expect((await migrate(db.url, earlier)).applied).toEqual(all.slice(0, k));
-        const withBudget = all.slice(0, k).some((name) => name.endsWith("_attempt_budget"));
-        const ids = await seedEarlierRelease(db.url, withBudget);
+        const had = (suffix: string) => all.slice(0, k).some((name) => name.endsWith(suffix));
+        const bodies: BodyStore = had("_webhook_event_body")
+          ? "per-event"
+          : had("_webhook_outbox")
+            ? "per-attempt"
+            : "none";
+        const ids = await seedEarlierRelease(db.url, had("_attempt_budget"), bodies);
 
         expect(await migrate(db.url, realDir)).toEqual({
           applied: all.slice(k),
@@ -279,7 +305,7 @@ describe("upgrading a database that holds data", async () => {
         // Jobs written before attempt_budget get its defaults: no attempts used up, a 900 s deadline.
         const budgets = await prisma.job.findMany({ select: { id: true, attemptBase: true, deadlineSeconds: true } });
         expect(budgets.every((j) => j.attemptBase === 0)).toBe(true);
-        expect(new Set(budgets.map((j) => j.deadlineSeconds))).toEqual(new Set([withBudget ? 600 : 900]));
+        expect(new Set(budgets.map((j) => j.deadlineSeconds))).toEqual(new Set([had("_attempt_budget") ? 600 : 900]));
 
         const succeeded = await findJobForTenant(prisma, ids.tenant, ids.succeeded);
         if (succeeded === null) throw new Error("the succeeded job is gone");
@@ -312,11 +338,17 @@ describe("upgrading a database that holds data", async () => {
         // Deliveries gain the outbox columns: not manual, no body fixed yet, never sent.
         const sent = (await listDeliveries(prisma, ids.tenant, ids.succeeded)).map(presentDelivery);
         expect(sent).toMatchObject([
-          { id: ids.sentDelivery, status: "succeeded", response_status: 204, manual: false },
+          { id: ids.failedDelivery, attempt: 1, status: "failed", response_status: 500, manual: false },
+          { id: ids.sentDelivery, attempt: 2, status: "succeeded", response_status: 204, manual: false },
         ]);
         const pending = await listDeliveries(prisma, ids.tenant, ids.queued);
-        expect(pending.map((d) => [d.id, d.manual, d.requestBody, d.sentAt])).toEqual([
-          [ids.pendingDelivery, false, null, null],
+        expect(pending.map((d) => [d.id, d.manual, d.sentAt])).toEqual([[ids.pendingDelivery, false, null]]);
+        // The copies of a body on every attempt become one body of the event, which retries and
+        // redeliveries send; an event not yet attempted has none.
+        expect(await findEventBody(prisma, ids.succeededEvent)).toBe(bodies === "none" ? null : SENT_BODY);
+        expect(await findEventBody(prisma, ids.queuedEvent)).toBeNull();
+        expect(await rows(db.url, `SELECT count(*)::int AS n FROM "WebhookEventBody"`)).toEqual([
+          { n: bodies === "none" ? 0 : 1 },
         ]);
         expect((await findDueDeliveries(prisma)).map((d) => d.id)).toEqual([ids.pendingDelivery]);
 

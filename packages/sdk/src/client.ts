@@ -188,7 +188,12 @@ export class DarkroomClient {
     return (await requestJson<{ data: WebhookDelivery[] }>(this.transport, { method: "GET", path })).body.data;
   }
 
-  /** `POST /v1/webhook-deliveries/{id}/redeliver`: sends that event again; resolves with the new attempt. */
+  /**
+   * `POST /v1/webhook-deliveries/{id}/redeliver`: sends that event again (same `webhook-id` and body);
+   * resolves with the new attempt, or with the one still pending from an earlier redelivery of the
+   * event. Over the tenant's `WEBHOOK_REDELIVERIES_PER_MINUTE` it throws a `DarkroomError` with
+   * `code: "rate_limited"` and `retryAfterSeconds`.
+   */
   async redeliverWebhook(deliveryId: string): Promise<WebhookDelivery> {
     const path = `/v1/webhook-deliveries/${encodeURIComponent(deliveryId)}/redeliver`;
     return (await requestJson<WebhookDelivery>(this.transport, { method: "POST", path })).body;

@@ -1,4 +1,4 @@
-import { findJobForTenant, listDeliveries, presentDelivery, redeliver } from "@darkroom/db";
+import { findDeliveryForTenant, findJobForTenant, listDeliveries, presentDelivery, redeliver } from "@darkroom/db";
 import { AppError, isId } from "@darkroom/domain";
 import { Router } from "express";
 import type { ApiDeps } from "../deps";
@@ -16,9 +16,15 @@ export function webhooksRouter(deps: ApiDeps): Router {
   });
 
   router.post("/v1/webhook-deliveries/:id/redeliver", async (req, res) => {
-    if (!isId("whd", req.params.id)) throw new AppError("not_found", `No webhook delivery ${req.params.id}.`);
-    // A new attempt row for the same event (same webhook-id, same body); a worker sends it shortly.
-    const delivery = await redeliver(deps.db, tenantOf(res), req.params.id);
+    const tenantId = tenantOf(res);
+    if (!isId("whd", req.params.id) || (await findDeliveryForTenant(deps.db, tenantId, req.params.id)) === null) {
+      throw new AppError("not_found", `No webhook delivery ${req.params.id}.`);
+    }
+    // Only redeliveries that would send something count against the tenant's limit.
+    await deps.redeliveries.consume(tenantId, res);
+    // A new attempt row for the same event (same webhook-id, same body), or the one still pending
+    // from an earlier redelivery of it; a worker sends it shortly.
+    const delivery = await redeliver(deps.db, tenantId, req.params.id);
     res.status(202).json(presentDelivery(delivery));
   });
 

@@ -1,4 +1,5 @@
 import {
+  findDeliveryRoute,
   findDeliveryToSend,
   findEventBody,
   findJobById,
@@ -6,13 +7,15 @@ import {
   presentJob,
   recordDeliveryAttempt,
   signingSecrets,
+  storeEventBody,
 } from "@darkroom/db";
 import type { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import { parsePayload } from "@darkroom/queue";
 import { nextRetryDelayMs, sendWebhook } from "@darkroom/webhooks";
-import type { Job, Queue } from "bullmq";
+import { DelayedError, type Job, type Queue } from "bullmq";
 import type { Dispatcher } from "undici";
+import type { DeliveryRoute, WebhookSlots } from "./slots";
 
 export interface WebhookDeps {
   db: PrismaClient;
@@ -24,6 +27,13 @@ export interface WebhookDeps {
   signer: ImageUrlSigner | null;
   publicBaseUrl: string;
   queue: Queue;
+  /** The in-flight caps per receiver and per tenant, shared by every worker process. */
+  slots: WebhookSlots;
+  /**
+   * How long a delivery over a cap waits at most before trying again by itself (normally a freed
+   * slot wakes it first); at least a slot's lease, so that the slot of a dead process is back by then.
+   */
+  parkMs: number;
 }
 
 /** Enqueues one delivery under its own id (enqueueing a pending row twice is a no-op). */
@@ -32,30 +42,27 @@ export async function enqueueDelivery(queue: Queue, deliveryId: string, at: Date
 }
 
 /**
- * Sends one delivery attempt and records it. The body is built once per event (at its first
- * attempt) and reused verbatim by every retry and redelivery.
+ * Sends one delivery attempt and records it, within the in-flight caps of its receiver and tenant.
+ * A delivery over a cap is parked, not failed: its row stays pending with its attempt number and
+ * schedule, and its job waits (delayed) until a freed slot wakes it. The body is stored once per
+ * event (at its first attempt) and sent verbatim by every retry and redelivery.
  */
 export function createWebhookProcessor(deps: WebhookDeps) {
-  return async (bullJob: Job): Promise<void> => {
+  return async (bullJob: Job, token?: string): Promise<void> => {
     const { deliveryId } = parsePayload("webhooks", bullJob.data);
-    const delivery = await findDeliveryToSend(deps.db, deliveryId);
-    if (delivery === null) return;
-    const log = deps.logger.child({
-      job_id: delivery.jobId,
-      delivery_id: delivery.id,
-      attempt: delivery.attemptNumber,
-    });
-    const body =
-      delivery.requestBody ?? (await findEventBody(deps.db, delivery.eventId)) ?? (await buildBody(deps, delivery));
-    const result = await sendWebhook({
-      url: delivery.url,
-      // During a rotation's grace the previous secret signs too, so receivers can switch at their pace.
-      secret: signingSecrets(delivery.job.tenant),
-      eventId: delivery.eventId,
-      body,
-      timeoutMs: deps.timeoutMs,
-      dispatcher: deps.dispatcher,
-    });
+    const route = await findDeliveryRoute(deps.db, deliveryId);
+    if (route === null) return;
+    if (route.status !== "pending") return deps.slots.forget(route, deliveryId);
+    const slot = await deps.slots.acquire(route, deliveryId);
+    if (slot === null) return park(deps, bullJob, token, route);
+    let sent: Awaited<ReturnType<typeof sendOne>>;
+    try {
+      sent = await sendOne(deps, deliveryId);
+    } finally {
+      await slot.release().catch((error) => deps.logger.warn({ err: error }, "webhook slot not released (it expires)"));
+    }
+    if (sent === null) return;
+    const { delivery, result } = sent;
     // A manual redelivery is one attempt; automatic ones follow the schedule (410 stops them).
     const retryInMs =
       result.ok || result.gone || delivery.manual
@@ -63,7 +70,6 @@ export function createWebhookProcessor(deps: WebhookDeps) {
         : nextRetryDelayMs(deps.schedule, delivery.attemptNumber, result.retryAfterMs);
     const { recorded, next } = await recordDeliveryAttempt(deps.db, {
       id: delivery.id,
-      requestBody: body,
       ok: result.ok,
       status: result.status,
       responseBody: result.responseBody,
@@ -72,8 +78,11 @@ export function createWebhookProcessor(deps: WebhookDeps) {
       retryInMs,
       gone: result.gone,
     });
-    log.info(
+    deps.logger.info(
       {
+        job_id: delivery.jobId,
+        delivery_id: delivery.id,
+        attempt: delivery.attemptNumber,
         url_host: new URL(delivery.url).host,
         ok: result.ok,
         status: result.status,
@@ -85,6 +94,52 @@ export function createWebhookProcessor(deps: WebhookDeps) {
     );
     if (next !== null) await enqueueDelivery(deps.queue, next.id, next.at);
   };
+}
+
+/** The attempt itself, made while holding a slot; null when the delivery stopped being pending. */
+async function sendOne(deps: WebhookDeps, deliveryId: string) {
+  const delivery = await findDeliveryToSend(deps.db, deliveryId);
+  if (delivery === null) return null;
+  const body =
+    (await findEventBody(deps.db, delivery.eventId)) ??
+    (await storeEventBody(deps.db, delivery.eventId, await buildBody(deps, delivery)));
+  const result = await sendWebhook({
+    url: delivery.url,
+    // During a rotation's grace the previous secret signs too, so receivers can switch at their pace.
+    secret: signingSecrets(delivery.job.tenant),
+    eventId: delivery.eventId,
+    body,
+    timeoutMs: deps.timeoutMs,
+    dispatcher: deps.dispatcher,
+  });
+  return { delivery, result };
+}
+
+/**
+ * Parks a delivery over a cap: its job goes back to the queue, delayed by `parkMs` (plus jitter, so
+ * that parked deliveries do not all come back at once), and onto the waiting list of the cap that
+ * refused it, whence a freed slot wakes it early. Moving the job to delayed is BullMQ's way to
+ * postpone a job without counting an attempt (DelayedError).
+ */
+async function park(deps: WebhookDeps, bullJob: Job, token: string | undefined, route: DeliveryRoute): Promise<never> {
+  if (token === undefined || bullJob.id === undefined) throw new Error("a webhook job without its lock token");
+  await bullJob.moveToDelayed(Date.now() + deps.parkMs + Math.floor(Math.random() * (deps.parkMs / 2)), token);
+  // A slot freed between the refusal and now found nothing to wake: take it now.
+  if (!(await deps.slots.park(route, bullJob.id))) await bullJob.promote().catch(() => undefined);
+  deps.logger.debug({ delivery_id: bullJob.id }, "webhook delivery over its in-flight caps: parked");
+  throw new DelayedError();
+}
+
+/** Wakes a parked delivery: its delayed job becomes due now. False when it is not parked (any more). */
+export async function wakeDelivery(queue: Queue, deliveryId: string): Promise<boolean> {
+  const job = await queue.getJob(deliveryId);
+  if (job === undefined) return false;
+  try {
+    await job.promote();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `{type, timestamp, data: <job object>}`, the job as it stands at the event's first attempt. */
