@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from "@darkroom/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findMigrationsDir } from "./migrate";
+import { findMigrationsDir, listMigrations } from "./migrate";
 import { diffDatamodels } from "./schema-engine";
 
 /** Everything about a schema that Prisma's client depends on, as comparable text. */
@@ -62,5 +62,18 @@ describe("migrations and schema.prisma", () => {
     // ...must equal the database the committed migrations produce. If this fails, run
     // `npm run db:diff -- --name <change>` and commit the new migration.
     expect(await describeSchema(migrated.url)).toEqual(await describeSchema(fromSchema.url));
+  });
+
+  it("the newest migration keeps the whole schema it leaves behind (the next db:diff starts from it)", async () => {
+    // Two branches that each add a migration merge cleanly in SQL, but the newer folder's copy of
+    // schema.prisma lacks the other's change: the next db:diff would write that change again.
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const dir = await findMigrationsDir(here);
+    const last = (await listMigrations(dir)).at(-1);
+    if (last === undefined) throw new Error("no migrations");
+    const kept = await readFile(path.join(dir, last.name, "schema.prisma"), "utf8");
+    expect(kept, `copy prisma/schema.prisma into prisma/migrations/${last.name}/`).toBe(
+      await readFile(path.join(dir, "..", "schema.prisma"), "utf8"),
+    );
   });
 });
