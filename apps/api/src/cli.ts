@@ -13,7 +13,14 @@ import {
   revokeApiKey,
   updateTenantSettings,
 } from "@darkroom/db";
-import { createRedisConnection, publishApiKeyRevoked, withTimeout } from "@darkroom/queue";
+import {
+  createRedisConnection,
+  FairIntake,
+  publishApiKeyRevoked,
+  publishTenantChanged,
+  withTimeout,
+} from "@darkroom/queue";
+import type { Redis } from "ioredis";
 import { storedSettings, TenantSettingsSchema } from "./tenant-settings";
 
 const USAGE = [
@@ -96,6 +103,25 @@ function printList(rows: Record<string, unknown>[]): void {
 }
 
 const env = loadEnvOrExit();
+
+/** Runs `send` on a fresh Redis connection; on failure explains what holds and exits 1. */
+async function tell(what: string, send: (redis: Redis) => Promise<unknown>, failed: string, meanwhile: string) {
+  const redis = createRedisConnection(env.REDIS_URL, "producer");
+  redis.on("error", () => undefined);
+  try {
+    const ready = new Promise<void>((resolve) => redis.once("ready", () => resolve()));
+    await withTimeout(
+      ready.then(() => send(redis)),
+      5_000,
+      what,
+    );
+  } catch (error) {
+    console.error(`${failed} (${(error as Error).message}); ${meanwhile}. Run the command again to retry.`);
+    process.exitCode = 1;
+  } finally {
+    redis.disconnect();
+  }
+}
 const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: 1 });
 const notFound = (what: string): never => {
   console.error(`${what} not found`);
@@ -131,23 +157,12 @@ try {
     else {
       print({ ...presentApiKey(key) });
       // API processes cache keys: they forget this one when told through Redis.
-      const redis = createRedisConnection(env.REDIS_URL, "producer");
-      redis.on("error", () => undefined);
-      try {
-        const ready = new Promise<void>((resolve) => redis.once("ready", () => resolve()));
-        await withTimeout(
-          ready.then(() => publishApiKeyRevoked(redis, env.QUEUE_PREFIX, key.id)),
-          5_000,
-          "revocation notice",
-        );
-      } catch (error) {
-        console.error(
-          `revoked in Postgres, but the API processes could not be told (${(error as Error).message}); they refuse the key within a minute. Run the command again to retry.`,
-        );
-        process.exitCode = 1;
-      } finally {
-        redis.disconnect();
-      }
+      await tell(
+        "revocation notice",
+        (redis) => publishApiKeyRevoked(redis, env.QUEUE_PREFIX, key.id),
+        "revoked in Postgres, but the API processes could not be told",
+        "they refuse the key within a minute",
+      );
     }
   } else if (action === "tenants list") {
     printList((await listTenants(db)).map((t) => ({ ...presentTenant(t) })));
@@ -177,7 +192,22 @@ try {
       ...(name === undefined ? {} : { name }),
     });
     if (tenant === null) notFound("tenant");
-    else print({ ...presentTenant(tenant) });
+    else {
+      print({ ...presentTenant(tenant) });
+      // The workers' admission reads the share from Redis; API processes re-read the tenant's keys.
+      await tell(
+        "settings notice",
+        async (redis) => {
+          await new FairIntake(redis, env.QUEUE_PREFIX).setShare(tenant.id, {
+            weight: tenant.weight,
+            maxConcurrency: tenant.maxConcurrency,
+          });
+          await publishTenantChanged(redis, env.QUEUE_PREFIX, tenant.id);
+        },
+        "saved in Postgres, but the workers and API processes could not be told",
+        "the old share and limits stay in force until they are",
+      );
+    }
   }
 } finally {
   await db.$disconnect();

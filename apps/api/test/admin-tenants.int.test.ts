@@ -1,4 +1,6 @@
 import { createPrismaClient, type PrismaClient } from "@darkroom/db";
+import { TEST_REDIS_URL } from "@darkroom/testing";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
 
@@ -100,6 +102,37 @@ describe("tenant settings", () => {
     expect(await tenantOf(plain, tenantId)).toMatchObject(expected);
     const lifted = await admin(plain, "PATCH", `/admin/api/tenants/${tenantId}`, { max_concurrency: null });
     expect(await lifted.json()).toMatchObject({ max_concurrency: null, images_per_day: 40 });
+  });
+
+  it("PATCH reaches the workers' admission and every API process's cached keys at once", async () => {
+    const { tenantId, apiKey } = await plain.newTenant("Steered");
+    const other = await plain.addApi();
+    const get = () => fetch(`${other.url}/v1/jobs`, { headers: { authorization: `Bearer ${apiKey}` } });
+    // The other process has the key cached with the tenant's settings as they were (it caches
+    // once its revocation subscription is confirmed; until then it reads Postgres every time).
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await get()).status).toBe(200);
+    const res = await admin(plain, "PATCH", `/admin/api/tenants/${tenantId}`, {
+      weight: 3,
+      max_concurrency: 2,
+      rate_limit_per_minute: 3,
+    });
+    expect(res.status).toBe(200);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      expect(await redis.hget(`${plain.redisPrefix}:fair:conf`, tenantId)).toBe("3 2");
+    } finally {
+      redis.disconnect();
+    }
+    // Within moments (not the cache's minute) the other process counts against the new limit.
+    const deadline = Date.now() + 2_000;
+    let limited = false;
+    while (!limited && Date.now() < deadline) {
+      const answer = await get();
+      limited = answer.status === 429 && (answer.headers.get("ratelimit-policy") ?? "").includes("q=3");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(limited).toBe(true);
   });
 
   it("bad settings answer 400 naming each bad field, and change nothing", async () => {

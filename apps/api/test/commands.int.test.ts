@@ -13,6 +13,7 @@ import {
   startProcess,
   type TestDatabase,
 } from "@darkroom/testing";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -57,11 +58,10 @@ describe("commands", () => {
   });
 
   it("npm run cli -- keys list/add/revoke and tenants list/show/set manage keys and settings", async () => {
+    const redis = createTestRedis("cli");
+    const cliEnv = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix };
     const cli = async (...args: string[]) =>
-      JSON.parse((await node("cli.js", [...args, "--json"], { DATABASE_URL: db.url })).stdout) as Record<
-        string,
-        unknown
-      >;
+      JSON.parse((await node("cli.js", [...args, "--json"], cliEnv)).stdout) as Record<string, unknown>;
     const tenant = (await cli("keys", "create", "--name", "Initech")) as { tenant_id: string; api_key: string };
     const added = (await cli("keys", "add", "--tenant", tenant.tenant_id, "--name", "ci")) as {
       id: string;
@@ -84,6 +84,14 @@ describe("commands", () => {
     }
     const set = await cli("tenants", "set", tenant.tenant_id, "--weight", "4", "--monthly-budget-usd", "9.5");
     expect(set).toMatchObject({ id: tenant.tenant_id, weight: 4, monthly_budget_usd: 9.5, max_concurrency: null });
+    // The workers' admission takes the new share at once (it reads it from Redis).
+    const reader = new Redis(redis.url);
+    try {
+      expect(await reader.hget(`${redis.prefix}:fair:conf`, tenant.tenant_id)).toBe("4 -1");
+    } finally {
+      reader.disconnect();
+      await redis.cleanup();
+    }
     expect(await cli("tenants", "show", tenant.tenant_id)).toMatchObject({ weight: 4 });
     const all = (await cli("tenants", "list")) as { data: { id: string }[] };
     expect(all.data.map((t) => t.id)).toContain(tenant.tenant_id);

@@ -111,8 +111,9 @@ function cuttingFetch(mode: "error" | "end", chunks: number) {
 
 describe("@darkroom/sdk against the whole system", () => {
   it("creates a job, waits for it and downloads a PNG", async () => {
-    const { job, replayed, finished } = await sdk.createJob({ prompt: uniquePrompt(""), n: 2 });
+    const { job, replayed, finished } = await sdk.createJob({ prompt: uniquePrompt(""), n: 2, priority: "low" });
     expect(job.status).toBe("queued");
+    expect(job.priority).toBe("low");
     expect(replayed).toBe(false);
     expect(finished).toBe(false);
     const done = await sdk.waitForJob(job.id, { timeoutMs: 20_000 });
