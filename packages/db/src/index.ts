@@ -42,6 +42,7 @@ export {
   type JobEventType,
   listEvents,
 } from "./events";
+export type { Tenant } from "./generated/prisma/client";
 export {
   type CreateJobInput,
   createJob,
@@ -92,4 +93,12 @@ export {
   type TenantView,
   updateTenantSettings,
 } from "./tenants";
+export {
+  type EnforceLimitsInput,
+  enforceUsageLimits,
+  type LimitedJob,
+  readLimitUsage,
+  readTenantLimits,
+  readUsageReport,
+} from "./usage";
 export { cancelJob, retryJob } from "./user-actions";

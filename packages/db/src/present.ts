@@ -61,6 +61,7 @@ export function presentJob(job: JobRecord, imageUrl: (jobId: string, index: numb
               height: img.height,
             })),
             usage: job.usage ?? null,
+            cost_usd: job.costUsd === null ? null : job.costUsd.toNumber(),
           }
         : null,
     error:

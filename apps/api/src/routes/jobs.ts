@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   cancelJob,
   createJob,
+  enforceUsageLimits,
   findJobByIdempotencyKey,
   findJobForTenant,
   type JobRecord,
@@ -37,12 +38,15 @@ function requestHash(input: JobCreate): string {
     .digest("hex");
 }
 
+const asLimited = (input: JobCreate) => ({ n: input.n, model: input.model, fallbackModel: input.fallback_model });
+
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string })?.code === "P2002";
 }
 
 export function jobsRouter(deps: ApiDeps): Router {
   const router = Router();
+  const prices = deps.config.env.MODEL_PRICES;
   const view = (job: JobRecord) => presentJob(job, (id, index) => deps.signer.url(id, index));
   const notify = (res: Response, jobId: string) =>
     publishJobEvents(deps.redis, deps.config.env.QUEUE_PREFIX, jobId).catch((error: unknown) =>
@@ -142,7 +146,13 @@ export function jobsRouter(deps: ApiDeps): Router {
     }
     let job: JobRecord;
     try {
-      job = await createJob(deps.db, { tenantId, input, idempotencyKey: idempotencyKey ?? null, requestHash: hash });
+      job = await createJob(deps.db, {
+        tenantId,
+        input,
+        idempotencyKey: idempotencyKey ?? null,
+        requestHash: hash,
+        guard: (tx) => enforceUsageLimits(tx, { tenantId, job: asLimited(input), prices, idempotencyKey }),
+      });
     } catch (error) {
       // A concurrent request with the same key won the insert: answer as its replay.
       if (idempotencyKey !== undefined && isUniqueViolation(error)) {
@@ -198,7 +208,10 @@ export function jobsRouter(deps: ApiDeps): Router {
 
   router.post("/v1/jobs/:id/retry", async (req, res) => {
     if (!isId("job", req.params.id)) throw new AppError("not_found", `No job ${req.params.id}.`);
-    const job = await retryJob(deps.db, tenantOf(res), req.params.id);
+    // A retry grants a fresh attempt budget: it takes from the quota and budget like a new job.
+    const job = await retryJob(deps.db, tenantOf(res), req.params.id, (tx, current) =>
+      enforceUsageLimits(tx, { tenantId: current.tenantId, job: current, prices }),
+    );
     try {
       // A new BullMQ id per user retry: the previous run's BullMQ job may still be finishing.
       await enqueueGeneration(deps.queue, job.id, 0, `${job.id}-r${job.attemptBase}`);
