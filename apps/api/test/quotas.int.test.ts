@@ -1,5 +1,4 @@
 import { createPrismaClient, type PrismaClient } from "@darkroom/db";
-import { dayPeriod, monthPeriod } from "@darkroom/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { finishJob } from "./finish-job";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
@@ -58,15 +57,19 @@ const finish = (jobId: string, outcome: "succeeded" | "failed") => finishJob(db,
 
 const jobCount = (tenantId: string) => db.job.count({ where: { tenantId } });
 
-/** The reset instant the API must name: computed around the request, in case it crossed a boundary. */
+/** Next 00:00 UTC, and the first instant of next UTC month, after `at` (computed here, apart from the code under test). */
+const nextDay = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() + 1));
+const nextMonth = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1));
+
+/** The reset instant the API must name, computed around the request in case it crossed a boundary. */
 function expectResetBetween(
   resetsAt: string,
   retryAfter: string | null,
   before: Date,
   after: Date,
-  of: typeof dayPeriod,
+  next: (at: Date) => Date,
 ) {
-  expect([of(before).resetsAt.toISOString(), of(after).resetsAt.toISOString()]).toContain(resetsAt);
+  expect([next(before).toISOString(), next(after).toISOString()]).toContain(resetsAt);
   const seconds = Number(retryAfter);
   const reset = Date.parse(resetsAt);
   expect(seconds).toBeGreaterThanOrEqual(Math.floor((reset - after.getTime()) / 1000));
@@ -90,7 +93,7 @@ describe("images_per_day", () => {
       limit: { name: "images_per_day", value: 5, used: 0, reserved: 4, requested: 2 },
     });
     expect(problem.detail).toMatch(/images_per_day of 5/);
-    expectResetBetween(problem.limit?.resets_at ?? "", refused.headers.get("retry-after"), before, after, dayPeriod);
+    expectResetBetween(problem.limit?.resets_at ?? "", refused.headers.get("retry-after"), before, after, nextDay);
     // The refusal left no job behind; one image still fits.
     expect(await jobCount(t.tenantId)).toBe(2);
     await created(t.key, { n: 1 });
@@ -196,7 +199,7 @@ describe("monthly_budget_usd", () => {
       limit: { name: "monthly_budget_usd", value: 0.3, used: 0, reserved: 0.24, requested: 0.07 },
     });
     expect(problem.detail).toMatch(/monthly_budget_usd of 0.3/);
-    expectResetBetween(problem.limit?.resets_at ?? "", refused.headers.get("retry-after"), before, after, monthPeriod);
+    expectResetBetween(problem.limit?.resets_at ?? "", refused.headers.get("retry-after"), before, after, nextMonth);
     expect(await jobCount(t.tenantId)).toBe(2);
     // 0.06 left: a gpt-4o-image job without fallback (0.05) fits; then 0.01 is left.
     await created(t.key, { n: 1, fallback_model: null });

@@ -3,7 +3,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { DEFAULT_MODEL_PRICES } from "@darkroom/config";
 import { createPrismaClient, type PrismaClient } from "@darkroom/db";
-import { MODELS, monthPeriod, type UsageReport } from "@darkroom/domain";
+import { MODELS, type UsageReport } from "@darkroom/domain";
 import { bundleDir } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { finishJob } from "./finish-job";
@@ -20,6 +20,12 @@ interface Problem {
 }
 
 const PRICES = DEFAULT_MODEL_PRICES;
+
+/** The first instant of the current UTC month (computed here, apart from the code under test). */
+const monthStart = () => {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+};
 
 let h: ApiHarness;
 let db: PrismaClient;
@@ -60,7 +66,7 @@ beforeAll(async () => {
   const old = await job(a.key, { n: 1, model: "gpt-image-1" }, "succeeded", 7);
   await db.job.update({
     where: { id: old },
-    data: { finishedAt: new Date(monthPeriod(new Date()).start.getTime() - 3_600_000) },
+    data: { finishedAt: new Date(monthStart().getTime() - 3_600_000) },
   });
   // A queued job: it holds its reservation, and counts in no usage row.
   await h.request("POST", "/v1/jobs", { key: a.key, body: { prompt: "still queued", n: 2 } });
@@ -77,7 +83,7 @@ describe("GET /v1/usage", () => {
     expect(status).toBe(200);
     expect(body.object).toBe("usage");
     expect(body.group_by).toBe("day");
-    expect(body.from).toBe(monthPeriod(new Date()).start.toISOString());
+    expect(body.from).toBe(monthStart().toISOString());
     expect(Date.parse(body.to)).toBeGreaterThanOrEqual(before - 1000);
     expect(Date.parse(body.to)).toBeLessThanOrEqual(Date.now());
     const totals = { jobs_succeeded: 2, jobs_failed: 1, images: 5, tokens: 340, cost_usd: 0.206 };
@@ -93,7 +99,7 @@ describe("GET /v1/usage", () => {
   });
 
   it("groups by model (the model that stored the images) and honours from and to", async () => {
-    const from = new Date(monthPeriod(new Date()).start.getTime() - 86_400_000).toISOString();
+    const from = new Date(monthStart().getTime() - 86_400_000).toISOString();
     const { body } = await usage(a.key, `?group_by=model&from=${from}`);
     expect(body.data).toEqual([
       { model: "gpt-4o-image", jobs_succeeded: 1, jobs_failed: 1, images: 2, tokens: 40, cost_usd: 0.08 },
