@@ -12,6 +12,7 @@ import { healthRouter } from "./routes/health";
 import { imagesRouter } from "./routes/images";
 import { jobsRouter } from "./routes/jobs";
 import { referenceRouter } from "./routes/reference";
+import { usageRouter } from "./routes/usage";
 import { webhooksRouter } from "./routes/webhooks";
 
 /** The Express application, with every route and the one problem+json error handler. */
@@ -33,6 +34,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(imagesRouter(deps));
   app.use("/v1", requireApiKey(deps));
   app.use(jobsRouter(deps));
+  app.use(usageRouter(deps));
   app.use(eventsRouter(deps));
   app.use(webhooksRouter(deps));
   app.use((req, _res) => {

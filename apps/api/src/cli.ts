@@ -13,6 +13,7 @@ import {
   revokeApiKey,
   updateTenantSettings,
 } from "@darkroom/db";
+import { AppError, type UsageReport } from "@darkroom/domain";
 import {
   createRedisConnection,
   FairIntake,
@@ -22,6 +23,7 @@ import {
 } from "@darkroom/queue";
 import type { Redis } from "ioredis";
 import { storedSettings, TenantSettingsSchema } from "./tenant-settings";
+import { buildUsageReport } from "./usage-report";
 
 const USAGE = [
   "usage: npm run cli -- keys create --name NAME [--json]",
@@ -32,6 +34,7 @@ const USAGE = [
   "       npm run cli -- tenants show TENANT_ID [--json]",
   "       npm run cli -- tenants set TENANT_ID [--name N] [--max-concurrency N|none] [--weight N]",
   "            [--rate-limit-per-minute N] [--images-per-day N|none] [--monthly-budget-usd N|none] [--json]",
+  "       npm run cli -- tenants usage TENANT_ID [--from ISO] [--to ISO] [--group-by day|model] [--json]",
 ].join("\n");
 
 const SETTING_FLAGS = {
@@ -50,7 +53,7 @@ function usageError(message: string): never {
 const [group, command, ...rest] = process.argv.slice(2);
 const known = {
   keys: ["create", "list", "add", "revoke"],
-  tenants: ["list", "show", "set"],
+  tenants: ["list", "show", "set", "usage"],
 } as Record<string, string[]>;
 if (group === undefined || command === undefined || !(known[group] ?? []).includes(command)) {
   console.error(USAGE);
@@ -67,6 +70,9 @@ try {
       name: { type: "string" },
       tenant: { type: "string" },
       json: { type: "boolean" },
+      from: { type: "string" },
+      to: { type: "string" },
+      "group-by": { type: "string" },
       ...Object.fromEntries(Object.keys(SETTING_FLAGS).map((flag) => [flag, { type: "string" as const }])),
     },
   }));
@@ -100,6 +106,32 @@ function printList(rows: Record<string, unknown>[]): void {
     if (i > 0) console.log("");
     print(row);
   });
+}
+
+/** A usage report as a table of rows, the totals, and each limit with what is used of it. */
+function printUsage(report: UsageReport): void {
+  console.log(`usage from ${report.from} to ${report.to}, by ${report.group_by}`);
+  const columns = ["jobs_succeeded", "jobs_failed", "images", "tokens", "cost_usd"] as const;
+  const rows = [
+    ...report.data.map((row) => ["day" in row ? row.day : row.model, ...columns.map((c) => String(row[c]))]),
+    ["total", ...columns.map((c) => String(report.totals[c]))],
+  ];
+  const header = [report.group_by, ...columns];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  for (const line of [header, ...rows])
+    console.log(
+      line
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
+  for (const [name, limit] of Object.entries(report.limits)) {
+    console.log(
+      limit === null
+        ? `${name}: none`
+        : `${name}: ${limit.used} used + ${limit.reserved} reserved of ${limit.limit} (${limit.remaining} left), resets ${limit.resets_at}`,
+    );
+  }
 }
 
 const env = loadEnvOrExit();
@@ -170,6 +202,17 @@ try {
     const tenant = await findTenant(db, positional("TENANT_ID"));
     if (tenant === null) notFound("tenant");
     else print({ ...presentTenant(tenant) });
+  } else if (action === "tenants usage") {
+    const query = { from: text("from"), to: text("to"), group_by: text("group-by") };
+    const report = await buildUsageReport(db, env.MODEL_PRICES, positional("TENANT_ID"), query).catch(
+      (error: unknown) =>
+        error instanceof AppError
+          ? usageError((error.errors ?? []).map((e) => `--${e.path.replace("_", "-")}: ${e.message}`).join("\n"))
+          : Promise.reject(error),
+    );
+    if (report === null) notFound("tenant");
+    else if (json) console.log(JSON.stringify(report));
+    else printUsage(report);
   } else {
     const id = positional("TENANT_ID");
     const body: Record<string, unknown> = {};

@@ -5,6 +5,8 @@ import {
   JobCreateSchema,
   JobListQuerySchema,
   PROGRESS_STAGES,
+  USAGE_GROUPS,
+  UsageQuerySchema,
 } from "@darkroom/domain";
 import { z } from "zod";
 import { TenantSettingsSchema } from "./tenant-settings";
@@ -37,6 +39,13 @@ const streamErrors = {
     "`rate_limited`: the key already holds `MAX_STREAMS_PER_KEY` live event streams and `Prefer: wait` requests (`limit.name` is `max_streams_per_key`), the API key made more than its tenant's `rate_limit_per_minute` requests this minute (`rate_limit_per_minute`; see the `RateLimit` and `RateLimit-Policy` headers), or too many failed authentications from this client address (`auth_failures_per_minute`); retry after `Retry-After`",
   ),
 };
+const USAGE_LIMIT_REFUSALS =
+  "; `quota_exceeded`: the job's `n` images would take the tenant past its `images_per_day` (images stored since 00:00 UTC plus the `n` of its queued and running jobs), or `budget_exceeded`: the job's worst-case estimated cost (`n` times the higher `MODEL_PRICES` price of `model` and `fallback_model`) would take it past its `monthly_budget_usd` (estimated cost of this UTC month's succeeded jobs plus the worst case of its queued and running jobs). Both name the limit in `limit` (`name`, `value`, `used`, `reserved`, `requested`, `resets_at`: next 00:00 UTC, or the first instant of next UTC month) and answer `Retry-After` in seconds until that reset; nothing is created or changed";
+/** `errors` of an operation that takes from the tenant's quota and budget (a create, a user retry). */
+const limitedErrors = (base: Record<string, object>) => ({
+  ...base,
+  "429": problem(`${(base["429"] as { description: string }).description}${USAGE_LIMIT_REFUSALS}`),
+});
 const adminAuthErrors = {
   "401": problem("Wrong admin token"),
   "429": problem(
@@ -63,6 +72,13 @@ const JobError = {
 /** The OpenAPI 3.1 document of the whole public API (served at /openapi.json, rendered at /docs). */
 export function buildOpenApi(serverUrl: string): Record<string, unknown> {
   const listQuery = z.toJSONSchema(JobListQuerySchema, { io: "input" }) as { properties: Record<string, object> };
+  const usageQuery = z.toJSONSchema(UsageQuerySchema, { io: "input" }) as { properties: Record<string, object> };
+  const usageParameters = Object.entries(usageQuery.properties).map(([name, schema]) => ({
+    name,
+    in: "query",
+    schema,
+    description: (schema as { description?: string }).description,
+  }));
   return {
     openapi: "3.1.0",
     info: {
@@ -124,7 +140,16 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
                 { type: "null" },
                 {
                   type: "object",
-                  properties: { model: { type: "string" }, images: { type: "array", items: ref("Image") }, usage: {} },
+                  properties: {
+                    model: { type: "string" },
+                    images: { type: "array", items: ref("Image") },
+                    usage: {},
+                    cost_usd: {
+                      type: ["number", "null"],
+                      description:
+                        "Estimated cost: the `MODEL_PRICES` price of `model` times the images stored (null for jobs finished before costs were recorded)",
+                    },
+                  },
                 },
               ],
             },
@@ -153,6 +178,85 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               format: "date-time",
               description: "Until when webhooks also carry a signature with the secret before the last rotation",
             },
+            limits: {
+              ...ref("UsageLimits"),
+              description:
+                "On the answers about one tenant (GET and PATCH), not in the list: what is used of each limit",
+            },
+          },
+        },
+        UsageLimit: {
+          type: ["object", "null"],
+          description: "null when the tenant has no such limit",
+          properties: {
+            limit: { type: "number" },
+            used: {
+              type: "number",
+              description: "Taken this period by succeeded jobs (images stored, or estimated USD)",
+            },
+            reserved: {
+              type: "number",
+              description: "Held by queued and running jobs (their `n`, or their worst-case estimated cost)",
+            },
+            remaining: { type: "number", description: "`limit - used - reserved`, at least 0" },
+            resets_at: {
+              type: "string",
+              format: "date-time",
+              description:
+                "Next 00:00 UTC (images_per_day), or the first instant of next UTC month (monthly_budget_usd)",
+            },
+          },
+        },
+        UsageLimits: {
+          type: "object",
+          properties: { images_per_day: ref("UsageLimit"), monthly_budget_usd: ref("UsageLimit") },
+        },
+        UsageFigures: {
+          type: "object",
+          properties: {
+            jobs_succeeded: { type: "integer" },
+            jobs_failed: { type: "integer" },
+            images: { type: "integer", description: "Images stored" },
+            tokens: {
+              type: "integer",
+              description: "`total_tokens` the upstream reported for the calls that stored them",
+            },
+            cost_usd: {
+              type: "number",
+              description: "Estimated: the model's `MODEL_PRICES` price times the images it stored",
+            },
+          },
+        },
+        Usage: {
+          type: "object",
+          description:
+            "Jobs that finished (succeeded or failed) in [from, to), by `finished_at`; days and models without any are left out",
+          properties: {
+            object: { const: "usage" },
+            from: { type: "string", format: "date-time" },
+            to: { type: "string", format: "date-time" },
+            group_by: { type: "string", enum: USAGE_GROUPS },
+            data: {
+              type: "array",
+              items: {
+                allOf: [
+                  {
+                    type: "object",
+                    properties: {
+                      day: { type: "string", format: "date", description: "With group_by=day: the UTC day" },
+                      model: {
+                        type: "string",
+                        description:
+                          "With group_by=model: the model that stored the images (a failed job: the model it asked for)",
+                      },
+                    },
+                  },
+                  ref("UsageFigures"),
+                ],
+              },
+            },
+            totals: ref("UsageFigures"),
+            limits: ref("UsageLimits"),
           },
         },
         ApiKey: {
@@ -238,7 +342,9 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             },
             limit: {
               type: "object",
-              description: "With `rate_limited`: the limit that was reached",
+              description:
+                "With `rate_limited`, `quota_exceeded` and `budget_exceeded`: the limit that was reached (`used`, `reserved`, `requested` and `resets_at` with the last two)",
+              required: ["name", "value"],
               properties: {
                 name: {
                   type: "string",
@@ -247,9 +353,15 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
                     "max_streams_per_key",
                     "auth_failures_per_minute",
                     "webhook_redeliveries_per_minute",
+                    "images_per_day",
+                    "monthly_budget_usd",
                   ],
                 },
-                value: { type: "integer" },
+                value: { type: "number" },
+                used: { type: "number" },
+                reserved: { type: "number" },
+                requested: { type: "number" },
+                resets_at: { type: "string", format: "date-time" },
               },
             },
           },
@@ -270,7 +382,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             "202": { description: "Accepted (or an idempotent replay)", content: json(ref("Job")) },
             "415": problem("Body is not application/json"),
             "422": problem("Idempotency-Key reused with a different body"),
-            ...streamErrors,
+            ...limitedErrors(streamErrors),
             "400": problem(
               "Invalid input; `errors` names each bad field. Text must be storable as sent: a NUL or a lone UTF-16 surrogate (`\\udfff` without its partner) in `prompt`, `webhook_url` or any `metadata` key or value is refused with its path (`metadata.k`; a bad key is shown escaped). `metadata` nests at most 16 levels, its numbers must be finite (`1e400` is refused) and `__proto__` is refused as a key at any depth",
             ),
@@ -323,7 +435,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           responses: {
             "202": { description: "Queued again", content: json(ref("Job")) },
             "409": problem("Not failed or canceled"),
-            ...errors,
+            ...limitedErrors(errors),
           },
         },
       },
@@ -398,6 +510,21 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           },
         },
       },
+      "/v1/usage": {
+        get: {
+          summary: "The tenant's usage (jobs, images, tokens, estimated cost) by UTC day or model, with its limits",
+          parameters: usageParameters,
+          responses: {
+            "200": { description: "The usage", content: json(ref("Usage")) },
+            "400": problem(
+              "`validation_failed`: `from` or `to` is not an ISO 8601 date-time or date, `from` is after `to`, the range is over 366 days, `group_by` is not day or model, or an unknown parameter; `errors` names each",
+            ),
+            "401": errors["401"],
+            "429": errors["429"],
+            "503": errors["503"],
+          },
+        },
+      },
       "/admin/api/keys": {
         post: {
           summary: "Create a tenant with an API key and webhook secret (settings optional; TENANT_DEFAULT_* otherwise)",
@@ -442,13 +569,14 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       },
       "/admin/api/tenants/{id}": {
         get: {
-          summary: "One tenant with its settings",
+          summary: "One tenant with its settings and `limits` (what is used of its quota and budget)",
           security: [{ adminToken: [] }],
           parameters: [tenantId],
           responses: { "200": { description: "The tenant", content: json(ref("Tenant")) }, ...adminErrors },
         },
         patch: {
-          summary: "Change a tenant's name or any of its settings (null lifts a cap, quota or budget)",
+          summary:
+            "Change a tenant's name or any of its settings (null lifts a cap, quota or budget); answers the tenant with `limits`",
           security: [{ adminToken: [] }],
           parameters: [tenantId],
           requestBody: {
@@ -458,6 +586,14 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             }),
           },
           responses: { "200": { description: "The tenant", content: json(ref("Tenant")) }, ...adminErrors },
+        },
+      },
+      "/admin/api/tenants/{id}/usage": {
+        get: {
+          summary: "A tenant's usage, as GET /v1/usage answers it",
+          security: [{ adminToken: [] }],
+          parameters: [tenantId, ...usageParameters],
+          responses: { "200": { description: "The usage", content: json(ref("Usage")) }, ...adminErrors },
         },
       },
       "/admin/api/tenants/{id}/keys": {

@@ -66,6 +66,7 @@ async function succeededJob(apiKey: string, count: number): Promise<StoredJob> {
     model: claim.model,
     images: stored,
     usage: null,
+    costMicroUsd: 0,
     facts: {},
   });
   if (!done) throw new Error(`job ${id} was not completed`);

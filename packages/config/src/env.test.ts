@@ -130,3 +130,41 @@ describe("environment parsing", () => {
     }
   });
 });
+
+describe("MODEL_PRICES", () => {
+  it("defaults to the documented table, USD per image", () => {
+    expect(parseEnv({}).MODEL_PRICES).toEqual({ "gpt-4o-image": 0.04, "gpt-image-1": 0.042 });
+  });
+
+  it("changes the models it names; the others keep their default price", () => {
+    expect(parseEnv({ MODEL_PRICES: " gpt-image-1 = 0.05 ," }).MODEL_PRICES).toEqual({
+      "gpt-4o-image": 0.04,
+      "gpt-image-1": 0.05,
+    });
+    expect(parseEnv({ MODEL_PRICES: "gpt-4o-image=0,gpt-image-1=12.123456" }).MODEL_PRICES).toEqual({
+      "gpt-4o-image": 0,
+      "gpt-image-1": 12.123456,
+    });
+  });
+
+  it.each([
+    ["gpt-image-1", /"gpt-image-1" is not model=usd/],
+    ["=0.04", /"=0.04" is not model=usd/],
+    ["dall-e-3=0.04", /unknown model "dall-e-3" \(known: gpt-4o-image, gpt-image-1\)/],
+    ["gpt-image-1=0.04,gpt-image-1=0.05", /gpt-image-1 is priced twice/],
+    ["gpt-image-1=-1", /the price of gpt-image-1 must be USD per image as a plain decimal/],
+    ["gpt-image-1=1e-3", /the price of gpt-image-1 must be/],
+    ["gpt-image-1=0.0000001", /at most 6 decimal places/],
+    ["gpt-image-1=1001", /at most 1000/],
+    ["gpt-image-1=", /the price of gpt-image-1 must be/],
+  ])("refuses %s, naming the variable and the problem", (value, message) => {
+    try {
+      parseEnv({ MODEL_PRICES: value });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).issues.map((i) => i.variable)).toEqual(["MODEL_PRICES"]);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { z } from "zod";
+import { DEFAULT_MODEL_PRICES_TEXT, parseModelPrices } from "./model-prices";
 
 /** Strict boolean: only "true" and "false" (never z.coerce.boolean, which takes "false" as true). */
 const bool = (fallback: boolean) =>
@@ -69,18 +70,21 @@ export function parseDurationList(value: string): number[] {
   });
 }
 
-const durationList = (fallback: string) =>
+/** A value parsed by `parse`, whose error message becomes the variable's issue. */
+const parsed = <T>(fallback: string, parse: (value: string) => T) =>
   z
     .string()
     .default(fallback)
     .transform((v, ctx) => {
       try {
-        return parseDurationList(v);
+        return parse(v);
       } catch (error) {
         ctx.addIssue({ code: "custom", message: (error as Error).message });
         return z.NEVER;
       }
     });
+
+const durationList = (fallback: string) => parsed(fallback, parseDurationList);
 
 /** Every variable of design section 6, with its default. */
 export const EnvSchema = z.object({
@@ -146,6 +150,8 @@ export const EnvSchema = z.object({
   TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
   TENANT_DEFAULT_IMAGES_PER_DAY: optionalInt(0, 100_000_000),
   TENANT_DEFAULT_MONTHLY_BUDGET_USD: decimal(1_000_000_000).optional(),
+  /** USD per stored image by model (`model=usd,…`): usage figures and monthly budgets are estimated with it. */
+  MODEL_PRICES: parsed(DEFAULT_MODEL_PRICES_TEXT, parseModelPrices),
   /** After a webhook secret rotation, webhooks are signed with the previous secret too for this long. */
   WEBHOOK_SECRET_GRACE_HOURS: decimal(24 * 365).default(24),
   /** Live event streams plus `Prefer: wait` requests one API key may hold at once, over every API process. */

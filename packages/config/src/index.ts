@@ -11,3 +11,4 @@ export {
   type TenantSettings,
   tenantDefaults,
 } from "./env";
+export { DEFAULT_MODEL_PRICES, parseModelPrices } from "./model-prices";

@@ -124,6 +124,8 @@ export interface CompleteInput {
   model: string;
   images: StoredImageInput[];
   usage: unknown;
+  /** Estimated cost of the images (MODEL_PRICES of `model` times their number), in micro-dollars. */
+  costMicroUsd: number;
   facts: AttemptFacts;
 }
 
@@ -139,6 +141,9 @@ export async function completeJob(db: PrismaClient, input: CompleteInput): Promi
         progressStage: "done",
         resultModel: input.model,
         usage: (input.usage ?? undefined) as Prisma.InputJsonValue | undefined,
+        // Written with the result, so usage figures and budgets can never see one without the other.
+        imagesStored: input.images.length,
+        costUsd: (input.costMicroUsd / 1_000_000).toFixed(6),
         finishedAt: now,
         leaseOwner: null,
         leaseExpiresAt: null,

@@ -45,6 +45,7 @@ export {
   type JobEventType,
   listEvents,
 } from "./events";
+export type { Tenant } from "./generated/prisma/client";
 export {
   type CreateJobInput,
   createJob,
@@ -95,4 +96,12 @@ export {
   type TenantView,
   updateTenantSettings,
 } from "./tenants";
+export {
+  type EnforceLimitsInput,
+  enforceUsageLimits,
+  type LimitedJob,
+  readLimitUsage,
+  readTenantLimits,
+  readUsageReport,
+} from "./usage";
 export { cancelJob, retryJob } from "./user-actions";

@@ -15,6 +15,8 @@ export interface CreateJobInput {
   idempotencyKey?: string | null;
   requestHash?: string | null;
   now?: Date;
+  /** Runs in the transaction before the insert; throwing refuses the job (nothing is written). */
+  guard?: (tx: DbClient) => Promise<void>;
 }
 
 /** Writes the job and its first event in one transaction: the durable row exists before any enqueue. */
@@ -23,6 +25,7 @@ export async function createJob(db: PrismaClient, args: CreateJobInput): Promise
   const { input } = args;
   const id = newId("job", now.getTime());
   return db.$transaction(async (tx) => {
+    await args.guard?.(tx);
     const job = await tx.job.create({
       data: {
         id,

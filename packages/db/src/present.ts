@@ -78,6 +78,7 @@ export function presentJob(
               height: img.height,
             })),
             usage: job.usage ?? null,
+            cost_usd: job.costUsd === null ? null : job.costUsd.toNumber(),
           }
         : null,
     error:

@@ -1,6 +1,7 @@
 import { AppError, isTerminal } from "@darkroom/domain";
-import type { PrismaClient } from "./client";
+import type { DbClient, PrismaClient } from "./client";
 import { appendEvent } from "./events";
+import type { Job } from "./generated/prisma/client";
 import { JOB_INCLUDE, type JobRecord } from "./jobs";
 
 /**
@@ -38,15 +39,22 @@ export async function cancelJob(
 
 /**
  * Re-runs a failed or canceled job: back to queued with a fresh attempt budget and deadline; the
- * earlier attempts stay listed. Throws not_found / conflict.
+ * earlier attempts stay listed. Throws not_found / conflict. `guard` runs in the transaction once
+ * the job is known to be retryable; throwing refuses the retry (the job stays as it was).
  */
-export async function retryJob(db: PrismaClient, tenantId: string, jobId: string): Promise<JobRecord> {
+export async function retryJob(
+  db: PrismaClient,
+  tenantId: string,
+  jobId: string,
+  guard?: (tx: DbClient, job: Job) => Promise<void>,
+): Promise<JobRecord> {
   return db.$transaction(async (tx) => {
     const current = await tx.job.findFirst({ where: { id: jobId, tenantId } });
     if (current === null) throw new AppError("not_found", `No job ${jobId}.`);
     if (!isTerminal(current.status) || current.status === "succeeded") {
       throw new AppError("conflict", `Job ${jobId} is ${current.status}; only failed or canceled jobs can be retried.`);
     }
+    await guard?.(tx, current);
     const now = new Date();
     const updated = await tx.job.updateMany({
       where: { id: jobId, status: current.status, attempt: current.attempt },

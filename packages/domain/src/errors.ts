@@ -30,6 +30,8 @@ export const API_ERROR_CODES = [
   "unsupported_media_type",
   "service_unavailable",
   "rate_limited",
+  "quota_exceeded",
+  "budget_exceeded",
 ] as const;
 export type ErrorCode = (typeof API_ERROR_CODES)[number];
 
@@ -75,6 +77,34 @@ export function rateLimitedError(
   refusal: { retryAfterSeconds: number; limit: { name: string; value: number } },
 ): AppError {
   return new AppError("rate_limited", message, { context: refusal });
+}
+
+/** What a `quota_exceeded` or `budget_exceeded` refusal names: the limit, how much of it is taken, and when it resets. */
+export interface UsageLimitRefusal {
+  /** The setting: `images_per_day` or `monthly_budget_usd`. */
+  name: "images_per_day" | "monthly_budget_usd";
+  /** Its value (images, or USD). */
+  value: number;
+  /** Taken in the current period by succeeded jobs (images stored, or their estimated cost). */
+  used: number;
+  /** Held by the tenant's queued and running jobs (their `n`, or their worst-case cost). */
+  reserved: number;
+  /** What the refused job would take (its `n`, or its worst-case cost). */
+  requested: number;
+  /** When the period ends and `used` starts again from 0 (ISO 8601, UTC). */
+  resets_at: string;
+}
+
+/**
+ * A `quota_exceeded` (images per day) or `budget_exceeded` (monthly budget) refusal: the problem
+ * answer carries `Retry-After` (seconds until the period resets) and `limit` naming the limit.
+ */
+export function usageLimitError(
+  code: "quota_exceeded" | "budget_exceeded",
+  message: string,
+  refusal: { retryAfterSeconds: number; limit: UsageLimitRefusal },
+): AppError {
+  return new AppError(code, message, { context: refusal });
 }
 
 /** True when `value` is one of the closed job error codes. */

@@ -9,6 +9,8 @@ export {
   JOB_ERROR_CODES,
   type JobErrorCode,
   rateLimitedError,
+  type UsageLimitRefusal,
+  usageLimitError,
 } from "./errors";
 export { type IdPrefix, isId, newId, ulid } from "./ids";
 export { ImageUrlSigner } from "./image-urls";
@@ -46,3 +48,30 @@ export {
   type ProgressStage,
   TERMINAL_STATUSES,
 } from "./job-state";
+export {
+  dayPeriod,
+  fromMicroUsd,
+  imagesCostMicroUsd,
+  type LimitUsage,
+  type MicroUsd,
+  type ModelPrices,
+  microPrices,
+  monthPeriod,
+  presentLimits,
+  resolveUsageRange,
+  toMicroUsd,
+  USAGE_GROUPS,
+  USAGE_MAX_RANGE_DAYS,
+  type UsageFigures,
+  type UsageGroup,
+  type UsageLimits,
+  type UsageLimitsView,
+  type UsageLimitView,
+  type UsageQuery,
+  UsageQuerySchema,
+  type UsageRange,
+  type UsageReport,
+  type UsageRow,
+  usageLimitRefusal,
+  worstCaseMicroUsd,
+} from "./usage";

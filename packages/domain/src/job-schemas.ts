@@ -244,7 +244,8 @@ export interface JobView {
   };
   attempts: AttemptView[];
   fallback_used: boolean;
-  result: { model: string; images: ImageView[]; usage: unknown } | null;
+  /** `cost_usd`: the estimate (MODEL_PRICES of `model` times the images stored); null for jobs stored before it was recorded. */
+  result: { model: string; images: ImageView[]; usage: unknown; cost_usd: number | null } | null;
   error: JobErrorView | null;
   metadata: Record<string, unknown>;
   webhook_url: string | null;

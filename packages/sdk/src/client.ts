@@ -1,4 +1,4 @@
-import { isTerminal, type JobCreateInput, type JobView } from "@darkroom/domain";
+import { isTerminal, type JobCreateInput, type JobView, type UsageReport } from "@darkroom/domain";
 import { DarkroomError, DarkroomTimeoutError } from "./errors";
 import { streamJobEvents } from "./event-stream";
 import { type RequestSpec, requestJson, send, sleep, type Transport, translateFailure } from "./http";
@@ -13,6 +13,7 @@ import type {
   JobPage,
   ListJobsQuery,
   StreamEventsOptions,
+  UsageQuery,
   WaitForJobOptions,
   WebhookDelivery,
 } from "./types";
@@ -197,6 +198,20 @@ export class DarkroomClient {
   async redeliverWebhook(deliveryId: string): Promise<WebhookDelivery> {
     const path = `/v1/webhook-deliveries/${encodeURIComponent(deliveryId)}/redeliver`;
     return (await requestJson<WebhookDelivery>(this.transport, { method: "POST", path })).body;
+  }
+
+  /**
+   * `GET /v1/usage`: the tenant's finished jobs, images, tokens and estimated cost in a range (by UTC
+   * day or by model, with totals), and its `images_per_day` and `monthly_budget_usd` with what is
+   * used of each. A bad range rejects with `validation_failed`.
+   */
+  async getUsage(query: UsageQuery = {}): Promise<UsageReport> {
+    const { body } = await requestJson<UsageReport>(this.transport, {
+      method: "GET",
+      path: "/v1/usage",
+      query: { from: isoDate(query.from), to: isoDate(query.to), group_by: query.groupBy },
+    });
+    return body;
   }
 
   /** `GET /v1/jobs/{id}/images/{index}`: the stored bytes of a succeeded job's image. */

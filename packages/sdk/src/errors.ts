@@ -1,4 +1,4 @@
-import type { ErrorCode, FieldError, JobView } from "@darkroom/domain";
+import type { ErrorCode, FieldError, JobView, UsageLimitRefusal } from "@darkroom/domain";
 
 /**
  * Codes a {@link DarkroomError} can carry: the API's own problem codes, plus `network_error` (no
@@ -6,6 +6,14 @@ import type { ErrorCode, FieldError, JobView } from "@darkroom/domain";
  * (an answer that is not the API's JSON, such as a proxy's HTML page).
  */
 export type DarkroomErrorCode = ErrorCode | "network_error" | "unexpected_response";
+
+/**
+ * The limit a 429 names. `rate_limited`: `{name, value}` (`rate_limit_per_minute`,
+ * `max_streams_per_key` or `auth_failures_per_minute`). `quota_exceeded` (`images_per_day`) and
+ * `budget_exceeded` (`monthly_budget_usd`): also what is used, reserved by queued and running jobs,
+ * and requested, and when the period resets.
+ */
+export type DarkroomErrorLimit = { name: string; value: number } | UsageLimitRefusal;
 
 /** Fields of a {@link DarkroomError}. */
 export interface DarkroomErrorInit {
@@ -16,6 +24,7 @@ export interface DarkroomErrorInit {
   requestId: string | null;
   errors?: FieldError[];
   retryAfterSeconds?: number | null;
+  limit?: DarkroomErrorLimit | null;
   cause?: unknown;
 }
 
@@ -38,6 +47,8 @@ export class DarkroomError extends Error {
   readonly errors: FieldError[];
   /** Seconds the server asked the client to wait (`Retry-After`), when it did. */
   readonly retryAfterSeconds: number | null;
+  /** With a 429 (`rate_limited`, `quota_exceeded`, `budget_exceeded`): the limit that refused the request. */
+  readonly limit: DarkroomErrorLimit | null;
 
   constructor(init: DarkroomErrorInit) {
     super(init.detail ?? init.title, init.cause === undefined ? undefined : { cause: init.cause });
@@ -49,6 +60,7 @@ export class DarkroomError extends Error {
     this.requestId = init.requestId;
     this.errors = init.errors ?? [];
     this.retryAfterSeconds = init.retryAfterSeconds ?? null;
+    this.limit = init.limit ?? null;
   }
 
   /**
@@ -96,6 +108,12 @@ function fieldErrors(value: unknown): FieldError[] {
   });
 }
 
+function problemLimit(value: unknown): DarkroomErrorLimit | null {
+  if (value === null || typeof value !== "object") return null;
+  const { name, value: amount } = value as { name?: unknown; value?: unknown };
+  return typeof name === "string" && typeof amount === "number" ? (value as DarkroomErrorLimit) : null;
+}
+
 /** The error for a non-2xx response; reads (and so consumes) its body. */
 export async function errorFromResponse(response: Response): Promise<DarkroomError> {
   const text = await response.text().catch(() => "");
@@ -129,6 +147,7 @@ export async function errorFromResponse(response: Response): Promise<DarkroomErr
     requestId: stringOr(problem.request_id, headerRequestId),
     errors: fieldErrors(problem.errors),
     retryAfterSeconds,
+    limit: problemLimit(problem.limit),
   });
 }
 

@@ -1,4 +1,18 @@
-export type { ErrorCode, FieldError, JobCreateInput, JobErrorCode, JobStatus, JobView } from "@darkroom/domain";
+export type {
+  ErrorCode,
+  FieldError,
+  JobCreateInput,
+  JobErrorCode,
+  JobStatus,
+  JobView,
+  UsageFigures,
+  UsageGroup,
+  UsageLimitRefusal,
+  UsageLimitsView,
+  UsageLimitView,
+  UsageReport,
+  UsageRow,
+} from "@darkroom/domain";
 export {
   type VerifyWebhookOptions,
   verifyWebhook,
@@ -11,6 +25,7 @@ export {
   DarkroomError,
   type DarkroomErrorCode,
   type DarkroomErrorInit,
+  type DarkroomErrorLimit,
   DarkroomTimeoutError,
   parseRetryAfterSeconds,
 } from "./errors";
@@ -28,6 +43,7 @@ export {
   type ListJobsQuery,
   type StreamEventsOptions,
   TERMINAL_EVENT_TYPES,
+  type UsageQuery,
   type WaitForJobOptions,
   type WebhookDelivery,
 } from "./types";

@@ -1,4 +1,4 @@
-import type { JobStatus, JobView, Model } from "@darkroom/domain";
+import type { JobStatus, JobView, Model, UsageGroup } from "@darkroom/domain";
 
 /** Options of `new DarkroomClient(…)`. */
 export interface DarkroomClientOptions {
@@ -142,4 +142,14 @@ export interface StreamEventsOptions {
 export interface DownloadedImage {
   bytes: Uint8Array;
   contentType: string;
+}
+
+/** Options of `getUsage`; dates as ISO 8601 strings (a bare `YYYY-MM-DD` is UTC midnight) or `Date`s. */
+export interface UsageQuery {
+  /** Start, inclusive; default: the first instant of the current UTC month. */
+  from?: string | Date;
+  /** End, exclusive; default: now. At most 366 days after `from`. */
+  to?: string | Date;
+  /** One row per UTC day (default) or per model. */
+  groupBy?: UsageGroup;
 }

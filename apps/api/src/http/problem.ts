@@ -16,6 +16,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   unsupported_media_type: 415,
   idempotency_mismatch: 422,
   rate_limited: 429,
+  quota_exceeded: 429,
+  budget_exceeded: 429,
   service_unavailable: 503,
 };
 
@@ -30,6 +32,8 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   unsupported_media_type: "Unsupported media type",
   idempotency_mismatch: "Idempotency-Key reused with a different body",
   rate_limited: "Too many requests",
+  quota_exceeded: "Daily image quota reached",
+  budget_exceeded: "Monthly budget reached",
   service_unavailable: "Service temporarily unavailable",
   internal: "Internal error",
 };

@@ -6,8 +6,10 @@ import {
   listTenants,
   presentApiKey,
   presentTenant,
+  readTenantLimits,
   revokeApiKey,
   rotateWebhookSecret,
+  type Tenant,
   updateTenantSettings,
 } from "@darkroom/db";
 import { AppError, hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from "@darkroom/domain";
@@ -17,6 +19,7 @@ import { z } from "zod";
 import type { ApiDeps } from "../deps";
 import { parseOrThrow } from "../http/validate";
 import { storedSettings, TenantSettingsSchema } from "../tenant-settings";
+import { buildUsageReport } from "../usage-report";
 
 const NameSchema = z
   .string({ error: "is required and must be a string" })
@@ -52,6 +55,11 @@ async function existingTenantId(deps: ApiDeps, id: string): Promise<string> {
 
 export function adminRouter(deps: ApiDeps): Router {
   const router = Router();
+  /** One tenant with its usage of its limits (read only for a tenant that has a quota or budget). */
+  const withLimits = async (tenant: Tenant) => ({
+    ...presentTenant(tenant),
+    limits: await readTenantLimits(deps.db, tenant, deps.config.env.MODEL_PRICES),
+  });
 
   router.post("/admin/api/keys", async (req, res) => {
     requireJson(req, '{"name": …}');
@@ -73,7 +81,14 @@ export function adminRouter(deps: ApiDeps): Router {
   router.get("/admin/api/tenants/:id", async (req, res) => {
     const tenant = PLAUSIBLE_ID.test(req.params.id) ? await findTenant(deps.db, req.params.id) : null;
     if (tenant === null) throw noTenant(req.params.id);
-    res.json(presentTenant(tenant));
+    res.json(await withLimits(tenant));
+  });
+
+  router.get("/admin/api/tenants/:id/usage", async (req, res) => {
+    const id = await existingTenantId(deps, req.params.id);
+    const report = await buildUsageReport(deps.db, deps.config.env.MODEL_PRICES, id, req.query);
+    if (report === null) throw noTenant(req.params.id);
+    res.json(report);
   });
 
   router.patch("/admin/api/tenants/:id", async (req, res) => {
@@ -99,7 +114,7 @@ export function adminRouter(deps: ApiDeps): Router {
         { retryable: true, cause: error },
       );
     });
-    res.json(presentTenant(tenant));
+    res.json(await withLimits(tenant));
   });
 
   router.get("/admin/api/tenants/:id/keys", async (req, res) => {

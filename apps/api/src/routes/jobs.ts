@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   cancelJob,
   createJob,
+  enforceUsageLimits,
   findJobByIdempotencyKey,
   findJobForTenant,
   type JobRecord,
@@ -37,6 +38,8 @@ function requestHash(input: JobCreate): string {
     .digest("hex");
 }
 
+const asLimited = (input: JobCreate) => ({ n: input.n, model: input.model, fallbackModel: input.fallback_model });
+
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string })?.code === "P2002";
 }
@@ -65,6 +68,7 @@ export function jobsRouter(deps: ApiDeps): Router {
       res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
     }
   };
+  const prices = deps.config.env.MODEL_PRICES;
   const notify = (res: Response, jobId: string) =>
     publishJobEvents(deps.redis, deps.config.env.QUEUE_PREFIX, jobId).catch((error: unknown) =>
       res.locals.log.warn({ err: error, job_id: jobId }, "event signal not published (listeners poll)"),
@@ -166,7 +170,13 @@ export function jobsRouter(deps: ApiDeps): Router {
     }
     let job: JobRecord;
     try {
-      job = await createJob(deps.db, { tenantId, input, idempotencyKey: idempotencyKey ?? null, requestHash: hash });
+      job = await createJob(deps.db, {
+        tenantId,
+        input,
+        idempotencyKey: idempotencyKey ?? null,
+        requestHash: hash,
+        guard: (tx) => enforceUsageLimits(tx, { tenantId, job: asLimited(input), prices, idempotencyKey }),
+      });
     } catch (error) {
       // A concurrent request with the same key won the insert: answer as its replay.
       if (idempotencyKey !== undefined && isUniqueViolation(error)) {
@@ -217,7 +227,10 @@ export function jobsRouter(deps: ApiDeps): Router {
 
   router.post("/v1/jobs/:id/retry", async (req, res) => {
     if (!isId("job", req.params.id)) throw new AppError("not_found", `No job ${req.params.id}.`);
-    const job = await retryJob(deps.db, tenantOf(res), req.params.id);
+    // A retry grants a fresh attempt budget: it takes from the quota and budget like a new job.
+    const job = await retryJob(deps.db, tenantOf(res), req.params.id, (tx, current) =>
+      enforceUsageLimits(tx, { tenantId: current.tenantId, job: current, prices }),
+    );
     // A new work id per user retry (workIdOf): the previous run may still be finishing.
     await enqueue(res, job);
     await notify(res, job.id);

@@ -9,6 +9,7 @@ import {
   type StoredImageInput,
   writeProgress,
 } from "@darkroom/db";
+import { imagesCostMicroUsd } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import { type FairIntake, parsePayload } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
@@ -178,6 +179,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         model,
         images: outcome.images,
         usage: outcome.usage,
+        costMicroUsd: imagesCostMicroUsd(config.env.MODEL_PRICES, model, outcome.images.length),
         facts: {
           upstreamRequestId: outcome.upstreamRequestId,
           timeToFirstByteMs: outcome.timeToFirstByteMs,
