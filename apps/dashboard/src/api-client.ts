@@ -1,4 +1,17 @@
-import type { AdminJob, JobDetail, JobList, Overview, StatusFilter } from "./types";
+import type { FieldError } from "@darkroom/domain";
+import type {
+  AdminJob,
+  ApiKey,
+  CreatedApiKey,
+  CreatedTenant,
+  JobDetail,
+  JobList,
+  Overview,
+  RotatedSecret,
+  StatusFilter,
+  Tenant,
+  TenantPatch,
+} from "./types";
 
 /** The admin API answered 401: the token is wrong (or was rotated). */
 export class UnauthorizedError extends Error {
@@ -8,21 +21,41 @@ export class UnauthorizedError extends Error {
   }
 }
 
-interface Problem {
-  title?: string;
-  detail?: string;
-}
-
-async function describeFailure(res: Response): Promise<string> {
-  try {
-    const problem = (await res.json()) as Problem;
-    return problem.detail ?? problem.title ?? `HTTP ${res.status}`;
-  } catch {
-    return `HTTP ${res.status}`;
+/** Any other refusal, with the problem document's `code` and per-field `errors` when it had them. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | null,
+    detail: string,
+    readonly fieldErrors: FieldError[],
+  ) {
+    super(detail);
+    this.name = "ApiError";
   }
 }
 
-/** Reads `/admin/api/*` with the admin token. Same origin: the API serves the dashboard. */
+interface Problem {
+  title?: string;
+  detail?: string;
+  code?: string;
+  errors?: FieldError[];
+}
+
+async function failure(res: Response): Promise<Error> {
+  let problem: Problem = {};
+  try {
+    problem = (await res.json()) as Problem;
+  } catch {
+    // Not a problem document (a proxy's error page): the status is all there is.
+  }
+  const detail = problem.detail ?? problem.title ?? `HTTP ${res.status}`;
+  if (res.status === 401) return new UnauthorizedError(detail);
+  return new ApiError(res.status, problem.code ?? null, detail, Array.isArray(problem.errors) ? problem.errors : []);
+}
+
+const segment = encodeURIComponent;
+
+/** Reads and changes `/admin/api/*` with the admin token. Same origin: the API serves the dashboard. */
 export class AdminApi {
   constructor(
     readonly token: string,
@@ -33,14 +66,21 @@ export class AdminApi {
     return { authorization: `Bearer ${this.token}` };
   }
 
-  private async get<T>(path: string, signal?: AbortSignal): Promise<T> {
+  private async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { ...this.authHeaders(), accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
     const res = await fetch(`${this.baseUrl}${path}`, {
-      headers: { ...this.authHeaders(), accept: "application/json" },
+      method,
+      headers,
+      body: body === undefined ? null : JSON.stringify(body),
       signal: signal ?? null,
     });
-    if (res.status === 401) throw new UnauthorizedError(await describeFailure(res));
-    if (!res.ok) throw new Error(await describeFailure(res));
+    if (!res.ok) throw await failure(res);
     return (await res.json()) as T;
+  }
+
+  private get<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return this.request("GET", path, undefined, signal);
   }
 
   overview(signal?: AbortSignal): Promise<Overview> {
@@ -54,10 +94,60 @@ export class AdminApi {
   }
 
   jobDetail(id: string, signal?: AbortSignal): Promise<JobDetail> {
-    return this.get(`/admin/api/jobs/${encodeURIComponent(id)}`, signal);
+    return this.get(`/admin/api/jobs/${segment(id)}`, signal);
   }
 
   async job(id: string, signal?: AbortSignal): Promise<AdminJob> {
     return (await this.jobDetail(id, signal)).job;
   }
+
+  async tenants(signal?: AbortSignal): Promise<Tenant[]> {
+    return (await this.get<{ data: Tenant[] }>("/admin/api/tenants", signal)).data;
+  }
+
+  tenant(id: string, signal?: AbortSignal): Promise<Tenant> {
+    return this.get(`/admin/api/tenants/${segment(id)}`, signal);
+  }
+
+  /** Sends only the fields in `patch`; answers the tenant as it now is. */
+  updateTenant(id: string, patch: TenantPatch): Promise<Tenant> {
+    return this.request("PATCH", `/admin/api/tenants/${segment(id)}`, patch);
+  }
+
+  /** A new tenant with its first API key and its webhook secret, both shown once. */
+  createTenant(name: string): Promise<CreatedTenant> {
+    return this.request("POST", "/admin/api/keys", { name });
+  }
+
+  async apiKeys(tenantId: string, signal?: AbortSignal): Promise<ApiKey[]> {
+    return (await this.get<{ data: ApiKey[] }>(`/admin/api/tenants/${segment(tenantId)}/keys`, signal)).data;
+  }
+
+  addApiKey(tenantId: string, name: string): Promise<CreatedApiKey> {
+    return this.request("POST", `/admin/api/tenants/${segment(tenantId)}/keys`, { name });
+  }
+
+  revokeApiKey(keyId: string): Promise<ApiKey> {
+    return this.request("POST", `/admin/api/keys/${segment(keyId)}/revoke`);
+  }
+
+  rotateWebhookSecret(tenantId: string): Promise<RotatedSecret> {
+    return this.request("POST", `/admin/api/tenants/${segment(tenantId)}/webhook-secret/rotate`);
+  }
+}
+
+/** What to show for a failed call (AbortError included: callers drop those first). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A refusal of one field as a sentence naming it ("Name must not be empty."), else the problem's detail. */
+export function fieldRefusal(error: unknown, path: string, label: string): string {
+  const field = error instanceof ApiError ? error.fieldErrors.find((f) => f.path === path) : undefined;
+  return field === undefined ? errorMessage(error) : `${label} ${field.message}.`;
+}
+
+/** A request this page gave up on (it moved on): nothing to report. */
+export function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "AbortError";
 }

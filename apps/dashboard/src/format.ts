@@ -42,3 +42,14 @@ export function formatBytes(bytes: number): string {
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+/** A cap, quota or budget as the tenants page shows it; null is "none". */
+export function formatLimit(value: number | null): string {
+  return value === null ? "none" : value.toLocaleString();
+}
+
+const USD = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 4 });
+
+export function formatUsd(value: number | null): string {
+  return value === null ? "none" : USD.format(value);
+}

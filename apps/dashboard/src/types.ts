@@ -1,4 +1,4 @@
-import type { AdminJobView, AdminOverview, JobStatus } from "@darkroom/domain";
+import type { AdminJobView, AdminOverview, ApiKeyView, JobStatus, TenantView } from "@darkroom/domain";
 
 export type AdminJob = AdminJobView;
 export type Overview = AdminOverview;
@@ -44,3 +44,32 @@ export interface StreamEvent {
 }
 
 export type LiveState = "connecting" | "live" | "reconnecting";
+
+export type Tenant = TenantView;
+export type ApiKey = ApiKeyView;
+
+/** What `PATCH /admin/api/tenants/{id}` takes. A field the form could not read as a number is sent as typed, so the API names the problem. */
+export type TenantPatch = Partial<Record<"name" | TenantSettingName, string | number | null>>;
+
+export type TenantSettingName =
+  | "max_concurrency"
+  | "weight"
+  | "rate_limit_per_minute"
+  | "images_per_day"
+  | "monthly_budget_usd";
+
+export interface CreatedTenant {
+  tenant_id: string;
+  api_key: string;
+  webhook_secret: string;
+}
+
+export interface CreatedApiKey {
+  id: string;
+  api_key: string;
+}
+
+export interface RotatedSecret {
+  webhook_secret: string;
+  previous_valid_until: string;
+}

@@ -1,12 +1,11 @@
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "./browser";
 import { client, uniquePrompt } from "./support";
 
-// Debian's chromium, driven by playwright-core: no browser download in tests or CI.
-const CHROMIUM = "/usr/bin/chromium";
 // Kept after the run for a person to look at; named by run so that runs sharing a machine never
 // overwrite each other's.
 const SCREENSHOT = path.join(tmpdir(), `darkroom-dashboard-${testRunId()}.png`);
@@ -20,10 +19,7 @@ let api: ReturnType<typeof client>;
 beforeAll(async () => {
   stack = await startStack({ label: "dashboard" });
   api = client(stack, await stack.newApiKey("acme"));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
 });
 afterAll(async () => {
@@ -46,7 +42,9 @@ describe("dashboard", () => {
 
     await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
     await page.getByTestId("sign-in").click();
-    await expect.poll(() => page.getByTestId("live-indicator").getAttribute("data-state")).toBe("live");
+    await expect
+      .poll(() => page.getByTestId("live-indicator").getAttribute("data-state"), { timeout: 10_000 })
+      .toBe("live");
     await expect.poll(() => page.getByTestId("card-succeeded").count()).toBe(1);
     const succeededBefore = await cardCount("succeeded");
     // A marker that a reload would wipe: everything below must arrive through the live stream.

@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Stack } from "@darkroom/testing";
+import { Webhook } from "standardwebhooks";
 
 export interface JobJson {
   id: string;
@@ -79,4 +82,53 @@ export function upstreamCalls(stack: Stack, prompt: string) {
 /** `chat` / `images` for each upstream call of a prompt. */
 export function callKinds(stack: Stack, prompt: string): string[] {
   return upstreamCalls(stack, prompt).map((c) => (c.path === "/v1/chat/completions" ? "chat" : "images"));
+}
+
+export interface ReceivedWebhook {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A webhook receiver on 127.0.0.1 that answers 200 and keeps every delivery. */
+export async function startWebhookReceiver() {
+  const received: ReceivedWebhook[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => {
+      body += c.toString("utf8");
+    });
+    req.on("end", () => {
+      received.push({ path: req.url ?? "/", headers: req.headers, body });
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    /** The first delivery to `path` (polled; fails after `timeoutMs`). */
+    async waitFor(path: string, timeoutMs = 20_000): Promise<ReceivedWebhook> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const hit = received.find((r) => r.path === path);
+        if (hit !== undefined) return hit;
+        if (Date.now() > deadline) throw new Error(`no webhook to ${path}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+export type WebhookReceiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
+
+/** Whether a delivery's `webhook-signature` verifies with `secret` (Standard Webhooks). */
+export function verifiesWith(secret: string, delivery: ReceivedWebhook): boolean {
+  try {
+    new Webhook(secret).verify(delivery.body, delivery.headers as Record<string, string>);
+    return true;
+  } catch {
+    return false;
+  }
 }

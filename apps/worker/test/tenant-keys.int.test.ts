@@ -1,39 +1,18 @@
 import { execFile } from "node:child_process";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { bundleDir, STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+import { type ReceivedWebhook, startWebhookReceiver, verifiesWith, type WebhookReceiver } from "./support";
 
 // 10.8 s: long enough for a job and its webhook under load, short enough to wait out in a test.
 const GRACE_HOURS = "0.003";
 
 let stack: Stack;
 let secondApi: string;
-let server: Server;
-let receiverUrl = "";
-const received: Received[] = [];
+let receiver: WebhookReceiver;
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => {
-      body += c.toString("utf8");
-    });
-    req.on("end", () => {
-      received.push({ path: req.url ?? "/", headers: req.headers, body });
-      res.writeHead(200).end("ok");
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  receiver = await startWebhookReceiver();
   stack = await startStack({
     label: "tenant-keys",
     simulatorStepMs: 5,
@@ -43,7 +22,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await stack?.stop();
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await receiver?.close();
 });
 
 const admin = async (method: string, path: string, body?: unknown) => {
@@ -136,38 +115,24 @@ describe("webhook secret rotation", () => {
       tenant_id: string;
       webhook_secret: string;
     };
-    const deliveryOf = async (label: string): Promise<Received> => {
+    const deliveryOf = async (label: string): Promise<ReceivedWebhook> => {
       const res = await fetch(`${stack.apiUrl}/v1/jobs`, {
         method: "POST",
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
         body: JSON.stringify({
           prompt: `rotation ${label}`,
-          webhook_url: `${receiverUrl}/${label}`,
+          webhook_url: `${receiver.url}/${label}`,
           webhook_events: ["job.succeeded"],
         }),
       });
       expect(res.status).toBe(202);
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const hit = received.find((r) => r.path === `/${label}`);
-        if (hit !== undefined) return hit;
-        if (Date.now() > deadline) throw new Error(`no webhook for ${label}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      return receiver.waitFor(`/${label}`);
     };
-    const signatures = (r: Received) => String(r.headers["webhook-signature"]).split(" ");
-    const verifies = (secret: string, r: Received) => {
-      try {
-        new Webhook(secret).verify(r.body, r.headers as Record<string, string>);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const signatures = (r: ReceivedWebhook) => String(r.headers["webhook-signature"]).split(" ");
 
     const before = await deliveryOf("before");
     expect(signatures(before)).toHaveLength(1);
-    expect(verifies(oldSecret, before)).toBe(true);
+    expect(verifiesWith(oldSecret, before)).toBe(true);
 
     const rotated = await admin("POST", `/admin/api/tenants/${tenantId}/webhook-secret/rotate`);
     expect(rotated.status).toBe(200);
@@ -184,13 +149,13 @@ describe("webhook secret rotation", () => {
     // Signed before the grace ended, or this check would prove nothing.
     expect(Number(during.headers["webhook-timestamp"]) * 1000).toBeLessThan(validUntil);
     expect(signatures(during)).toHaveLength(2);
-    expect(verifies(newSecret, during)).toBe(true);
-    expect(verifies(oldSecret, during)).toBe(true);
+    expect(verifiesWith(newSecret, during)).toBe(true);
+    expect(verifiesWith(oldSecret, during)).toBe(true);
 
     while (Date.now() <= validUntil) await new Promise((r) => setTimeout(r, 100));
     const after = await deliveryOf("after");
     expect(signatures(after)).toHaveLength(1);
-    expect(verifies(newSecret, after)).toBe(true);
-    expect(verifies(oldSecret, after)).toBe(false);
+    expect(verifiesWith(newSecret, after)).toBe(true);
+    expect(verifiesWith(oldSecret, after)).toBe(false);
   }, 90_000);
 });

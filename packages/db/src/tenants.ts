@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
-import { newId } from "@darkroom/domain";
+import { type ApiKeyView, newId, type TenantView } from "@darkroom/domain";
 import type { DbClient } from "./client";
 import type { ApiKey, Tenant } from "./generated/prisma/client";
+
+export type { ApiKeyView, TenantView };
 
 /** Who a presented API key authenticates, with what the per-key request limit needs. */
 export interface TenantAuth {
@@ -27,31 +29,6 @@ export interface TenantSettingsInput {
   rateLimitPerMinute: number;
   imagesPerDay: number | null;
   monthlyBudgetUsd: number | null;
-}
-
-/** A tenant as the admin API answers it (never its webhook secret). */
-export interface TenantView {
-  id: string;
-  name: string;
-  created_at: string;
-  max_concurrency: number | null;
-  weight: number;
-  rate_limit_per_minute: number;
-  images_per_day: number | null;
-  monthly_budget_usd: number | null;
-  /** Until when webhooks are also signed with the secret before the last rotation; null when not. */
-  previous_webhook_secret_valid_until: string | null;
-}
-
-/** An API key as the admin API answers it: never the key, nor its hash. */
-export interface ApiKeyView {
-  id: string;
-  tenant_id: string;
-  name: string;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
 }
 
 // Writing `lastUsedAt` on every request would turn each read into a write: once a minute is enough.

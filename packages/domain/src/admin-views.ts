@@ -23,3 +23,28 @@ export interface AdminOverview {
 
 /** A job as the admin API shows it: every tenant's, with the tenant named. */
 export type AdminJobView = JobView & { tenant_id: string; tenant_name: string };
+
+/** A tenant as the admin API answers it (never its webhook secret); the dashboard reads the same. */
+export interface TenantView {
+  id: string;
+  name: string;
+  created_at: string;
+  max_concurrency: number | null;
+  weight: number;
+  rate_limit_per_minute: number;
+  images_per_day: number | null;
+  monthly_budget_usd: number | null;
+  /** Until when webhooks are also signed with the secret before the last rotation; null when not. */
+  previous_webhook_secret_valid_until: string | null;
+}
+
+/** An API key as the admin API answers it: never the key, nor its hash. */
+export interface ApiKeyView {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}

@@ -29,7 +29,9 @@ export function dashboardRouter(): Router {
     return router;
   }
   router.use("/dashboard/", express.static(dist, { index: "index.html", maxAge: "1h" }));
-  // Client-side routes: any other path under /dashboard/ gets the app.
-  router.get(/^\/dashboard\/(?!assets\/).*/, (_req, res) => res.sendFile(path.join(dist, "index.html")));
+  // Client-side routes: any other path under /dashboard/ gets the app. `root`, not an absolute path:
+  // send refuses a path with a dot-folder anywhere in it (a checkout under ~/.local, the test builds
+  // in .test-builds), and with `root` it looks only below it.
+  router.get(/^\/dashboard\/(?!assets\/).*/, (_req, res) => res.sendFile("index.html", { root: dist }));
   return router;
 }

@@ -1,9 +1,17 @@
-import { useCallback, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { AdminApi, UnauthorizedError } from "../api-client";
+import { type Route, useRoute } from "../router";
 import { Dashboard } from "./dashboard";
 import { SignIn } from "./sign-in";
+import { TenantsView } from "./tenants-view";
 
 const TOKEN_KEY = "darkroom.admin-token";
+
+const TITLES: Record<Route["view"], string> = {
+  jobs: "Darkroom dashboard",
+  tenants: "Tenants · Darkroom",
+  tenant: "Tenant · Darkroom",
+};
 
 function readStoredToken(): string | null {
   try {
@@ -18,6 +26,12 @@ export function App() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const api = useMemo(() => (token === null ? null : new AdminApi(token)), [token]);
+  // The address names the view, so a reload or a shared link opens it again (after signing in).
+  const [route, navigate] = useRoute();
+
+  useEffect(() => {
+    document.title = TITLES[route.view];
+  }, [route.view]);
 
   const signOut = useCallback(() => {
     window.sessionStorage.removeItem(TOKEN_KEY);
@@ -50,5 +64,10 @@ export function App() {
   };
 
   if (api === null) return <SignIn error={error} busy={busy} onSubmit={(t) => void signIn(t)} />;
-  return <Dashboard key={api.token} api={api} onSignOut={signOut} onUnauthorized={rejected} />;
+  const view = { api, navigate, onSignOut: signOut, onUnauthorized: rejected };
+  return route.view === "jobs" ? (
+    <Dashboard key={api.token} route={route} {...view} />
+  ) : (
+    <TenantsView key={api.token} route={route} {...view} />
+  );
 }

@@ -1,28 +1,28 @@
 import type { ProgressStage } from "@darkroom/domain";
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
-import { type AdminApi, UnauthorizedError } from "../api-client";
+import { type AdminApi, errorMessage, isAbort, UnauthorizedError } from "../api-client";
 import { TERMINAL_EVENTS } from "../constants";
 import { followAdminStream } from "../event-stream";
 import { formatTime } from "../format";
 import { INITIAL_JOBS_STATE, jobsReducer } from "../jobs-state";
+import type { Route } from "../router";
 import type { LiveState, Overview, StatusFilter, StreamEvent } from "../types";
 import { JobDetail } from "./job-detail";
 import { JobsTable } from "./jobs-table";
 import { SummaryCards } from "./summary-cards";
+import { TopBar } from "./top-bar";
 
 const OVERVIEW_INTERVAL_MS = 5000;
 
 interface DashboardProps {
   api: AdminApi;
+  route: Route;
+  navigate(route: Route): void;
   onSignOut(): void;
   onUnauthorized(error: UnauthorizedError): void;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-export function Dashboard({ api, onSignOut, onUnauthorized }: DashboardProps) {
+export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: DashboardProps) {
   const [jobsState, dispatch] = useReducer(jobsReducer, INITIAL_JOBS_STATE);
   const [overview, setOverview] = useState<Overview | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
@@ -38,7 +38,7 @@ export function Dashboard({ api, onSignOut, onUnauthorized }: DashboardProps) {
   const report = useCallback(
     (error: unknown) => {
       if (error instanceof UnauthorizedError) onUnauthorized(error);
-      else if (!(error instanceof DOMException && error.name === "AbortError")) setProblem(describe(error));
+      else if (!isAbort(error)) setProblem(errorMessage(error));
     },
     [onUnauthorized],
   );
@@ -124,8 +124,7 @@ export function Dashboard({ api, onSignOut, onUnauthorized }: DashboardProps) {
 
   return (
     <div className="app">
-      <header className="topbar">
-        <h1>Darkroom</h1>
+      <TopBar route={route} navigate={navigate} onSignOut={onSignOut}>
         <span
           className={`live live-${live}`}
           data-testid="live-indicator"
@@ -138,10 +137,7 @@ export function Dashboard({ api, onSignOut, onUnauthorized }: DashboardProps) {
         <span className="muted small updated">
           {overview !== null && <>Updated {formatTime(overview.generated_at)}</>}
         </span>
-        <button type="button" className="ghost" onClick={onSignOut} data-testid="sign-out">
-          Sign out
-        </button>
-      </header>
+      </TopBar>
       {problem !== null && (
         <p className="banner" role="alert">
           {problem}
@@ -167,6 +163,7 @@ export function Dashboard({ api, onSignOut, onUnauthorized }: DashboardProps) {
               version={detailVersion}
               liveJob={selectedRow}
               now={now}
+              navigate={navigate}
               onClose={() => setSelectedId(null)}
               onUnauthorized={onUnauthorized}
             />

@@ -1,8 +1,10 @@
 import { useEffect, useRef, useState } from "react";
 import { type AdminApi, UnauthorizedError } from "../api-client";
 import { formatBytes, formatDateTime, formatMs, formatSeconds, formatTime, jobDurationSeconds } from "../format";
+import type { Route } from "../router";
 import type { AdminJob, JobDetail as JobDetailData, JobEventRecord } from "../types";
 import { ProgressBar } from "./progress-bar";
+import { RouteLink } from "./route-link";
 import { StatusBadge } from "./status-badge";
 
 interface JobDetailProps {
@@ -13,6 +15,7 @@ interface JobDetailProps {
   /** The table's row, which progress events keep current between reloads. */
   liveJob: AdminJob | undefined;
   now: number;
+  navigate(route: Route): void;
   onClose(): void;
   onUnauthorized(error: UnauthorizedError): void;
 }
@@ -57,7 +60,7 @@ function groupProgress(events: JobEventRecord[]): TimelineEntry[] {
   return entries;
 }
 
-export function JobDetail({ api, jobId, version, liveJob, now, onClose, onUnauthorized }: JobDetailProps) {
+export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose, onUnauthorized }: JobDetailProps) {
   const [detail, setDetail] = useState<JobDetailData | null>(null);
   const [error, setError] = useState<string | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
@@ -115,7 +118,11 @@ export function JobDetail({ api, jobId, version, liveJob, now, onClose, onUnauth
           </div>
           <dl className="facts">
             <dt>Tenant</dt>
-            <dd title={job.tenant_id}>{job.tenant_name}</dd>
+            <dd title={job.tenant_id}>
+              <RouteLink to={{ view: "tenant", tenantId: job.tenant_id }} navigate={navigate}>
+                {job.tenant_name}
+              </RouteLink>
+            </dd>
             <dt>Model</dt>
             <dd>
               {job.model}

@@ -1,0 +1,46 @@
+import { useCallback, useEffect, useState } from "react";
+
+/** Where the API serves the dashboard (vite.config.ts `base`); every route is a path below it. */
+export const BASE_PATH = "/dashboard/";
+
+export type Route = { view: "jobs" } | { view: "tenants" } | { view: "tenant"; tenantId: string };
+
+/** The view a location path names; anything unknown is the jobs view. */
+export function parseRoute(pathname: string): Route {
+  const rest = pathname.startsWith(BASE_PATH) ? pathname.slice(BASE_PATH.length) : "";
+  const parts = rest.split("/").filter((p) => p !== "");
+  if (parts[0] !== "tenants" || parts.length > 2) return { view: "jobs" };
+  if (parts[1] === undefined) return { view: "tenants" };
+  try {
+    return { view: "tenant", tenantId: decodeURIComponent(parts[1]) };
+  } catch {
+    return { view: "tenants" };
+  }
+}
+
+export function routePath(route: Route): string {
+  switch (route.view) {
+    case "jobs":
+      return BASE_PATH;
+    case "tenants":
+      return `${BASE_PATH}tenants`;
+    case "tenant":
+      return `${BASE_PATH}tenants/${encodeURIComponent(route.tenantId)}`;
+  }
+}
+
+/** The current route, following the address bar (back, forward) and `navigate`. */
+export function useRoute(): [Route, (route: Route) => void] {
+  const [route, setRoute] = useState(() => parseRoute(window.location.pathname));
+  useEffect(() => {
+    const onPop = () => setRoute(parseRoute(window.location.pathname));
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+  const navigate = useCallback((next: Route) => {
+    const path = routePath(next);
+    if (path !== window.location.pathname) window.history.pushState(null, "", path);
+    setRoute(parseRoute(path));
+  }, []);
+  return [route, navigate];
+}
