@@ -45,6 +45,11 @@ function on(s: Stack) {
               method: "POST",
               headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
               body: JSON.stringify(body),
+            }).catch((error: unknown) => {
+              // No answer at all: show what the API process said last.
+              throw new Error(`create: ${(error as Error).message}; API output: ${s.api.output().slice(-3000)}`, {
+                cause: error,
+              });
             });
             if (res.status !== 202) throw new Error(`create: ${res.status} ${await res.text()}`);
             return (await res.json()) as Job;
@@ -116,18 +121,31 @@ describe("fair scheduling", () => {
     const a = await api.tenant({ weight: 2 });
     const b = await api.tenant({ weight: 1 });
     const directive = "[[sim ttfb_ms=400 step_ms=1]]";
-    await Promise.all([
-      api.submit(a.key, prompts(80, `${directive} a`)),
-      api.submit(b.key, prompts(80, `${directive} b`)),
-    ]);
-    const done = await until(
-      "45 jobs finished",
+    // B's jobs are all older than A's: a plain FIFO would run B's first and A's after.
+    await api.submit(b.key, prompts(90, `${directive} b`));
+    await api.submit(a.key, prompts(90, `${directive} a`));
+    const counts = async () => {
+      const [ad, bd] = await Promise.all([api.all(a.key, "succeeded"), api.all(b.key, "succeeded")]);
+      return { a: ad.length, b: bd.length };
+    };
+    // Measured after a warm-up: the first slots go to whichever tenant's jobs arrived first.
+    const start = await until(
+      "the warm-up",
       async () => {
-        const [ad, bd] = await Promise.all([api.all(a.key, "succeeded"), api.all(b.key, "succeeded")]);
-        return ad.length + bd.length >= 45 ? { a: ad.length, b: bd.length } : undefined;
+        const c = await counts();
+        return c.a + c.b >= 12 ? c : undefined;
+      },
+      30_000,
+    );
+    const end = await until(
+      "45 more jobs finished",
+      async () => {
+        const c = await counts();
+        return c.a + c.b >= start.a + start.b + 45 ? c : undefined;
       },
       40_000,
     );
+    const done = { a: end.a - start.a, b: end.b - start.b };
     const ratio = done.a / done.b;
     expect(ratio).toBeGreaterThan(2 * 0.8);
     expect(ratio).toBeLessThan(2 * 1.2);
