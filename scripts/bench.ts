@@ -3,7 +3,7 @@
 // simulator as the upstream. Figures go in docs/benchmarks.md.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { prepareTemplateDatabase, readSse, type Stack, startStack } from "@darkroom/testing";
+import { prepareTemplateDatabase, readSse, STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 
 const { values } = parseArgs({ options: { jobs: { type: "string", default: "300" } } });
 const JOBS = Number(values.jobs);
@@ -80,6 +80,27 @@ async function waitAll(stack: Stack, key: string, ids: string[]) {
   return [...done.values()];
 }
 
+/** Another API key of the tenant that owns `key` (through the admin API). */
+async function addKey(stack: Stack, key: string): Promise<string> {
+  const admin = { authorization: `Bearer ${STACK_ADMIN_TOKEN}`, "content-type": "application/json" };
+  const tenants = (await (await fetch(`${stack.apiUrl}/admin/api/tenants`, { headers: admin })).json()) as {
+    data: { id: string }[];
+  };
+  for (const tenant of tenants.data) {
+    const listed = (await (
+      await fetch(`${stack.apiUrl}/admin/api/tenants/${tenant.id}/keys`, { headers: admin })
+    ).json()) as { data: { prefix: string }[] };
+    if (!listed.data.some((k) => key.startsWith(k.prefix))) continue;
+    const res = await fetch(`${stack.apiUrl}/admin/api/tenants/${tenant.id}/keys`, {
+      method: "POST",
+      headers: admin,
+      body: JSON.stringify({ name: "bench" }),
+    });
+    return ((await res.json()) as { api_key: string }).api_key;
+  }
+  throw new Error("the key's tenant was not found");
+}
+
 await prepareTemplateDatabase();
 
 // 1. The API alone: job creation (a transaction, an event, an enqueue) under 32 concurrent clients.
@@ -132,10 +153,12 @@ await prepareTemplateDatabase();
       peak = Math.max(peak, rssMb(worker?.child.pid));
     }, 100);
     const followed = ids[0] ?? "";
+    // MAX_STREAMS_PER_KEY (100) caps one key's streams: the 200 clients share four keys of the tenant.
+    const keys = [key, ...(await Promise.all([1, 2, 3].map(() => addKey(stack, key))))];
     const clients = await Promise.all(
-      Array.from({ length: 200 }, () =>
+      Array.from({ length: 200 }, (_, i) =>
         readSse(`${stack.apiUrl}/v1/jobs/${followed}/events`, {
-          headers: { authorization: `Bearer ${key}` },
+          headers: { authorization: `Bearer ${keys[i % keys.length]}` },
           timeoutMs: 120_000,
         }),
       ),
