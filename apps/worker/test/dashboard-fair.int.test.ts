@@ -15,6 +15,7 @@ const WORKER_CONCURRENCY = 2;
 /** Long enough to hold the one slot of a tenant capped at 1 while the page is looked at. */
 const BLOCKER = "[[sim ttfb_ms=40000]]";
 const DEAD_REDIS = "redis://127.0.0.1:1";
+const READ_TIMEOUT_MS = 3_000;
 
 type RanJob = JobJson & { result: (JobJson["result"] & { usage: { total_tokens?: number }; cost_usd: number }) | null };
 
@@ -33,6 +34,11 @@ beforeAll(async () => {
   });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // A read of something the page does not show fails soon (and the poll around it tries again),
+  // instead of waiting out Playwright's 30 s.
+  page.setDefaultTimeout(READ_TIMEOUT_MS);
+  // The tab keeps the token: each test opens its view directly.
+  await signIn(stack.apiUrl);
   page.on("pageerror", (error) => pageErrors.push(error.message));
 }, 60_000);
 afterAll(async () => {
@@ -60,7 +66,7 @@ async function signIn(base: string, target: Page = page): Promise<void> {
   await target.goto(`${base}/dashboard/`);
   await target.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
   await target.getByTestId("sign-in").click();
-  await target.getByTestId("card-succeeded").waitFor();
+  await target.getByTestId("card-succeeded").waitFor({ timeout: 10_000 });
 }
 
 async function noSidewaysScrollAt390(name: string): Promise<void> {
@@ -92,7 +98,6 @@ describe("dashboard: usage, admission, priority and queue position", () => {
     expect(tokens).toBeGreaterThan(0);
     expect(cost).toBeCloseTo(3 * 0.04, 6);
 
-    await signIn(stack.apiUrl);
     await page.goto(`${stack.apiUrl}/dashboard/tenants/${usageCo.id}`);
     const panel = page.getByTestId("usage-panel");
     await poll(() => dataValue("usage-jobs_succeeded", panel)).toBe("2");
@@ -146,6 +151,9 @@ describe("dashboard: usage, admission, priority and queue position", () => {
   }, async () => {
     // One slot for this tenant: its first job holds it, the rest wait in its intake.
     const queueCo = await newTenant("Queue Co", { max_concurrency: 1 });
+    // One quick success: the model's history the estimates are made from.
+    const quick = await queueCo.api.create({ prompt: uniquePrompt("history") });
+    expect((await queueCo.api.waitTerminal(quick.id)).status).toBe("succeeded");
     const blocker = await queueCo.api.create({ prompt: uniquePrompt(BLOCKER) });
     leftOver.push({ api: queueCo.api, id: blocker.id });
     await queueCo.api.waitFor(blocker.id, (j) => j.status === "running");
@@ -153,7 +161,6 @@ describe("dashboard: usage, admission, priority and queue position", () => {
     const high = await queueCo.api.create({ prompt: uniquePrompt(BLOCKER), priority: "high" });
     leftOver.push({ api: queueCo.api, id: normal.id }, { api: queueCo.api, id: high.id });
 
-    // Signed in by the first test (the token is kept for the tab).
     await page.goto(`${stack.apiUrl}/dashboard/`);
     const admission = page.getByTestId("card-admission");
     await poll(() => dataValue("admission-capacity", admission)).toBe(String(WORKER_CONCURRENCY));
@@ -182,12 +189,16 @@ describe("dashboard: usage, admission, priority and queue position", () => {
     await page.getByTestId(`job-row-${normal.id}`).click();
     await poll(() => dataValue("detail-queue-position", detail)).toBe("2");
     expect(await detail.getByTestId("detail-queue-position").textContent()).toBe("2 of its tenant's waiting jobs");
-    // The first test's successes are the model's history: an estimate shows once the API's cached
-    // median (10 s, read before they finished) expires and the queued detail reads the job again.
+    // From the quick job's duration: an estimate shows once the API's cached median (10 s, read
+    // before that job finished) expires and the queued detail reads the job again.
     await expect
       .poll(async () => Number(await dataValue("detail-eta", detail)), { timeout: 25_000 })
       .toBeGreaterThan(0);
     expect(await detail.getByTestId("detail-eta").textContent()).toMatch(/^done in about \d/);
+    // The place moves as others start, with no event of this job: the open detail follows it.
+    expect((await queueCo.api.post(`/v1/jobs/${blocker.id}/cancel`)).status).toBe(200);
+    await queueCo.api.waitFor(high.id, (j) => j.status === "running");
+    await poll(() => dataValue("detail-queue-position", detail)).toBe("1");
 
     // (At 1280 px the jobs table beside an open detail scrolls in its own box, as it always has.)
     await noSidewaysScrollAt390("overview");
@@ -197,6 +208,7 @@ describe("dashboard: usage, admission, priority and queue position", () => {
   it("says the admission state is unavailable when the API cannot reach Redis", { timeout: 30_000 }, async () => {
     const cutOff = await stack.addApi({ REDIS_URL: DEAD_REDIS });
     const other = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    other.setDefaultTimeout(READ_TIMEOUT_MS);
     const errors: string[] = [];
     other.on("pageerror", (error) => errors.push(error.message));
     try {
