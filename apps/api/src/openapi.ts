@@ -676,17 +676,25 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           security: [{ adminToken: [] }],
           parameters: ["status", "limit", "cursor"].map((name) => ({ name, in: "query", schema: { type: "string" } })),
           responses: {
-            "200": { description: "A page of jobs with tenant_id and tenant_name" },
+            "200": {
+              description:
+                "A page of jobs with tenant_id and tenant_name (progress.queue_position and progress.eta_seconds are null here: open one job for them)",
+            },
             ...adminAuthErrors,
           },
         },
       },
       "/admin/api/jobs/{id}": {
         get: {
-          summary: "Dashboard: one job with its events and webhook deliveries",
+          summary:
+            "Dashboard: one job (with progress.queue_position and progress.eta_seconds, as GET /v1/jobs/{id} has them) with its events and webhook deliveries",
           security: [{ adminToken: [] }],
           parameters: [jobId],
-          responses: { "200": { description: "The job" }, "404": problem("No such job"), ...adminAuthErrors },
+          responses: {
+            "200": { description: "{job, events, deliveries}" },
+            "404": problem("No such job"),
+            ...adminAuthErrors,
+          },
         },
       },
       "/admin/api/stream": {

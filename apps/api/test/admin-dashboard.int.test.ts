@@ -49,12 +49,14 @@ describe("admin API for the dashboard", () => {
     expect(queued[0]?.tenant_id).toBe(a.tenantId);
 
     const list = (await (await h.request("GET", "/admin/api/jobs?limit=10", { headers: admin })).json()) as {
-      data: { id: string; tenant_name: string; status: string }[];
+      data: { id: string; tenant_name: string; status: string; progress: { queue_position: number | null } }[];
     };
     expect(list.data.map((j) => [j.id, j.tenant_name])).toEqual([
       [jb.id, "Globex"],
       [ja.id, "Acme"],
     ]);
+    // The list stays cheap: no queue positions (one job's detail has them, below).
+    expect(list.data.map((j) => j.progress.queue_position)).toEqual([null, null]);
     const overview = (await (await h.request("GET", "/admin/api/overview", { headers: admin })).json()) as {
       jobs: Record<string, number>;
       last_hour: { created: number };
@@ -68,10 +70,12 @@ describe("admin API for the dashboard", () => {
     expect(overview.admission?.capacity).toBe(0);
 
     const detail = (await (await h.request("GET", `/admin/api/jobs/${ja.id}`, { headers: admin })).json()) as {
-      job: { id: string; tenant_name: string };
+      job: { id: string; tenant_name: string; progress: { queue_position: number | null } };
       events: { type: string }[];
     };
     expect(detail.job.tenant_name).toBe("Acme");
+    // Like GET /v1/jobs/{id}: the next of its tenant to start.
+    expect(detail.job.progress.queue_position).toBe(1);
     expect(detail.events.map((e) => e.type)).toEqual(["job.queued"]);
     expect((await h.request("GET", "/admin/api/jobs?status=done", { headers: admin })).status).toBe(400);
   });

@@ -11,6 +11,7 @@ import type {
   StatusFilter,
   Tenant,
   TenantPatch,
+  Usage,
 } from "./types";
 
 /** The admin API answered 401: the token is wrong (or was rotated). */
@@ -107,6 +108,11 @@ export class AdminApi {
 
   tenant(id: string, signal?: AbortSignal): Promise<Tenant> {
     return this.get(`/admin/api/tenants/${segment(id)}`, signal);
+  }
+
+  /** This UTC month so far, per UTC day, with the tenant's limits and what is taken of each. */
+  usage(tenantId: string, signal?: AbortSignal): Promise<Usage> {
+    return this.get(`/admin/api/tenants/${segment(tenantId)}/usage?group_by=day`, signal);
   }
 
   /** Sends only the fields in `patch`; answers the tenant as it now is. */

@@ -53,3 +53,22 @@ const USD = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD",
 export function formatUsd(value: number | null): string {
   return value === null ? "none" : USD.format(value);
 }
+
+const UTC_DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" });
+
+/** The UTC calendar day of an instant (usage periods are UTC days and months). */
+export function formatUtcDate(iso: string): string {
+  return UTC_DATE.format(new Date(iso));
+}
+
+const UTC_DAY = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+
+/** A UTC day as the usage report names it (`2026-05-03`), short ("May 3"). */
+export function formatUtcDay(day: string): string {
+  const at = new Date(`${day}T00:00:00Z`);
+  return Number.isNaN(at.getTime()) ? day : UTC_DAY.format(at);
+}
+
+export function formatCount(value: number): string {
+  return value.toLocaleString();
+}

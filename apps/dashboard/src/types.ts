@@ -1,7 +1,18 @@
-import type { AdminJobView, AdminOverview, ApiKeyView, JobStatus, TenantView } from "@darkroom/domain";
+import type {
+  AdminAdmission,
+  AdminJobView,
+  AdminOverview,
+  ApiKeyView,
+  JobStatus,
+  TenantView,
+  UsageFigures,
+  UsageLimitView,
+  UsageReport,
+} from "@darkroom/domain";
 
 export type AdminJob = AdminJobView;
 export type Overview = AdminOverview;
+export type Admission = AdminAdmission;
 
 export type StatusFilter = JobStatus | "all";
 
@@ -46,6 +57,10 @@ export interface StreamEvent {
 export type LiveState = "connecting" | "live" | "reconnecting";
 
 export type Tenant = TenantView;
+/** `GET /admin/api/tenants/{id}/usage`. */
+export type Usage = UsageReport;
+export type UsageTotals = UsageFigures;
+export type LimitUse = UsageLimitView;
 export type ApiKey = ApiKeyView;
 
 /** What `PATCH /admin/api/tenants/{id}` takes. A field the form could not read as a number is sent as typed, so the API names the problem. */

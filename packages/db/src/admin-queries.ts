@@ -2,8 +2,8 @@ import { type AdminOverview, JOB_STATUSES } from "@darkroom/domain";
 import type { PrismaClient } from "./client";
 import { JOB_INCLUDE, type JobRecord } from "./jobs";
 
-/** The overview without the parts read elsewhere (queue counts from Redis, the time). */
-export type Overview = Omit<AdminOverview, "queue" | "generated_at">;
+/** The overview without the parts read elsewhere (queue counts and admission from Redis, the time). */
+export type Overview = Omit<AdminOverview, "queue" | "admission" | "generated_at">;
 
 /** The whole system at a glance, for the dashboard (all tenants). */
 export async function readOverview(db: PrismaClient): Promise<Overview> {

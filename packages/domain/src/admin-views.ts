@@ -18,7 +18,23 @@ export interface AdminOverview {
   };
   errors_last_hour: { code: string; count: number }[];
   webhooks: { pending: number; succeeded_last_hour: number; failed_last_hour: number };
+  /** Fair admission (the tenants' intakes in Redis); null while Redis does not answer. */
+  admission: AdminAdmission | null;
   generated_at: string;
+}
+
+/** `admission` of `GET /admin/api/overview`: the workers' shared capacity and where work waits. */
+export interface AdminAdmission {
+  /** The sum of the live workers' `WORKER_CONCURRENCY`. */
+  capacity: number;
+  /** Work in the generation queue (started or about to). */
+  admitted: number;
+  /** Work in the tenants' intakes, waiting for a slot. */
+  queued: number;
+  /** Work waiting for a retry's backoff. */
+  retry_wait: number;
+  /** Admitted work per tenant id (tenants with none are absent). */
+  running_by_tenant: Record<string, number>;
 }
 
 /** A job as the admin API shows it: every tenant's, with the tenant named. */

@@ -1,4 +1,4 @@
-export type { AdminJobView, AdminOverview, ApiKeyView, TenantView } from "./admin-views";
+export type { AdminAdmission, AdminJobView, AdminOverview, ApiKeyView, TenantView } from "./admin-views";
 export {
   API_ERROR_CODES,
   AppError,

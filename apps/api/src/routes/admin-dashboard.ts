@@ -1,6 +1,7 @@
 import {
   type AdminJobRecord,
   findAnyJob,
+  type LiveProgress,
   latestEventSeq,
   listAllJobs,
   listDeliveries,
@@ -39,8 +40,9 @@ const POLL_MS = 500;
 /** What the dashboard reads, for every tenant at once (Bearer ADMIN_TOKEN). */
 export function adminDashboardRouter(deps: ApiDeps): Router {
   const router = Router();
-  const view = (job: AdminJobRecord) => ({
-    ...presentJob(job, (id, index) => deps.signer.url(id, index)),
+  /** The list skips `live` (queue positions and estimates) to stay cheap; one job's detail has them. */
+  const view = (job: AdminJobRecord, live: LiveProgress | null = null) => ({
+    ...presentJob(job, (id, index) => deps.signer.url(id, index), live),
     tenant_id: job.tenantId,
     tenant_name: job.tenant.name,
   });
@@ -73,18 +75,19 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
   router.get("/admin/api/jobs", async (req, res) => {
     const query = parseOrThrow(AdminJobsQuerySchema, req.query, "query");
     const { jobs, nextCursor } = await listAllJobs(deps.db, query);
-    res.json({ object: "list", data: jobs.map(view), next_cursor: nextCursor });
+    res.json({ object: "list", data: jobs.map((job) => view(job)), next_cursor: nextCursor });
   });
 
   router.get("/admin/api/jobs/:id", async (req, res) => {
     const job = isId("job", req.params.id) ? await findAnyJob(deps.db, req.params.id) : null;
     if (job === null) throw new AppError("not_found", `No job ${req.params.id}.`);
-    const [events, deliveries] = await Promise.all([
+    const [events, deliveries, live] = await Promise.all([
       listEvents(deps.db, job.id, 0n, 500),
       listDeliveries(deps.db, job.tenantId, job.id),
+      deps.estimates.of([job]),
     ]);
     res.json({
-      job: view(job),
+      job: view(job, live.get(job.id) ?? null),
       events: events.map((e) => ({
         seq: Number(e.seq),
         type: e.type,

@@ -7,6 +7,7 @@ import { formatTime } from "../format";
 import { INITIAL_JOBS_STATE, jobsReducer } from "../jobs-state";
 import type { Route } from "../router";
 import type { LiveState, Overview, StatusFilter, StreamEvent } from "../types";
+import { AdmissionCards } from "./admission-cards";
 import { JobDetail } from "./job-detail";
 import { JobsTable } from "./jobs-table";
 import { SummaryCards } from "./summary-cards";
@@ -34,6 +35,8 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
   filterRef.current = jobsState.filter;
   const selectedRef = useRef(selectedId);
   selectedRef.current = selectedId;
+  const [tenantNames, setTenantNames] = useState<Record<string, string>>({});
+  const namesAsked = useRef(new Set<string>());
 
   const report = useCallback(
     (error: unknown) => {
@@ -83,6 +86,20 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
   useEffect(() => {
     void loadJobs(jobsState.filter);
   }, [loadJobs, jobsState.filter]);
+
+  // The overview names tenants by id: their names are read once each tenant first shows up there.
+  useEffect(() => {
+    const ids = Object.keys(overview?.admission?.running_by_tenant ?? {});
+    const unknown = ids.filter((id) => !(id in tenantNames) && !namesAsked.current.has(id));
+    if (unknown.length === 0) return;
+    for (const id of unknown) namesAsked.current.add(id);
+    api
+      .tenants()
+      .then(
+        (list) => setTenantNames((names) => ({ ...names, ...Object.fromEntries(list.map((t) => [t.id, t.name])) })),
+        report,
+      );
+  }, [api, overview, tenantNames, report]);
 
   useEffect(() => {
     const timer = window.setInterval(() => setNow(Date.now()), 1000);
@@ -144,7 +161,14 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
         </p>
       )}
       <main>
-        {overview === null ? <p className="muted">Loading overview…</p> : <SummaryCards overview={overview} />}
+        {overview === null ? (
+          <p className="muted">Loading overview…</p>
+        ) : (
+          <>
+            <SummaryCards overview={overview} />
+            <AdmissionCards admission={overview.admission} tenantNames={tenantNames} navigate={navigate} />
+          </>
+        )}
         <div className={selectedId === null ? "workspace" : "workspace with-detail"}>
           <JobsTable
             jobs={jobsState.jobs}

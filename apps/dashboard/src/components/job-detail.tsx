@@ -3,6 +3,7 @@ import { type AdminApi, UnauthorizedError } from "../api-client";
 import { formatBytes, formatDateTime, formatMs, formatSeconds, formatTime, jobDurationSeconds } from "../format";
 import type { Route } from "../router";
 import type { AdminJob, JobDetail as JobDetailData, JobEventRecord } from "../types";
+import { PriorityBadge } from "./priority-badge";
 import { ProgressBar } from "./progress-bar";
 import { RouteLink } from "./route-link";
 import { StatusBadge } from "./status-badge";
@@ -60,9 +61,13 @@ function groupProgress(events: JobEventRecord[]): TimelineEntry[] {
   return entries;
 }
 
+/** A queued job's place moves as others start: its detail is read again this often while it waits. */
+const QUEUED_REFRESH_MS = 5000;
+
 export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose, onUnauthorized }: JobDetailProps) {
   const [detail, setDetail] = useState<JobDetailData | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [tick, setTick] = useState(0);
   const heading = useRef<HTMLHeadingElement>(null);
 
   // The panel is keyed by job id, so this runs each time a row is opened: keyboard users land on it.
@@ -70,7 +75,7 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
     heading.current?.focus();
   }, []);
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` is the stream's reload trigger, not a value the effect reads.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` (the stream's) and `tick` (the queued refresh) are reload triggers, not values the effect reads.
   useEffect(() => {
     const controller = new AbortController();
     api.jobDetail(jobId, controller.signal).then(
@@ -85,10 +90,17 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
       },
     );
     return () => controller.abort();
-  }, [api, jobId, version, onUnauthorized]);
+  }, [api, jobId, version, tick, onUnauthorized]);
 
   const loaded = detail !== null && detail.job.id === jobId ? detail : null;
   const job = loaded?.job;
+  const queued = job?.status === "queued";
+
+  useEffect(() => {
+    if (!queued) return;
+    const timer = window.setInterval(() => setTick((t) => t + 1), QUEUED_REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [queued]);
   const progress = liveJob?.status === "running" && job?.status === "running" ? liveJob.progress : job?.progress;
 
   return (
@@ -112,6 +124,7 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
         <div className="detail-body">
           <div className="detail-status">
             <StatusBadge status={job.status} />
+            <PriorityBadge priority={job.priority} />
             {progress !== undefined && (
               <ProgressBar percent={progress.percent} stage={progress.stage} status={job.status} />
             )}
@@ -133,6 +146,34 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
             <dd>
               {job.n} × {job.size}, {job.quality}
             </dd>
+            <dt>Priority</dt>
+            <dd data-testid="detail-priority">{job.priority}</dd>
+            {job.status === "queued" && (
+              <>
+                <dt>Queue position</dt>
+                <dd data-testid="detail-queue-position" data-value={job.progress.queue_position ?? ""}>
+                  {job.progress.queue_position === null ? (
+                    <span className="muted">unknown</span>
+                  ) : (
+                    <>
+                      {job.progress.queue_position} <span className="muted">of its tenant's waiting jobs</span>
+                    </>
+                  )}
+                </dd>
+              </>
+            )}
+            {(job.status === "queued" || job.status === "running") && (
+              <>
+                <dt>Estimate</dt>
+                <dd data-testid="detail-eta" data-value={job.progress.eta_seconds ?? ""}>
+                  {job.progress.eta_seconds === null ? (
+                    <span className="muted">no estimate yet (no recent history of this model)</span>
+                  ) : (
+                    <>done in about {formatSeconds(job.progress.eta_seconds)}</>
+                  )}
+                </dd>
+              </>
+            )}
             <dt>Created</dt>
             <dd>{formatDateTime(job.created_at)}</dd>
             <dt>Duration</dt>

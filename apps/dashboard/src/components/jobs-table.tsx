@@ -2,6 +2,7 @@ import type { KeyboardEvent } from "react";
 import { STATUSES } from "../constants";
 import { formatSeconds, formatTime, jobDurationSeconds } from "../format";
 import type { AdminJob, StatusFilter } from "../types";
+import { PriorityBadge } from "./priority-badge";
 import { ProgressBar } from "./progress-bar";
 import { StatusBadge } from "./status-badge";
 
@@ -39,7 +40,7 @@ export function JobsTable({ jobs, loaded, filter, selectedId, now, onFilter, onS
         </label>
       </div>
       <div className="table-scroll">
-        <table className="jobs-table">
+        <table className="stack-table jobs-table">
           <thead>
             <tr>
               <th scope="col">Job</th>
@@ -72,27 +73,36 @@ export function JobsTable({ jobs, loaded, filter, selectedId, now, onFilter, onS
                 onClick={() => onSelect(job.id)}
                 onKeyDown={(e) => keySelect(e, job.id)}
               >
-                <td>
+                <td className="job-cell">
                   <code className="job-id" title={job.id}>
                     {job.id}
                   </code>
                 </td>
-                <td title={job.tenant_id}>{job.tenant_name}</td>
-                <td>{job.result?.model ?? job.model}</td>
-                <td>
-                  <StatusBadge status={job.status} />
+                <td title={job.tenant_id} data-label="Tenant">
+                  {job.tenant_name}
                 </td>
-                <td className="col-progress">
+                <td data-label="Model">{job.result?.model ?? job.model}</td>
+                <td data-label="Status">
+                  <span className="badges">
+                    <StatusBadge status={job.status} />
+                    <PriorityBadge priority={job.priority} />
+                  </span>
+                </td>
+                <td className="col-progress" data-label="Progress">
                   <ProgressBar percent={job.progress.percent} stage={job.progress.stage} status={job.status} />
                 </td>
-                <td className="num">
+                <td className="num" data-label="Attempts">
                   {job.attempts.length}/{job.max_attempts}
                 </td>
-                <td>{job.fallback_used ? <span className="flag">fallback</span> : <span className="muted">–</span>}</td>
-                <td>
+                <td data-label="Fallback">
+                  {job.fallback_used ? <span className="flag">fallback</span> : <span className="muted">–</span>}
+                </td>
+                <td data-label="Created">
                   <time dateTime={job.created_at}>{formatTime(job.created_at)}</time>
                 </td>
-                <td className="num">{formatSeconds(jobDurationSeconds(job, now))}</td>
+                <td className="num" data-label="Duration">
+                  {formatSeconds(jobDurationSeconds(job, now))}
+                </td>
               </tr>
             ))}
           </tbody>

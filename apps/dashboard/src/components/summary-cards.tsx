@@ -1,29 +1,7 @@
-import type { ReactNode } from "react";
 import { STATUSES } from "../constants";
 import { formatPercent, formatSeconds } from "../format";
 import type { Overview } from "../types";
-
-function Card({ label, testId, children }: { label: string; testId?: string; children: ReactNode }) {
-  return (
-    <section className="card" data-testid={testId} aria-label={label}>
-      <h3 className="card-label">{label}</h3>
-      {children}
-    </section>
-  );
-}
-
-function Pairs({ items }: { items: [string, string | number][] }) {
-  return (
-    <dl className="pairs">
-      {items.map(([term, value]) => (
-        <div key={term}>
-          <dt>{term}</dt>
-          <dd>{value}</dd>
-        </div>
-      ))}
-    </dl>
-  );
-}
+import { Card, Pairs } from "./card";
 
 export function SummaryCards({ overview }: { overview: Overview }) {
   const { jobs, queue, last_hour: hour, webhooks } = overview;

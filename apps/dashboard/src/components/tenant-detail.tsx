@@ -7,6 +7,7 @@ import { ApiKeysPanel } from "./api-keys-panel";
 import { Panel } from "./panel";
 import { RouteLink } from "./route-link";
 import { TenantSettingsForm } from "./tenant-settings-form";
+import { UsagePanel } from "./usage-panel";
 import { WebhookSecretPanel } from "./webhook-secret-panel";
 
 interface TenantDetailProps {
@@ -16,10 +17,11 @@ interface TenantDetailProps {
   onUnauthorized(error: UnauthorizedError): void;
 }
 
-/** One tenant: its settings, webhook secret and API keys (at /dashboard/tenants/{id}). */
+/** One tenant: its settings, usage, webhook secret and API keys (at /dashboard/tenants/{id}). */
 export function TenantDetail({ api, tenantId, navigate, onUnauthorized }: TenantDetailProps) {
   const [tenant, setTenant] = useState<Tenant | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [usageVersion, setUsageVersion] = useState(0);
   const heading = useRef<HTMLHeadingElement>(null);
   const loaded = tenant !== null;
 
@@ -79,10 +81,18 @@ export function TenantDetail({ api, tenantId, navigate, onUnauthorized }: Tenant
           </header>
           <div className="tenant-grid">
             <Panel id="settings-heading" title="Settings">
-              <TenantSettingsForm api={api} tenant={tenant} onSaved={setTenant} onUnauthorized={onUnauthorized} />
+              <TenantSettingsForm
+                api={api}
+                tenant={tenant}
+                onSaved={(saved) => {
+                  setTenant(saved);
+                  setUsageVersion((v) => v + 1);
+                }}
+                onUnauthorized={onUnauthorized}
+              />
             </Panel>
             <div className="tenant-side">
-              {/* The usage panel (GET /admin/api/tenants/{id}/usage: images today and cost this month against the limits) goes here, above the webhook secret. */}
+              <UsagePanel api={api} tenantId={tenant.id} version={usageVersion} onUnauthorized={onUnauthorized} />
               <WebhookSecretPanel
                 api={api}
                 tenant={tenant}
