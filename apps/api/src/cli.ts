@@ -11,6 +11,7 @@ import {
   presentApiKey,
   presentTenant,
   revokeApiKey,
+  rotateWebhookSecret,
   updateTenantSettings,
 } from "@darkroom/db";
 import { AppError, type UsageReport } from "@darkroom/domain";
@@ -35,6 +36,7 @@ const USAGE = [
   "       npm run cli -- tenants set TENANT_ID [--name N] [--max-concurrency N|none] [--weight N]",
   "            [--rate-limit-per-minute N] [--images-per-day N|none] [--monthly-budget-usd N|none] [--json]",
   "       npm run cli -- tenants usage TENANT_ID [--from ISO] [--to ISO] [--group-by day|model] [--json]",
+  "       npm run cli -- tenants rotate-secret TENANT_ID [--json]",
 ].join("\n");
 
 const SETTING_FLAGS = {
@@ -53,7 +55,7 @@ function usageError(message: string): never {
 const [group, command, ...rest] = process.argv.slice(2);
 const known = {
   keys: ["create", "list", "add", "revoke"],
-  tenants: ["list", "show", "set", "usage"],
+  tenants: ["list", "show", "set", "usage", "rotate-secret"],
 } as Record<string, string[]>;
 if (group === undefined || command === undefined || !(known[group] ?? []).includes(command)) {
   console.error(USAGE);
@@ -202,6 +204,14 @@ try {
     const tenant = await findTenant(db, positional("TENANT_ID"));
     if (tenant === null) notFound("tenant");
     else print({ ...presentTenant(tenant) });
+  } else if (action === "tenants rotate-secret") {
+    const graceMs = Math.round(env.WEBHOOK_SECRET_GRACE_HOURS * 3_600_000);
+    const rotated = await rotateWebhookSecret(db, positional("TENANT_ID"), graceMs);
+    if (rotated === null) notFound("tenant");
+    else {
+      print({ webhook_secret: rotated.webhookSecret, previous_valid_until: rotated.previousValidUntil.toISOString() });
+      if (!json) console.log("Keep the new secret: the previous one stops signing at previous_valid_until.");
+    }
   } else if (action === "tenants usage") {
     const query = { from: text("from"), to: text("to"), group_by: text("group-by") };
     const report = await buildUsageReport(db, env.MODEL_PRICES, positional("TENANT_ID"), query).catch(

@@ -93,6 +93,16 @@ describe("commands", () => {
       await redis.cleanup();
     }
     expect(await cli("tenants", "show", tenant.tenant_id)).toMatchObject({ weight: 4 });
+    const rotated = (await cli("tenants", "rotate-secret", tenant.tenant_id)) as {
+      webhook_secret: string;
+      previous_valid_until: string;
+    };
+    expect(rotated.webhook_secret).toMatch(/^whsec_/);
+    // WEBHOOK_SECRET_GRACE_HOURS (24 by default): the previous secret signs for about a day more.
+    expect(Date.parse(rotated.previous_valid_until) - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(await cli("tenants", "show", tenant.tenant_id)).toMatchObject({
+      previous_webhook_secret_valid_until: rotated.previous_valid_until,
+    });
     const all = (await cli("tenants", "list")) as { data: { id: string }[] };
     expect(all.data.map((t) => t.id)).toContain(tenant.tenant_id);
     const bad = (await node("cli.js", ["tenants", "set", tenant.tenant_id, "--weight", "0"], {
