@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { encodePng, renderPattern } from "./png";
+import { chunk, encodePng, renderPattern } from "./png";
 
 /** Sizes the simulator draws, keyed by aspect ratio. */
 export const RATIO_SIZES: Record<string, { width: number; height: number }> = {
@@ -10,6 +10,10 @@ export const RATIO_SIZES: Record<string, { width: number; height: number }> = {
 
 const ID_PATTERN = /^([0-9a-z_]+)-(\d{3,4})x(\d{3,4})$/;
 const CACHE_LIMIT = 32;
+/** Pictures drawn per size; each id picks one and is made unique by a text chunk naming it. */
+const VARIANTS = 8;
+/** The PNG's IEND chunk (length 0, type, CRC): always its last 12 bytes. */
+const IEND_BYTES = 12;
 
 /** Builds an image id that carries its size, e.g. `9f2c…-1536x1024`. */
 export function makeImageId(seed: string, width: number, height: number): string {
@@ -27,9 +31,15 @@ export function sizeOfImageId(id: string): { width: number; height: number } | n
   return known ? { width, height } : null;
 }
 
-/** Renders PNGs for image ids; the same id always gives the same bytes. */
+/**
+ * PNGs for image ids; the same id always gives the same bytes, and two ids never the same bytes.
+ * Drawing and deflating a 1024x1024 picture costs about 125 ms of this process's CPU, which would
+ * make the stand-in the slowest part of every test with many jobs: each size is drawn in
+ * `VARIANTS` pictures once, and an id's PNG is one of them with a `tEXt` chunk carrying the id.
+ */
 export class ImageStore {
   private readonly cache = new Map<string, Buffer>();
+  private readonly drawn = new Map<string, Buffer>();
 
   /** The PNG for `id`, or null if the id does not encode a known size. */
   png(id: string): Buffer | null {
@@ -37,7 +47,19 @@ export class ImageStore {
     if (cached !== undefined) return cached;
     const size = sizeOfImageId(id);
     if (size === null) return null;
-    const png = encodePng(size.width, size.height, renderPattern(id, size.width, size.height));
+    const variant = (createHash("sha256").update(id).digest()[0] ?? 0) % VARIANTS;
+    const key = `${size.width}x${size.height}:${variant}`;
+    let base = this.drawn.get(key);
+    if (base === undefined) {
+      base = encodePng(size.width, size.height, renderPattern(key, size.width, size.height));
+      this.drawn.set(key, base);
+    }
+    const text = chunk("tEXt", Buffer.from(`darkroom-simulator-image\0${id}`, "latin1"));
+    const png = Buffer.concat([
+      base.subarray(0, base.length - IEND_BYTES),
+      text,
+      base.subarray(base.length - IEND_BYTES),
+    ]);
     if (this.cache.size >= CACHE_LIMIT) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
