@@ -27,22 +27,53 @@ class SlowFirstSequencer extends BaseSequencer {
   }
 }
 
+/**
+ * Tests that measure time-to-start or shares of capacity against a budget (the fair-scheduling
+ * figures of issue 9): they run after everything else, one file at a time, so that another file's
+ * load on the two cores never decides their outcome.
+ */
+const TIMED = ["apps/worker/test/fairness.int.test.ts"];
+
+const SHARED = {
+  // A hung test fails in 30 s. Tests that legitimately run longer (chaos, deadlines, fuzz) say
+  // so with their own timeout.
+  testTimeout: 30_000,
+  hookTimeout: 60_000,
+  pool: "forks",
+} as const;
+
 export default defineConfig({
   test: {
-    include: [
-      "apps/*/src/**/*.test.ts",
-      "apps/*/test/**/*.test.ts",
-      "packages/*/src/**/*.test.ts",
-      "scripts/**/*.test.ts",
-    ],
     globalSetup: ["./vitest.global-setup.ts"],
-    // A hung test fails in 30 s. Tests that legitimately run longer (chaos, deadlines, fuzz) say
-    // so with their own timeout.
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
-    // Two cores: files run in parallel, each with its own database and queue prefix.
-    maxWorkers: 2,
-    pool: "forks",
-    sequence: { sequencer: SlowFirstSequencer },
+    ...SHARED,
+    // The projects below do not extend this config (that would run the global setup once per
+    // project): each repeats the few settings it needs.
+    projects: [
+      {
+        test: {
+          name: "parallel",
+          ...SHARED,
+          include: [
+            "apps/*/src/**/*.test.ts",
+            "apps/*/test/**/*.test.ts",
+            "packages/*/src/**/*.test.ts",
+            "scripts/**/*.test.ts",
+          ],
+          exclude: [...TIMED, "**/node_modules/**"],
+          // Two cores: files run in parallel, each with its own database and queue prefix.
+          maxWorkers: 2,
+          sequence: { sequencer: SlowFirstSequencer, groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: "timed",
+          ...SHARED,
+          include: TIMED,
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

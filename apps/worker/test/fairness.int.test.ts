@@ -115,6 +115,7 @@ describe("fair scheduling", () => {
           `${Date.parse(job.finished_at ?? "") - Date.parse(job.started_at ?? "")}/${(job as unknown as { attempts: { time_to_first_byte_ms: number }[] }).attempts[0]?.time_to_first_byte_ms}`,
       )
       .sort();
+    console.log(`B's waits (ms): ${waits.join(", ")}`);
     expect(
       Math.max(...waits),
       `B's waits (ms): ${waits.join(", ")}; A's one-second jobs took/their time to first byte (ms) ${took.join(", ")}`,
@@ -213,13 +214,16 @@ describe("fair scheduling", () => {
       return job.started_at !== null ? job : undefined;
     });
     const normals = await Promise.all(normal.map((job) => api.get(t.key, job.id)));
-    const startedAfterSubmit = normals.filter(
-      (job) => job.started_at !== null && Date.parse(job.started_at) >= Date.parse(high.created_at),
+    // Normal jobs that started between its creation and its start. Only work admitted before it
+    // reached the intake can be among them (a slot that freed while it was being created): at most
+    // the two slots. Without priority, the 48 normal jobs waiting ahead of it would all start first.
+    const overtook = normals.filter(
+      (job) =>
+        job.started_at !== null &&
+        Date.parse(job.started_at) >= Date.parse(high.created_at) &&
+        Date.parse(job.started_at) < Date.parse(started.started_at ?? ""),
     );
-    // No normal job that was waiting when it arrived started before it.
-    expect(
-      startedAfterSubmit.every((job) => Date.parse(job.started_at ?? "") >= Date.parse(started.started_at ?? "")),
-    ).toBe(true);
+    expect(overtook.length, `normal jobs that started after it was created and before it`).toBeLessThanOrEqual(2);
     // A queued normal job is behind it in line, and once jobs of the model finished it has an estimate.
     const waiting = normals.filter((job) => job.status === "queued");
     const positions = waiting.map((job) => job.progress.queue_position ?? 0);
