@@ -79,9 +79,10 @@ describe("npm run bench, tiny profile", () => {
       expect(positive(drain.summary[key]), key).toBe(true);
     }
     // 3. in flight: 20 streams of 2 s, each job at least as long as its stream
-    expect(inflight.runs[0]).toMatchObject({ streams: 20, succeeded: 20, failed: 0 });
+    expect(inflight.runs[0]).toMatchObject({ streams: 20, peakRunning: 20, succeeded: 20, failed: 0 });
     expect(inflight.runs[0].plateauRssKb).toBeGreaterThan(inflight.runs[0].idleRssKb / 2);
-    expect(inflight.runs[0].commitsPerSecond).toBeGreaterThan(0);
+    expect(inflight.runs[0].lagSamples).toBeGreaterThan(0);
+    expect(inflight.runs[0].commitsPerSecondWholeRun).toBeGreaterThan(0);
     expect(inflight.summary.stretchMedian.median).toBeGreaterThanOrEqual(1);
     expect(inflight.summary.stretchMax.median).toBeGreaterThanOrEqual(inflight.summary.stretchMedian.median);
     expect(Number.isFinite(inflight.summary.rssKbPerJob.median)).toBe(true);

@@ -168,7 +168,13 @@ async function newTenant(system: System): Promise<{ key: string; tenantId: strin
 }
 
 /** Creates `count` jobs, 20 requests at a time; `prompt(i)` gives each one's prompt. */
-async function submitJobs(system: System, key: string, count: number, prompt: (i: number) => string) {
+async function submitJobs(
+  system: System,
+  key: string,
+  count: number,
+  prompt: (i: number) => string,
+  onCreated?: (i: number, id: string) => void,
+) {
   const ids: string[] = new Array(count);
   let next = 0;
   await Promise.all(
@@ -182,6 +188,7 @@ async function submitJobs(system: System, key: string, count: number, prompt: (i
         });
         if (res.status !== 202) throw new Error(`POST /v1/jobs answered ${res.status}: ${await res.text()}`);
         ids[i] = ((await res.json()) as { id: string }).id;
+        onCreated?.(i, ids[i]);
       }
     }),
   );
@@ -442,8 +449,15 @@ async function drainScenario(system: System) {
 // ---------------------------------------------------------------------------------------------
 // 3. in flight
 
-async function readLag(file: string): Promise<{ count: number; p50: number; p99: number; max: number }> {
-  return JSON.parse(await readFile(file, "utf8")) as { count: number; p50: number; p99: number; max: number };
+/** Event-loop lag samples (ms) of the windows written between `from` and `to` (epoch ms). */
+async function lagSamples(file: string, from: number, to: number): Promise<number[]> {
+  const lags: number[] = [];
+  for (const line of (await readFile(file, "utf8")).split("\n")) {
+    if (line === "") continue;
+    const window = JSON.parse(line) as { at: number; lags: number[] };
+    if (window.at > from && window.at <= to + 500) lags.push(...window.lags);
+  }
+  return lags;
 }
 
 async function xactCommit(system: System): Promise<number> {
@@ -454,95 +468,149 @@ async function xactCommit(system: System): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
+interface Sample {
+  at: number;
+  running: number;
+  ended: number;
+  rssKb: number;
+  commits: number;
+}
+
+/**
+ * Samples a tenant's jobs every 500 ms until `total` of them ended: how many run, the worker's
+ * RSS, the database's commits. `during` runs meanwhile (the submission).
+ */
+async function sampleJobs(
+  system: System,
+  tenantId: string,
+  total: number,
+  worker: NodeProcess,
+  timeoutMs: number,
+  during: Promise<unknown>,
+): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  const deadline = Date.now() + timeoutMs;
+  let failure: unknown = null;
+  const submitted = during.catch((error: unknown) => {
+    failure = error;
+  });
+  for (;;) {
+    if (failure !== null) throw failure;
+    const counts = await countByStatus(system, tenantId);
+    const ended = TERMINAL.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+    samples.push({
+      at: preciseNow(),
+      running: counts.running ?? 0,
+      ended,
+      rssKb: rssKb(worker.pid),
+      commits: await xactCommit(system),
+    });
+    if (ended >= total) break;
+    if (Date.now() > deadline)
+      throw new Error(`only ${ended} of ${total} jobs ended in time: ${JSON.stringify(counts)}`);
+    await sleep(500);
+  }
+  await submitted;
+  return samples;
+}
+
+function commitRate(from: Sample | undefined, to: Sample | undefined): number {
+  if (from === undefined || to === undefined || to.at <= from.at) return Number.NaN;
+  return (to.commits - from.commits) / ((to.at - from.at) / 1000);
+}
+
+/** The plateau: from the first to the last sample with at least 95 % of the most jobs that ever ran at once. */
+function plateau(samples: Sample[]): { peak: number; span: Sample[] } {
+  const peak = Math.max(...samples.map((s) => s.running));
+  const first = samples.findIndex((s) => s.running >= peak * 0.95);
+  const last = samples.length - 1 - [...samples].reverse().findIndex((s) => s.running >= peak * 0.95);
+  return { peak, span: samples.slice(first, last + 1) };
+}
+
 async function inflightScenario(system: System) {
   const wanted = num("streams");
   const seconds = num("stream-seconds");
   const streams = acceptedConcurrency(wanted, system.env);
   if (streams < wanted)
     log(`in flight: WORKER_CONCURRENCY is capped at ${streams} by the configuration (asked ${wanted})`);
-  {
-    const runs = [];
-    for (let run = 0; run < RUNS; run++) {
-      const lagFile = path.join(logDir, `loop-lag-${run}.json`);
-      const worker = await startWorker(system, `inflight${run}`, {
-        WORKER_CONCURRENCY: String(streams),
-        NODE_OPTIONS: `--import ${path.join(REPO_ROOT, "scripts", "bench", "loop-lag.mjs")}`,
-        BENCH_LOOP_LAG_FILE: lagFile,
-      });
-      try {
-        await sleep(1000);
-        const idleKb = rssKb(worker.pid);
-        const { key, tenantId } = await newTenant(system);
-        await submitJobs(system, key, streams, (i) => `stream ${run}.${i} [[bench steps=${seconds} step_ms=1000]]`);
-        // The plateau: every stream running, until the first one ends (or one stream length).
-        let plateauStart = 0;
-        let commitsStart = 0;
-        const samples: number[] = [];
-        const limit = Date.now() + (seconds + 120) * 1000;
-        for (;;) {
-          const counts = await countByStatus(system, tenantId);
-          const ended = TERMINAL.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
-          if (plateauStart === 0 && ((counts.running ?? 0) >= streams || ended > 0)) {
-            plateauStart = Date.now();
-            commitsStart = await xactCommit(system);
-            worker.child.kill("SIGUSR2");
-          }
-          if (plateauStart !== 0) samples.push(rssKb(worker.pid));
-          if (plateauStart !== 0 && (ended > 0 || Date.now() - plateauStart > seconds * 1000)) break;
-          if (Date.now() > limit) throw new Error(`the streams never all ran: ${JSON.stringify(counts)}`);
-          await sleep(250);
-        }
-        const window = (Date.now() - plateauStart) / 1000;
-        const commits = (await xactCommit(system)) - commitsStart;
-        await sleep(600); // the lag report is rewritten every 500 ms
-        const lag = await readLag(lagFile);
-        await waitTerminal(system, tenantId, streams, (seconds + 180) * 1000);
-        const { rows } = await system.sql.query<{ d: number }>(
-          `SELECT EXTRACT(EPOCH FROM "finishedAt" - "startedAt")::float8 AS d FROM "Job" WHERE "tenantId" = $1 AND status = 'succeeded'`,
-          [tenantId],
-        );
-        const stretch = rows.map((r) => r.d / seconds);
-        const failed = await failures(system, tenantId);
-        const plateauKb = percentile(samples, 50);
-        runs.push({
-          streams,
-          idleRssKb: idleKb,
-          plateauRssKb: plateauKb,
-          peakRssKb: Math.max(...samples),
-          rssKbPerJob: (plateauKb - idleKb) / streams,
-          lagP50Ms: lag.p50,
-          lagP99Ms: lag.p99,
-          lagMaxMs: lag.max,
-          plateauSeconds: window,
-          commitsPerSecond: commits / window,
-          stretchMedian: percentile(stretch, 50),
-          stretchMax: Math.max(...stretch),
-          succeeded: rows.length,
-          failed: failed.count,
-          failureCodes: failed.codes,
-        });
-        log(
-          `in flight run ${run + 1}: ${streams} streams, ${((plateauKb - idleKb) / streams).toFixed(0)} KB/job, lag p99 ${lag.p99.toFixed(1)} ms, ${(commits / window).toFixed(0)} commits/s, stretch max ${Math.max(...stretch).toFixed(3)}`,
-        );
-      } finally {
-        await worker.stop();
-      }
+  const runs = [];
+  for (let run = 0; run < RUNS; run++) {
+    const lagFile = path.join(logDir, `loop-lag-${run}.jsonl`);
+    const worker = await startWorker(system, `inflight${run}`, {
+      WORKER_CONCURRENCY: String(streams),
+      NODE_OPTIONS: `--import ${path.join(REPO_ROOT, "scripts", "bench", "loop-lag.mjs")}`,
+      BENCH_LOOP_LAG_FILE: lagFile,
+    });
+    try {
+      await sleep(1000);
+      const idleKb = rssKb(worker.pid);
+      const { key, tenantId } = await newTenant(system);
+      const submission = submitJobs(
+        system,
+        key,
+        streams,
+        (i) => `stream ${run}.${i} [[bench steps=${seconds} step_ms=1000]]`,
+      );
+      const samples = await sampleJobs(system, tenantId, streams, worker, (seconds + 300) * 1000, submission);
+      const { peak, span } = plateau(samples);
+      const from = span[0] ?? samples[0];
+      const to = span.at(-1) ?? from;
+      const window = from && to ? (to.at - from.at) / 1000 : 0;
+      const lags = from && to ? await lagSamples(lagFile, from.at, to.at) : [];
+      const plateauKb = percentile(
+        span.map((s) => s.rssKb),
+        50,
+      );
+      const { rows } = await system.sql.query<{ d: number }>(
+        `SELECT EXTRACT(EPOCH FROM "finishedAt" - "startedAt")::float8 AS d FROM "Job" WHERE "tenantId" = $1 AND status = 'succeeded'`,
+        [tenantId],
+      );
+      const stretch = rows.map((r) => r.d / seconds);
+      const failed = await failures(system, tenantId);
+      const figures = {
+        streams,
+        peakRunning: peak,
+        idleRssKb: idleKb,
+        plateauRssKb: plateauKb,
+        peakRssKb: Math.max(...samples.map((s) => s.rssKb)),
+        rssKbPerJob: (plateauKb - idleKb) / peak,
+        lagSamples: lags.length,
+        lagP50Ms: percentile(lags, 50),
+        lagP99Ms: percentile(lags, 99),
+        lagMaxMs: Math.max(...lags),
+        plateauSeconds: window,
+        commitsPerSecond: commitRate(from, to),
+        commitsPerSecondWholeRun: commitRate(samples[0], samples.at(-1)),
+        stretchMedian: percentile(stretch, 50),
+        stretchMax: Math.max(...stretch),
+        succeeded: rows.length,
+        failed: failed.count,
+        failureCodes: failed.codes,
+      };
+      runs.push(figures);
+      log(
+        `in flight run ${run + 1}: ${streams} streams (at most ${peak} at once, plateau ${window.toFixed(1)} s), ` +
+          `${figures.rssKbPerJob.toFixed(0)} KB/job, lag p99 ${figures.lagP99Ms.toFixed(1)} ms, ` +
+          `${figures.commitsPerSecond.toFixed(0)} commits/s, stretch median ${figures.stretchMedian.toFixed(2)} max ${figures.stretchMax.toFixed(2)}`,
+      );
+    } finally {
+      await worker.stop();
     }
-    return {
-      settings: { streams, requested: wanted, seconds, stepMs: 1000 },
-      runs,
-      summary: {
-        streams: over(runs, (r) => r.streams),
-        rssKbPerJob: over(runs, (r) => r.rssKbPerJob),
-        lagP50Ms: over(runs, (r) => r.lagP50Ms),
-        lagP99Ms: over(runs, (r) => r.lagP99Ms),
-        commitsPerSecond: over(runs, (r) => r.commitsPerSecond),
-        stretchMedian: over(runs, (r) => r.stretchMedian),
-        stretchMax: over(runs, (r) => r.stretchMax),
-        failed: over(runs, (r) => r.failed),
-      },
-    };
   }
+  return {
+    settings: { streams, requested: wanted, seconds, stepMs: 1000 },
+    runs,
+    summary: {
+      streams: over(runs, (r) => r.peakRunning),
+      rssKbPerJob: over(runs, (r) => r.rssKbPerJob),
+      lagP50Ms: over(runs, (r) => r.lagP50Ms),
+      lagP99Ms: over(runs, (r) => r.lagP99Ms),
+      commitsPerSecond: over(runs, (r) => r.commitsPerSecond),
+      stretchMedian: over(runs, (r) => r.stretchMedian),
+      stretchMax: over(runs, (r) => r.stretchMax),
+      failed: over(runs, (r) => r.failed),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,18 +633,16 @@ async function latencyScenario(system: System) {
         for (let i = 0; i < wanted && tags.size < clients; i += every) tags.set(i, `r${run}j${i}`);
         const received = new Map<string, [number, number][]>();
         const readers: Promise<unknown>[] = [];
-        const submitted = submitJobs(system, key, wanted, (i) => {
+        // Each followed job gets its client as soon as it exists.
+        const follow = (i: number, id: string) => {
           const tag = tags.get(i);
-          return `latency ${run}.${i} [[bench steps=${steps} step_ms=${stepMs}${tag ? ` tag=${tag}` : ""}]]`;
-        });
-        const ids = await submitted;
-        for (const [i, tag] of tags) {
+          if (tag === undefined) return;
           const got: [number, number][] = [];
           received.set(tag, got);
           readers.push(
-            readSse(`${system.apiUrl}/v1/jobs/${ids[i]}/events`, {
+            readSse(`${system.apiUrl}/v1/jobs/${id}/events`, {
               headers: { authorization: `Bearer ${key}` },
-              timeoutMs: (steps * stepMs) / 1000 > 0 ? steps * stepMs + 120_000 : 120_000,
+              timeoutMs: steps * stepMs + 300_000,
               onEvent: (event) => {
                 if (event.event !== "job.progress") return;
                 const at = preciseNow();
@@ -585,47 +651,51 @@ async function latencyScenario(system: System) {
               },
             }),
           );
-        }
-        // Only chunks sent once every job is in flight count.
-        let inFlightAt = 0;
-        for (;;) {
-          const counts = await countByStatus(system, tenantId);
-          const ended = TERMINAL.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
-          if ((counts.running ?? 0) >= Math.min(wanted, concurrency) || ended > 0) {
-            inFlightAt = preciseNow();
-            break;
-          }
-          await sleep(100);
-        }
+        };
+        const submission = submitJobs(
+          system,
+          key,
+          wanted,
+          (i) => {
+            const tag = tags.get(i);
+            return `latency ${run}.${i} [[bench steps=${steps} step_ms=${stepMs}${tag ? ` tag=${tag}` : ""}]]`;
+          },
+          follow,
+        );
+        const samples = await sampleJobs(system, tenantId, wanted, worker, steps * stepMs + 300_000, submission);
         await Promise.all(readers);
-        await waitTerminal(system, tenantId, wanted, 300_000);
+        // Only chunks sent while (nearly) every job was in flight count.
+        const { peak, span } = plateau(samples);
+        const from = span[0]?.at ?? 0;
+        const to = span.at(-1)?.at ?? 0;
         const sentRes = await fetch(`${upstreamUrl}/bench/sent?tags=${[...tags.values()].join(",")}`);
         const sent = (await sentRes.json()) as Record<string, [number, number][]>;
         const latencies: number[] = [];
-        let early = 0;
+        let outside = 0;
         for (const [tag, got] of received) {
           const sends = new Map(sent[tag] ?? []);
           for (const [percent, at] of got) {
             const sentAt = sends.get(percent);
             if (sentAt === undefined) continue;
-            if (sentAt < inFlightAt) early++;
+            if (sentAt < from || sentAt > to) outside++;
             else latencies.push(at - sentAt);
           }
         }
         const failed = await failures(system, tenantId);
         runs.push({
           jobs: wanted,
-          inFlight: Math.min(wanted, concurrency),
+          inFlight: peak,
+          plateauSeconds: (to - from) / 1000,
           clients: tags.size,
           samples: latencies.length,
-          samplesBeforePlateau: early,
+          samplesOutsidePlateau: outside,
           p50Ms: percentile(latencies, 50),
           p99Ms: percentile(latencies, 99),
           maxMs: Math.max(...latencies),
           failed: failed.count,
         });
         log(
-          `latency run ${run + 1}: ${latencies.length} samples, p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+          `latency run ${run + 1}: ${peak} jobs in flight at most, ${latencies.length} samples, p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
         );
       } finally {
         await worker.stop();
