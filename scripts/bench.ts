@@ -79,6 +79,11 @@ const running = new Set<NodeProcess>();
 let logDir = "";
 
 function track(proc: NodeProcess): NodeProcess {
+  if (cleaning !== null) {
+    // Interrupted meanwhile: nothing new may outlive the cleanup.
+    void proc.stop();
+    throw new Error("the bench is stopping");
+  }
   running.add(proc);
   proc.child.on("exit", () => running.delete(proc));
   return proc;
@@ -274,8 +279,7 @@ async function cannon(url: string, headers: Record<string, string>): Promise<Can
   };
 }
 
-async function submitScenario() {
-  const system = await startSystem("submit");
+async function submitScenario(system: System) {
   const baseline = startScript("baseline", "baseline.ts", {
     DATABASE_URL: system.db.url,
     REDIS_URL: system.redis.url,
@@ -350,31 +354,45 @@ async function submitScenario() {
 // ---------------------------------------------------------------------------------------------
 // 2. drain
 
-async function naiveRun(system: System, jobs: number, progress: boolean) {
-  const naive = startScript(`naive-${progress ? "progress" : "plain"}`, "naive.ts", {
+interface NaiveFigures {
+  rate: number;
+  succeeded: number;
+  failed: number;
+  errors: string[];
+  cpuMsPerJob: Record<string, number>;
+}
+
+/** The naive pipeline with and without its progress writes, one after the other in one process. */
+async function naiveRuns(system: System, jobs: number): Promise<{ progress: NaiveFigures; plain: NaiveFigures }> {
+  const naive = startScript("naive", "naive.ts", {
     DATABASE_URL: system.db.url,
     REDIS_URL: system.redis.url,
     QUEUE_PREFIX: system.redis.prefix,
     UPSTREAM_URL: upstreamUrl,
     NAIVE_JOBS: String(jobs),
     NAIVE_CONCURRENCY: flags["drain-concurrency"] ?? "50",
-    NAIVE_PROGRESS: progress ? "1" : "0",
+    NAIVE_VARIANTS: "1,0",
   });
   try {
-    await naive.waitFor(/"phase":"enqueued"/, 300_000);
-    const snap = cpuSnapshot({
-      naive: { pid: naive.pid },
-      postgres: POSTGRES,
-      redis: REDIS,
-      upstream: { pid: upstream.pid },
-    });
-    naive.send("go");
-    const [line] = await naive.waitFor(/\{"phase":"result".*\}/, 600_000);
-    const cpu = snap.since();
-    naive.send("exit");
-    const result = JSON.parse(line) as { rate: number; succeeded: number; failed: number; errors: string[] };
-    if (result.failed > 0) log(`naive pipeline: ${result.failed} failed: ${result.errors.join("; ")}`);
-    return { ...result, cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])) };
+    const out: Partial<Record<"progress" | "plain", NaiveFigures>> = {};
+    for (const variant of ["progress", "plain"] as const) {
+      await naive.waitFor(new RegExp(`"phase":"enqueued","variant":"${variant}"`), 300_000);
+      const snap = cpuSnapshot({
+        naive: { pid: naive.pid },
+        postgres: POSTGRES,
+        redis: REDIS,
+        upstream: { pid: upstream.pid },
+      });
+      naive.send("go");
+      const [line] = await naive.waitFor(new RegExp(`\\{"phase":"result","variant":"${variant}".*\\}`), 600_000);
+      const cpu = snap.since();
+      naive.send("next");
+      const result = JSON.parse(line) as Omit<NaiveFigures, "cpuMsPerJob">;
+      if (result.failed > 0) log(`naive pipeline (${variant}): ${result.failed} failed: ${result.errors.join("; ")}`);
+      out[variant] = { ...result, cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])) };
+    }
+    if (out.progress === undefined || out.plain === undefined) throw new Error("the naive pipeline gave no result");
+    return { progress: out.progress, plain: out.plain };
   } finally {
     await naive.stop();
   }
@@ -412,8 +430,7 @@ async function drainScenario(system: System) {
       const failed = await failures(system, tenantId);
       if (failed.count > 0)
         log(`drain run ${run + 1}: ${failed.count} jobs did not succeed: ${JSON.stringify(failed.codes)}`);
-      const naive = await naiveRun(system, jobs, true);
-      const plain = await naiveRun(system, jobs, false);
+      const { progress: naive, plain } = await naiveRuns(system, jobs);
       const rate = jobs / seconds;
       runs.push({
         darkroom: { rate, seconds, succeeded: jobs - failed.count, failed: failed.count, failureCodes: failed.codes },
@@ -742,10 +759,17 @@ async function main(): Promise<void> {
   upstreamUrl = `http://127.0.0.1:${port}`;
   const started = new Date();
   const scenarios: BenchResult["scenarios"] = {};
-  if (SCENARIOS.has("submit")) scenarios.submit = await submitScenario();
-  // The job scenarios share one system: each run has a tenant of its own and ends with all its jobs ended.
-  if (SCENARIOS.has("drain") || SCENARIOS.has("inflight") || SCENARIOS.has("latency")) {
-    const system = await startSystem("jobs");
+  // Both systems start before anything is measured (in parallel, to save time). The job scenarios
+  // share one: each run has a tenant of its own and ends with all its jobs ended. The submit
+  // scenario has its own, whose backlog no worker ever takes.
+  const withJobs = SCENARIOS.has("drain") || SCENARIOS.has("inflight") || SCENARIOS.has("latency");
+  const [submitSystem, jobsSystem] = await Promise.all([
+    SCENARIOS.has("submit") ? startSystem("submit") : null,
+    withJobs ? startSystem("jobs") : null,
+  ]);
+  if (submitSystem !== null) scenarios.submit = await submitScenario(submitSystem);
+  if (jobsSystem !== null) {
+    const system = jobsSystem;
     try {
       if (SCENARIOS.has("drain")) scenarios.drain = await drainScenario(system);
       if (SCENARIOS.has("inflight")) scenarios.inflight = await inflightScenario(system);
@@ -774,22 +798,33 @@ async function main(): Promise<void> {
   log(`wrote ${flags.json} and ${flags.doc}`);
 }
 
-async function cleanup(): Promise<void> {
+let cleaning: Promise<void> | null = null;
+
+/** Stops every process, drops the run's databases and deletes its keys; once, however often called. */
+function cleanup(): Promise<void> {
+  cleaning ??= cleanupOnce();
+  return cleaning;
+}
+
+async function cleanupOnce(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
   await dropRunDatabases(RUN_ID).catch((error: unknown) => log(`could not drop the databases: ${String(error)}`));
   await deleteRunKeys(RUN_ID).catch((error: unknown) => log(`could not delete the keys: ${String(error)}`));
 }
 
 let exitCode = 0;
-process.once("SIGINT", () => {
-  log("interrupted: cleaning up");
-  void cleanup().finally(() => process.exit(130));
-});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the processes, dropping the databases and keys`);
+    exitCode = 130;
+    void cleanup().finally(() => process.exit(exitCode));
+  });
+}
 try {
   await main();
   await rm(logDir, { recursive: true, force: true });
 } catch (error) {
-  exitCode = 1;
+  exitCode ||= 1;
   console.error(error);
   if (logDir !== "") log(`process logs kept in ${logDir}`);
 } finally {
