@@ -76,6 +76,8 @@ process.env[TEST_RUN_ENV] = RUN_ID;
 const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const running = new Set<NodeProcess>();
+/** Image folders of the systems, removed by the cleanup whatever happens. */
+const storageDirs = new Set<string>();
 let logDir = "";
 
 function track(proc: NodeProcess): NodeProcess {
@@ -118,6 +120,7 @@ async function startSystem(label: string, extra: Record<string, string> = {}): P
   const db = await createTestDatabase(`bench${label}`);
   const redis = createTestRedis(`bench-${label}`);
   const storage = await mkdtemp(path.join(tmpdir(), "darkroom-bench-images-"));
+  storageDirs.add(storage);
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
@@ -808,6 +811,7 @@ function cleanup(): Promise<void> {
 
 async function cleanupOnce(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
+  await Promise.all([...storageDirs].map((dir) => rm(dir, { recursive: true, force: true })));
   await dropRunDatabases(RUN_ID).catch((error: unknown) => log(`could not drop the databases: ${String(error)}`));
   await deleteRunKeys(RUN_ID).catch((error: unknown) => log(`could not delete the keys: ${String(error)}`));
 }
