@@ -1,191 +1,837 @@
-// npm run bench: throughput, latency and memory of the whole system on this machine, printed as a
-// table. It uses the local Postgres and Redis (a database and queue prefix of its own) and the
-// simulator as the upstream. Figures go in docs/benchmarks.md.
-import { readFileSync } from "node:fs";
+// npm run bench: capacity of the whole system on this machine, beside bare baselines in the same
+// run (issue 10). Darkroom runs from the built bundles (dist/); the upstream is a stand-in of its
+// own process that costs next to nothing (scripts/bench/upstream.ts). Every scenario runs
+// `--runs` times; the table gives median and spread. Results go to bench/results/latest.json and
+// the generated part of docs/performance.md. Uses the local Postgres and Redis with databases and a
+// queue prefix of its own, removed at the end, also on failure.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
-import { prepareTemplateDatabase, readSse, STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { parseEnv } from "@darkroom/config";
+import {
+  bundleDir,
+  createTestDatabase,
+  createTestRedis,
+  deleteRunKeys,
+  dropRunDatabases,
+  newTestRunId,
+  prepareTemplateDatabase,
+  REPO_ROOT,
+  readSse,
+  TEST_RUN_ENV,
+  type TestDatabase,
+  type TestRedis,
+} from "@darkroom/testing";
+import autocannon from "autocannon";
+import pg from "pg";
+import { cpuSnapshot, type NodeProcess, rssKb, startNode } from "./bench/proc";
+import {
+  type BenchResult,
+  type CannonFigures,
+  evaluateGoals,
+  machineAndCommit,
+  renderDoc,
+  renderTable,
+  writeDoc,
+} from "./bench/report";
+import { over, percentile, type Spread, spread } from "./bench/stats";
+import { preciseNow } from "./bench/time";
 
-const { values } = parseArgs({ options: { jobs: { type: "string", default: "300" } } });
-const JOBS = Number(values.jobs);
-const rows: [string, string, string][] = [];
-const record = (name: string, value: string, detail: string) => {
-  rows.push([name, value, detail]);
-  console.error(`${name}: ${value} (${detail})`);
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    scenarios: { type: "string", default: "submit,drain,inflight,latency" },
+    connections: { type: "string", default: "50" },
+    "submit-seconds": { type: "string", default: "10" },
+    /** A fixed number of requests per run instead of a duration. */
+    submits: { type: "string" },
+    "drain-jobs": { type: "string", default: "2000" },
+    "drain-concurrency": { type: "string", default: "50" },
+    streams: { type: "string", default: "5000" },
+    "stream-seconds": { type: "string", default: "60" },
+    "latency-jobs": { type: "string", default: "1000" },
+    "latency-clients": { type: "string", default: "100" },
+    "latency-steps": { type: "string", default: "10" },
+    "latency-step-ms": { type: "string", default: "1000" },
+    json: { type: "string", default: path.join(REPO_ROOT, "bench", "results", "latest.json") },
+    doc: { type: "string", default: path.join(REPO_ROOT, "docs", "performance.md") },
+  },
+});
+const num = (name: keyof typeof flags): number => {
+  const value = Number(flags[name]);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a number, got ${flags[name]}`);
+  return value;
 };
+const RUNS = Math.max(1, num("runs"));
+const SCENARIOS = new Set((flags.scenarios ?? "").split(",").map((s) => s.trim()));
+const ADMIN_TOKEN = "bench-admin-token-0123456789";
+const TERMINAL = ["succeeded", "failed", "canceled"];
 
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-const summary = (ms: number[]) => {
-  const s = [...ms].sort((a, b) => a - b);
-  return `p50 ${pct(s, 50).toFixed(0)} ms, p95 ${pct(s, 95).toFixed(0)} ms, p99 ${pct(s, 99).toFixed(0)} ms`;
-};
+// The bench is a run of its own, even when started by the test suite: its cleanup drops every
+// database and key of its run id, never the suite's.
+const RUN_ID = newTestRunId();
+process.env[TEST_RUN_ENV] = RUN_ID;
 
-async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(count);
+const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const running = new Set<NodeProcess>();
+/** Image folders of the systems, removed by the cleanup whatever happens. */
+const storageDirs = new Set<string>();
+let logDir = "";
+
+function track(proc: NodeProcess): NodeProcess {
+  if (cleaning !== null) {
+    // Interrupted meanwhile: nothing new may outlive the cleanup.
+    void proc.stop();
+    throw new Error("the bench is stopping");
+  }
+  running.add(proc);
+  proc.child.on("exit", () => running.delete(proc));
+  return proc;
+}
+
+/** Darkroom's bundle `dist/<file>` (the suite's own build under `npm test`). */
+function startBundle(name: string, file: string, env: Record<string, string>): NodeProcess {
+  return track(startNode(name, ["--enable-source-maps", path.join(bundleDir(), file)], env, logDir));
+}
+
+function startScript(name: string, file: string, env: Record<string, string>): NodeProcess {
+  return track(startNode(name, ["--import", "tsx", path.join(REPO_ROOT, "scripts", "bench", file)], env, logDir));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The system under test: one API process on a database and queue prefix of its own.
+
+interface System {
+  db: TestDatabase;
+  redis: TestRedis;
+  sql: pg.Pool;
+  env: Record<string, string>;
+  api: NodeProcess;
+  apiUrl: string;
+  stop(): Promise<void>;
+}
+
+let upstream: NodeProcess;
+let upstreamUrl = "";
+
+async function startSystem(label: string, extra: Record<string, string> = {}): Promise<System> {
+  const db = await createTestDatabase(`bench${label}`);
+  const redis = createTestRedis(`bench-${label}`);
+  const storage = await mkdtemp(path.join(tmpdir(), "darkroom-bench-images-"));
+  storageDirs.add(storage);
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: redis.prefix,
+    PORT: "0",
+    ADMIN_TOKEN,
+    STORAGE_DIR: storage,
+    COMETAPI_BASE_URL: upstreamUrl,
+    COMETAPI_KEY: "sk-bench-upstream-key",
+    IMAGE_HOST_ALLOWLIST: new URL(upstreamUrl).host,
+    // One tenant makes all the load: its per-minute request limit must not be what is measured.
+    TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: "1000000",
+    MAX_STREAMS_PER_KEY: "1000000",
+    LOG_LEVEL: "info",
+    ...extra,
+  };
+  const api = startBundle(`api-${label}`, "api.js", env);
+  const [, port] = await api.waitFor(/"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/);
+  const sql = new pg.Pool({ connectionString: db.url, max: 2 });
+  return {
+    db,
+    redis,
+    sql,
+    env,
+    api,
+    apiUrl: `http://127.0.0.1:${port}`,
+    async stop() {
+      await api.stop();
+      await sql.end();
+      await db.drop();
+      await redis.cleanup();
+      await rm(storage, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startWorker(system: System, label: string, extra: Record<string, string>): Promise<NodeProcess> {
+  const worker = startBundle(`worker-${label}`, "worker.js", { ...system.env, ...extra });
+  await worker.waitFor(/worker ready/);
+  return worker;
+}
+
+/** A new tenant (and its key): each run's jobs are found by their tenant. */
+async function newTenant(system: System): Promise<{ key: string; tenantId: string }> {
+  const res = await fetch(`${system.apiUrl}/admin/api/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "bench" }),
+  });
+  if (res.status !== 201) throw new Error(`key creation answered ${res.status}: ${await res.text()}`);
+  const body = (await res.json()) as { api_key: string; tenant_id: string };
+  return { key: body.api_key, tenantId: body.tenant_id };
+}
+
+/** Creates `count` jobs, 20 requests at a time; `prompt(i)` gives each one's prompt. */
+async function submitJobs(
+  system: System,
+  key: string,
+  count: number,
+  prompt: (i: number) => string,
+  onCreated?: (i: number, id: string) => void,
+) {
+  const ids: string[] = new Array(count);
   let next = 0;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: Math.min(20, count) }, async () => {
       while (next < count) {
         const i = next++;
-        out[i] = await task(i);
+        const res = await fetch(`${system.apiUrl}/v1/jobs`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ prompt: prompt(i) }),
+        });
+        if (res.status !== 202) throw new Error(`POST /v1/jobs answered ${res.status}: ${await res.text()}`);
+        ids[i] = ((await res.json()) as { id: string }).id;
+        onCreated?.(i, ids[i]);
       }
     }),
   );
+  return ids;
+}
+
+async function countByStatus(system: System, tenantId: string): Promise<Record<string, number>> {
+  const { rows } = await system.sql.query<{ status: string; n: string }>(
+    `SELECT status::text AS status, count(*) AS n FROM "Job" WHERE "tenantId" = $1 GROUP BY status`,
+    [tenantId],
+  );
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+async function waitTerminal(system: System, tenantId: string, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await countByStatus(system, tenantId);
+    const done = TERMINAL.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+    if (done >= count) return;
+    if (Date.now() > deadline)
+      throw new Error(`only ${done} of ${count} jobs ended in time: ${JSON.stringify(counts)}`);
+    await sleep(250);
+  }
+}
+
+async function failures(system: System, tenantId: string): Promise<{ count: number; codes: Record<string, number> }> {
+  const { rows } = await system.sql.query<{ code: string; n: string }>(
+    `SELECT coalesce("errorCode", status::text) AS code, count(*) AS n FROM "Job"
+     WHERE "tenantId" = $1 AND status <> 'succeeded' GROUP BY 1`,
+    [tenantId],
+  );
+  const codes = Object.fromEntries(rows.map((r) => [r.code, Number(r.n)]));
+  return { count: Object.values(codes).reduce((a, b) => a + b, 0), codes };
+}
+
+const POSTGRES = { name: "postgres" } as const;
+const REDIS = { name: "redis-server" } as const;
+
+/** The largest WORKER_CONCURRENCY the configuration accepts, up to `wanted`. */
+function acceptedConcurrency(wanted: number, env: Record<string, string>): number {
+  const accepts = (n: number) => {
+    try {
+      parseEnv({ ...env, WORKER_CONCURRENCY: String(n) });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (accepts(wanted)) return wanted;
+  let low = 1;
+  let high = wanted;
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (accepts(mid)) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. submit
+
+async function cannon(url: string, headers: Record<string, string>): Promise<CannonFigures> {
+  const options: autocannon.Options = {
+    url,
+    method: "POST",
+    connections: num("connections"),
+    headers: { ...headers, "content-type": "application/json" },
+    body: JSON.stringify({ prompt: "a lighthouse at dusk, oil on canvas" }),
+  };
+  if (flags.submits !== undefined) options.amount = num("submits");
+  else options.duration = num("submit-seconds");
+  const result = await autocannon(options);
+  const ok = result["2xx"];
+  return {
+    rps: ok / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: ok,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+async function submitScenario(system: System) {
+  const baseline = startScript("baseline", "baseline.ts", {
+    DATABASE_URL: system.db.url,
+    REDIS_URL: system.redis.url,
+    QUEUE_PREFIX: system.redis.prefix,
+  });
+  try {
+    const [, port] = await baseline.waitFor(/baseline listening on port (\d+)/);
+    const baselineUrl = `http://127.0.0.1:${port}/v1/jobs`;
+    const { key } = await newTenant(system);
+    const auth = { authorization: `Bearer ${key}` };
+    // warm-up of both (JIT, pools), not measured
+    const warmUp = Math.min(200, flags.submits === undefined ? 200 : num("submits"));
+    await autocannon({
+      url: `${system.apiUrl}/v1/jobs`,
+      method: "POST",
+      connections: 10,
+      amount: warmUp,
+      headers: { ...auth, "content-type": "application/json" },
+      body: '{"prompt":"warm-up"}',
+    });
+    await autocannon({
+      url: baselineUrl,
+      method: "POST",
+      connections: 10,
+      amount: warmUp,
+      headers: { "content-type": "application/json" },
+      body: '{"prompt":"warm-up"}',
+    });
+    const runs = [];
+    for (let run = 0; run < RUNS; run++) {
+      let snap = cpuSnapshot({ api: { pid: system.api.pid }, postgres: POSTGRES, redis: REDIS });
+      const darkroom = await cannon(`${system.apiUrl}/v1/jobs`, auth);
+      const dCpu = snap.since();
+      snap = cpuSnapshot({ baseline: { pid: baseline.pid }, postgres: POSTGRES, redis: REDIS });
+      const bare = await cannon(baselineUrl, {});
+      const bCpu = snap.since();
+      const perReq = (cpu: Record<string, number>, n: number) =>
+        Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / Math.max(1, n)]));
+      runs.push({
+        darkroom,
+        baseline: bare,
+        ratio: darkroom.rps / bare.rps,
+        cpuMsPerRequest: { darkroom: perReq(dCpu, darkroom.requests), baseline: perReq(bCpu, bare.requests) },
+      });
+      log(
+        `submit run ${run + 1}: Darkroom ${darkroom.rps.toFixed(0)}/s p99 ${darkroom.p99} ms, baseline ${bare.rps.toFixed(0)}/s p99 ${bare.p99} ms`,
+      );
+    }
+    return {
+      settings: {
+        connections: num("connections"),
+        ...(flags.submits ? { requests: num("submits") } : { seconds: num("submit-seconds") }),
+      },
+      runs,
+      summary: {
+        darkroomRps: over(runs, (r) => r.darkroom.rps),
+        darkroomP50: over(runs, (r) => r.darkroom.p50),
+        darkroomP99: over(runs, (r) => r.darkroom.p99),
+        darkroomErrors: over(runs, (r) => r.darkroom.errors + r.darkroom.non2xx),
+        baselineRps: over(runs, (r) => r.baseline.rps),
+        baselineP50: over(runs, (r) => r.baseline.p50),
+        baselineP99: over(runs, (r) => r.baseline.p99),
+        ratio: over(runs, (r) => r.ratio),
+      },
+    };
+  } finally {
+    await baseline.stop();
+    await system.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. drain
+
+interface NaiveFigures {
+  rate: number;
+  succeeded: number;
+  failed: number;
+  errors: string[];
+  cpuMsPerJob: Record<string, number>;
+}
+
+/** The naive pipeline with and without its progress writes, one after the other in one process. */
+async function naiveRuns(system: System, jobs: number): Promise<{ progress: NaiveFigures; plain: NaiveFigures }> {
+  const naive = startScript("naive", "naive.ts", {
+    DATABASE_URL: system.db.url,
+    REDIS_URL: system.redis.url,
+    QUEUE_PREFIX: system.redis.prefix,
+    UPSTREAM_URL: upstreamUrl,
+    NAIVE_JOBS: String(jobs),
+    NAIVE_CONCURRENCY: flags["drain-concurrency"] ?? "50",
+    NAIVE_VARIANTS: "1,0",
+  });
+  try {
+    const out: Partial<Record<"progress" | "plain", NaiveFigures>> = {};
+    for (const variant of ["progress", "plain"] as const) {
+      await naive.waitFor(new RegExp(`"phase":"enqueued","variant":"${variant}"`), 300_000);
+      const snap = cpuSnapshot({
+        naive: { pid: naive.pid },
+        postgres: POSTGRES,
+        redis: REDIS,
+        upstream: { pid: upstream.pid },
+      });
+      naive.send("go");
+      const [line] = await naive.waitFor(new RegExp(`\\{"phase":"result","variant":"${variant}".*\\}`), 600_000);
+      const cpu = snap.since();
+      naive.send("next");
+      const result = JSON.parse(line) as Omit<NaiveFigures, "cpuMsPerJob">;
+      if (result.failed > 0) log(`naive pipeline (${variant}): ${result.failed} failed: ${result.errors.join("; ")}`);
+      out[variant] = { ...result, cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])) };
+    }
+    if (out.progress === undefined || out.plain === undefined) throw new Error("the naive pipeline gave no result");
+    return { progress: out.progress, plain: out.plain };
+  } finally {
+    await naive.stop();
+  }
+}
+
+async function drainScenario(system: System) {
+  const jobs = num("drain-jobs");
+  {
+    const runs = [];
+    for (let run = 0; run < RUNS; run++) {
+      const { key, tenantId } = await newTenant(system);
+      await submitJobs(system, key, jobs, (i) => `drain ${run}.${i} [[bench steps=5 step_ms=0]]`);
+      const worker = await startWorker(system, `drain${run}`, {
+        WORKER_CONCURRENCY: flags["drain-concurrency"] ?? "50",
+      });
+      const snap = cpuSnapshot({
+        api: { pid: system.api.pid },
+        worker: { pid: worker.pid },
+        postgres: POSTGRES,
+        redis: REDIS,
+        upstream: { pid: upstream.pid },
+      });
+      let cpu: Record<string, number>;
+      try {
+        await waitTerminal(system, tenantId, jobs, 600_000);
+        cpu = snap.since();
+      } finally {
+        await worker.stop();
+      }
+      const { rows } = await system.sql.query<{ seconds: number }>(
+        `SELECT EXTRACT(EPOCH FROM max("finishedAt") - min("startedAt"))::float8 AS seconds FROM "Job" WHERE "tenantId" = $1`,
+        [tenantId],
+      );
+      const seconds = rows[0]?.seconds ?? Number.NaN;
+      const failed = await failures(system, tenantId);
+      if (failed.count > 0)
+        log(`drain run ${run + 1}: ${failed.count} jobs did not succeed: ${JSON.stringify(failed.codes)}`);
+      const { progress: naive, plain } = await naiveRuns(system, jobs);
+      const rate = jobs / seconds;
+      runs.push({
+        darkroom: { rate, seconds, succeeded: jobs - failed.count, failed: failed.count, failureCodes: failed.codes },
+        naive: { rate: naive.rate, failed: naive.failed },
+        naiveNoProgress: { rate: plain.rate, failed: plain.failed },
+        ratioNaive: rate / naive.rate,
+        ratioNoProgress: rate / plain.rate,
+        cpuMsPerJob: {
+          darkroom: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])),
+          naive: naive.cpuMsPerJob,
+          naiveNoProgress: plain.cpuMsPerJob,
+        },
+      });
+      log(
+        `drain run ${run + 1}: Darkroom ${rate.toFixed(0)} jobs/s (${failed.count} failed), naive ${naive.rate.toFixed(0)}/s, no progress ${plain.rate.toFixed(0)}/s`,
+      );
+    }
+    return {
+      settings: { jobs, steps: 5, concurrency: num("drain-concurrency") },
+      runs,
+      summary: {
+        darkroomRate: over(runs, (r) => r.darkroom.rate),
+        darkroomFailed: over(runs, (r) => r.darkroom.failed),
+        naiveRate: over(runs, (r) => r.naive.rate),
+        naiveNoProgressRate: over(runs, (r) => r.naiveNoProgress.rate),
+        ratioNaive: over(runs, (r) => r.ratioNaive),
+        ratioNoProgress: over(runs, (r) => r.ratioNoProgress),
+      },
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. in flight
+
+/** Event-loop lag samples (ms) of the windows written between `from` and `to` (epoch ms). */
+async function lagSamples(file: string, from: number, to: number): Promise<number[]> {
+  const lags: number[] = [];
+  for (const line of (await readFile(file, "utf8")).split("\n")) {
+    if (line === "") continue;
+    const window = JSON.parse(line) as { at: number; lags: number[] };
+    if (window.at > from && window.at <= to + 500) lags.push(...window.lags);
+  }
+  return lags;
+}
+
+async function xactCommit(system: System): Promise<number> {
+  const { rows } = await system.sql.query<{ n: string }>(
+    "SELECT xact_commit AS n FROM pg_stat_database WHERE datname = $1",
+    [system.db.name],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+interface Sample {
+  at: number;
+  running: number;
+  ended: number;
+  rssKb: number;
+  commits: number;
+}
+
+/**
+ * Samples a tenant's jobs every 500 ms until `total` of them ended: how many run, the worker's
+ * RSS, the database's commits. `during` runs meanwhile (the submission).
+ */
+async function sampleJobs(
+  system: System,
+  tenantId: string,
+  total: number,
+  worker: NodeProcess,
+  timeoutMs: number,
+  during: Promise<unknown>,
+): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  const deadline = Date.now() + timeoutMs;
+  let failure: unknown = null;
+  const submitted = during.catch((error: unknown) => {
+    failure = error;
+  });
+  for (;;) {
+    if (failure !== null) throw failure;
+    const counts = await countByStatus(system, tenantId);
+    const ended = TERMINAL.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+    samples.push({
+      at: preciseNow(),
+      running: counts.running ?? 0,
+      ended,
+      rssKb: rssKb(worker.pid),
+      commits: await xactCommit(system),
+    });
+    if (ended >= total) break;
+    if (Date.now() > deadline)
+      throw new Error(`only ${ended} of ${total} jobs ended in time: ${JSON.stringify(counts)}`);
+    await sleep(500);
+  }
+  await submitted;
+  return samples;
+}
+
+function commitRate(from: Sample | undefined, to: Sample | undefined): number {
+  if (from === undefined || to === undefined || to.at <= from.at) return Number.NaN;
+  return (to.commits - from.commits) / ((to.at - from.at) / 1000);
+}
+
+/** The plateau: from the first to the last sample with at least 95 % of the most jobs that ever ran at once. */
+function plateau(samples: Sample[]): { peak: number; span: Sample[] } {
+  const peak = Math.max(...samples.map((s) => s.running));
+  const first = samples.findIndex((s) => s.running >= peak * 0.95);
+  const last = samples.length - 1 - [...samples].reverse().findIndex((s) => s.running >= peak * 0.95);
+  return { peak, span: samples.slice(first, last + 1) };
+}
+
+async function inflightScenario(system: System) {
+  const wanted = num("streams");
+  const seconds = num("stream-seconds");
+  const streams = acceptedConcurrency(wanted, system.env);
+  if (streams < wanted)
+    log(`in flight: WORKER_CONCURRENCY is capped at ${streams} by the configuration (asked ${wanted})`);
+  const runs = [];
+  for (let run = 0; run < RUNS; run++) {
+    const lagFile = path.join(logDir, `loop-lag-${run}.jsonl`);
+    const worker = await startWorker(system, `inflight${run}`, {
+      WORKER_CONCURRENCY: String(streams),
+      NODE_OPTIONS: `--import ${path.join(REPO_ROOT, "scripts", "bench", "loop-lag.mjs")}`,
+      BENCH_LOOP_LAG_FILE: lagFile,
+    });
+    try {
+      await sleep(1000);
+      const idleKb = rssKb(worker.pid);
+      const { key, tenantId } = await newTenant(system);
+      const submission = submitJobs(
+        system,
+        key,
+        streams,
+        (i) => `stream ${run}.${i} [[bench steps=${seconds} step_ms=1000]]`,
+      );
+      const samples = await sampleJobs(system, tenantId, streams, worker, (seconds + 300) * 1000, submission);
+      const { peak, span } = plateau(samples);
+      const from = span[0] ?? samples[0];
+      const to = span.at(-1) ?? from;
+      const window = from && to ? (to.at - from.at) / 1000 : 0;
+      const lags = from && to ? await lagSamples(lagFile, from.at, to.at) : [];
+      const plateauKb = percentile(
+        span.map((s) => s.rssKb),
+        50,
+      );
+      const { rows } = await system.sql.query<{ d: number }>(
+        `SELECT EXTRACT(EPOCH FROM "finishedAt" - "startedAt")::float8 AS d FROM "Job" WHERE "tenantId" = $1 AND status = 'succeeded'`,
+        [tenantId],
+      );
+      const stretch = rows.map((r) => r.d / seconds);
+      const failed = await failures(system, tenantId);
+      const figures = {
+        streams,
+        peakRunning: peak,
+        idleRssKb: idleKb,
+        plateauRssKb: plateauKb,
+        peakRssKb: Math.max(...samples.map((s) => s.rssKb)),
+        rssKbPerJob: (plateauKb - idleKb) / peak,
+        lagSamples: lags.length,
+        lagP50Ms: percentile(lags, 50),
+        lagP99Ms: percentile(lags, 99),
+        lagMaxMs: Math.max(...lags),
+        plateauSeconds: window,
+        commitsPerSecond: commitRate(from, to),
+        commitsPerSecondWholeRun: commitRate(samples[0], samples.at(-1)),
+        stretchMedian: percentile(stretch, 50),
+        stretchMax: Math.max(...stretch),
+        succeeded: rows.length,
+        failed: failed.count,
+        failureCodes: failed.codes,
+      };
+      runs.push(figures);
+      log(
+        `in flight run ${run + 1}: ${streams} streams (at most ${peak} at once, plateau ${window.toFixed(1)} s), ` +
+          `${figures.rssKbPerJob.toFixed(0)} KB/job, lag p99 ${figures.lagP99Ms.toFixed(1)} ms, ` +
+          `${figures.commitsPerSecond.toFixed(0)} commits/s, stretch median ${figures.stretchMedian.toFixed(2)} max ${figures.stretchMax.toFixed(2)}`,
+      );
+    } finally {
+      await worker.stop();
+    }
+  }
+  return {
+    settings: { streams, requested: wanted, seconds, stepMs: 1000 },
+    runs,
+    summary: {
+      streams: over(runs, (r) => r.peakRunning),
+      rssKbPerJob: over(runs, (r) => r.rssKbPerJob),
+      lagP50Ms: over(runs, (r) => r.lagP50Ms),
+      lagP99Ms: over(runs, (r) => r.lagP99Ms),
+      commitsPerSecond: over(runs, (r) => r.commitsPerSecond),
+      stretchMedian: over(runs, (r) => r.stretchMedian),
+      stretchMax: over(runs, (r) => r.stretchMax),
+      failed: over(runs, (r) => r.failed),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. progress latency
+
+async function latencyScenario(system: System) {
+  const wanted = num("latency-jobs");
+  const clients = Math.min(num("latency-clients"), wanted);
+  const steps = num("latency-steps");
+  const stepMs = num("latency-step-ms");
+  const concurrency = acceptedConcurrency(wanted, system.env);
+  {
+    const runs = [];
+    for (let run = 0; run < RUNS; run++) {
+      const worker = await startWorker(system, `latency${run}`, { WORKER_CONCURRENCY: String(concurrency) });
+      try {
+        const { key, tenantId } = await newTenant(system);
+        const every = Math.max(1, Math.floor(wanted / clients));
+        const tags = new Map<number, string>();
+        for (let i = 0; i < wanted && tags.size < clients; i += every) tags.set(i, `r${run}j${i}`);
+        const received = new Map<string, [number, number][]>();
+        const readers: Promise<unknown>[] = [];
+        // Each followed job gets its client as soon as it exists.
+        const follow = (i: number, id: string) => {
+          const tag = tags.get(i);
+          if (tag === undefined) return;
+          const got: [number, number][] = [];
+          received.set(tag, got);
+          readers.push(
+            readSse(`${system.apiUrl}/v1/jobs/${id}/events`, {
+              headers: { authorization: `Bearer ${key}` },
+              timeoutMs: steps * stepMs + 300_000,
+              onEvent: (event) => {
+                if (event.event !== "job.progress") return;
+                const at = preciseNow();
+                const percent = (JSON.parse(event.data) as { data?: { percent?: number } }).data?.percent;
+                if (typeof percent === "number") got.push([percent, at]);
+              },
+            }),
+          );
+        };
+        const submission = submitJobs(
+          system,
+          key,
+          wanted,
+          (i) => {
+            const tag = tags.get(i);
+            return `latency ${run}.${i} [[bench steps=${steps} step_ms=${stepMs}${tag ? ` tag=${tag}` : ""}]]`;
+          },
+          follow,
+        );
+        const samples = await sampleJobs(system, tenantId, wanted, worker, steps * stepMs + 300_000, submission);
+        await Promise.all(readers);
+        // Only chunks sent while (nearly) every job was in flight count.
+        const { peak, span } = plateau(samples);
+        const from = span[0]?.at ?? 0;
+        const to = span.at(-1)?.at ?? 0;
+        const sentRes = await fetch(`${upstreamUrl}/bench/sent?tags=${[...tags.values()].join(",")}`);
+        const sent = (await sentRes.json()) as Record<string, [number, number][]>;
+        const latencies: number[] = [];
+        let outside = 0;
+        for (const [tag, got] of received) {
+          const sends = new Map(sent[tag] ?? []);
+          for (const [percent, at] of got) {
+            const sentAt = sends.get(percent);
+            if (sentAt === undefined) continue;
+            if (sentAt < from || sentAt > to) outside++;
+            else latencies.push(at - sentAt);
+          }
+        }
+        const failed = await failures(system, tenantId);
+        runs.push({
+          jobs: wanted,
+          inFlight: peak,
+          plateauSeconds: (to - from) / 1000,
+          clients: tags.size,
+          samples: latencies.length,
+          samplesOutsidePlateau: outside,
+          p50Ms: percentile(latencies, 50),
+          p99Ms: percentile(latencies, 99),
+          maxMs: Math.max(...latencies),
+          failed: failed.count,
+        });
+        log(
+          `latency run ${run + 1}: ${peak} jobs in flight at most, ${latencies.length} samples, p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+        );
+      } finally {
+        await worker.stop();
+      }
+    }
+    return {
+      settings: { jobs: wanted, clients, steps, stepMs, concurrency },
+      runs,
+      summary: {
+        inFlight: over(runs, (r) => r.inFlight),
+        p50Ms: over(runs, (r) => r.p50Ms),
+        p99Ms: over(runs, (r) => r.p99Ms),
+        samples: over(runs, (r) => r.samples),
+      },
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function cpuSummary(result: BenchResult["scenarios"]): Record<string, Record<string, Spread>> {
+  const out: Record<string, Record<string, Spread>> = {};
+  const collect = (group: string, runs: Record<string, number>[]) => {
+    const keys = Object.keys(runs[0] ?? {});
+    out[group] = Object.fromEntries(keys.map((k) => [k, spread(runs.map((r) => r[k] ?? Number.NaN))]));
+  };
+  const groups: [string, Record<string, number>[] | undefined][] = [
+    ["submit (per request): Darkroom", result.submit?.runs.map((r) => r.cpuMsPerRequest.darkroom)],
+    ["submit (per request): baseline", result.submit?.runs.map((r) => r.cpuMsPerRequest.baseline)],
+    ["drain (per job): Darkroom", result.drain?.runs.map((r) => r.cpuMsPerJob.darkroom)],
+    ["drain (per job): naive", result.drain?.runs.map((r) => r.cpuMsPerJob.naive)],
+    ["drain (per job): naive, no progress", result.drain?.runs.map((r) => r.cpuMsPerJob.naiveNoProgress)],
+  ];
+  for (const [group, runs] of groups) if (runs !== undefined) collect(group, runs);
   return out;
 }
 
-function rssMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function createJobs(stack: Stack, key: string, count: number, prompt: string, concurrency: number) {
-  const latencies: number[] = [];
-  const started = Date.now();
-  const ids = await pool(count, concurrency, async (i) => {
-    const t = performance.now();
-    const res = await fetch(`${stack.apiUrl}/v1/jobs`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ prompt: `${prompt} #${i}` }),
-    });
-    latencies.push(performance.now() - t);
-    if (res.status !== 202) throw new Error(`create answered ${res.status}`);
-    return ((await res.json()) as { id: string }).id;
-  });
-  return { ids, latencies, seconds: (Date.now() - started) / 1000 };
-}
-
-async function waitAll(stack: Stack, key: string, ids: string[]) {
-  const done = new Map<string, { created_at: string; finished_at: string; status: string }>();
-  while (done.size < ids.length) {
-    const res = await fetch(`${stack.apiUrl}/v1/jobs?limit=100&status=succeeded`, {
-      headers: { authorization: `Bearer ${key}` },
-    });
-    let page = (await res.json()) as {
-      data: { id: string; created_at: string; finished_at: string; status: string }[];
-      next_cursor: string | null;
-    };
-    for (;;) {
-      for (const j of page.data) if (ids.includes(j.id)) done.set(j.id, j);
-      if (page.next_cursor === null || done.size >= ids.length) break;
-      page = (await (
-        await fetch(`${stack.apiUrl}/v1/jobs?limit=100&status=succeeded&cursor=${page.next_cursor}`, {
-          headers: { authorization: `Bearer ${key}` },
-        })
-      ).json()) as typeof page;
+async function main(): Promise<void> {
+  logDir = await mkdtemp(path.join(tmpdir(), "darkroom-bench-"));
+  log(`run ${RUN_ID}, bundles from ${bundleDir()}, logs in ${logDir}`);
+  await prepareTemplateDatabase();
+  upstream = startScript("upstream", "upstream.ts", {});
+  const [, port] = await upstream.waitFor(/bench upstream listening on port (\d+)/);
+  upstreamUrl = `http://127.0.0.1:${port}`;
+  const started = new Date();
+  const scenarios: BenchResult["scenarios"] = {};
+  // Both systems start before anything is measured (in parallel, to save time). The job scenarios
+  // share one: each run has a tenant of its own and ends with all its jobs ended. The submit
+  // scenario has its own, whose backlog no worker ever takes.
+  const withJobs = SCENARIOS.has("drain") || SCENARIOS.has("inflight") || SCENARIOS.has("latency");
+  const [submitSystem, jobsSystem] = await Promise.all([
+    SCENARIOS.has("submit") ? startSystem("submit") : null,
+    withJobs ? startSystem("jobs") : null,
+  ]);
+  if (submitSystem !== null) scenarios.submit = await submitScenario(submitSystem);
+  if (jobsSystem !== null) {
+    const system = jobsSystem;
+    try {
+      if (SCENARIOS.has("drain")) scenarios.drain = await drainScenario(system);
+      if (SCENARIOS.has("inflight")) scenarios.inflight = await inflightScenario(system);
+      if (SCENARIOS.has("latency")) scenarios.latency = await latencyScenario(system);
+    } finally {
+      await system.stop();
     }
-    if (done.size < ids.length) await new Promise((r) => setTimeout(r, 500));
   }
-  return [...done.values()];
-}
-
-/** Another API key of the tenant that owns `key` (through the admin API). */
-async function addKey(stack: Stack, key: string): Promise<string> {
-  const admin = { authorization: `Bearer ${STACK_ADMIN_TOKEN}`, "content-type": "application/json" };
-  const tenants = (await (await fetch(`${stack.apiUrl}/admin/api/tenants`, { headers: admin })).json()) as {
-    data: { id: string }[];
+  scenarios.cpu = cpuSummary(scenarios);
+  const upstreamStats = (await (await fetch(`${upstreamUrl}/bench/stats`)).json()) as { chats: number };
+  const result: BenchResult = {
+    generatedAt: started.toISOString(),
+    seconds: (Date.now() - started.getTime()) / 1000,
+    ...machineAndCommit(),
+    runs: RUNS,
+    flags: { ...flags },
+    upstreamCalls: upstreamStats.chats,
+    scenarios,
+    goals: [],
   };
-  for (const tenant of tenants.data) {
-    const listed = (await (
-      await fetch(`${stack.apiUrl}/admin/api/tenants/${tenant.id}/keys`, { headers: admin })
-    ).json()) as { data: { prefix: string }[] };
-    if (!listed.data.some((k) => key.startsWith(k.prefix))) continue;
-    const res = await fetch(`${stack.apiUrl}/admin/api/tenants/${tenant.id}/keys`, {
-      method: "POST",
-      headers: admin,
-      body: JSON.stringify({ name: "bench" }),
-    });
-    return ((await res.json()) as { api_key: string }).api_key;
-  }
-  throw new Error("the key's tenant was not found");
+  result.goals = evaluateGoals(result);
+  console.log(renderTable(result));
+  await mkdir(path.dirname(flags.json ?? ""), { recursive: true });
+  await writeFile(flags.json ?? "", `${JSON.stringify(result, null, 2)}\n`);
+  await writeDoc(flags.doc ?? "", renderDoc(result));
+  log(`wrote ${flags.json} and ${flags.doc}`);
 }
 
-await prepareTemplateDatabase();
+let cleaning: Promise<void> | null = null;
 
-// 1. The API alone: job creation (a transaction, an event, an enqueue) under 32 concurrent clients.
-{
-  const stack = await startStack({ label: "bench-api", workers: 0 });
-  try {
-    const key = await stack.newApiKey();
-    await createJobs(stack, key, 50, "warm-up", 8);
-    const run = await createJobs(stack, key, JOBS * 4, "create", 32);
-    record(
-      "POST /v1/jobs throughput",
-      `${((JOBS * 4) / run.seconds).toFixed(0)} req/s`,
-      `${JOBS * 4} jobs, 32 concurrent clients`,
-    );
-    record("POST /v1/jobs latency", summary(run.latencies).split(",")[1]?.trim() ?? "", summary(run.latencies));
-    record("API RSS after", `${rssMb(stack.api.child.pid).toFixed(0)} MB`, "one API process");
-  } finally {
-    await stack.stop();
-  }
+/** Stops every process, drops the run's databases and deletes its keys; once, however often called. */
+function cleanup(): Promise<void> {
+  cleaning ??= cleanupOnce();
+  return cleaning;
 }
 
-// 2. End to end through one worker: the simulator streams fast, so this measures Darkroom's own overhead.
-{
-  const stack = await startStack({ label: "bench-e2e", simulatorStepMs: 1, env: { WORKER_CONCURRENCY: "50" } });
-  try {
-    const key = await stack.newApiKey();
-    const started = Date.now();
-    const { ids } = await createJobs(stack, key, JOBS, "e2e [[sim step_ms=1 ping_ms=0]]", 16);
-    const jobs = await waitAll(stack, key, ids);
-    const seconds = (Date.now() - started) / 1000;
-    const durations = jobs.map((j) => new Date(j.finished_at).getTime() - new Date(j.created_at).getTime());
-    record("end-to-end throughput", `${(JOBS / seconds).toFixed(1)} jobs/s`, `${JOBS} jobs, 1 worker, concurrency 50`);
-    record("end-to-end job duration", summary(durations).split(",")[1]?.trim() ?? "", summary(durations));
-    record("worker RSS after", `${rssMb(stack.workers[0]?.child.pid).toFixed(0)} MB`, `after ${JOBS} jobs`);
-  } finally {
-    await stack.stop();
-  }
+async function cleanupOnce(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+  await Promise.all([...storageDirs].map((dir) => rm(dir, { recursive: true, force: true })));
+  await dropRunDatabases(RUN_ID).catch((error: unknown) => log(`could not drop the databases: ${String(error)}`));
+  await deleteRunKeys(RUN_ID).catch((error: unknown) => log(`could not delete the keys: ${String(error)}`));
 }
 
-// 3. Memory with 50 streams in flight, and SSE fan-out: 200 clients following one job.
-{
-  const stack = await startStack({ label: "bench-mem", simulatorStepMs: 100, env: { WORKER_CONCURRENCY: "50" } });
-  try {
-    const key = await stack.newApiKey();
-    const worker = stack.workers[0];
-    const idle = rssMb(worker?.child.pid);
-    const { ids } = await createJobs(stack, key, 50, "mem [[sim step_ms=150]]", 16);
-    let peak = idle;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, rssMb(worker?.child.pid));
-    }, 100);
-    const followed = ids[0] ?? "";
-    // MAX_STREAMS_PER_KEY (100) caps one key's streams: the 200 clients share four keys of the tenant.
-    const keys = [key, ...(await Promise.all([1, 2, 3].map(() => addKey(stack, key))))];
-    const clients = await Promise.all(
-      Array.from({ length: 200 }, (_, i) =>
-        readSse(`${stack.apiUrl}/v1/jobs/${followed}/events`, {
-          headers: { authorization: `Bearer ${keys[i % keys.length]}` },
-          timeoutMs: 120_000,
-        }),
-      ),
-    );
-    clearInterval(sampler);
-    await waitAll(stack, key, ids);
-    record(
-      "worker RSS, 50 streams in flight",
-      `${peak.toFixed(0)} MB peak`,
-      `${idle.toFixed(0)} MB idle, ${((peak - idle) / 50).toFixed(2)} MB per stream`,
-    );
-    const complete = clients.filter((c) => c.endedByServer && c.events.at(-1)?.event === "job.succeeded").length;
-    const counts = new Set(clients.map((c) => c.events.length));
-    record(
-      "SSE fan-out",
-      `${complete}/200 clients complete`,
-      `every client got ${[...counts].join("/")} events, one job, one API process`,
-    );
-  } finally {
-    await stack.stop();
-  }
+let exitCode = 0;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the processes, dropping the databases and keys`);
+    exitCode = 130;
+    void cleanup().finally(() => process.exit(exitCode));
+  });
 }
-
-const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0), 6));
-const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i] ?? 0)).join(" | ")} |`;
-console.log(
-  [line(["measure", "value", "detail"]), `|${width.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join(
-    "\n",
-  ),
-);
+try {
+  await main();
+  await rm(logDir, { recursive: true, force: true });
+} catch (error) {
+  exitCode ||= 1;
+  console.error(error);
+  if (logDir !== "") log(`process logs kept in ${logDir}`);
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);

@@ -1,0 +1,140 @@
+// Processes of the benchmark: spawning its own helper scripts, and reading CPU time and RSS of any
+// process (ours, Postgres's, Redis's) from /proc.
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { REPO_ROOT } from "@darkroom/testing";
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
+/** utime + stime of a process in milliseconds, or 0 when it is gone. */
+export function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident set size of a process in KiB. */
+export function rssKb(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Pids whose command name (/proc/<pid>/comm) is `name`. */
+export function pidsNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === name) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** CPU of a group of processes: a fixed pid, or every process of a name (Postgres backends come and go). */
+export type CpuSource = { pid: number | undefined } | { name: string };
+
+/** CPU milliseconds of each process of a source, by pid. */
+function cpuByPid(source: CpuSource): Map<number, number> {
+  const pids = "pid" in source ? (source.pid === undefined ? [] : [source.pid]) : pidsNamed(source.name);
+  return new Map(pids.map((pid) => [pid, cpuMs(pid)]));
+}
+
+/**
+ * Snapshots CPU of named sources; \`since()\` gives each one's milliseconds since the snapshot,
+ * summed per pid over the processes alive at the end (one started meanwhile counts whole). Take it
+ * before a process ends: the CPU of a process that is gone is lost.
+ */
+export function cpuSnapshot(sources: Record<string, CpuSource>): { since(): Record<string, number> } {
+  const start = new Map(Object.entries(sources).map(([k, s]) => [k, cpuByPid(s)]));
+  return {
+    since: () =>
+      Object.fromEntries(
+        Object.entries(sources).map(([k, s]) => {
+          const before = start.get(k) ?? new Map<number, number>();
+          let sum = 0;
+          for (const [pid, ms] of cpuByPid(s)) if (ms > 0) sum += ms - (before.get(pid) ?? 0);
+          return [k, sum];
+        }),
+      ),
+  };
+}
+
+export interface NodeProcess {
+  name: string;
+  child: ChildProcess;
+  pid: number | undefined;
+  /** Everything the process wrote so far (stdout and stderr go to a log file, never through a pipe). */
+  output(): string;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Writes a line to the process's stdin. */
+  send(line: string): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `node <argv>` with exactly `env` (plus PATH). Output goes to `<logDir>/<name>.log`, so a busy
+ * load generator can never slow a process down by reading its pipe late.
+ */
+export function startNode(name: string, argv: string[], env: Record<string, string>, logDir: string): NodeProcess {
+  const logFile = path.join(logDir, `${name}.log`);
+  const fd = openSync(logFile, "a");
+  const child = spawn(process.execPath, argv, {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", NODE_ENV: "production", ...env },
+    stdio: ["pipe", fd, fd],
+  });
+  closeSync(fd);
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const output = () => {
+    try {
+      return readFileSync(logFile, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  return {
+    name,
+    child,
+    pid: child.pid,
+    output,
+    async waitFor(pattern, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const text = output();
+        const m = pattern.exec(text);
+        if (m !== null) return m;
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(
+            `${name} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${text.slice(-4000)}`,
+          );
+        }
+        if (Date.now() > deadline)
+          throw new Error(`${name} did not print ${pattern} within ${timeoutMs} ms:\n${text.slice(-4000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    send(line) {
+      child.stdin?.write(`${line}\n`);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
