@@ -1,6 +1,10 @@
 import { Redis } from "ioredis";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiHarness, startApiHarness } from "./harness";
+import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
+
+/** The namespace of the per-tenant usage lock (packages/db/src/usage.ts). */
+const USAGE_LOCK_SPACE = 0x75736167;
 
 /**
  * What one request costs in Redis, seen by MONITOR (commands run inside scripts excluded): a
@@ -85,4 +89,39 @@ describe("Redis round trips of a request", () => {
       `${h.redisPrefix}:signals:events:${jobId}`,
     ]);
   });
+});
+
+describe("contention slows a create, never fails it", () => {
+  let one: ApiHarness;
+  beforeAll(async () => {
+    one = await startApiHarness("pool-of-one", { DATABASE_POOL_SIZE: "1" });
+  });
+  afterAll(async () => {
+    await one?.close();
+  });
+
+  it("waits for the tenant's usage lock and for the only pooled connection beyond Prisma's default 2 s and 5 s", async () => {
+    const { apiKey, tenantId } = await one.newTenant("limited");
+    const patched = await one.request("PATCH", `/admin/api/tenants/${tenantId}`, {
+      key: ADMIN_TOKEN,
+      body: { images_per_day: 1000 },
+    });
+    expect(patched.status).toBe(200);
+    // Another session holds the tenant's usage lock (as a long create would) for 6 s.
+    const holder = new pg.Client({ connectionString: one.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock($1::int, hashtext($2))", [USAGE_LOCK_SPACE, tenantId]);
+      const release = setTimeout(() => void holder.query("SELECT pg_advisory_unlock_all()"), 6_000);
+      const started = Date.now();
+      const answers = await Promise.all(
+        Array.from({ length: 3 }, () => one.request("POST", "/v1/jobs", { key: apiKey, body: { prompt: "waits" } })),
+      );
+      clearTimeout(release);
+      expect(answers.map((res) => res.status)).toEqual([202, 202, 202]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(5_500);
+    } finally {
+      await holder.end();
+    }
+  }, 30_000);
 });
