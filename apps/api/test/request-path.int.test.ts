@@ -1,3 +1,4 @@
+import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,21 +15,39 @@ const USAGE_LOCK_SPACE = 0x75736167;
  */
 
 let h: ApiHarness;
-let monitor: Redis;
+let monitor: Socket;
 const seen: string[][] = [];
+
+/**
+ * One line of MONITOR output (`+<time> [<db> <client>] "cmd" "arg"...`, or `... [<db> lua] ...` for
+ * a command a script ran) as its command and arguments; null for a script's commands.
+ */
+function parseMonitorLine(line: string): string[] | null {
+  const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line);
+  if (m === null || m[1] === "lua") return null;
+  return [...(m[2] ?? "").matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((arg) => arg[1] ?? "");
+}
 
 beforeAll(async () => {
   h = await startApiHarness("request-path");
-  const admin = new Redis(h.api.config.env.REDIS_URL);
-  monitor = await admin.monitor();
-  admin.disconnect();
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
-    if (source === "lua") return;
-    if (args.some((arg) => arg.includes(h.redisPrefix))) seen.push(args);
+  // A raw connection: MONITOR's stream is read line by line, apart from any client library.
+  const { hostname, port } = new URL(h.api.config.env.REDIS_URL);
+  monitor = connect(Number(port || 6379), hostname);
+  let buffered = "";
+  monitor.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split("\r\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      const args = parseMonitorLine(line);
+      if (args?.some((arg) => arg.includes(h.redisPrefix))) seen.push(args);
+    }
   });
+  await new Promise<void>((resolve) => monitor.once("connect", resolve));
+  monitor.write("MONITOR\r\n");
 });
 afterAll(async () => {
-  monitor?.disconnect();
+  monitor?.destroy();
   await h?.close();
 });
 

@@ -3,8 +3,9 @@ import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimJob, completeJob, failAttempt } from "./attempts";
 import { PrismaClient } from "./client";
-import { createJob, findJobById, IdempotencyKeyTakenError } from "./jobs";
+import { createJob, findJobById, findJobForTenant, IdempotencyKeyTakenError, JOB_INCLUDE } from "./jobs";
 import { presentJob } from "./present";
 import { createTenantWithKey, updateTenantSettings } from "./tenants";
 
@@ -127,5 +128,69 @@ describe("createJob", () => {
     for (const reason of refused) expect(reason).toBeInstanceOf(IdempotencyKeyTakenError);
     expect(await db.job.count({ where: { tenantId } })).toBe(1);
     expect(await db.jobEvent.count({ where: { tenantId } })).toBe(1);
+  });
+});
+
+describe("findJobForTenant", () => {
+  it("reads a job with its attempts and images in one statement, as a read per relation would", async () => {
+    const { tenantId } = await createTenantWithKey(db, "read");
+    const created = await createJob(db, { tenantId, input: input({ n: 2, max_attempts: 3 }) });
+    const claim = async () => {
+      const claimed = await claimJob(db, {
+        jobId: created.id,
+        leaseOwner: "test",
+        leaseMs: 60_000,
+        chooseModel: (j) => j.model,
+      });
+      if (claimed === null) throw new Error("not claimable");
+      return claimed;
+    };
+    const first = await claim();
+    const error = { code: "upstream_unavailable", message: "503", retryable: true, errorClass: "server" } as const;
+    await failAttempt(db, {
+      jobId: created.id,
+      tenantId,
+      attempt: first.attempt,
+      error,
+      facts: {},
+      retryAt: new Date(),
+    });
+    const second = await claim();
+    const images = [0, 1].map((index) => ({
+      index,
+      storageKey: `t/${created.id}/${index}`,
+      contentType: "image/png",
+      bytes: 10 + index,
+      sha256: String(index).repeat(64),
+      width: 1024,
+      height: null,
+      sourceUrl: null,
+    }));
+    expect(
+      await completeJob(db, {
+        jobId: created.id,
+        tenantId,
+        attempt: second.attempt,
+        model: second.model,
+        images,
+        usage: { total_tokens: 7 },
+        costMicroUsd: 123_456,
+        facts: {},
+      }),
+    ).toBe(true);
+
+    const { result: joined, sent } = await counted(() => findJobForTenant(db, tenantId, created.id));
+    expect(sent).toHaveLength(1);
+    const perRelation = await db.job.findFirst({
+      where: { id: created.id, tenantId },
+      include: JOB_INCLUDE,
+      relationLoadStrategy: "query",
+    });
+    expect(joined?.attempts).toHaveLength(2);
+    expect(joined?.images).toHaveLength(2);
+    expect(joined).toEqual(perRelation);
+    if (joined === null || perRelation === null) throw new Error("job not found");
+    expect(presentJob(joined, url)).toEqual(presentJob(perRelation, url));
+    expect(await findJobForTenant(db, "ten_other", created.id)).toBeNull();
   });
 });
