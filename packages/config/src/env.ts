@@ -90,6 +90,8 @@ const durationList = (fallback: string) => parsed(fallback, parseDurationList);
 export const EnvSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: url(["postgresql:", "postgres:"], "postgresql://postgres@127.0.0.1:5432/darkroom"),
+  /** Postgres connections per API process; requests beyond it wait for one (never fail for it). */
+  DATABASE_POOL_SIZE: int(20, 1, 1000),
   REDIS_URL: url(["redis:", "rediss:"], "redis://127.0.0.1:6379"),
   QUEUE_PREFIX: z
     .string()

@@ -11,6 +11,11 @@ export interface CreateDbOptions {
   databaseUrl: string;
   /** Pool size per process. */
   poolSize?: number;
+  /**
+   * How long a query may wait for a pooled connection (or for a new one to connect) before it
+   * fails; 5 s unless given. Waiters queue in arrival order meanwhile.
+   */
+  acquireTimeoutMs?: number;
 }
 
 /** The one PrismaClient of a process, on the pg driver adapter. */
@@ -18,7 +23,7 @@ export function createPrismaClient(options: CreateDbOptions): PrismaClient {
   const adapter = new PrismaPg({
     connectionString: options.databaseUrl,
     max: options.poolSize ?? 10,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.acquireTimeoutMs ?? 5_000,
   });
   return new PrismaClient({ adapter });
 }

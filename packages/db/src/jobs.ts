@@ -1,6 +1,6 @@
 import { DEFAULT_WEBHOOK_EVENTS, type JobCreate, type JobListQuery, newId } from "@darkroom/domain";
-import type { DbClient, Prisma, PrismaClient } from "./client";
-import { appendEvent } from "./events";
+import type { DbClient, PrismaClient } from "./client";
+import { Prisma } from "./generated/prisma/client";
 
 export const JOB_INCLUDE = {
   attempts: { orderBy: { number: "asc" } },
@@ -17,57 +17,122 @@ export interface CreateJobInput {
   now?: Date;
   /** Runs in the transaction before the insert; throwing refuses the job (nothing is written). */
   guard?: (tx: DbClient) => Promise<void>;
+  /**
+   * The caller believes (from cached settings) that the tenant has no `images_per_day` and no
+   * `monthly_budget_usd`, so `guard` has nothing to enforce: the job is written in one statement,
+   * without a transaction, on condition that the tenant still has neither. When it has one after
+   * all (the cache was stale), the job is written in a transaction after `guard`, as without this flag.
+   */
+  tenantUnlimited?: boolean;
 }
 
-/** Writes the job and its first event in one transaction: the durable row exists before any enqueue. */
+/**
+ * Thrown by `createJob` when the tenant already has a job with the idempotency key (a concurrent
+ * request with the same key committed first): nothing was written.
+ */
+export class IdempotencyKeyTakenError extends Error {
+  constructor(
+    readonly tenantId: string,
+    readonly idempotencyKey: string,
+  ) {
+    super(`The tenant already has a job with this Idempotency-Key.`);
+    this.name = "IdempotencyKeyTakenError";
+  }
+}
+
+type JobRow = Omit<JobRecord, "attempts" | "images">;
+
+/**
+ * The job row and its `job.queued` event in one statement (one round trip, one commit). With
+ * `onlyUnlimited`, nothing is written when the tenant has a quota or a budget. A job whose
+ * idempotency key the tenant already used is not written either (ON CONFLICT DO NOTHING: a
+ * concurrent insert with the same key is waited for, then seen). `job.queued` is not a webhook
+ * event type, so it never has an outbox row.
+ */
+async function insertJobAndEvent(
+  db: DbClient,
+  args: CreateJobInput,
+  id: string,
+  now: Date,
+  onlyUnlimited: boolean,
+): Promise<{ job: JobRow | null; tenantUnlimited: boolean }> {
+  const { input } = args;
+  const tenant = onlyUnlimited
+    ? Prisma.sql`SELECT 1 FROM "Tenant" WHERE id = ${args.tenantId} AND "imagesPerDay" IS NULL AND "monthlyBudgetUsd" IS NULL`
+    : Prisma.sql`SELECT 1`;
+  const webhookEvents = input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS);
+  const rows = await db.$queryRaw<(JobRow & { tenant_unlimited: boolean })[]>`
+    WITH t AS (${tenant}),
+    j AS (
+      INSERT INTO "Job" (id, "tenantId", model, "fallbackModel", prompt, n, size, quality, "maxAttempts",
+        "deadlineSeconds", "deadlineAt", priority, "webhookUrl", "webhookEvents", metadata, "idempotencyKey",
+        "requestHash", "createdAt", "updatedAt")
+      SELECT ${id}, ${args.tenantId}, ${input.model}, ${input.fallback_model}, ${input.prompt}, ${input.n},
+        ${input.size}, ${input.quality}, ${input.max_attempts}, ${input.deadline_seconds},
+        ${new Date(now.getTime() + input.deadline_seconds * 1000)}, ${input.priority}::"JobPriority",
+        ${input.webhook_url}, ${webhookEvents}::text[], ${JSON.stringify(input.metadata)}::jsonb,
+        ${args.idempotencyKey ?? null}, ${args.requestHash ?? null}, ${now}, ${now}
+      FROM t
+      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+      RETURNING *),
+    e AS (
+      INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
+      SELECT ${newId("evt")}, j.id, j."tenantId", 'job.queued', '{"status":"queued"}'::jsonb FROM j)
+    SELECT j.*, EXISTS (SELECT 1 FROM t) AS tenant_unlimited FROM (SELECT 1) one LEFT JOIN j ON true`;
+  const row = rows[0];
+  if (row === undefined) throw new Error("job insert returned no row");
+  const { tenant_unlimited: tenantUnlimited, ...job } = row;
+  return { job: job.id === null ? null : (job as JobRow), tenantUnlimited };
+}
+
+/**
+ * Writes the job and its first event (one statement): the durable row exists before any enqueue.
+ * With a `guard` (the usage limits), the check and the insert share a transaction, unless the
+ * tenant has no limits (`tenantUnlimited`, verified in the statement). Throws
+ * `IdempotencyKeyTakenError` when the tenant already has a job with the key.
+ */
 export async function createJob(db: PrismaClient, args: CreateJobInput): Promise<JobRecord> {
   const now = args.now ?? new Date();
-  const { input } = args;
   const id = newId("job", now.getTime());
-  return db.$transaction(async (tx) => {
-    await args.guard?.(tx);
-    const job = await tx.job.create({
-      data: {
-        id,
-        tenantId: args.tenantId,
-        model: input.model,
-        fallbackModel: input.fallback_model,
-        prompt: input.prompt,
-        n: input.n,
-        size: input.size,
-        quality: input.quality,
-        maxAttempts: input.max_attempts,
-        deadlineSeconds: input.deadline_seconds,
-        deadlineAt: new Date(now.getTime() + input.deadline_seconds * 1000),
-        priority: input.priority,
-        webhookUrl: input.webhook_url,
-        webhookEvents: input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS),
-        metadata: input.metadata as Prisma.InputJsonObject,
-        idempotencyKey: args.idempotencyKey ?? null,
-        requestHash: args.requestHash ?? null,
-        createdAt: now,
-        updatedAt: now,
-      },
-      include: JOB_INCLUDE,
-    });
-    await appendEvent(tx, { jobId: id, tenantId: args.tenantId, type: "job.queued", data: { status: "queued" } });
-    return job;
-  });
+  const written = (job: JobRow | null): JobRecord => {
+    if (job === null) throw new IdempotencyKeyTakenError(args.tenantId, args.idempotencyKey ?? "");
+    // Nothing can have an attempt or an image yet: the row was inserted a moment ago.
+    return { ...job, attempts: [], images: [] };
+  };
+  const guard = args.guard;
+  if (guard === undefined || args.tenantUnlimited === true) {
+    const { job, tenantUnlimited } = await insertJobAndEvent(db, args, id, now, guard !== undefined);
+    if (tenantUnlimited) return written(job);
+  }
+  if (guard === undefined) throw new Error("unreachable: an unguarded insert always applies");
+  // Waiting for a connection or for the tenant's usage lock is contention: it slows the create, it
+  // does not fail it (Prisma's defaults, 2 s and 5 s, would fail it under load).
+  return db.$transaction(
+    async (tx) => {
+      await guard(tx);
+      return written((await insertJobAndEvent(tx, args, id, now, false)).job);
+    },
+    { maxWait: 30_000, timeout: 30_000 },
+  );
 }
+
+// The single-job reads load the attempts and images in the same statement ("join": LATERAL JSON
+// aggregation) rather than one query per relation: one round trip per read.
 
 /** The job if it belongs to the tenant; another tenant's job is indistinguishable from a missing one. */
 export async function findJobForTenant(db: DbClient, tenantId: string, id: string): Promise<JobRecord | null> {
-  return db.job.findFirst({ where: { id, tenantId }, include: JOB_INCLUDE });
+  return db.job.findFirst({ where: { id, tenantId }, include: JOB_INCLUDE, relationLoadStrategy: "join" });
 }
 
 export async function findJobById(db: DbClient, id: string): Promise<JobRecord | null> {
-  return db.job.findUnique({ where: { id }, include: JOB_INCLUDE });
+  return db.job.findUnique({ where: { id }, include: JOB_INCLUDE, relationLoadStrategy: "join" });
 }
 
 export async function findJobByIdempotencyKey(db: DbClient, tenantId: string, key: string): Promise<JobRecord | null> {
   return db.job.findUnique({
     where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } },
     include: JOB_INCLUDE,
+    relationLoadStrategy: "join",
   });
 }
 

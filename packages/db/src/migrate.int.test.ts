@@ -291,6 +291,7 @@ describe("upgrading a database that holds data", async () => {
           apiKeyId: ids.key,
           rateLimitPerMinute: 600,
           share: { weight: 1, maxConcurrency: null },
+          limited: false,
         });
         const { jobs } = await listJobs(prisma, ids.tenant, { limit: 10 });
         expect(new Map(jobs.map((j) => [j.id, j.status]))).toEqual(

@@ -13,6 +13,8 @@ export interface TenantAuth {
   rateLimitPerMinute: number;
   /** The tenant's share of the workers, as read when the key was looked up. */
   share: { weight: number; maxConcurrency: number | null };
+  /** The tenant has an `images_per_day` or a `monthly_budget_usd`, as read when the key was looked up. */
+  limited: boolean;
 }
 
 export interface CreatedTenant {
@@ -75,14 +77,27 @@ export async function createTenantWithKey(
 
 /** The tenant behind a presented API key, or null when the key is unknown or revoked. */
 export async function findTenantByApiKey(db: DbClient, apiKey: string): Promise<TenantAuth | null> {
+  return findTenantByKeyHash(db, hashApiKey(apiKey));
+}
+
+/** The tenant behind an API key's hash (`hashApiKey`), or null when the key is unknown or revoked. */
+export async function findTenantByKeyHash(db: DbClient, keyHash: string): Promise<TenantAuth | null> {
   const row = await db.apiKey.findUnique({
-    where: { keyHash: hashApiKey(apiKey) },
+    where: { keyHash },
     select: {
       id: true,
       tenantId: true,
       revokedAt: true,
       lastUsedAt: true,
-      tenant: { select: { rateLimitPerMinute: true, weight: true, maxConcurrency: true } },
+      tenant: {
+        select: {
+          rateLimitPerMinute: true,
+          weight: true,
+          maxConcurrency: true,
+          imagesPerDay: true,
+          monthlyBudgetUsd: true,
+        },
+      },
     },
   });
   if (row === null || row.revokedAt !== null) return null;
@@ -101,6 +116,7 @@ export async function findTenantByApiKey(db: DbClient, apiKey: string): Promise<
     apiKeyId: row.id,
     rateLimitPerMinute: row.tenant.rateLimitPerMinute,
     share: { weight: row.tenant.weight, maxConcurrency: row.tenant.maxConcurrency },
+    limited: row.tenant.imagesPerDay !== null || row.tenant.monthlyBudgetUsd !== null,
   };
 }
 

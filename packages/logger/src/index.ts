@@ -47,5 +47,9 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       transport: { target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname", singleLine: true } },
     });
   }
-  return options.destination === undefined ? pino(base) : pino(base, options.destination);
+  if (options.destination !== undefined) return pino(base, options.destination);
+  // Asynchronous stdout: a line costs the request path no write system call (a busy API writes a
+  // line per request). pino flushes what is buffered synchronously when the process exits, through
+  // process.exit, at the end of the event loop or on an uncaught exception, so no line is lost there.
+  return pino(base, pino.destination({ dest: 1, sync: false }));
 }

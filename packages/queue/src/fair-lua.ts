@@ -220,37 +220,63 @@ return out
 `;
 
 /**
- * ARGV: K, work... For each: {state, position, tenant running}. State 0 unknown, 1 queued in its
- * intake, 2 admitted (not started), 3 started, 4 waiting for a retry. Position counts the tenant's
- * admitted-but-not-started work first (1 = the next to start).
+ * placeOf(K, work, tenant or nil): state, position, tenant running of one work item (as POSITIONS
+ * describes them); the tenant, when given, spares reading it from meta.
  */
-export const POSITIONS = `${PARSE}
-local K = ARGV[1]
-local out = {}
-for i = 2, #ARGV do
-  local work = ARGV[i]
+const PLACE = `
+local function placeOf(K, work, tenant)
   local state, position, running = 0, 0, 0
   local v = redis.call('HGET', K .. ':admitted', work)
-  local meta = redis.call('HGET', K .. ':meta', work)
-  local tenant
   if v then
     local t, at, st = parseAdmitted(v)
     tenant = t
     if st == 'p' then state, position = 2, 1 else state = 3 end
-  elseif meta then
-    tenant = string.match(meta, '^(%S+) ')
-    local rank = redis.call('ZRANK', K .. ':intake:' .. tenant, work)
-    if rank then
-      state = 1
-      position = tonumber(redis.call('HGET', K .. ':pending', tenant) or '0') + rank + 1
-    elseif redis.call('ZSCORE', K .. ':later', work) then
-      state = 4
+  else
+    if tenant == nil then
+      local meta = redis.call('HGET', K .. ':meta', work)
+      if meta then tenant = string.match(meta, '^(%S+) ') end
+    end
+    if tenant then
+      local rank = redis.call('ZRANK', K .. ':intake:' .. tenant, work)
+      if rank then
+        state = 1
+        position = tonumber(redis.call('HGET', K .. ':pending', tenant) or '0') + rank + 1
+      elseif redis.call('ZSCORE', K .. ':later', work) then
+        state = 4
+      end
     end
   end
   if tenant then running = tonumber(redis.call('HGET', K .. ':running', tenant) or '0') end
+  return state, position, running
+end
+`;
+
+/**
+ * ARGV: K, work... For each: {state, position, tenant running}. State 0 unknown, 1 queued in its
+ * intake, 2 admitted (not started), 3 started, 4 waiting for a retry. Position counts the tenant's
+ * admitted-but-not-started work first (1 = the next to start).
+ */
+export const POSITIONS = `${PARSE}${PLACE}
+local K = ARGV[1]
+local out = {}
+for i = 2, #ARGV do
+  local state, position, running = placeOf(K, ARGV[i], nil)
   out[#out + 1] = state
   out[#out + 1] = position
   out[#out + 1] = running
 end
 return out
+`;
+
+/**
+ * ARGV as ENQUEUE. ENQUEUE, then where the work stands, in the same call: {1 if queued else 0,
+ * state, position, tenant running}, state and position as POSITIONS gives them.
+ */
+export const ENQUEUE_PLACED = `${PARSE}${PLACE}
+local function enqueue()
+${ENQUEUE.slice(PARSE.length)}
+end
+local queued = enqueue()
+local state, position, running = placeOf(ARGV[1], ARGV[2], ARGV[3])
+return {queued, state, position, running}
 `;

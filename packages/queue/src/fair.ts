@@ -1,5 +1,16 @@
 import type { Redis } from "ioredis";
-import { ADMIT, ENQUEUE, HEARTBEAT, POSITIONS, READMIT, RELEASE, REMOVE, SNAPSHOT, STARTED } from "./fair-lua";
+import {
+  ADMIT,
+  ENQUEUE,
+  ENQUEUE_PLACED,
+  HEARTBEAT,
+  POSITIONS,
+  READMIT,
+  RELEASE,
+  REMOVE,
+  SNAPSHOT,
+  STARTED,
+} from "./fair-lua";
 import { withTimeout } from "./generation-queue";
 
 export type JobPriority = "high" | "normal" | "low";
@@ -82,6 +93,7 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 const SCRIPTS = {
   darkroomFairEnqueue: ENQUEUE,
+  darkroomFairEnqueuePlaced: ENQUEUE_PLACED,
   darkroomFairAdmit: ADMIT,
   darkroomFairStarted: STARTED,
   darkroomFairRelease: RELEASE,
@@ -124,9 +136,24 @@ export class FairIntake {
 
   /** Adds work to its tenant's intake (or to the retry wait); false when it is already there or admitted. */
   async enqueue(entry: IntakeEntry): Promise<boolean> {
+    const result = await this.call("darkroomFairEnqueue", ...this.enqueueArgs(entry));
+    return result === 1;
+  }
+
+  /** `enqueue`, and where the work stands afterwards (as `places` tells), in one round trip. */
+  async enqueuePlaced(entry: IntakeEntry): Promise<QueuePlace> {
+    const out = (await this.call("darkroomFairEnqueuePlaced", ...this.enqueueArgs(entry))) as number[];
+    const position = out[2] ?? 0;
+    return {
+      state: STATES[out[1] ?? 0] ?? "unknown",
+      position: position > 0 ? position : null,
+      tenantRunning: out[3] ?? 0,
+    };
+  }
+
+  private enqueueArgs(entry: IntakeEntry): (string | number)[] {
     const due = entry.notBefore != null && entry.notBefore.getTime() > Date.now() ? entry.notBefore.getTime() : 0;
-    const result = await this.call(
-      "darkroomFairEnqueue",
+    return [
       entry.work,
       entry.tenantId,
       intakeScore(entry.priority, entry.createdAt),
@@ -134,8 +161,7 @@ export class FairIntake {
       entry.share.maxConcurrency ?? -1,
       intakeChannel(this.prefix),
       due,
-    );
-    return result === 1;
+    ];
   }
 
   /** Stores a tenant's share as changed by an admin (enqueues only fill it in when missing). */

@@ -2,6 +2,7 @@ import { type AppError, rateLimitedError } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import type { Redis } from "ioredis";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import type { AddressGate } from "./key-rate-limit";
 
 /**
  * Counts wrong API keys and admin tokens per client address in fixed one-minute windows shared by
@@ -25,6 +26,11 @@ export class AuthFailureLimiter {
       points: max,
       duration: 60,
     });
+  }
+
+  /** The address's counter, for a script that checks it in the same round trip as other work. */
+  gate(address: string): AddressGate {
+    return { key: this.limiter.getKey(address), max: this.max, refusal: (ms) => this.refusal(ms) };
   }
 
   private refusal(msBeforeNext: number): AppError {

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import type { TenantAuth } from "@darkroom/db";
+import { hashApiKey, type TenantAuth } from "@darkroom/db";
 import { AppError } from "@darkroom/domain";
 import type { Request, RequestHandler, Response } from "express";
 import type { ApiDeps } from "../deps";
@@ -21,13 +21,20 @@ export async function authenticateApiKey(deps: ApiDeps, req: Request, res: Respo
     throw new AppError("unauthorized", "Send your API key as `Authorization: Bearer <key>`.");
   }
   const address = clientAddress(req);
-  await deps.authFailures.check(address);
-  const auth = await deps.apiKeys.authenticate(deps.db, token);
+  const gate = deps.authFailures.gate(address);
+  const keyHash = hashApiKey(token);
+  // A key known good in this process needs no separate failure check: the rate-limit script refuses
+  // a blocked address first, in the same round trip. Any other key is looked at only after the check.
+  let auth = deps.apiKeys.cached(keyHash);
   if (auth === null) {
-    await deps.authFailures.recordFailure(address);
-    throw new AppError("unauthorized", "The API key is unknown or revoked.");
+    await deps.authFailures.check(address);
+    auth = await deps.apiKeys.authenticate(deps.db, keyHash);
+    if (auth === null) {
+      await deps.authFailures.recordFailure(address);
+      throw new AppError("unauthorized", "The API key is unknown or revoked.");
+    }
   }
-  await deps.keyRateLimit.consume(auth, res);
+  await deps.keyRateLimit.consume(auth, res, gate);
   return auth;
 }
 
@@ -38,6 +45,7 @@ export function requireApiKey(deps: ApiDeps): RequestHandler {
     res.locals.tenantId = auth.tenantId;
     res.locals.apiKeyId = auth.apiKeyId;
     res.locals.tenantShare = auth.share;
+    res.locals.tenantLimited = auth.limited;
     next();
   };
 }

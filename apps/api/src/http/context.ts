@@ -10,13 +10,30 @@ export function requestContext(logger: Logger): RequestHandler {
     const incoming = req.get("x-request-id");
     const requestId = incoming !== undefined && INCOMING_ID.test(incoming) ? incoming : newId("req");
     res.locals.requestId = requestId;
-    res.locals.log = logger.child({ request_id: requestId });
+    // The request's child logger is made only when something logs through it (most requests don't).
+    let log: Logger | undefined;
+    Object.defineProperty(res.locals, "log", {
+      get: () => {
+        log ??= logger.child({ request_id: requestId });
+        return log;
+      },
+      enumerable: true,
+      configurable: true,
+    });
     res.setHeader("x-request-id", requestId);
     const started = process.hrtime.bigint();
     res.on("finish", () => {
+      if (!logger.isLevelEnabled("info")) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      (res.locals.log as Logger).info(
-        { method: req.method, path: req.path, status: res.statusCode, duration_ms: Math.round(ms) },
+      // The same line the child would write (its binding first), without making the child.
+      logger.info(
+        {
+          request_id: requestId,
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          duration_ms: Math.round(ms),
+        },
         "request",
       );
     });

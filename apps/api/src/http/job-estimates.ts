@@ -1,7 +1,7 @@
 import type { JobRecord, LiveProgress, PrismaClient } from "@darkroom/db";
 import { isTerminal } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import { type FairIntake, workIdOf } from "@darkroom/queue";
+import { type FairIntake, type QueuePlace, workIdOf } from "@darkroom/queue";
 
 /** How many recent successes of a model its estimate is the median of. */
 const SAMPLE = 50;
@@ -53,28 +53,33 @@ export class JobEstimates {
     }
     const placeOf = new Map(queued.map((job, i) => [job.id, places[i]]));
     const now = Date.now();
-    for (const job of open) {
-      const model = job.attempts.at(-1)?.model ?? job.model;
-      const median = await this.medianSeconds(model).catch(() => null);
-      if (job.status === "running") {
-        const started = job.attempts.at(-1)?.startedAt ?? job.startedAt ?? new Date(now);
-        const eta = median === null ? null : Math.max(0, Math.ceil(median - (now - started.getTime()) / 1000));
-        out.set(job.id, { queuePosition: null, etaSeconds: eta });
-        continue;
-      }
-      const place = placeOf.get(job.id);
-      let eta: number | null = null;
-      if (median !== null && place !== undefined) {
-        if (place.state === "retry_wait" && job.nextAttemptAt !== null) {
-          eta = Math.ceil(Math.max(0, job.nextAttemptAt.getTime() - now) / 1000 + median);
-        } else if (place.position !== null) {
-          // The tenant's running jobs are its lanes: position p starts after ceil(p / lanes) - 1 rounds.
-          const lanes = Math.max(1, place.tenantRunning);
-          eta = Math.ceil(Math.ceil(place.position / lanes) * median);
-        }
-      }
-      out.set(job.id, { queuePosition: place?.position ?? null, etaSeconds: eta });
-    }
+    for (const job of open) out.set(job.id, await this.estimate(job, placeOf.get(job.id), now));
     return out;
+  }
+
+  /** The live progress of a job just queued, whose place the enqueue itself told (no further Redis call). */
+  async ofPlaced(job: JobRecord, place: QueuePlace | undefined): Promise<LiveProgress> {
+    return this.estimate(job, place, Date.now());
+  }
+
+  private async estimate(job: JobRecord, place: QueuePlace | undefined, now: number): Promise<LiveProgress> {
+    const model = job.attempts.at(-1)?.model ?? job.model;
+    const median = await this.medianSeconds(model).catch(() => null);
+    if (job.status === "running") {
+      const started = job.attempts.at(-1)?.startedAt ?? job.startedAt ?? new Date(now);
+      const eta = median === null ? null : Math.max(0, Math.ceil(median - (now - started.getTime()) / 1000));
+      return { queuePosition: null, etaSeconds: eta };
+    }
+    let eta: number | null = null;
+    if (median !== null && place !== undefined) {
+      if (place.state === "retry_wait" && job.nextAttemptAt !== null) {
+        eta = Math.ceil(Math.max(0, job.nextAttemptAt.getTime() - now) / 1000 + median);
+      } else if (place.position !== null) {
+        // The tenant's running jobs are its lanes: position p starts after ceil(p / lanes) - 1 rounds.
+        const lanes = Math.max(1, place.tenantRunning);
+        eta = Math.ceil(Math.ceil(place.position / lanes) * median);
+      }
+    }
+    return { queuePosition: place?.position ?? null, etaSeconds: eta };
   }
 }

@@ -1,4 +1,4 @@
-import { type DbClient, findTenantByApiKey, hashApiKey, type TenantAuth } from "@darkroom/db";
+import { type DbClient, findTenantByKeyHash, type TenantAuth } from "@darkroom/db";
 import { apiKeyRevokedChannel, createRedisConnection, TENANT_CHANGED_PREFIX } from "@darkroom/queue";
 import type { Redis } from "ioredis";
 
@@ -51,15 +51,20 @@ export class ApiKeyCache {
     );
   }
 
-  /** The tenant of a presented key (from the cache or Postgres); null when unknown or revoked. */
-  async authenticate(db: DbClient, apiKey: string): Promise<TenantAuth | null> {
-    const hash = hashApiKey(apiKey);
-    if (this.subscribed) {
-      const hit = this.entries.get(hash);
-      if (hit !== undefined && hit.expiresAt > Date.now()) return hit.auth;
-    }
+  /** The cached tenant of a key's hash (`hashApiKey`); null when not cached (or the cache is bypassed). */
+  cached(keyHash: string): TenantAuth | null {
+    if (!this.subscribed) return null;
+    const hit = this.entries.get(keyHash);
+    return hit !== undefined && hit.expiresAt > Date.now() ? hit.auth : null;
+  }
+
+  /** The tenant of a key's hash (`hashApiKey`), from the cache or Postgres; null when unknown or revoked. */
+  async authenticate(db: DbClient, keyHash: string): Promise<TenantAuth | null> {
+    const hash = keyHash;
+    const hit = this.cached(hash);
+    if (hit !== null) return hit;
     const generation = this.generation;
-    const auth = await findTenantByApiKey(db, apiKey);
+    const auth = await findTenantByKeyHash(db, hash);
     if (auth !== null && this.subscribed && generation === this.generation) {
       if (this.entries.size >= this.maxEntries) {
         const oldest = this.entries.keys().next();

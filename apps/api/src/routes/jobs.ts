@@ -5,7 +5,9 @@ import {
   enforceUsageLimits,
   findJobByIdempotencyKey,
   findJobForTenant,
+  IdempotencyKeyTakenError,
   type JobRecord,
+  type LiveProgress,
   listJobs,
   presentJob,
   retryJob,
@@ -40,8 +42,11 @@ function requestHash(input: JobCreate): string {
 
 const asLimited = (input: JobCreate) => ({ n: input.n, model: input.model, fallbackModel: input.fallback_model });
 
+/** The idempotency key was taken meanwhile: by `createJob`'s own check, or a unique violation (Prisma P2002, Postgres 23505). */
 function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string })?.code === "P2002";
+  if (error instanceof IdempotencyKeyTakenError) return true;
+  const code = (error as { code?: string; meta?: { code?: string } })?.code;
+  return code === "P2002" || code === "23505" || (error as { meta?: { code?: string } })?.meta?.code === "23505";
 }
 
 export function jobsRouter(deps: ApiDeps): Router {
@@ -50,22 +55,26 @@ export function jobsRouter(deps: ApiDeps): Router {
     const live = await deps.estimates.of(jobs);
     return jobs.map((job) => presentJob(job, (id, index) => deps.signer.url(id, index), live.get(job.id) ?? null));
   };
-  const view = async (job: JobRecord) => (await views([job]))[0];
+  const view = async (job: JobRecord, live?: LiveProgress) =>
+    live === undefined ? (await views([job]))[0] : presentJob(job, (id, index) => deps.signer.url(id, index), live);
   /**
    * Queues the job's work in its tenant's intake; the workers admit it fairly. The job is already
    * durable: if Redis cannot take it now, the reconciler queues it once Redis is back.
    */
-  const enqueue = async (res: Response, job: JobRecord) => {
+  const enqueue = async (res: Response, job: JobRecord): Promise<LiveProgress | undefined> => {
     try {
-      await deps.intake.enqueue({
+      // The enqueue tells the job's place too: the answer needs no second call to Redis.
+      const place = await deps.intake.enqueuePlaced({
         work: workIdOf(job.id, job.attemptBase),
         tenantId: job.tenantId,
         priority: job.priority,
         createdAt: job.createdAt,
         share: tenantShareOf(res),
       });
+      return await deps.estimates.ofPlaced(job, place);
     } catch (error) {
       res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
+      return undefined;
     }
   };
   const prices = deps.config.env.MODEL_PRICES;
@@ -78,14 +87,22 @@ export function jobsRouter(deps: ApiDeps): Router {
    * Honours `Prefer: wait=N`: 200 with the terminal job, or 202 with the current one when the N
    * seconds ran out first. Without the header the answer is `plainStatus`.
    */
-  const answer = async (res: Response, job: JobRecord, prefer: number | null, plainStatus: number) => {
+  const answer = async (
+    res: Response,
+    job: JobRecord,
+    prefer: number | null,
+    plainStatus: number,
+    live?: LiveProgress,
+  ) => {
     let current = job;
+    let currentLive = live;
     if (prefer !== null) {
       res.setHeader("Preference-Applied", `wait=${prefer}`);
       if (!isTerminal(job.status) && prefer > 0) {
         const gone = new AbortController();
         res.once("close", () => gone.abort());
         current = (await waitForTerminal(deps, job.tenantId, job.id, prefer * 1000, gone.signal)) ?? job;
+        currentLive = undefined;
         // The client left during the wait: nobody to answer.
         if (gone.signal.aborted) return;
       }
@@ -94,7 +111,7 @@ export function jobsRouter(deps: ApiDeps): Router {
     res
       .status(status)
       .location(`/v1/jobs/${job.id}`)
-      .json(await view(current));
+      .json(await view(current, currentLive));
   };
 
   /**
@@ -176,6 +193,8 @@ export function jobsRouter(deps: ApiDeps): Router {
         idempotencyKey: idempotencyKey ?? null,
         requestHash: hash,
         guard: (tx) => enforceUsageLimits(tx, { tenantId, job: asLimited(input), prices, idempotencyKey }),
+        // Most tenants have no quota and no budget: their job is one statement, without a transaction.
+        tenantUnlimited: res.locals.tenantLimited === false,
       });
     } catch (error) {
       // A concurrent request with the same key won the insert: answer as its replay.
@@ -190,9 +209,9 @@ export function jobsRouter(deps: ApiDeps): Router {
       // Chaos suite only: the process dies between the commit and the enqueue.
       process.kill(process.pid, "SIGKILL");
     }
-    await enqueue(res, job);
-    await notify(res, job.id);
-    await answer(res, job, prefer, 202);
+    // No event signal: nobody can be listening to a job id minted in this request.
+    const live = await enqueue(res, job);
+    await answer(res, job, prefer, 202, live);
   };
 
   router.get("/v1/jobs", async (req, res) => {
@@ -232,9 +251,9 @@ export function jobsRouter(deps: ApiDeps): Router {
       enforceUsageLimits(tx, { tenantId: current.tenantId, job: current, prices }),
     );
     // A new work id per user retry (workIdOf): the previous run may still be finishing.
-    await enqueue(res, job);
+    const live = await enqueue(res, job);
     await notify(res, job.id);
-    res.status(202).json(await view(job));
+    res.status(202).json(await view(job, live));
   });
 
   return router;

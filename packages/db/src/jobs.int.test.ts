@@ -1,0 +1,196 @@
+import { JobCreateSchema } from "@darkroom/domain";
+import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimJob, completeJob, failAttempt } from "./attempts";
+import { PrismaClient } from "./client";
+import { createJob, findJobById, findJobForTenant, IdempotencyKeyTakenError, JOB_INCLUDE } from "./jobs";
+import { presentJob } from "./present";
+import { createTenantWithKey, updateTenantSettings } from "./tenants";
+
+/**
+ * Creating a job is one statement (the job row and its `job.queued` event), and the record it
+ * returns is the one a later read gives. Statements are counted at the pg driver, under Prisma:
+ * BEGIN and COMMIT of a transaction count too.
+ */
+
+let database: TestDatabase;
+let pool: pg.Pool;
+let db: PrismaClient;
+const statements: string[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase("create-job");
+  pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  pool.on("connect", (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const first = args[0] as string | { text?: string };
+      statements.push(typeof first === "string" ? first : (first.text ?? ""));
+      return query(...args);
+    };
+  });
+  db = new PrismaClient({ adapter: new PrismaPg(pool) });
+});
+afterAll(async () => {
+  await db?.$disconnect();
+  await pool?.end();
+  await database?.drop();
+});
+
+/** The statements `work` sends to Postgres. */
+async function counted<T>(work: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+  statements.length = 0;
+  const result = await work();
+  return { result, sent: [...statements] };
+}
+
+const input = (body: Record<string, unknown> = {}) =>
+  JobCreateSchema.parse({ prompt: "a lighthouse", metadata: { a: 1, nested: { b: [1, "x"] } }, ...body });
+/** A create whose cached settings said "no limits", counting its statements and guard calls. */
+async function guardedCreate(tenantId: string) {
+  let guarded = 0;
+  const guard = async () => {
+    guarded++;
+  };
+  const { result, sent } = await counted(() =>
+    createJob(db, { tenantId, input: input(), tenantUnlimited: true, guard }),
+  );
+  return { result, sent, guarded };
+}
+const url = (id: string, index: number) => `https://img/${id}/${index}`;
+
+describe("createJob", () => {
+  it("writes the job and its job.queued event in one statement, and returns what a read returns", async () => {
+    const { tenantId } = await createTenantWithKey(db, "one");
+    const { result: job, sent } = await counted(() =>
+      createJob(db, {
+        tenantId,
+        input: input({ webhook_url: "https://example.com/hook", priority: "high", n: 2 }),
+        requestHash: "h",
+      }),
+    );
+    expect(sent).toHaveLength(1);
+    const read = await findJobById(db, job.id);
+    expect(job).toEqual(read);
+    expect(presentJob(job, url)).toEqual(presentJob(read ?? job, url));
+    const events = await db.jobEvent.findMany({ where: { jobId: job.id } });
+    expect(events.map((e) => [e.type, e.data, e.tenantId])).toEqual([["job.queued", { status: "queued" }, tenantId]]);
+  });
+
+  it("skips the usage guard for a tenant without limits: one statement, no transaction", async () => {
+    const { tenantId } = await createTenantWithKey(db, "unlimited");
+    const { sent, guarded } = await guardedCreate(tenantId);
+    expect(sent).toHaveLength(1);
+    expect(guarded).toBe(0);
+  });
+
+  it("runs the guard in a transaction when the tenant has a limit after all (stale cached settings)", async () => {
+    const { tenantId } = await createTenantWithKey(db, "limited");
+    await updateTenantSettings(db, tenantId, { imagesPerDay: 10 });
+    const { result: job, sent, guarded } = await guardedCreate(tenantId);
+    expect(guarded).toBe(1);
+    expect(sent[0]).toMatch(/INSERT INTO "Job"/);
+    expect(sent.slice(1, 2)).toEqual(["BEGIN"]);
+    expect(sent.at(-1)).toBe("COMMIT");
+    expect(await db.job.count({ where: { tenantId } })).toBe(1);
+    expect(await findJobById(db, job.id)).toEqual(job);
+    const refused = await createJob(db, {
+      tenantId,
+      input: input(),
+      tenantUnlimited: true,
+      guard: async () => {
+        throw new Error("over quota");
+      },
+    }).catch((e: unknown) => e);
+    expect(refused).toEqual(new Error("over quota"));
+    expect(await db.job.count({ where: { tenantId } })).toBe(1);
+  });
+
+  it("writes one job for concurrent creates with one idempotency key; the others learn the key is taken", async () => {
+    const { tenantId } = await createTenantWithKey(db, "idem");
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 8 }, () =>
+        createJob(db, {
+          tenantId,
+          input: input(),
+          idempotencyKey: "same-key",
+          tenantUnlimited: true,
+          guard: async () => {},
+        }),
+      ),
+    );
+    const written = outcomes.filter((o) => o.status === "fulfilled");
+    const refused = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason] : []));
+    expect(written).toHaveLength(1);
+    expect(refused).toHaveLength(7);
+    for (const reason of refused) expect(reason).toBeInstanceOf(IdempotencyKeyTakenError);
+    expect(await db.job.count({ where: { tenantId } })).toBe(1);
+    expect(await db.jobEvent.count({ where: { tenantId } })).toBe(1);
+  });
+});
+
+describe("findJobForTenant", () => {
+  it("reads a job with its attempts and images in one statement, as a read per relation would", async () => {
+    const { tenantId } = await createTenantWithKey(db, "read");
+    const created = await createJob(db, { tenantId, input: input({ n: 2, max_attempts: 3 }) });
+    const claim = async () => {
+      const claimed = await claimJob(db, {
+        jobId: created.id,
+        leaseOwner: "test",
+        leaseMs: 60_000,
+        chooseModel: (j) => j.model,
+      });
+      if (claimed === null) throw new Error("not claimable");
+      return claimed;
+    };
+    const first = await claim();
+    const error = { code: "upstream_unavailable", message: "503", retryable: true, errorClass: "server" } as const;
+    await failAttempt(db, {
+      jobId: created.id,
+      tenantId,
+      attempt: first.attempt,
+      error,
+      facts: {},
+      retryAt: new Date(),
+    });
+    const second = await claim();
+    const images = [0, 1].map((index) => ({
+      index,
+      storageKey: `t/${created.id}/${index}`,
+      contentType: "image/png",
+      bytes: 10 + index,
+      sha256: String(index).repeat(64),
+      width: 1024,
+      height: null,
+      sourceUrl: null,
+    }));
+    expect(
+      await completeJob(db, {
+        jobId: created.id,
+        tenantId,
+        attempt: second.attempt,
+        model: second.model,
+        images,
+        usage: { total_tokens: 7 },
+        costMicroUsd: 123_456,
+        facts: {},
+      }),
+    ).toBe(true);
+
+    const { result: joined, sent } = await counted(() => findJobForTenant(db, tenantId, created.id));
+    expect(sent).toHaveLength(1);
+    const perRelation = await db.job.findFirst({
+      where: { id: created.id, tenantId },
+      include: JOB_INCLUDE,
+      relationLoadStrategy: "query",
+    });
+    expect(joined?.attempts).toHaveLength(2);
+    expect(joined?.images).toHaveLength(2);
+    expect(joined).toEqual(perRelation);
+    if (joined === null || perRelation === null) throw new Error("job not found");
+    expect(presentJob(joined, url)).toEqual(presentJob(perRelation, url));
+    expect(await findJobForTenant(db, "ten_other", created.id)).toBeNull();
+  });
+});

@@ -1,0 +1,50 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Runs `body` in a fresh Node process (with the logger as `createLogger`); its stdout and exit code. */
+function run(body: string): Promise<{ stdout: string; code: number | null }> {
+  const script = `import { createLogger } from ${JSON.stringify(path.join(here, "index.ts"))};\n${body}`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let stdout = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+  });
+  return new Promise((resolve) => child.on("close", (code) => resolve({ stdout, code })));
+}
+
+const LINES = 20_000;
+
+/**
+ * The process logger writes stdout asynchronously; what it has buffered still reaches stdout when
+ * the process ends, however it ends short of being killed.
+ */
+describe("the asynchronous stdout logger", () => {
+  it("loses no line on process.exit right after logging", async () => {
+    const { stdout, code } = await run(`
+      const logger = createLogger({ name: "t", level: "info", pretty: false });
+      for (let i = 0; i < ${LINES}; i++) logger.info({ i }, "line");
+      logger.error("last words");
+      process.exit(3);
+    `);
+    expect(code).toBe(3);
+    const lines = stdout.trim().split("\n");
+    expect(lines).toHaveLength(LINES + 1);
+    expect(JSON.parse(lines.at(-1) ?? "{}")).toMatchObject({ level: "error", msg: "last words" });
+  }, 20_000);
+
+  it("loses no line when an uncaught exception ends the process", async () => {
+    const { stdout, code } = await run(`
+      const logger = createLogger({ name: "t", level: "info", pretty: false });
+      for (let i = 0; i < ${LINES}; i++) logger.info({ i }, "line");
+      setImmediate(() => { throw new Error("boom"); });
+    `);
+    expect(code).not.toBe(0);
+    expect(stdout.trim().split("\n")).toHaveLength(LINES);
+  }, 20_000);
+});
