@@ -30,7 +30,7 @@ export interface RunningApi {
 /** Builds the API's dependencies and listens. `close()` stops accepting, then releases connections. */
 export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   const config = buildApiConfig(env);
-  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL });
+  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE });
   const redis = createRedisConnection(env.REDIS_URL, "producer");
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
   // The producer connection fails fast instead of queueing commands, so give it a moment to connect

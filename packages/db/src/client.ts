@@ -13,12 +13,20 @@ export interface CreateDbOptions {
   poolSize?: number;
 }
 
+/**
+ * How long an interactive transaction may wait for a pool connection. Contention must slow work
+ * down, never fail it: Prisma's default (2 s) failed jobs with "Unable to start a transaction in
+ * the given time" when a worker's pool was busy. The hot paths use no interactive transaction.
+ */
+const TRANSACTION_MAX_WAIT_MS = 10 * 60_000;
+
 /** The one PrismaClient of a process, on the pg driver adapter. */
 export function createPrismaClient(options: CreateDbOptions): PrismaClient {
   const adapter = new PrismaPg({
     connectionString: options.databaseUrl,
     max: options.poolSize ?? 10,
-    connectionTimeoutMillis: 5_000,
+    // 0: a query waits in the pool's queue for a free connection as long as it takes.
+    connectionTimeoutMillis: 0,
   });
-  return new PrismaClient({ adapter });
+  return new PrismaClient({ adapter, transactionOptions: { maxWait: TRANSACTION_MAX_WAIT_MS } });
 }
