@@ -1,9 +1,29 @@
 import { loadEnvOrExit } from "@darkroom/config";
 import { createLogger } from "@darkroom/logger";
+import { pino } from "pino";
 import { startWorker } from "./worker";
 
 const env = loadEnvOrExit();
-const logger = createLogger({ name: "worker", level: env.LOG_LEVEL, pretty: env.NODE_ENV === "development" });
+const pretty = env.NODE_ENV === "development";
+// Asynchronous log writes: a line per attempt start and end must not block the event loop that
+// carries every stream. Flushed before the process exits.
+const destination = pretty ? undefined : pino.destination({ dest: 1, sync: false });
+const logger = createLogger({
+  name: "worker",
+  level: env.LOG_LEVEL,
+  pretty,
+  // A pino destination (SonicBoom) is what createLogger passes on to pino; it is not typed as a
+  // Node stream.
+  destination: destination as unknown as NodeJS.WritableStream | undefined,
+});
+const exit = (code: number): never => {
+  try {
+    destination?.flushSync();
+  } catch {
+    // Nothing more can be done about a log line that cannot be written.
+  }
+  process.exit(code);
+};
 // startWorker announces "worker ready" when it is done: the handlers below must be in place by
 // then, or a stop request right after that kills the process without the graceful path.
 const starting = startWorker(env, logger);
@@ -16,11 +36,11 @@ const stop = async (signal: string) => {
   const force = setTimeout(() => {
     // Something would not end in time (a hung Redis or Postgres, a request that never finishes).
     logger.error({ grace_ms: env.SHUTDOWN_GRACE_MS }, "shutdown grace ran out; exiting with work unfinished");
-    process.exit(1);
+    exit(1);
   }, env.SHUTDOWN_GRACE_MS).unref();
   await (await starting).close();
   clearTimeout(force);
-  process.exit(0);
+  exit(0);
 };
 process.on("SIGTERM", () => void stop("SIGTERM"));
 process.on("SIGINT", () => void stop("SIGINT"));
