@@ -34,7 +34,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   // connection (Postgres down) still fails at once; only a Postgres that hangs is waited for this long.
   const db = createPrismaClient({
     databaseUrl: env.DATABASE_URL,
-    poolSize: env.DATABASE_POOL_SIZE,
+    poolSize: env.DATABASE_POOL_SIZE ?? 20,
     acquireTimeoutMs: 30_000,
   });
   const redis = createRedisConnection(env.REDIS_URL, "producer");

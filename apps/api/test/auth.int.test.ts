@@ -38,7 +38,6 @@ async function succeededJob(apiKey: string, count: number): Promise<StoredJob> {
     jobId: id,
     leaseOwner: "auth-test",
     leaseMs: 60_000,
-    chooseModel: (j) => j.model,
   });
   if (claim === null) throw new Error(`job ${id} was not claimable`);
   const storage = new LocalDiskStorage(h.storageDir);
@@ -61,7 +60,6 @@ async function succeededJob(apiKey: string, count: number): Promise<StoredJob> {
   );
   const done = await completeJob(db, {
     jobId: id,
-    tenantId: claim.job.tenantId,
     attempt: claim.attempt,
     model: claim.model,
     images: stored,

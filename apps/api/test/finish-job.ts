@@ -13,14 +13,13 @@ export async function finishJob(
   prices: ModelPrices,
   usage: unknown = { total_tokens: 100 },
 ): Promise<void> {
-  const claim = await claimJob(db, { jobId, leaseOwner: "test", leaseMs: 60_000, chooseModel: (j) => j.model });
+  const claim = await claimJob(db, { jobId, leaseOwner: "test", leaseMs: 60_000 });
   if (claim === null) throw new Error(`job ${jobId} was not claimable`);
   const { job, attempt, model } = claim;
   const owned =
     outcome === "succeeded"
       ? await completeJob(db, {
           jobId,
-          tenantId: job.tenantId,
           attempt,
           model,
           images: Array.from({ length: job.n }, (_, index) => ({
@@ -39,7 +38,6 @@ export async function finishJob(
         })
       : await failAttempt(db, {
           jobId,
-          tenantId: job.tenantId,
           attempt,
           error: { code: "bad_request", message: "refused upstream", retryable: false, errorClass: "bad_request" },
           facts: {},

@@ -18,6 +18,8 @@ export interface CallRecord {
   call?: number;
   requestId?: string;
   method: string;
+  /** The TCP connection the request came on (1, 2, … in the order they were accepted). */
+  connection: number;
 }
 
 /** How an image URL misbehaves (image host faults). */

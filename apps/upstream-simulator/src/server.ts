@@ -61,6 +61,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const host = options.host ?? "127.0.0.1";
   const calls: CallRecord[] = [];
   const sockets = new Set<Socket>();
+  const connections = new WeakMap<Socket, number>();
+  let accepted = 0;
   const closing = new AbortController();
   let baseUrl = options.publicBaseUrl ?? "";
   const sim: SimContext = {
@@ -74,13 +76,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   };
 
   const server = createServer((req, res) => {
-    void route(sim, req, res, calls, closing.signal).catch((error: unknown) => {
+    void route(sim, req, res, calls, closing.signal, connections.get(req.socket) ?? 0).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, envelope(`simulator error: ${String(error)}`, newRequestId()), "sim");
       else res.destroy();
     });
   });
   server.on("connection", (socket) => {
     sockets.add(socket);
+    accepted += 1;
+    connections.set(socket, accepted);
     socket.on("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
@@ -109,10 +113,12 @@ async function route(
   res: ServerResponse,
   calls: CallRecord[],
   closing: AbortSignal,
+  connection: number,
 ): Promise<void> {
   const path = new URL(req.url ?? "/", "http://simulator").pathname;
   const record: CallRecord = {
     method: req.method ?? "GET",
+    connection,
     path,
     model: null,
     prompt: null,

@@ -16,8 +16,10 @@ export interface WorkerConfig {
   retry: { baseDelayMs: number; maxDelayMs: number };
   /** How long a claimed job stays owned without a heartbeat. */
   leaseMs: number;
-  /** Progress is written at most this often per job (and on every stage change). */
+  /** Progress of all the process's attempts is written at most this often, stage changes included. */
   progressIntervalMs: number;
+  /** Postgres connections of the process (DATABASE_POOL_SIZE, or sized from the concurrency). */
+  databasePoolSize: number;
 }
 
 /** The worker's settings, derived once from the parsed environment. */
@@ -38,5 +40,8 @@ export function buildWorkerConfig(env: Env): WorkerConfig {
     retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
     leaseMs: env.JOB_LEASE_MS,
     progressIntervalMs: 250,
+    // Each transition is one statement and progress one per tick, so a connection serves many
+    // attempts; the pool queues (never fails) when all are busy. Webhook deliveries share it.
+    databasePoolSize: env.DATABASE_POOL_SIZE ?? Math.min(40, 10 + Math.ceil(env.WORKER_CONCURRENCY / 100)),
   };
 }

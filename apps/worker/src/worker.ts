@@ -1,21 +1,23 @@
 import { type Env, imageUrlSecret, publicBaseUrl } from "@darkroom/config";
-import { createPrismaClient } from "@darkroom/db";
+import { createPrismaClient, renewLeases, writeProgressBatch } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import {
   createGenerationQueue,
   createRedisConnection,
   FairIntake,
+  JobEventPublisher,
   publishCancel,
-  publishJobEvents,
   QUEUES,
   subscribeCancels,
 } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
 import { createGuardedDispatcher } from "@darkroom/webhooks";
 import { Queue, Worker } from "bullmq";
+import { Agent } from "undici";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
 import { Admitter } from "./generation/admitter";
+import { AttemptTicker } from "./generation/attempt-ticker";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
 import { startMaintenance } from "./maintenance/scheduler";
@@ -38,15 +40,30 @@ export interface RunningWorker {
  */
 export async function startWorker(env: Env, logger: Logger): Promise<RunningWorker> {
   const config = buildWorkerConfig(env);
-  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: Math.min(20, config.concurrency + 4) });
+  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: config.databasePoolSize });
   const connection = createRedisConnection(env.REDIS_URL, "worker");
   connection.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
   // Signals go on a connection of their own: the worker's blocks on Redis while it waits for work.
   const publisher = createRedisConnection(env.REDIS_URL, "worker");
   publisher.on("error", () => undefined);
-  const notify = (jobId: string) => {
-    publishJobEvents(publisher, env.QUEUE_PREFIX, jobId).catch(() => undefined);
-  };
+  const signals = new JobEventPublisher(publisher, env.QUEUE_PREFIX);
+  const notify = (jobId: string) => signals.publish([jobId]);
+  const ticker = new AttemptTicker({
+    writeProgress: (rows) => writeProgressBatch(db, rows),
+    renewLeases: (leases) => renewLeases(db, leases, config.leaseMs),
+    published: (jobIds) => signals.publish(jobIds),
+    onError: (err, what) => logger.warn({ err }, `${what} batch failed (retried at the next tick)`),
+    intervalMs: config.progressIntervalMs,
+    leaseEveryMs: Math.floor(config.leaseMs / 3),
+  });
+  // One keep-alive pool to the upstream for every attempt: a connection is reused across jobs (an
+  // aborted call still closes its own). No queueing below the worker's concurrency.
+  const upstream = new Agent({
+    connect: { timeout: config.upstream.connectTimeoutMs },
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    connections: config.concurrency + 16,
+  });
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
   const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
   const inFlight = new Map<string, AbortController>();
@@ -83,6 +100,8 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       rateLimitQueue: (ms) => queue.rateLimit(ms),
       intake,
       onSlotFreed: () => admitter.nudge(),
+      ticker,
+      upstream,
     }),
     {
       connection,
@@ -176,6 +195,8 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
         logger.warn("shutdown grace ran out; closing anyway");
         await Promise.all([worker.close(true), webhookWorker.close(true)]).catch(() => undefined);
       }
+      ticker.close();
+      await upstream.destroy().catch(() => undefined);
       await cancels.close();
       await webhookQueue.close();
       await queue.close();

@@ -90,8 +90,8 @@ const durationList = (fallback: string) => parsed(fallback, parseDurationList);
 export const EnvSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: url(["postgresql:", "postgres:"], "postgresql://postgres@127.0.0.1:5432/darkroom"),
-  /** Postgres connections per API process; requests beyond it wait for one (never fail for it). */
-  DATABASE_POOL_SIZE: int(20, 1, 1000),
+  /** Postgres connections per process; unset: the API 20, a worker sized from its concurrency. */
+  DATABASE_POOL_SIZE: optionalInt(1, 1000),
   REDIS_URL: url(["redis:", "rediss:"], "redis://127.0.0.1:6379"),
   QUEUE_PREFIX: z
     .string()
@@ -107,7 +107,7 @@ export const EnvSchema = z.object({
   COMETAPI_KEY: z.string().min(1, { error: "must not be empty" }).optional(),
   /** Where `npm start` runs the upstream simulator when COMETAPI_KEY is unset. */
   SIMULATOR_PORT: int(4010, 1, 65535),
-  WORKER_CONCURRENCY: int(50, 1, 1000),
+  WORKER_CONCURRENCY: int(50, 1, 20_000),
   STORAGE_DIR: z.string().min(1).default("./data/images"),
   WEBHOOK_RETRY_SCHEDULE: durationList("5s,5m,30m,2h,5h,10h,10h"),
   ALLOW_PRIVATE_WEBHOOK_URLS: bool(false),

@@ -1,103 +1,170 @@
 import type { JobErrorCode, ProgressStage } from "@darkroom/domain";
-import type { DbClient, Prisma, PrismaClient } from "./client";
-import { appendEvent } from "./events";
-import { JOB_INCLUDE, type JobRecord } from "./jobs";
+import type { PrismaClient } from "./client";
+import { insertEventsCte, planEvents } from "./events";
+import { Prisma } from "./generated/prisma/client";
 
-/**
- * Every write an attempt makes is fenced on (id, attempt, status = running): a worker that stalled
- * and lost the job to a newer attempt changes nothing when it wakes up.
+/*
+ * Every transition of an attempt is ONE statement (a data-modifying CTE): no interactive
+ * transaction, so no pool connection is held across round trips and none has to be free "in time".
+ * Every write is fenced on (id, attempt, status = running): a worker that stalled and lost the job
+ * to a newer attempt changes nothing when it wakes up. Each event commits with the change it
+ * describes, and with its webhook outbox row (insertEventsCte). Lease times use the database clock.
  */
-function fence(jobId: string, attempt: number): Prisma.JobWhereInput {
-  return { id: jobId, attempt, status: "running" };
-}
 
 export interface ClaimInput {
   jobId: string;
   leaseOwner: string;
   leaseMs: number;
-  /** Picks the model of the new attempt from the job as it stands after the claim. */
-  chooseModel: (job: JobRecord) => string;
+}
+
+/** An earlier attempt of the job, as the retry policy reads it. */
+export interface ClaimedAttempt {
+  number: number;
+  model: string;
+  errorClass: string | null;
+}
+
+/** What an attempt needs of its job: returned by the claim, nothing re-read. */
+export interface ClaimedJob {
+  id: string;
+  tenantId: string;
+  status: string;
+  model: string;
+  fallbackModel: string | null;
+  fallbackUsed: boolean;
+  prompt: string;
+  n: number;
+  size: string;
+  quality: string;
+  maxAttempts: number;
+  attemptBase: number;
+  deadlineAt: Date;
+  /** Every attempt of the job, this one included, by number. */
+  attempts: ClaimedAttempt[];
 }
 
 export interface Claim {
-  job: JobRecord;
+  job: ClaimedJob;
   attempt: number;
   model: string;
 }
 
 /**
- * Moves a queued job to running as attempt n+1 and records the attempt; a running job whose lease
- * expired (its worker died) is taken over the same way. Null when the job is not claimable.
+ * Moves a queued job to running as attempt n+1 and records the attempt (on the fallback model once
+ * the job switched to it, else the primary); a running job whose lease expired (its worker died) is
+ * taken over the same way, its attempt ending as interrupted. Null when the job is not claimable.
  */
 export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Claim | null> {
-  return db.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<{ attempt: number }[]>`
+  const [started] = planEvents([{ type: "job.started", data: {} }]);
+  if (started === undefined) throw new Error("unreachable");
+  const rows = await db.$queryRaw<
+    (Omit<ClaimedJob, "attempts"> & { attempt: number; attemptModel: string; attempts: ClaimedAttempt[] })[]
+  >`
+    WITH c AS (
       UPDATE "Job" SET status = 'running'::"JobStatus", attempt = attempt + 1,
         "startedAt" = COALESCE("startedAt", now()), "progressStage" = 'starting',
         "leaseOwner" = ${input.leaseOwner}, "leaseExpiresAt" = now() + make_interval(secs => ${input.leaseMs / 1000}),
         "nextAttemptAt" = NULL, "updatedAt" = now()
       WHERE id = ${input.jobId} AND (status = 'queued'::"JobStatus"
         OR (status = 'running'::"JobStatus" AND "leaseExpiresAt" < now()))
-      RETURNING attempt`;
-    const attempt = rows[0]?.attempt;
-    if (attempt === undefined) return null;
-    // An attempt still marked running belonged to a worker that died: it ends as interrupted.
-    await tx.jobAttempt.updateMany({
-      where: { jobId: input.jobId, status: "running" },
-      data: {
-        status: "interrupted",
-        finishedAt: new Date(),
-        errorClass: "interrupted",
-        errorMessage: "The worker stopped during this attempt.",
-      },
-    });
-    const job = await tx.job.findUniqueOrThrow({ where: { id: input.jobId }, include: JOB_INCLUDE });
-    const model = input.chooseModel(job);
-    const created = await tx.jobAttempt.create({
-      data: { id: `att_${input.jobId.slice(4)}_${attempt}`, jobId: job.id, number: attempt, model, status: "running" },
-    });
-    await appendEvent(tx, { jobId: job.id, tenantId: job.tenantId, type: "job.started", data: { attempt, model } });
-    return { job: { ...job, attempts: [...job.attempts, created] }, attempt, model };
-  });
+      RETURNING id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt, n,
+        size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",
+        CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel"),
+    i AS (
+      UPDATE "JobAttempt" a SET status = 'interrupted', "finishedAt" = now(), "errorClass" = 'interrupted',
+        "errorMessage" = 'The worker stopped during this attempt.',
+        -- Its progress was written to the job row only (attempts get theirs when they end).
+        "lastProgress" = COALESCE(a."lastProgress", c."progressPercent")
+      FROM c WHERE a."jobId" = c.id AND a.status = 'running'
+      RETURNING a.number),
+    a AS (
+      INSERT INTO "JobAttempt" (id, "jobId", number, model, status)
+      SELECT 'att_' || substr(c.id, 5) || '_' || c.attempt, c.id, c.attempt, c."attemptModel", 'running' FROM c),
+    s AS (
+      SELECT c.id, c."tenantId", c."webhookUrl", c."webhookEvents",
+        jsonb_build_object('attempt', c.attempt, 'model', c."attemptModel") AS data FROM c),
+    ev AS (
+      INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
+      SELECT ${started.id}, s.id, s."tenantId", 'job.started', s.data FROM s
+      RETURNING id),
+    wh AS (
+      INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
+      SELECT ${started.deliveryId}, ${started.id}, s.id, s."tenantId", s."webhookUrl", 1, 'pending', now() FROM s
+      WHERE s."webhookUrl" IS NOT NULL AND 'job.started' = ANY(s."webhookEvents")
+      RETURNING id)
+    SELECT c.id, c."tenantId", c.status, c.attempt, c.model, c."fallbackModel", c."fallbackUsed", c.prompt, c.n,
+      c.size, c.quality, c."maxAttempts", c."attemptBase", c."deadlineAt", c."attemptModel",
+      COALESCE((SELECT json_agg(json_build_object('number', x.number, 'model', x.model,
+        'errorClass', CASE WHEN x.number IN (SELECT number FROM i) THEN 'interrupted' ELSE x."errorClass" END)
+        ORDER BY x.number) FROM "JobAttempt" x WHERE x."jobId" = c.id), '[]'::json) AS attempts
+    FROM c`;
+  const row = rows[0];
+  if (row === undefined) return null;
+  const { attemptModel, attempt, attempts, ...job } = row;
+  // The statement's own insert is not visible to its SELECT: the new attempt is added here.
+  const all = [
+    ...attempts.filter((a) => a.number !== attempt),
+    { number: attempt, model: attemptModel, errorClass: null },
+  ];
+  return { job: { ...job, attempts: all }, attempt, model: attemptModel };
 }
 
 export interface ProgressInput {
   jobId: string;
-  tenantId: string;
   attempt: number;
   percent: number;
   stage: ProgressStage;
 }
 
-/** Writes progress and its event; false when the attempt no longer owns the job. */
-export async function writeProgress(db: PrismaClient, input: ProgressInput): Promise<boolean> {
-  return db.$transaction(async (tx) => {
-    const updated = await tx.job.updateMany({
-      where: fence(input.jobId, input.attempt),
-      data: { progressPercent: input.percent, progressStage: input.stage },
-    });
-    if (updated.count === 0) return false;
-    await tx.jobAttempt.updateMany({
-      where: { jobId: input.jobId, number: input.attempt },
-      data: { lastProgress: input.percent },
-    });
-    await appendEvent(tx, {
-      jobId: input.jobId,
-      tenantId: input.tenantId,
-      type: "job.progress",
-      data: { attempt: input.attempt, percent: input.percent, stage: input.stage },
-    });
-    return true;
-  });
+/**
+ * Writes the progress of many attempts (each with its event and, when subscribed, its outbox row)
+ * in one statement. Returns the job ids whose attempt still owns the job; the others were fenced out.
+ */
+export async function writeProgressBatch(db: PrismaClient, inputs: ProgressInput[]): Promise<Set<string>> {
+  if (inputs.length === 0) return new Set();
+  const ordered = [...inputs].sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
+  const events = planEvents(ordered.map(() => ({ type: "job.progress" as const, data: {} })));
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH v AS (
+      SELECT * FROM unnest(${ordered.map((p) => p.jobId)}::text[], ${ordered.map((p) => p.attempt)}::int[],
+        ${ordered.map((p) => p.percent)}::int[], ${ordered.map((p) => p.stage)}::text[],
+        ${events.map((e) => e.id)}::text[], ${events.map((e) => e.deliveryId)}::text[])
+        WITH ORDINALITY AS v(id, attempt, percent, stage, evt, whd, ord)),
+    u AS (
+      UPDATE "Job" j SET "progressPercent" = v.percent, "progressStage" = v.stage, "updatedAt" = now()
+      FROM v WHERE j.id = v.id AND j.attempt = v.attempt AND j.status = 'running'::"JobStatus"
+      RETURNING j.id, j."tenantId", j."webhookUrl", j."webhookEvents", v.attempt, v.percent, v.stage, v.evt, v.whd, v.ord),
+    ev AS (
+      INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
+      SELECT u.evt, u.id, u."tenantId", 'job.progress',
+        jsonb_build_object('attempt', u.attempt, 'percent', u.percent, 'stage', u.stage)
+      FROM u ORDER BY u.ord
+      RETURNING id),
+    wh AS (
+      INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
+      SELECT u.whd, u.evt, u.id, u."tenantId", u."webhookUrl", 1, 'pending', now() FROM u
+      WHERE u."webhookUrl" IS NOT NULL AND 'job.progress' = ANY(u."webhookEvents")
+      RETURNING id)
+    SELECT id FROM u`;
+  return new Set(rows.map((r) => r.id));
 }
 
-/** Extends the attempt's lease; false when it no longer owns the job. */
-export async function renewLease(db: DbClient, jobId: string, attempt: number, leaseMs: number): Promise<boolean> {
-  const updated = await db.job.updateMany({
-    where: fence(jobId, attempt),
-    data: { leaseExpiresAt: new Date(Date.now() + leaseMs) },
-  });
-  return updated.count === 1;
+/**
+ * Extends the leases of many attempts by `leaseMs` from now (database clock) in one statement.
+ * Returns the job ids still owned; the others were fenced out.
+ */
+export async function renewLeases(
+  db: PrismaClient,
+  leases: { jobId: string; attempt: number }[],
+  leaseMs: number,
+): Promise<Set<string>> {
+  if (leases.length === 0) return new Set();
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    UPDATE "Job" j SET "leaseExpiresAt" = now() + make_interval(secs => ${leaseMs / 1000})
+    FROM unnest(${leases.map((l) => l.jobId)}::text[], ${leases.map((l) => l.attempt)}::int[]) AS v(id, attempt)
+    WHERE j.id = v.id AND j.attempt = v.attempt AND j.status = 'running'::"JobStatus"
+    RETURNING j.id`;
+  return new Set(rows.map((r) => r.id));
 }
 
 export interface AttemptFacts {
@@ -119,7 +186,6 @@ export interface StoredImageInput {
 
 export interface CompleteInput {
   jobId: string;
-  tenantId: string;
   attempt: number;
   model: string;
   images: StoredImageInput[];
@@ -129,50 +195,57 @@ export interface CompleteInput {
   facts: AttemptFacts;
 }
 
+/** SET items for the attempt facts given (an absent fact keeps its column). */
+function attemptFactsSql(facts: AttemptFacts): Prisma.Sql {
+  const items: Prisma.Sql[] = [];
+  if (facts.upstreamRequestId !== undefined) items.push(Prisma.sql`"upstreamRequestId" = ${facts.upstreamRequestId}`);
+  if (facts.timeToFirstByteMs !== undefined) {
+    items.push(Prisma.sql`"timeToFirstByteMs" = ${facts.timeToFirstByteMs}::int`);
+  }
+  if (facts.httpStatus !== undefined) items.push(Prisma.sql`"httpStatus" = ${facts.httpStatus}::int`);
+  return items.length === 0 ? Prisma.empty : Prisma.sql`, ${Prisma.join(items, ", ")}`;
+}
+
 /** Marks the job succeeded with its stored images; false when the attempt no longer owns the job. */
 export async function completeJob(db: PrismaClient, input: CompleteInput): Promise<boolean> {
-  return db.$transaction(async (tx) => {
-    const now = new Date();
-    const updated = await tx.job.updateMany({
-      where: fence(input.jobId, input.attempt),
-      data: {
-        status: "succeeded",
-        progressPercent: 100,
-        progressStage: "done",
-        resultModel: input.model,
-        usage: (input.usage ?? undefined) as Prisma.InputJsonValue | undefined,
-        // Written with the result, so usage figures and budgets can never see one without the other.
-        imagesStored: input.images.length,
-        costUsd: (input.costMicroUsd / 1_000_000).toFixed(6),
-        finishedAt: now,
-        leaseOwner: null,
-        leaseExpiresAt: null,
-        errorCode: null,
-        errorMessage: null,
-        errorRetryable: null,
-      },
-    });
-    if (updated.count === 0) return false;
-    await tx.image.deleteMany({ where: { jobId: input.jobId } });
-    await tx.image.createMany({
-      data: input.images.map((image) => ({
-        id: `img_${input.jobId.slice(4)}_${image.index}`,
-        jobId: input.jobId,
-        ...image,
-      })),
-    });
-    await tx.jobAttempt.updateMany({
-      where: { jobId: input.jobId, number: input.attempt },
-      data: { status: "succeeded", finishedAt: now, lastProgress: 100, ...attemptFacts(input.facts) },
-    });
-    await appendEvent(tx, {
-      jobId: input.jobId,
-      tenantId: input.tenantId,
+  const events = planEvents([
+    {
       type: "job.succeeded",
       data: { attempt: input.attempt, model: input.model, images: input.images.length },
-    });
-    return true;
-  });
+    },
+  ]);
+  const images = input.images;
+  const usage = input.usage === null || input.usage === undefined ? null : JSON.stringify(input.usage);
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH u AS (
+      UPDATE "Job" SET status = 'succeeded'::"JobStatus", "progressPercent" = 100, "progressStage" = 'done',
+        "resultModel" = ${input.model}, usage = COALESCE(${usage}::jsonb, usage),
+        -- Written with the result, so usage figures and budgets can never see one without the other.
+        "imagesStored" = ${images.length}::int, "costUsd" = ${(input.costMicroUsd / 1_000_000).toFixed(6)}::numeric,
+        "finishedAt" = now(), "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
+        "errorCode" = NULL, "errorMessage" = NULL, "errorRetryable" = NULL, "updatedAt" = now()
+      WHERE id = ${input.jobId} AND attempt = ${input.attempt}::int AND status = 'running'::"JobStatus"
+      RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
+    gone AS (
+      DELETE FROM "Image" WHERE "jobId" IN (SELECT id FROM u) AND NOT (index = ANY(${images.map((i) => i.index)}::int[]))),
+    im AS (
+      INSERT INTO "Image" (id, "jobId", index, "storageKey", "contentType", bytes, sha256, width, height, "sourceUrl")
+      SELECT 'img_' || substr(u.id, 5) || '_' || x.index, u.id, x.index, x.key, x.ct, x.bytes, x.sha, x.w, x.h, x.src
+      FROM u, unnest(${images.map((i) => i.index)}::int[], ${images.map((i) => i.storageKey)}::text[],
+        ${images.map((i) => i.contentType)}::text[], ${images.map((i) => i.bytes)}::int[],
+        ${images.map((i) => i.sha256)}::text[], ${images.map((i) => i.width)}::int[],
+        ${images.map((i) => i.height)}::int[], ${images.map((i) => i.sourceUrl)}::text[])
+        AS x(index, key, ct, bytes, sha, w, h, src)
+      ON CONFLICT ("jobId", index) DO UPDATE SET "storageKey" = excluded."storageKey",
+        "contentType" = excluded."contentType", bytes = excluded.bytes, sha256 = excluded.sha256,
+        width = excluded.width, height = excluded.height, "sourceUrl" = excluded."sourceUrl"),
+    a AS (
+      UPDATE "JobAttempt" SET status = 'succeeded', "finishedAt" = now(), "lastProgress" = 100
+        ${attemptFactsSql(input.facts)}
+      WHERE "jobId" IN (SELECT id FROM u) AND number = ${input.attempt}::int),
+    ${insertEventsCte("u", events)}
+    SELECT id FROM u`;
+  return rows.length === 1;
 }
 
 export interface AttemptErrorInput {
@@ -184,7 +257,6 @@ export interface AttemptErrorInput {
 
 export interface FailAttemptInput {
   jobId: string;
-  tenantId: string;
   attempt: number;
   error: AttemptErrorInput;
   facts: AttemptFacts;
@@ -192,72 +264,81 @@ export interface FailAttemptInput {
   retryAt: Date | null;
   /** The next attempts use the fallback model. */
   switchToFallback?: boolean;
+  /** The attempt's last progress percent (written once, here, rather than with every progress write). */
+  lastProgress?: number | null;
 }
 
 /** Records a failed attempt and either schedules the next one or fails the job; false when fenced out. */
 export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Promise<boolean> {
-  return db.$transaction(async (tx) => {
-    const now = new Date();
-    const final = input.retryAt === null;
-    const updated = await tx.job.updateMany({
-      where: fence(input.jobId, input.attempt),
-      data: final
-        ? {
-            status: "failed",
-            finishedAt: now,
-            errorCode: input.error.code,
-            errorMessage: input.error.message,
-            errorRetryable: input.error.retryable,
-            leaseOwner: null,
-            leaseExpiresAt: null,
-          }
-        : {
-            status: "queued",
-            nextAttemptAt: input.retryAt,
-            progressStage: "queued",
-            leaseOwner: null,
-            leaseExpiresAt: null,
-            ...(input.switchToFallback === true ? { fallbackUsed: true } : {}),
-          },
-    });
-    if (updated.count === 0) return false;
-    await tx.jobAttempt.updateMany({
-      where: { jobId: input.jobId, number: input.attempt },
-      data: {
-        status: "failed",
-        finishedAt: now,
-        errorCode: input.error.code,
-        errorClass: input.error.errorClass,
-        errorMessage: input.error.message,
-        retryable: input.error.retryable,
-        ...attemptFacts(input.facts),
-      },
-    });
-    const error = { code: input.error.code, message: input.error.message, retryable: input.error.retryable };
-    await appendEvent(tx, {
-      jobId: input.jobId,
-      tenantId: input.tenantId,
+  const final = input.retryAt === null;
+  const error = { code: input.error.code, message: input.error.message, retryable: input.error.retryable };
+  const events = planEvents([
+    {
       type: "job.attempt_failed",
       data: { attempt: input.attempt, error, next_attempt_at: input.retryAt?.toISOString() ?? null },
-    });
-    if (final) {
-      await appendEvent(tx, { jobId: input.jobId, tenantId: input.tenantId, type: "job.failed", data: { error } });
-    } else if (input.switchToFallback === true) {
-      await appendEvent(tx, {
-        jobId: input.jobId,
-        tenantId: input.tenantId,
-        type: "job.fallback",
-        data: { after_attempt: input.attempt, reason: input.error.code },
-      });
-    }
-    return true;
-  });
+    },
+    ...(final
+      ? [{ type: "job.failed" as const, data: { error } }]
+      : input.switchToFallback === true
+        ? [{ type: "job.fallback" as const, data: { after_attempt: input.attempt, reason: input.error.code } }]
+        : []),
+  ]);
+  const jobSet = final
+    ? Prisma.sql`status = 'failed'::"JobStatus", "finishedAt" = now(), "errorCode" = ${input.error.code},
+        "errorMessage" = ${input.error.message}, "errorRetryable" = ${input.error.retryable}`
+    : Prisma.sql`status = 'queued'::"JobStatus", "nextAttemptAt" = ${input.retryAt}::timestamptz,
+        "progressStage" = 'queued'${input.switchToFallback === true ? Prisma.sql`, "fallbackUsed" = true` : Prisma.empty}`;
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH u AS (
+      UPDATE "Job" SET ${jobSet}, "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "updatedAt" = now()
+      WHERE id = ${input.jobId} AND attempt = ${input.attempt}::int AND status = 'running'::"JobStatus"
+      RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
+    a AS (
+      UPDATE "JobAttempt" SET status = 'failed', "finishedAt" = now(), "errorCode" = ${input.error.code},
+        "errorClass" = ${input.error.errorClass}, "errorMessage" = ${input.error.message},
+        retryable = ${input.error.retryable},
+        "lastProgress" = COALESCE(${input.lastProgress ?? null}::int, "lastProgress")
+        ${attemptFactsSql(input.facts)}
+      WHERE "jobId" IN (SELECT id FROM u) AND number = ${input.attempt}::int),
+    ${insertEventsCte("u", events)}
+    SELECT id FROM u`;
+  return rows.length === 1;
 }
 
-function attemptFacts(facts: AttemptFacts) {
-  return {
-    ...(facts.upstreamRequestId === undefined ? {} : { upstreamRequestId: facts.upstreamRequestId }),
-    ...(facts.timeToFirstByteMs === undefined ? {} : { timeToFirstByteMs: facts.timeToFirstByteMs }),
-    ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
-  };
+/**
+ * Gives a job back to the queue when its worker stops mid-attempt: the attempt ends as
+ * `interrupted` (which does not count against max_attempts). Fenced like every attempt write.
+ */
+export async function releaseJob(
+  db: PrismaClient,
+  jobId: string,
+  attempt: number,
+  lastProgress: number | null = null,
+): Promise<boolean> {
+  const now = new Date();
+  const message = "The worker stopped during this attempt; the job went back to the queue.";
+  const events = planEvents([
+    {
+      type: "job.attempt_failed",
+      data: {
+        attempt,
+        interrupted: true,
+        error: { code: "internal", message, retryable: true },
+        next_attempt_at: now.toISOString(),
+      },
+    },
+  ]);
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH u AS (
+      UPDATE "Job" SET status = 'queued'::"JobStatus", "progressStage" = 'queued', "nextAttemptAt" = ${now}::timestamptz,
+        "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "updatedAt" = now()
+      WHERE id = ${jobId} AND attempt = ${attempt}::int AND status = 'running'::"JobStatus"
+      RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
+    a AS (
+      UPDATE "JobAttempt" SET status = 'interrupted', "finishedAt" = now(), "errorClass" = 'interrupted',
+        "errorMessage" = ${message}, "lastProgress" = COALESCE(${lastProgress}::int, "lastProgress")
+      WHERE "jobId" IN (SELECT id FROM u) AND number = ${attempt}::int),
+    ${insertEventsCte("u", events)}
+    SELECT id FROM u`;
+  return rows.length === 1;
 }

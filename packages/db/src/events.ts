@@ -1,5 +1,6 @@
 import { newId, WEBHOOK_EVENT_TYPES } from "@darkroom/domain";
-import type { DbClient, Prisma } from "./client";
+import type { DbClient } from "./client";
+import { Prisma } from "./generated/prisma/client";
 
 export const JOB_EVENT_TYPES = [
   "job.queued",
@@ -62,4 +63,49 @@ export async function listEvents(
     take: limit,
     select: { seq: true, id: true, jobId: true, type: true, data: true, createdAt: true },
   });
+}
+
+/** An event a one-statement transition writes, with its outbox row's id when its type is a webhook type. */
+export interface PlannedEvent {
+  id: string;
+  type: JobEventType;
+  data: Prisma.InputJsonObject;
+  deliveryId: string | null;
+}
+
+/** Ids for events written inside a transition's statement (see {@link insertEventsCte}). */
+export function planEvents(events: { type: JobEventType; data: Prisma.InputJsonObject }[]): PlannedEvent[] {
+  return events.map((event) => ({
+    ...event,
+    id: newId("evt"),
+    deliveryId: (WEBHOOK_EVENT_TYPES as readonly string[]).includes(event.type) ? newId("whd") : null,
+  }));
+}
+
+/**
+ * Two CTEs (`ev`, `wh`) to chain after a CTE `source` that updated one job row and returned its id,
+ * "tenantId", "webhookUrl" and "webhookEvents": the events, in order (so in `seq` order), and for
+ * each event the job's webhook subscribes to, its first delivery (the outbox row). Nothing is
+ * written when `source` matched no row (the attempt was fenced out), and it all commits with the
+ * change it describes, in the same statement.
+ */
+export function insertEventsCte(source: string, events: PlannedEvent[]): Prisma.Sql {
+  const src = Prisma.raw(`"${source}"`);
+  const ids = events.map((e) => e.id);
+  const types = events.map((e) => e.type);
+  const data = events.map((e) => JSON.stringify(e.data));
+  const deliveries = events.map((e) => e.deliveryId);
+  return Prisma.sql`
+  ev AS (
+    INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
+    SELECT x.id, s.id, s."tenantId", x.type, x.data
+    FROM ${src} s, unnest(${ids}::text[], ${types}::text[], ${data}::jsonb[]) WITH ORDINALITY AS x(id, type, data, ord)
+    ORDER BY x.ord
+    RETURNING id),
+  wh AS (
+    INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
+    SELECT x.whd, x.id, s.id, s."tenantId", s."webhookUrl", 1, 'pending', now()
+    FROM ${src} s, unnest(${ids}::text[], ${types}::text[], ${deliveries}::text[]) AS x(id, type, whd)
+    WHERE x.whd IS NOT NULL AND s."webhookUrl" IS NOT NULL AND x.type = ANY(s."webhookEvents")
+    RETURNING id)`;
 }

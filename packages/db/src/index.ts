@@ -11,6 +11,8 @@ export {
   type AttemptErrorInput,
   type AttemptFacts,
   type Claim,
+  type ClaimedAttempt,
+  type ClaimedJob,
   type ClaimInput,
   type CompleteInput,
   claimJob,
@@ -18,9 +20,10 @@ export {
   type FailAttemptInput,
   failAttempt,
   type ProgressInput,
-  renewLease,
+  releaseJob,
+  renewLeases,
   type StoredImageInput,
-  writeProgress,
+  writeProgressBatch,
 } from "./attempts";
 export { type CreateDbOptions, createPrismaClient, type DbClient, type Prisma, PrismaClient } from "./client";
 export {
@@ -40,10 +43,13 @@ export {
 export {
   type AppendEventInput,
   appendEvent,
+  insertEventsCte,
   JOB_EVENT_TYPES,
   type JobEventRecord,
   type JobEventType,
   listEvents,
+  type PlannedEvent,
+  planEvents,
 } from "./events";
 export type { Tenant } from "./generated/prisma/client";
 export {
@@ -64,7 +70,6 @@ export {
   findOrphanCandidates,
   findStalledWork,
   type OrphanCandidate,
-  releaseJob,
 } from "./maintenance";
 export {
   ensureDatabase,

@@ -140,7 +140,6 @@ describe("findJobForTenant", () => {
         jobId: created.id,
         leaseOwner: "test",
         leaseMs: 60_000,
-        chooseModel: (j) => j.model,
       });
       if (claimed === null) throw new Error("not claimable");
       return claimed;
@@ -149,7 +148,6 @@ describe("findJobForTenant", () => {
     const error = { code: "upstream_unavailable", message: "503", retryable: true, errorClass: "server" } as const;
     await failAttempt(db, {
       jobId: created.id,
-      tenantId,
       attempt: first.attempt,
       error,
       facts: {},
@@ -169,7 +167,6 @@ describe("findJobForTenant", () => {
     expect(
       await completeJob(db, {
         jobId: created.id,
-        tenantId,
         attempt: second.attempt,
         model: second.model,
         images,

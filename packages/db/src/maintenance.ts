@@ -95,38 +95,6 @@ export async function findOrphanCandidates(db: PrismaClient, graceMs: number, li
 }
 
 /**
- * Gives a job back to the queue when its worker stops mid-attempt: the attempt ends as
- * `interrupted` (which does not count against max_attempts). Fenced like every attempt write.
- */
-export async function releaseJob(db: PrismaClient, jobId: string, tenantId: string, attempt: number): Promise<boolean> {
-  return db.$transaction(async (tx) => {
-    const now = new Date();
-    const updated = await tx.job.updateMany({
-      where: { id: jobId, attempt, status: "running" },
-      data: { status: "queued", progressStage: "queued", nextAttemptAt: now, leaseOwner: null, leaseExpiresAt: null },
-    });
-    if (updated.count === 0) return false;
-    const message = "The worker stopped during this attempt; the job went back to the queue.";
-    await tx.jobAttempt.updateMany({
-      where: { jobId, number: attempt },
-      data: { status: "interrupted", finishedAt: now, errorClass: "interrupted", errorMessage: message },
-    });
-    await appendEvent(tx, {
-      jobId,
-      tenantId,
-      type: "job.attempt_failed",
-      data: {
-        attempt,
-        interrupted: true,
-        error: { code: "internal", message, retryable: true },
-        next_attempt_at: now.toISOString(),
-      },
-    });
-    return true;
-  });
-}
-
-/**
  * Deletes terminal jobs finished before `cutoff`, with their events, attempts, deliveries and
  * images (rows cascade), in batches. `deleteFiles` removes the stored bytes first, so a crash leaves
  * rows without files (removed next run), never files without rows.

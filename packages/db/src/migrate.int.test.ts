@@ -358,7 +358,6 @@ describe("upgrading a database that holds data", async () => {
           jobId: ids.queued,
           leaseOwner: "worker-new",
           leaseMs: 30_000,
-          chooseModel: (j) => j.model,
         });
         expect(claim).toMatchObject({ attempt: 1, job: { id: ids.queued, status: "running" } });
       } finally {

@@ -25,6 +25,7 @@ export {
 export {
   apiKeyRevokedChannel,
   cancelChannel,
+  JobEventPublisher,
   JobEventSignals,
   jobEventsChannel,
   publishApiKeyRevoked,

@@ -45,6 +45,39 @@ export async function publishJobEvents(redis: Redis, prefix: string, jobId: stri
   await redis.publish(jobEventsChannel(prefix, jobId), "1");
 }
 
+/**
+ * Collects job-event signals and publishes them together, in one Redis pipeline per turn of the
+ * event loop (a progress tick commits hundreds of jobs at once): one round trip, not one per job.
+ */
+export class JobEventPublisher {
+  private pending = new Set<string>();
+  private scheduled = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** Announces new committed events of these jobs (call after the commit). */
+  publish(jobIds: Iterable<string>): void {
+    for (const jobId of jobIds) this.pending.add(jobId);
+    if (this.scheduled || this.pending.size === 0) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const jobIds = this.pending;
+    this.pending = new Set();
+    if (jobIds.size === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const jobId of jobIds) pipeline.publish(jobEventsChannel(this.prefix, jobId), "1");
+    // A lost signal delays a listener (which also polls); it loses nothing.
+    pipeline.exec().catch(() => undefined);
+  }
+}
+
 export interface Subscription {
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { classifyErrorBody, extractRequestId, isPolicyText, readErrorObject } from "./classify";
-import { type ProgressSnapshot, parseProgress, snapshotChanged } from "./progress-parser";
+import { IncrementalProgressParser, type ProgressSnapshot, parseProgress, snapshotChanged } from "./progress-parser";
 import type { UpstreamErrorInit } from "./upstream-error";
 
 /** Token usage of a chat call, as the usage chunk reports it. */
@@ -35,7 +35,6 @@ function firstChoice(value: unknown): Record<string, unknown> | undefined {
  * the progress callback.
  */
 export class ChatStreamState {
-  text = "";
   snapshot: ProgressSnapshot | null = null;
   finishReason: string | null = null;
   usage: ChatUsage | null = null;
@@ -43,12 +42,20 @@ export class ChatStreamState {
   failure: UpstreamErrorInit | null = null;
   requestId: string | undefined;
   private malformedRun = 0;
+  private readonly progress: IncrementalProgressParser;
 
   constructor(
     private readonly requestedN: number,
     private readonly httpStatus: number,
     private readonly onProgress?: (snapshot: ProgressSnapshot) => void,
-  ) {}
+  ) {
+    this.progress = new IncrementalProgressParser(requestedN);
+  }
+
+  /** The assistant text so far. */
+  get text(): string {
+    return this.progress.text;
+  }
 
   /** True once nothing more needs to be read. */
   get finished(): boolean {
@@ -125,9 +132,8 @@ export class ChatStreamState {
 
   /** Appends assistant text and reports the snapshot when it changed. */
   append(content: string): void {
-    this.text += content;
+    const next = this.progress.push(content);
     this.requestId ??= extractRequestId(content);
-    const next = parseProgress(this.text, this.requestedN);
     if (snapshotChanged(this.snapshot, next)) {
       this.snapshot = next;
       this.onProgress?.(next);

@@ -198,7 +198,16 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
   }
 }
 
-/** Reads SSE from the body into `state` until `[DONE]`, a failure, or EOF. Exported for tests. */
+/** After `[DONE]`, the rest of a response is read (to keep its connection) up to this many bytes... */
+const DRAIN_MAX_BYTES = 64 * 1024;
+/** ...for at most this long; past either, the connection is closed instead. */
+const DRAIN_MAX_MS = 1_000;
+
+/**
+ * Reads SSE from the body into `state` until `[DONE]`, a failure, or EOF. Exported for tests.
+ * After `[DONE]` the response's end is awaited briefly so that its keep-alive connection goes back
+ * to the pool instead of being destroyed.
+ */
 export async function consumeSse(
   body: AsyncIterable<unknown> & Parameters<typeof discardBody>[0],
   state: ChatStreamState,
@@ -206,10 +215,28 @@ export async function consumeSse(
 ) {
   const decoder = new TextDecoder("utf-8");
   const parser = createParser({ onEvent: (event) => state.handleEvent(event.event, event.data) });
-  for await (const chunk of body) {
-    onBytes();
-    parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
-    if (state.finished) break;
+  let drained = -1;
+  let drainTimer: NodeJS.Timeout | undefined;
+  try {
+    for await (const chunk of body) {
+      onBytes();
+      if (drained >= 0) {
+        drained += (chunk as Buffer).length;
+        if (drained > DRAIN_MAX_BYTES) break;
+        continue;
+      }
+      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      if (state.failure !== null) break;
+      if (state.sawDone) {
+        drained = 0;
+        drainTimer = setTimeout(() => discardBody(body), DRAIN_MAX_MS);
+      }
+    }
+  } catch (error) {
+    // A connection that broke after [DONE] lost nothing.
+    if (drained < 0) throw error;
+  } finally {
+    clearTimeout(drainTimer);
   }
   if (!state.finished) parser.feed(`${decoder.decode()}\n\n`);
   discardBody(body);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PROGRESS_FIXTURES } from "./fixtures/progress-streams";
-import { type ProgressSnapshot, parseProgress } from "./progress-parser";
+import { IncrementalProgressParser, type ProgressSnapshot, parseProgress } from "./progress-parser";
 
 /** Decodes `bytes` cut at the given offsets, returning the accumulated text after every chunk. */
 function accumulate(bytes: Buffer, cuts: number[]): string[] {
@@ -99,4 +99,64 @@ describe("parseProgress details", () => {
     expect(parseProgress(text, 2).complete).toBe(false);
     expect(parseProgress(text, 1).complete).toBe(true);
   });
+});
+
+describe("IncrementalProgressParser", () => {
+  /** Deltas of `text` cut at `cuts` (string offsets). */
+  function deltas(text: string, cuts: number[]): string[] {
+    const out: string[] = [];
+    let start = 0;
+    for (const end of [...cuts, text.length]) {
+      out.push(text.slice(start, end));
+      start = end;
+    }
+    return out;
+  }
+
+  const extra = [
+    '```json\n{"n": 2}\n```\n> Progress 1..5..\n![a](https://filesystem.site/cdn/x/a.png)\n✅\nGeneration complete\n![b](\n  https://filesystem.site/cdn/x/b.png\n)\n',
+    "```\nGenerating ![d](https://filesystem.site/cdn/x/d.png)\n",
+    'Queuing\r\n> 进度 **34%**\r\n![c](https://filesystem.site/cdn/x/c.png "t")\r\n生成完成\r\n',
+  ];
+
+  for (const [name, text] of [
+    ...PROGRESS_FIXTURES.map((f) => [f.name, f.text] as const),
+    ...extra.map((t, i) => [`extra ${i}`, t] as const),
+  ]) {
+    it(`${name}: equals parseProgress of the text so far, fed one character at a time and in random pieces`, () => {
+      for (const n of [undefined, 1, 2]) {
+        const oneByOne = new IncrementalProgressParser(n);
+        let sofar = "";
+        for (const piece of deltas(
+          text,
+          Array.from({ length: text.length - 1 }, (_, i) => i + 1),
+        )) {
+          sofar += piece;
+          expect(oneByOne.push(piece)).toEqual(parseProgress(sofar, n));
+        }
+        // Only the last lines are read again: the rest was summarised once (not so after an
+        // unclosed fence, as in "extra 1", which hides everything after it).
+        if (name !== "extra 1")
+          expect(oneByOne.unsettledLength).toBeLessThanOrEqual(
+            text.length - text.lastIndexOf("\n", text.length - 2) + 1,
+          );
+        let seed = 7;
+        const random = () => {
+          seed = (seed * 48271) % 2147483647;
+          return seed / 2147483647;
+        };
+        for (let round = 0; round < 20; round++) {
+          const cuts = [...new Set(Array.from({ length: 12 }, () => Math.floor(random() * text.length)))]
+            .filter((c) => c > 0)
+            .sort((a, b) => a - b);
+          const parser = new IncrementalProgressParser(n);
+          sofar = "";
+          for (const piece of deltas(text, cuts)) {
+            sofar += piece;
+            expect(parser.push(piece)).toEqual(parseProgress(sofar, n));
+          }
+        }
+      }
+    });
+  }
 });

@@ -106,3 +106,132 @@ export function snapshotChanged(previous: ProgressSnapshot | null, next: Progres
     previous.imageUrls.join("\n") !== next.imageUrls.join("\n")
   );
 }
+
+/** What a settled stretch of text (whole lines, no open fence) contributes to a snapshot. */
+interface Settled {
+  /** Length of the raw text settled so far. */
+  length: number;
+  /** A completion marker was seen in it. */
+  marker: boolean;
+  imageUrls: string[];
+  /** Images after the first completion marker. */
+  afterMarker: string[];
+  progress: number | null;
+  generating: boolean;
+  queuing: boolean;
+}
+
+function mergeUrls(into: string[], more: string[]): string[] {
+  for (const url of more) if (!into.includes(url)) into.push(url);
+  return into;
+}
+
+/** True when a markdown image opened in `body` may still be completed by later text. */
+function imagePending(body: string): boolean {
+  const open = body.lastIndexOf("![");
+  if (open === -1) return false;
+  MARKDOWN_IMAGE.lastIndex = 0;
+  const rest = body.slice(open);
+  const match = MARKDOWN_IMAGE.exec(rest);
+  MARKDOWN_IMAGE.lastIndex = 0;
+  if (match !== null && match.index === 0) return false;
+  // `![alt](` on one line: the link may follow on the next ones, up to its `)`.
+  const opened = /^!\[[^\]\n]*\]\(/.exec(rest);
+  return opened !== null && !rest.slice(opened[0].length).includes(")");
+}
+
+/** The body of `normalized` (fenced blocks blanked) and whether a fence is still open at its end. */
+function bodyOf(normalized: string): { body: string; openFence: boolean } {
+  let openFence = false;
+  const body = normalized.replace(FENCED_BLOCK, (block: string) => {
+    if (!block.endsWith("```") || block.length < 7) openFence = true;
+    return "\n".repeat(block.split("\n").length - 1);
+  });
+  return { body, openFence };
+}
+
+/**
+ * {@link parseProgress} over a growing text without re-reading all of it on every delta: whole
+ * lines outside fenced blocks (and past any unfinished image link) are read once and summarised,
+ * only the rest is read again. `push(delta)` returns exactly what `parseProgress(text)` returns for
+ * the text so far.
+ */
+export class IncrementalProgressParser {
+  private raw = "";
+  private declaredN: number | null = null;
+  private settled: Settled = {
+    length: 0,
+    marker: false,
+    imageUrls: [],
+    afterMarker: [],
+    progress: null,
+    generating: false,
+    queuing: false,
+  };
+
+  constructor(private readonly requestedN?: number) {}
+
+  get text(): string {
+    return this.raw;
+  }
+
+  /** Characters read again on the next delta (the rest were summarised once). */
+  get unsettledLength(): number {
+    return this.raw.length - this.settled.length;
+  }
+
+  push(delta: string): ProgressSnapshot {
+    this.raw += delta;
+    if (this.declaredN === null && this.raw.includes("```")) {
+      this.declaredN = declaredCount(this.raw.replace(/\r\n?/g, "\n"));
+    }
+    this.settle();
+    const tail = bodyOf(this.raw.slice(this.settled.length).replace(/\r\n?/g, "\n")).body;
+    const s = this.settled;
+    let afterMarker: string[];
+    let marker = s.marker;
+    if (s.marker) {
+      afterMarker = mergeUrls([...s.afterMarker], imagesIn(tail));
+    } else {
+      const found = COMPLETE_MARKER.exec(tail);
+      marker = found !== null;
+      afterMarker = found === null ? [] : imagesIn(tail.slice(found.index));
+    }
+    const allImages = mergeUrls([...s.imageUrls], imagesIn(tail));
+    const imageUrls = afterMarker.length > 0 ? afterMarker : allImages;
+    const expected = this.declaredN ?? this.requestedN ?? 1;
+    const complete = marker || imageUrls.length >= expected;
+    const tailProgress = highestProgress(tail);
+    const progress =
+      s.progress === null ? tailProgress : tailProgress === null ? s.progress : Math.max(s.progress, tailProgress);
+    let stage: ProgressStageName = "waiting";
+    if (complete) stage = "complete";
+    else if (progress !== null || s.generating || GENERATING_MARKER.test(tail)) stage = "generating";
+    else if (s.queuing || QUEUING_MARKER.test(tail)) stage = "queuing";
+    return { stage, percent: complete ? 100 : progress, imageUrls, declaredN: this.declaredN, complete };
+  }
+
+  /** Moves the whole lines of the unsettled text into the summary when nothing can span past them. */
+  private settle(): void {
+    const end = this.raw.lastIndexOf("\n") + 1;
+    if (end <= this.settled.length) return;
+    const { body, openFence } = bodyOf(this.raw.slice(this.settled.length, end).replace(/\r\n?/g, "\n"));
+    if (openFence || imagePending(body)) return;
+    const s = this.settled;
+    s.length = end;
+    if (s.marker) {
+      mergeUrls(s.afterMarker, imagesIn(body));
+    } else {
+      const found = COMPLETE_MARKER.exec(body);
+      if (found !== null) {
+        s.marker = true;
+        s.afterMarker = imagesIn(body.slice(found.index));
+      }
+    }
+    mergeUrls(s.imageUrls, imagesIn(body));
+    const progress = highestProgress(body);
+    if (progress !== null) s.progress = s.progress === null ? progress : Math.max(s.progress, progress);
+    s.generating ||= GENERATING_MARKER.test(body);
+    s.queuing ||= QUEUING_MARKER.test(body);
+  }
+}

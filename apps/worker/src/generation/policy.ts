@@ -1,4 +1,10 @@
-import type { JobRecord } from "@darkroom/db";
+import type { ClaimedJob } from "@darkroom/db";
+
+/** What the policy reads of a job (a claim's job, or a whole JobRecord). */
+export type PolicyJob = Pick<
+  ClaimedJob,
+  "model" | "fallbackModel" | "fallbackUsed" | "maxAttempts" | "attemptBase" | "deadlineAt" | "attempts"
+>;
 
 export const FALLBACK_MODEL = "gpt-image-1";
 
@@ -35,8 +41,11 @@ export function countsAsAttempt(errorClass: string | null): boolean {
   return errorClass !== "rate_limited" && errorClass !== "interrupted";
 }
 
-/** The model of the next attempt: the fallback once the job switched to it, else the primary. */
-export function chooseModel(job: JobRecord): string {
+/**
+ * The model of the next attempt: the fallback once the job switched to it, else the primary. The
+ * claim statement (claimJob) applies the same rule in SQL.
+ */
+export function chooseModel(job: PolicyJob): string {
   return job.fallbackUsed && job.fallbackModel !== null ? job.fallbackModel : job.model;
 }
 
@@ -66,7 +75,7 @@ export function backoffDelayMs(
  * fallback if it can help and is still ahead, else fail. Never past the attempts or the deadline.
  */
 export function decideRetry(
-  job: JobRecord,
+  job: PolicyJob,
   attempt: number,
   model: string,
   failure: FailureFacts,

@@ -5,9 +5,7 @@ import {
   failAttempt,
   type PrismaClient,
   releaseJob,
-  renewLease,
   type StoredImageInput,
-  writeProgress,
 } from "@darkroom/db";
 import { imagesCostMicroUsd } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
@@ -15,9 +13,10 @@ import { type FairIntake, parsePayload } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
 import { DelayedError, type Job, RateLimitError } from "bullmq";
+import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
-import { chooseModel, decideRetry } from "./policy";
-import { ProgressWriter } from "./progress-writer";
+import type { AttemptTicker } from "./attempt-ticker";
+import { decideRetry } from "./policy";
 import { runAttempt } from "./run-attempt";
 import { storeImage } from "./store-images";
 
@@ -44,6 +43,10 @@ export interface GenerationDeps {
   intake: FairIntake;
   /** A slot was freed: admit the next work. */
   onSlotFreed: () => void;
+  /** Batches every attempt's progress and lease writes (one statement per tick for the process). */
+  ticker: AttemptTicker;
+  /** The process's keep-alive connection pool to the upstream. */
+  upstream: Dispatcher;
 }
 
 /** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
@@ -114,7 +117,6 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       jobId,
       leaseOwner: config.workerId,
       leaseMs: config.leaseMs,
-      chooseModel,
     });
     if (claim === null) {
       deps.logger.debug({ job_id: jobId }, "job not claimable (terminal, or owned by a live attempt)");
@@ -122,8 +124,10 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     }
     const { job, attempt, model } = claim;
     deps.notify(job.id);
-    const log = deps.logger.child({ job_id: job.id, attempt, model });
-    log.info("attempt started");
+    // Fields rather than a child logger: a child per in-flight job costs memory for every stream.
+    const fields = { job_id: job.id, attempt, model };
+    const log = deps.logger;
+    log.info(fields, "attempt started");
 
     const controller = new AbortController();
     deps.inFlight.set(job.id, controller);
@@ -131,26 +135,9 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       () => controller.abort(new Error("deadline")),
       Math.max(0, job.deadlineAt.getTime() - Date.now()),
     );
-    const leaseTimer = setInterval(
-      () => {
-        renewLease(db, job.id, attempt, config.leaseMs)
-          .then((owned) => {
-            if (!owned) controller.abort(new Error("lost ownership"));
-          })
-          .catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
-      },
-      Math.floor(config.leaseMs / 3),
-    );
-    const progress = new ProgressWriter(
-      { stage: "starting", percent: 0 },
-      async (state) => {
-        const owned = await writeProgress(db, { jobId: job.id, tenantId: job.tenantId, attempt, ...state });
-        if (owned) deps.notify(job.id);
-        return owned;
-      },
-      config.progressIntervalMs,
-      () => controller.abort(new Error("lost ownership")),
-      (err) => log.warn({ err }, "progress write failed"),
+    // Progress and the lease go out with every other attempt's, once per tick (attempt-ticker.ts).
+    const progress = deps.ticker.track(job.id, attempt, { stage: "starting", percent: 0 }, () =>
+      controller.abort(new Error("lost ownership")),
     );
     const stored: StoredImageInput[] = [];
     const discardStored = async () => {
@@ -163,6 +150,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         model,
         config,
         signal: controller.signal,
+        dispatcher: deps.upstream,
         onProgress: (state) => progress.push(state),
         store: async (index, bytes, sourceUrl) => {
           const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);
@@ -170,11 +158,10 @@ export function createGenerationProcessor(deps: GenerationDeps) {
           return image;
         },
       });
-      await progress.flush();
-      progress.stop();
+      // The result says more than any progress still waiting for its tick: it is dropped.
+      progress.end();
       const owned = await completeJob(db, {
         jobId: job.id,
-        tenantId: job.tenantId,
         attempt,
         model,
         images: outcome.images,
@@ -188,20 +175,20 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       });
       deps.notify(job.id);
       if (!owned) {
-        log.warn("attempt finished after losing the job; its result is discarded");
+        log.warn(fields, "attempt finished after losing the job; its result is discarded");
         await discardStored();
         return;
       }
-      log.info({ images: outcome.images.length }, "job succeeded");
+      log.info({ ...fields, images: outcome.images.length }, "job succeeded");
     } catch (error) {
-      await progress.flush().catch(() => undefined);
-      progress.stop();
+      progress.end();
+      const lastProgress = progress.latest.percent;
       await discardStored();
       if (controller.signal.reason instanceof WorkerShutdown) {
         // Not the job's fault: the attempt ends as interrupted (not counted) and the same BullMQ
         // job is moved back so that another worker (or this one, restarted) takes it at once.
-        const owned = await releaseJob(db, job.id, job.tenantId, attempt);
-        log.info({ owned }, "worker stopping: job returned to the queue");
+        const owned = await releaseJob(db, job.id, attempt, lastProgress);
+        log.info({ ...fields, owned }, "worker stopping: job returned to the queue");
         if (owned) deps.notify(job.id);
         if (owned && token !== undefined) {
           await bullJob.moveToDelayed(Date.now(), token);
@@ -216,8 +203,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       });
       const owned = await failAttempt(db, {
         jobId: job.id,
-        tenantId: job.tenantId,
         attempt,
+        lastProgress,
         error: {
           code: failure.code,
           message: failure.message,
@@ -231,6 +218,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       if (owned) deps.notify(job.id);
       log.warn(
         {
+          ...fields,
           error_code: failure.code,
           error_class: failure.errorClass,
           retry_at: decision.retryAt,
@@ -239,7 +227,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         },
         owned ? "attempt failed" : "attempt ended after the job moved on (canceled or taken over)",
       );
-      if (failure.code === "internal") log.error({ err: error }, "unexpected error in attempt");
+      if (failure.code === "internal") log.error({ ...fields, err: error }, "unexpected error in attempt");
       if (!owned || decision.retryAt === null || token === undefined) return;
       const delayMs = Math.max(0, decision.retryAt.getTime() - Date.now());
       if (failure.errorClass === "rate_limited" && !decision.switchToFallback) {
@@ -259,7 +247,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     } finally {
       deps.inFlight.delete(job.id);
       clearTimeout(deadlineTimer);
-      clearInterval(leaseTimer);
+      progress.end();
     }
   }
 }

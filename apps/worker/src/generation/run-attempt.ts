@@ -1,4 +1,4 @@
-import type { JobRecord, StoredImageInput } from "@darkroom/db";
+import type { ClaimedJob, StoredImageInput } from "@darkroom/db";
 import type { ImageQuality, ImageSize, ProgressStage } from "@darkroom/domain";
 import {
   downloadImage,
@@ -7,10 +7,10 @@ import {
   streamChatImage,
   UpstreamError,
 } from "@darkroom/upstream";
-import { Agent } from "undici";
+import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
+import type { ProgressState } from "./attempt-ticker";
 import { FALLBACK_MODEL } from "./policy";
-import type { ProgressState } from "./progress-writer";
 
 export interface AttemptOutcome {
   images: StoredImageInput[];
@@ -21,10 +21,12 @@ export interface AttemptOutcome {
 }
 
 export interface AttemptContext {
-  job: JobRecord;
+  job: ClaimedJob;
   model: string;
   config: WorkerConfig;
   signal: AbortSignal;
+  /** The process's keep-alive pool to the upstream (its connect timeout is UPSTREAM_CONNECT_TIMEOUT_MS). */
+  dispatcher: Dispatcher;
   onProgress: (state: ProgressState) => void;
   /** Validates and stores one image (the caller keeps track, to remove them if the attempt is fenced out). */
   store: (index: number, bytes: Buffer, sourceUrl: string | null) => Promise<StoredImageInput>;
@@ -106,9 +108,8 @@ export function runAttempt(ctx: AttemptContext): Promise<AttemptOutcome> {
 async function runImagesApi(ctx: AttemptContext): Promise<AttemptOutcome> {
   const { job, config, signal } = ctx;
   ctx.onProgress({ stage: "generating", percent: 0 });
-  // UPSTREAM_CONNECT_TIMEOUT_MS holds for the fallback call too: without an agent of its own, the
-  // call used undici's global one, whose connect timeout is a fixed 10 s.
-  const agent = new Agent({ connect: { timeout: config.upstream.connectTimeoutMs } });
+  // UPSTREAM_CONNECT_TIMEOUT_MS holds for the fallback call too: it goes through the worker's
+  // upstream pool, not undici's global one (whose connect timeout is a fixed 10 s).
   const result = await generateImages({
     baseUrl: config.upstream.baseUrl,
     apiKey: config.upstream.apiKey,
@@ -118,8 +119,8 @@ async function runImagesApi(ctx: AttemptContext): Promise<AttemptOutcome> {
     quality: job.quality as ImageQuality,
     signal,
     timeoutMs: Math.max(1000, job.deadlineAt.getTime() - Date.now()),
-    dispatcher: agent,
-  }).finally(() => void agent.destroy().catch(() => undefined));
+    dispatcher: ctx.dispatcher,
+  });
   if (result.images.length < job.n) {
     throw new UpstreamError({
       code: "no_image",
@@ -158,6 +159,7 @@ async function runChatStream(ctx: AttemptContext): Promise<AttemptOutcome> {
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     firstByteTimeoutMs: config.upstream.firstByteTimeoutMs,
     idleTimeoutMs: config.upstream.idleTimeoutMs,
+    dispatcher: ctx.dispatcher,
     onProgress: (snapshot) => ctx.onProgress(toProgress(snapshot)),
   });
   if (result.imageUrls.length < job.n) {

@@ -1,0 +1,166 @@
+import type { ProgressStage } from "@darkroom/domain";
+
+export interface ProgressState {
+  percent: number;
+  stage: ProgressStage;
+}
+
+export interface ProgressRow extends ProgressState {
+  jobId: string;
+  attempt: number;
+}
+
+export interface TickerDeps {
+  /** Progress of every changed attempt, one statement; resolves to the job ids still owned. */
+  writeProgress: (rows: ProgressRow[]) => Promise<Set<string>>;
+  /** Every attempt's lease, one statement; resolves to the job ids still owned. */
+  renewLeases: (leases: { jobId: string; attempt: number }[]) => Promise<Set<string>>;
+  /** The jobs whose progress was just committed: one batch of signals. */
+  published: (jobIds: string[]) => void;
+  onError: (error: unknown, what: "progress" | "lease") => void;
+  /** Progress is written at most this often (all attempts of the process together). */
+  intervalMs: number;
+  /** Leases are renewed this often. */
+  leaseEveryMs: number;
+}
+
+/** One attempt's progress, as the ticker tracks it. */
+export class TrackedAttempt {
+  /** The last state offered (written, or waiting for the next tick). */
+  latest: ProgressState;
+  /** Waiting for the next tick. */
+  dirty = false;
+  /** Ended (finished, or fenced out): nothing more is written. */
+  ended = false;
+
+  constructor(
+    readonly jobId: string,
+    readonly attempt: number,
+    initial: ProgressState,
+    readonly onLost: () => void,
+    private readonly ticker: AttemptTicker,
+  ) {
+    this.latest = initial;
+  }
+
+  /** Offers a new state; percent never goes down within a stage of an attempt. */
+  push(state: ProgressState): void {
+    if (this.ended) return;
+    const base = this.latest;
+    const percent = Math.max(state.percent, state.stage === base.stage ? base.percent : 0);
+    if (state.stage === base.stage && percent === base.percent) return;
+    this.latest = { stage: state.stage, percent };
+    this.dirty = true;
+  }
+
+  /** The attempt is over: anything not yet written is dropped (its final write says more). */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.ticker.forget(this);
+  }
+}
+
+/**
+ * The progress and lease heartbeat of every attempt of a worker process: one timer, and per tick at
+ * most one progress statement for all attempts whose progress changed (stage changes included, so
+ * a change is written within `intervalMs`), then, every `leaseEveryMs`, one lease statement for
+ * all. An attempt a write finds fenced out (canceled, taken over) is told once through `onLost`.
+ * Statements never overlap: a tick that finds the previous one still running waits for the next.
+ */
+export class AttemptTicker {
+  private readonly attempts = new Map<string, TrackedAttempt>();
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private lastLeaseAt = Date.now();
+
+  constructor(private readonly deps: TickerDeps) {}
+
+  track(jobId: string, attempt: number, initial: ProgressState, onLost: () => void): TrackedAttempt {
+    const tracked = new TrackedAttempt(jobId, attempt, initial, onLost, this);
+    this.attempts.get(jobId)?.end();
+    this.attempts.set(jobId, tracked);
+    if (this.timer === null) {
+      this.timer = setInterval(() => void this.tick(), this.deps.intervalMs);
+      this.timer.unref();
+    }
+    return tracked;
+  }
+
+  /** @internal by TrackedAttempt.end */
+  forget(tracked: TrackedAttempt): void {
+    if (this.attempts.get(tracked.jobId) === tracked) this.attempts.delete(tracked.jobId);
+  }
+
+  get size(): number {
+    return this.attempts.size;
+  }
+
+  /** One tick: the progress statement, then (when due) the lease statement. Exposed for tests. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.writeProgress();
+      if (Date.now() - this.lastLeaseAt >= this.deps.leaseEveryMs) {
+        this.lastLeaseAt = Date.now();
+        await this.renewLeases();
+      }
+    } finally {
+      this.running = false;
+      if (this.attempts.size === 0 && this.timer !== null) {
+        clearInterval(this.timer);
+        this.timer = null;
+      }
+    }
+  }
+
+  private async writeProgress(): Promise<void> {
+    const batch: TrackedAttempt[] = [];
+    const rows: ProgressRow[] = [];
+    for (const tracked of this.attempts.values()) {
+      if (!tracked.dirty) continue;
+      tracked.dirty = false;
+      batch.push(tracked);
+      rows.push({ jobId: tracked.jobId, attempt: tracked.attempt, ...tracked.latest });
+    }
+    if (rows.length === 0) return;
+    let owned: Set<string>;
+    try {
+      owned = await this.deps.writeProgress(rows);
+    } catch (error) {
+      // Written at the next tick (the latest state then); nothing is lost but time.
+      for (const tracked of batch) if (!tracked.ended) tracked.dirty = true;
+      this.deps.onError(error, "progress");
+      return;
+    }
+    this.lose(batch, owned);
+    if (owned.size > 0) this.deps.published([...owned]);
+  }
+
+  private async renewLeases(): Promise<void> {
+    const batch = [...this.attempts.values()];
+    if (batch.length === 0) return;
+    let owned: Set<string>;
+    try {
+      owned = await this.deps.renewLeases(batch.map((t) => ({ jobId: t.jobId, attempt: t.attempt })));
+    } catch (error) {
+      this.deps.onError(error, "lease");
+      return;
+    }
+    this.lose(batch, owned);
+  }
+
+  private lose(batch: TrackedAttempt[], owned: Set<string>): void {
+    for (const tracked of batch) {
+      if (owned.has(tracked.jobId) || tracked.ended) continue;
+      tracked.end();
+      tracked.onLost();
+    }
+  }
+
+  close(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
