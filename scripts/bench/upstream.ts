@@ -10,21 +10,13 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { crc32, deflateSync } from "node:zlib";
+import { deflateSync } from "node:zlib";
+import { pngChunk } from "@darkroom/upstream-simulator";
 import { preciseNow } from "./time";
 
 const DEFAULT_STEPS = Number(process.env.BENCH_STEPS ?? 5);
 const DEFAULT_STEP_MS = Number(process.env.BENCH_STEP_MS ?? 0);
 const DIRECTIVE = /\[\[bench([^\]]*)\]\]/;
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(data.length);
-  const typed = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typed));
-  return Buffer.concat([head, typed, crc]);
-}
 
 /** A flat 1024x1024 RGB picture, deflated once. */
 function renderBase(): { body: Buffer; iend: Buffer } {

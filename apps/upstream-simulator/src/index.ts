@@ -2,5 +2,5 @@ export { parseSimulatorConfig, type SimulatorConfig } from "./config";
 export type { CallRecord } from "./context";
 export { FAULT_KINDS, type FaultKind, parseDirectives, parseGenerateSentence, parseScript } from "./directives";
 export { makeImageId, sizeOfImageId } from "./image-store";
-export { crc32, encodePng } from "./png";
+export { chunk as pngChunk, crc32, encodePng } from "./png";
 export { type Simulator, type SimulatorOptions, startSimulator } from "./server";
