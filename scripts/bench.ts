@@ -56,6 +56,8 @@ const { values: flags } = parseArgs({
     "latency-step-ms": { type: "string", default: "1000" },
     json: { type: "string", default: path.join(REPO_ROOT, "bench", "results", "latest.json") },
     doc: { type: "string", default: path.join(REPO_ROOT, "docs", "performance.md") },
+    /** Writes a V8 CPU profile of every Darkroom process into this folder (node --cpu-prof). */
+    "cpu-prof": { type: "string" },
   },
 });
 const num = (name: keyof typeof flags): number => {
@@ -93,7 +95,11 @@ function track(proc: NodeProcess): NodeProcess {
 
 /** Darkroom's bundle `dist/<file>` (the suite's own build under `npm test`). */
 function startBundle(name: string, file: string, env: Record<string, string>): NodeProcess {
-  return track(startNode(name, ["--enable-source-maps", path.join(bundleDir(), file)], env, logDir));
+  const profile =
+    flags["cpu-prof"] === undefined
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${path.resolve(flags["cpu-prof"])}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
+  return track(startNode(name, [...profile, "--enable-source-maps", path.join(bundleDir(), file)], env, logDir));
 }
 
 function startScript(name: string, file: string, env: Record<string, string>): NodeProcess {
