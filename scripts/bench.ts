@@ -98,7 +98,11 @@ function startBundle(name: string, file: string, env: Record<string, string>): N
   const profile =
     flags["cpu-prof"] === undefined
       ? []
-      : ["--cpu-prof", `--cpu-prof-dir=${path.resolve(flags["cpu-prof"])}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
+      : [
+          "--cpu-prof",
+          `--cpu-prof-dir=${path.resolve(flags["cpu-prof"])}`,
+          `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
+        ];
   return track(startNode(name, [...profile, "--enable-source-maps", path.join(bundleDir(), file)], env, logDir));
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "./generated/prisma/client";
 
@@ -25,13 +26,55 @@ export interface CreateDbOptions {
  */
 const TRANSACTION_MAX_WAIT_MS = 10 * 60_000;
 
+/** A statement is prepared once it ran this often in the process. */
+const PREPARE_AFTER_USES = 2;
+/** At most this many statements are prepared per process (and so per connection). */
+const MAX_PREPARED = 500;
+/** Texts counted at most: beyond, a new text is never prepared (a text built per call, e.g. an IN list). */
+const MAX_COUNTED = 5_000;
+
+/**
+ * Names the statements that recur, so that each pooled connection parses and plans them once
+ * (the extended protocol's named prepared statements) instead of on every call: the hot paths run
+ * the same few statements thousands of times a second, and Postgres spent about half of each
+ * call's CPU parsing and planning it again. A text seen once stays unnamed; the number of names
+ * is bounded, since each lives on every connection until it closes. The name is a hash of the
+ * text, so two texts never share one.
+ */
+export class StatementNames {
+  private readonly uses = new Map<string, number>();
+  private readonly names = new Map<string, string>();
+
+  nameOf(sql: string): string | undefined {
+    const named = this.names.get(sql);
+    if (named !== undefined) return named;
+    const count = (this.uses.get(sql) ?? 0) + 1;
+    if (count < PREPARE_AFTER_USES || this.names.size >= MAX_PREPARED) {
+      if (this.uses.has(sql) || this.uses.size < MAX_COUNTED) this.uses.set(sql, count);
+      return undefined;
+    }
+    this.uses.delete(sql);
+    const name = `dr_${createHash("sha1").update(sql).digest("hex").slice(0, 24)}`;
+    this.names.set(sql, name);
+    return name;
+  }
+
+  get prepared(): number {
+    return this.names.size;
+  }
+}
+
 /** The one PrismaClient of a process, on the pg driver adapter. */
 export function createPrismaClient(options: CreateDbOptions): PrismaClient {
-  const adapter = new PrismaPg({
-    connectionString: options.databaseUrl,
-    max: options.poolSize ?? 10,
-    // Unless told otherwise, a query waits in the pool's queue for a free connection as long as it takes.
-    connectionTimeoutMillis: options.acquireTimeoutMs ?? 0,
-  });
+  const statements = new StatementNames();
+  const adapter = new PrismaPg(
+    {
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      // Unless told otherwise, a query waits in the pool's queue for a free connection as long as it takes.
+      connectionTimeoutMillis: options.acquireTimeoutMs ?? 0,
+    },
+    { statementNameGenerator: (query) => statements.nameOf(query.sql) as string },
+  );
   return new PrismaClient({ adapter, transactionOptions: { maxWait: TRANSACTION_MAX_WAIT_MS } });
 }
