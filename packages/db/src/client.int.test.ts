@@ -29,6 +29,13 @@ describe("StatementNames", () => {
     expect(names.nameOf("SELECT 599")).toBeUndefined();
     expect(names.nameOf("SELECT 0")).toMatch(/^dr_/);
   });
+
+  it("never names a text longer than 8 KiB (an IN list of thousands of ids)", () => {
+    const names = new StatementNames();
+    const long = `SELECT 1 WHERE 1 IN (${Array.from({ length: 2000 }, (_, i) => `$${i + 1}`).join(",")})`;
+    for (let i = 0; i < 3; i++) expect(names.nameOf(long)).toBeUndefined();
+    expect(names.prepared).toBe(0);
+  });
 });
 
 describe("createPrismaClient", () => {

@@ -31,7 +31,9 @@ const PREPARE_AFTER_USES = 2;
 /** At most this many statements are prepared per process (and so per connection). */
 const MAX_PREPARED = 500;
 /** Texts counted at most: beyond, a new text is never prepared (a text built per call, e.g. an IN list). */
-const MAX_COUNTED = 5_000;
+const MAX_COUNTED = 1_000;
+/** Longer texts are never prepared nor kept (an IN list of thousands of ids is not worth a name). */
+const MAX_PREPARED_LENGTH = 8_192;
 
 /**
  * Names the statements that recur, so that each pooled connection parses and plans them once
@@ -46,6 +48,7 @@ export class StatementNames {
   private readonly names = new Map<string, string>();
 
   nameOf(sql: string): string | undefined {
+    if (sql.length > MAX_PREPARED_LENGTH) return undefined;
     const named = this.names.get(sql);
     if (named !== undefined) return named;
     const count = (this.uses.get(sql) ?? 0) + 1;
