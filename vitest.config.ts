@@ -32,7 +32,7 @@ class SlowFirstSequencer extends BaseSequencer {
  * figures of issue 9): they run after everything else, one file at a time, so that another file's
  * load on the two cores never decides their outcome.
  */
-const TIMED = ["apps/worker/test/fairness.int.test.ts"];
+const TIMED = ["apps/worker/test/fair-wait.int.test.ts"];
 
 const SHARED = {
   // A hung test fails in 30 s. Tests that legitimately run longer (chaos, deadlines, fuzz) say
