@@ -1,26 +1,12 @@
+import type { AdminUpstreamQuota } from "@darkroom/domain";
 import type { Redis } from "ioredis";
 
 /**
  * The upstream key's quota as the workers last saw it, shared through Redis: the workers write it
  * (one of them polls, any of them may pause generation on a quota answer), the API reads it for
- * `/admin/api/overview`, `/readyz` and `/metrics`.
+ * `/admin/api/overview` (where it is `upstream_quota`), `/readyz` and `/metrics`.
  */
-export interface UpstreamQuotaState {
-  /** `ok`; `low` (below UPSTREAM_QUOTA_WARN); `exhausted`; `unknown` (the upstream did not say). */
-  status: "ok" | "low" | "exhausted" | "unknown";
-  available: number | null;
-  unlimited: boolean;
-  expires_at: string | null;
-  /** The last poll, answered or not. */
-  checked_at: string | null;
-  /** Why the last poll did not tell (the upstream's endpoint failed), or null. */
-  error: string | null;
-  /** Generation is paused (the BullMQ generation queue, for every worker). */
-  paused: boolean;
-  paused_at: string | null;
-  /** Why generation is paused: `quota exhausted (poll)` or the upstream's quota answer. */
-  reason: string | null;
-}
+export type UpstreamQuotaState = AdminUpstreamQuota;
 
 export function upstreamQuotaKey(prefix: string): string {
   return `${prefix}:upstream-quota`;
