@@ -665,7 +665,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/admin/api/overview": {
         get: {
           summary:
-            "Dashboard: jobs by status, queue depth, admission (capacity, admitted, queued, retry_wait, running_by_tenant), the last hour's outcomes, errors and webhooks (all tenants)",
+            "Dashboard: jobs by status, queue depth, admission (capacity, admitted, queued, retry_wait, running_by_tenant), the upstream quota guard's state (upstream_quota: status ok | low | exhausted | unknown, available, unlimited, expires_at, checked_at, error, paused, paused_at, reason; null while the guard is off), the last hour's outcomes, errors and webhooks (all tenants)",
           security: [{ adminToken: [] }],
           responses: { "200": { description: "Overview" }, ...adminAuthErrors },
         },
@@ -714,7 +714,8 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Alive" } } } },
       "/readyz": {
         get: {
-          summary: "Readiness: Postgres and Redis reachable",
+          summary:
+            "Readiness: Postgres and Redis reachable and workers taking jobs; checks.upstream_quota tells the upstream quota guard's state (a generation paused for quota does not make the API unready: jobs are still taken and wait)",
           security: [],
           responses: { "200": { description: "Ready" }, "503": { description: "Not ready; checks name the cause" } },
         },

@@ -3,7 +3,13 @@ import type { Env } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import { createGenerationQueue, createRedisConnection, FairIntake, JobEventSignals } from "@darkroom/queue";
+import {
+  createGenerationQueue,
+  createRedisConnection,
+  FairIntake,
+  JobEventSignals,
+  readUpstreamQuota,
+} from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
 import type { Express } from "express";
 import { createApp } from "./app";
@@ -62,7 +68,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     estimates: new JobEstimates(db, intake, logger),
     signals,
     onClose: new ShutdownHooks(),
-    metrics: new ApiMetrics(db, queue, intake),
+    metrics: new ApiMetrics(db, queue, intake, () => readUpstreamQuota(redis, env.QUEUE_PREFIX)),
     storage: new LocalDiskStorage(env.STORAGE_DIR),
     signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
     logger,

@@ -30,8 +30,19 @@ export interface ImageFault {
   delayMs: number;
 }
 
+/** The API key's quota as `GET /api/usage/token` reports it (new-api's token usage). */
+export interface SimQuota {
+  /** Quota left, in new-api units (500,000 per US dollar). */
+  total_available: number;
+  unlimited_quota: boolean;
+  /** Seconds since the epoch; 0 for never. */
+  expires_at: number;
+}
+
 /** State shared by every request of one simulator instance. */
 export interface SimContext {
+  /** Unlimited unless set; when used up, generation calls answer 403 `insufficient_user_quota`. */
+  quota: SimQuota;
   baseUrl(): string;
   images: ImageStore;
   imageFaults: Map<string, ImageFault>;

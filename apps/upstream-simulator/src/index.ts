@@ -1,5 +1,5 @@
 export { parseSimulatorConfig, type SimulatorConfig } from "./config";
-export type { CallRecord } from "./context";
+export type { CallRecord, SimQuota } from "./context";
 export { FAULT_KINDS, type FaultKind, parseDirectives, parseGenerateSentence, parseScript } from "./directives";
 export { makeImageId, sizeOfImageId } from "./image-store";
 export { chunk as pngChunk, crc32, encodePng } from "./png";

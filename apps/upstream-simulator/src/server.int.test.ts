@@ -206,3 +206,27 @@ describe("shared schedules", () => {
     ]);
   });
 });
+
+describe("the key's quota", () => {
+  const quota = async () =>
+    (await (await fetch(`${sim.url}/api/usage/token`, { headers: { authorization: "Bearer sk-test" } })).json()) as {
+      data: { total_available: number; unlimited_quota: boolean; expires_at: number };
+    };
+  const setQuota = (body: unknown) => fetch(`${sim.url}/_sim/quota`, { method: "POST", body: JSON.stringify(body) });
+
+  it("is reported as new-api does, set over HTTP, and a used-up quota refuses generation with 403", async () => {
+    expect((await quota()).data).toMatchObject({ unlimited_quota: true, expires_at: 0 });
+    expect((await fetch(`${sim.url}/api/usage/token`)).status).toBe(401);
+    const bad = await setQuota({ total_available: "lots" });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/total_available must be a number/);
+    expect((await setQuota({ unlimited_quota: false, total_available: 0 })).status).toBe(200);
+    expect((await quota()).data).toMatchObject({ unlimited_quota: false, total_available: 0 });
+    const refused = await chat("a used-up quota");
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_user_quota");
+    sim.setQuota({ total_available: 10 });
+    expect((await chat("quota again")).status).toBe(200);
+    sim.setQuota({ unlimited_quota: true });
+  });
+});

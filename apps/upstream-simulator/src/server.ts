@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { handleImageGet, isImagePath } from "./cdn-handler";
 import { handleChat, recordChat } from "./chat-handler";
-import type { CallRecord, RequestContext, SimContext } from "./context";
+import type { CallRecord, RequestContext, SimContext, SimQuota } from "./context";
 import { parseDirectives, parseGenerateSentence, parseScript, ScriptBook } from "./directives";
 import {
   bearerToken,
@@ -36,7 +36,31 @@ export interface Simulator {
   port: number;
   /** Every request received, in arrival order. */
   calls: CallRecord[];
+  /** Sets the key's quota (part of it, the rest kept); also `POST /_sim/quota` with the same JSON. */
+  setQuota(quota: Partial<SimQuota>): void;
   close(): Promise<void>;
+}
+
+/** The quota of a new simulator: unlimited, never expires. */
+const UNLIMITED: SimQuota = { total_available: 0, unlimited_quota: true, expires_at: 0 };
+
+/** True when the quota no longer allows a call: none left (and not unlimited), or expired. */
+function quotaUsedUp(quota: SimQuota): boolean {
+  if (quota.expires_at > 0 && quota.expires_at * 1000 <= Date.now()) return true;
+  return !quota.unlimited_quota && quota.total_available <= 0;
+}
+
+/** Applies the known fields of `input` to the quota; throws naming a field of the wrong type. */
+function updateQuota(quota: SimQuota, input: Record<string, unknown>): void {
+  for (const [field, type] of [
+    ["total_available", "number"],
+    ["unlimited_quota", "boolean"],
+    ["expires_at", "number"],
+  ] as const) {
+    if (input[field] === undefined) continue;
+    if (typeof input[field] !== type) throw new Error(`${field} must be a ${type}`);
+    (quota as unknown as Record<string, unknown>)[field] = input[field];
+  }
 }
 
 function userContent(messages: unknown): string {
@@ -66,6 +90,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const closing = new AbortController();
   let baseUrl = options.publicBaseUrl ?? "";
   const sim: SimContext = {
+    quota: { ...UNLIMITED },
     baseUrl: () => baseUrl,
     images: new ImageStore(),
     imageFaults: new Map(),
@@ -98,6 +123,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     url,
     port,
     calls,
+    setQuota: (quota) => updateQuota(sim.quota, quota),
     close: async () => {
       closing.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -150,6 +176,7 @@ async function route(
   };
 
   if (req.method === "GET" && isImagePath(path)) return handleImageGet(sim, ctx, path);
+  if (path === "/api/usage/token" || path === "/_sim/quota") return handleQuota(sim, ctx, path);
   const api = req.method === "POST" && (path === "/v1/chat/completions" || path === "/v1/images/generations");
   if (!api) {
     sendHtml(res, 404, notFoundPage(path));
@@ -158,6 +185,11 @@ async function route(
   const raw = await readRequestBody(req);
   if (bearerToken(req) === null) {
     sendJson(res, 401, envelope("未提供令牌 (no token provided)", requestId), requestId);
+    return;
+  }
+  if (quotaUsedUp(sim.quota)) {
+    // What CometAPI (new-api) answers when the key's own quota is used up.
+    sendJson(res, 403, envelope("user quota is not enough", requestId, "insufficient_user_quota"), requestId);
     return;
   }
   if (path === "/v1/images/generations") return handleImages(sim, ctx, raw);
@@ -194,4 +226,57 @@ async function route(
   };
   recordChat(record, chat);
   await handleChat(sim, ctx, chat);
+}
+
+/**
+ * `GET /api/usage/token`: the key's quota in new-api's shape. `POST /_sim/quota` sets it (a JSON
+ * body with any of `total_available`, `unlimited_quota`, `expires_at`) and answers the new quota.
+ */
+async function handleQuota(sim: SimContext, ctx: RequestContext, path: string): Promise<void> {
+  const { req, res, requestId } = ctx;
+  if (path === "/_sim/quota") {
+    if (req.method !== "POST") {
+      sendJson(res, 405, envelope("use POST with a JSON body", requestId), requestId);
+      return;
+    }
+    const body = parseJsonBody(res, await readRequestBody(req), requestId);
+    if (body === null) return;
+    try {
+      updateQuota(sim.quota, body);
+    } catch (error) {
+      sendJson(res, 400, envelope((error as Error).message, requestId, "invalid_request"), requestId);
+      return;
+    }
+    sendJson(res, 200, JSON.stringify(sim.quota), requestId);
+    return;
+  }
+  if (req.method !== "GET") {
+    sendHtml(res, 404, notFoundPage(path));
+    return;
+  }
+  if (bearerToken(req) === null) {
+    sendJson(res, 401, envelope("未提供令牌 (no token provided)", requestId), requestId);
+    return;
+  }
+  const { total_available, unlimited_quota, expires_at } = sim.quota;
+  sendJson(
+    res,
+    200,
+    JSON.stringify({
+      code: true,
+      message: "ok",
+      data: {
+        object: "token_usage",
+        name: "simulator",
+        total_granted: total_available,
+        total_used: 0,
+        total_available,
+        unlimited_quota,
+        model_limits: {},
+        model_limits_enabled: false,
+        expires_at,
+      },
+    }),
+    requestId,
+  );
 }

@@ -12,6 +12,7 @@ import {
   subscribeCancels,
 } from "@darkroom/queue";
 import { LocalDiskStorage } from "@darkroom/storage";
+import { fetchUpstreamQuota } from "@darkroom/upstream";
 import { createGuardedDispatcher } from "@darkroom/webhooks";
 import { Queue, Worker } from "bullmq";
 import { Agent } from "undici";
@@ -19,6 +20,7 @@ import { buildWorkerConfig, type WorkerConfig } from "./config";
 import { Admitter } from "./generation/admitter";
 import { AttemptTicker } from "./generation/attempt-ticker";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
+import { QuotaGuard } from "./maintenance/quota-guard";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
 import { startMaintenance } from "./maintenance/scheduler";
 import { createWebhookProcessor, wakeDelivery } from "./webhooks/delivery";
@@ -76,6 +78,19 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     logger,
     killAfterAdmit: env.TEST_FAULT === "kill_after_admit",
   });
+  // The quota guard watches the real upstream's key (without COMETAPI_KEY the simulator runs).
+  const quotaGuard =
+    env.COMETAPI_KEY === undefined || env.UPSTREAM_QUOTA_POLL_SECONDS === 0
+      ? null
+      : new QuotaGuard({
+          redis: publisher,
+          prefix: env.QUEUE_PREFIX,
+          queue,
+          logger,
+          fetchQuota: () => fetchUpstreamQuota(config.upstream.baseUrl, config.upstream.apiKey),
+          pollMs: env.UPSTREAM_QUOTA_POLL_SECONDS * 1000,
+          warnBelow: env.UPSTREAM_QUOTA_WARN,
+        });
   const cancels = await subscribeCancels(
     env.REDIS_URL,
     env.QUEUE_PREFIX,
@@ -102,6 +117,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       onSlotFreed: () => admitter.nudge(),
       ticker,
       upstream,
+      quotaGuard,
     }),
     {
       connection,
@@ -180,11 +196,13 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
   await worker.waitUntilReady();
   // Slots are offered only once this worker can take work.
   await admitter.start();
+  quotaGuard?.start();
   logger.info({ concurrency: config.concurrency, upstream: config.upstream.baseUrl }, "worker ready");
   return {
     config,
     async close() {
       stopSweeper();
+      quotaGuard?.close();
       const closing = Promise.all([admitter.close(), worker.close(), webhookWorker.close(), maintenance.close()]);
       // In-flight upstream calls end now; their handlers give the jobs back to the queue.
       for (const controller of inFlight.values()) controller.abort(new WorkerShutdown());

@@ -20,6 +20,9 @@ beforeAll(async () => {
       UPSTREAM_FIRST_BYTE_TIMEOUT_MS: "1500",
       RETRY_BASE_DELAY_MS: "20",
       RETRY_MAX_DELAY_MS: "3000",
+      // Row 4 as the table has it: a quota answer fails the job. With the guard on, it pauses
+      // generation instead (quota-guard.int.test.ts).
+      UPSTREAM_QUOTA_POLL_SECONDS: "0",
     },
   });
   api = client(stack, await stack.newApiKey());
@@ -83,7 +86,7 @@ describe("section E, row by row", () => {
     expect(job.attempts[0]?.error?.http_status).toBe(401);
   });
 
-  it("4: quota (403 insufficient_user_quota, 429 insufficient_quota) fails upstream_quota after one call", async () => {
+  it("4: quota (403 insufficient_user_quota, 429 insufficient_quota) fails upstream_quota after one call (quota guard off)", async () => {
     for (const kind of ["http403quota", "http429quota"]) {
       const { job, calls } = await run(`[[sim script=${kind}*5]]`);
       expect(calls).toEqual(["chat"]);

@@ -129,6 +129,13 @@ export const EnvSchema = z.object({
   UPSTREAM_CONNECT_TIMEOUT_MS: int(10_000, 100, 600_000),
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: int(60_000, 100, 3_600_000),
   UPSTREAM_IDLE_TIMEOUT_MS: int(120_000, 100, 3_600_000),
+  /**
+   * How often a worker asks the upstream for its key's remaining quota (`GET /api/usage/token`),
+   * when COMETAPI_KEY is set; 0 turns the quota guard off.
+   */
+  UPSTREAM_QUOTA_POLL_SECONDS: int(300, 0, 86_400),
+  /** Below this remaining quota (the upstream's units: new-api counts 500,000 per US dollar) a warning is logged and shown. */
+  UPSTREAM_QUOTA_WARN: int(500_000, 0, Number.MAX_SAFE_INTEGER),
   RETRY_BASE_DELAY_MS: int(1000, 0, 3_600_000),
   RETRY_MAX_DELAY_MS: int(30_000, 0, 3_600_000),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),

@@ -305,25 +305,40 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
   return rows.length === 1;
 }
 
+/** Why an attempt was given back without counting: the worker stopping, or a paused upstream. */
+export interface ReleaseReason {
+  code: "internal" | "upstream_quota";
+  errorClass: string;
+  message: string;
+}
+
+const WORKER_STOPPED: ReleaseReason = {
+  code: "internal",
+  errorClass: "interrupted",
+  message: "The worker stopped during this attempt; the job went back to the queue.",
+};
+
 /**
- * Gives a job back to the queue when its worker stops mid-attempt: the attempt ends as
- * `interrupted` (which does not count against max_attempts). Fenced like every attempt write.
+ * Gives a job back to the queue when its worker stops mid-attempt (or the upstream's quota ran out
+ * and generation paused): the attempt ends as `interrupted` (which does not count against
+ * max_attempts). Fenced like every attempt write.
  */
 export async function releaseJob(
   db: PrismaClient,
   jobId: string,
   attempt: number,
   lastProgress: number | null = null,
+  reason: ReleaseReason = WORKER_STOPPED,
 ): Promise<boolean> {
   const now = new Date();
-  const message = "The worker stopped during this attempt; the job went back to the queue.";
+  const { message } = reason;
   const events = planEvents([
     {
       type: "job.attempt_failed",
       data: {
         attempt,
         interrupted: true,
-        error: { code: "internal", message, retryable: true },
+        error: { code: reason.code, message, retryable: true },
         next_attempt_at: now.toISOString(),
       },
     },
@@ -335,7 +350,8 @@ export async function releaseJob(
       WHERE id = ${jobId} AND attempt = ${attempt}::int AND status = 'running'::"JobStatus"
       RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
     a AS (
-      UPDATE "JobAttempt" SET status = 'interrupted', "finishedAt" = now(), "errorClass" = 'interrupted',
+      UPDATE "JobAttempt" SET status = 'interrupted', "finishedAt" = now(), "errorClass" = ${reason.errorClass},
+        "errorCode" = ${reason.code === "internal" ? null : reason.code},
         "errorMessage" = ${message}, "lastProgress" = COALESCE(${lastProgress}::int, "lastProgress")
       WHERE "jobId" IN (SELECT id FROM u) AND number = ${attempt}::int),
     ${insertEventsCte("u", events)}

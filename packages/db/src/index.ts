@@ -20,6 +20,7 @@ export {
   type FailAttemptInput,
   failAttempt,
   type ProgressInput,
+  type ReleaseReason,
   releaseJob,
   renewLeases,
   type StoredImageInput,

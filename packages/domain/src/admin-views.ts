@@ -20,7 +20,24 @@ export interface AdminOverview {
   webhooks: { pending: number; succeeded_last_hour: number; failed_last_hour: number };
   /** Fair admission (the tenants' intakes in Redis); null while Redis does not answer. */
   admission: AdminAdmission | null;
+  /** The upstream quota guard's state; null while the guard is off or Redis does not answer. */
+  upstream_quota: AdminUpstreamQuota | null;
   generated_at: string;
+}
+
+/** `upstream_quota` of `GET /admin/api/overview` (written by the workers' quota guard). */
+export interface AdminUpstreamQuota {
+  status: "ok" | "low" | "exhausted" | "unknown";
+  /** Quota left in the upstream's units; null when unlimited or not known. */
+  available: number | null;
+  unlimited: boolean;
+  expires_at: string | null;
+  checked_at: string | null;
+  error: string | null;
+  /** Generation is paused for every worker. */
+  paused: boolean;
+  paused_at: string | null;
+  reason: string | null;
 }
 
 /** `admission` of `GET /admin/api/overview`: the workers' shared capacity and where work waits. */

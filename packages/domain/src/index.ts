@@ -1,4 +1,11 @@
-export type { AdminAdmission, AdminJobView, AdminOverview, ApiKeyView, TenantView } from "./admin-views";
+export type {
+  AdminAdmission,
+  AdminJobView,
+  AdminOverview,
+  AdminUpstreamQuota,
+  ApiKeyView,
+  TenantView,
+} from "./admin-views";
 export {
   API_ERROR_CODES,
   AppError,

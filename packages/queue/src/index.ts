@@ -36,3 +36,10 @@ export {
   subscribeCancels,
   TENANT_CHANGED_PREFIX,
 } from "./signals";
+export {
+  readUpstreamQuota,
+  type UpstreamQuotaState,
+  upstreamQuotaKey,
+  upstreamQuotaPollLock,
+  writeUpstreamQuota,
+} from "./upstream-quota";

@@ -30,6 +30,7 @@ export {
   type ImagesUsage,
 } from "./images-client";
 export { type ProgressSnapshot, type ProgressStageName, parseProgress, snapshotChanged } from "./progress-parser";
+export { fetchUpstreamQuota, parseUpstreamQuota, quotaExhausted, type UpstreamQuota } from "./quota";
 export {
   isUpstreamError,
   UpstreamError,

@@ -1,6 +1,6 @@
 import type { PrismaClient } from "@darkroom/db";
 import { JOB_STATUSES } from "@darkroom/domain";
-import { type FairIntake, type GenerationQueue, withTimeout } from "@darkroom/queue";
+import { type FairIntake, type GenerationQueue, type UpstreamQuotaState, withTimeout } from "@darkroom/queue";
 import type { RequestHandler } from "express";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
@@ -11,7 +11,12 @@ export class ApiMetrics {
   private readonly duration: Histogram<"method" | "route">;
   readonly jobsCreated: Counter;
 
-  constructor(db: PrismaClient, queue: GenerationQueue, intake: FairIntake) {
+  constructor(
+    db: PrismaClient,
+    queue: GenerationQueue,
+    intake: FairIntake,
+    upstreamQuota: () => Promise<UpstreamQuotaState | null>,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: "darkroom_api_" });
     this.requests = new Counter({
       name: "darkroom_http_requests_total",
@@ -72,6 +77,28 @@ export class ApiMetrics {
         this.set({ state: "admitted" }, snapshot.admitted);
         this.set({ state: "queued" }, snapshot.queued);
         this.set({ state: "retry_wait" }, snapshot.retryWait);
+      },
+    });
+    // The upstream quota guard's shared state (written by the workers); absent while the guard is off.
+    const quota = () => withTimeout(upstreamQuota(), 2000, "upstream quota").catch(() => null);
+    new Gauge({
+      name: "darkroom_upstream_quota_available",
+      help: "The upstream API key's remaining quota at the last check, in the upstream's units (absent when unlimited)",
+      registers: [this.registry],
+      async collect() {
+        const state = await quota();
+        this.reset();
+        if (state !== null && state.available !== null && !state.unlimited) this.set(state.available);
+      },
+    });
+    new Gauge({
+      name: "darkroom_upstream_quota_paused",
+      help: "1 while generation is paused because the upstream's quota is used up",
+      registers: [this.registry],
+      async collect() {
+        const state = await quota();
+        this.reset();
+        if (state !== null) this.set(state.paused ? 1 : 0);
       },
     });
     new Gauge({

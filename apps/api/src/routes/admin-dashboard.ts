@@ -12,7 +12,7 @@ import {
   readOverview,
 } from "@darkroom/db";
 import { AppError, isId, JOB_STATUSES } from "@darkroom/domain";
-import { withTimeout } from "@darkroom/queue";
+import { readUpstreamQuota, withTimeout } from "@darkroom/queue";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
@@ -48,16 +48,18 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
   });
 
   router.get("/admin/api/overview", async (_req, res) => {
-    const [overview, queue, admission] = await Promise.all([
+    const [overview, queue, admission, upstreamQuota] = await Promise.all([
       readOverview(deps.db),
       withTimeout(deps.queue.getJobCounts("waiting", "active", "delayed", "failed"), 2000, "queue counts").catch(
         () => null,
       ),
       deps.intake.snapshot().catch(() => null),
+      readUpstreamQuota(deps.redis, deps.config.env.QUEUE_PREFIX).catch(() => null),
     ]);
     res.json({
       ...overview,
       queue,
+      upstream_quota: upstreamQuota,
       admission:
         admission === null
           ? null

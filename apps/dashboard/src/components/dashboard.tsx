@@ -10,6 +10,7 @@ import type { LiveState, Overview, StatusFilter, StreamEvent } from "../types";
 import { AdmissionCards } from "./admission-cards";
 import { JobDetail } from "./job-detail";
 import { JobsTable } from "./jobs-table";
+import { QuotaBanner } from "./quota-banner";
 import { SummaryCards } from "./summary-cards";
 import { TopBar } from "./top-bar";
 
@@ -165,6 +166,7 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
           <p className="muted">Loading overview…</p>
         ) : (
           <>
+            <QuotaBanner quota={overview.upstream_quota ?? null} />
             <SummaryCards overview={overview} />
             <AdmissionCards admission={overview.admission} tenantNames={tenantNames} navigate={navigate} />
           </>

@@ -15,6 +15,7 @@ import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
 import { DelayedError, type Job, RateLimitError } from "bullmq";
 import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
+import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { AttemptTicker } from "./attempt-ticker";
 import { decideRetry } from "./policy";
 import { runAttempt } from "./run-attempt";
@@ -47,7 +48,16 @@ export interface GenerationDeps {
   ticker: AttemptTicker;
   /** The process's keep-alive connection pool to the upstream. */
   upstream: Dispatcher;
+  /** Pauses generation when the upstream's quota runs out; null when the guard is off. */
+  quotaGuard: Pick<QuotaGuard, "onQuotaAnswer"> | null;
 }
+
+/** The attempt given back when the upstream answers that its quota is used up (the guard is on). */
+const QUOTA_PAUSE = {
+  code: "upstream_quota",
+  errorClass: "quota",
+  message: "The upstream's quota is used up: generation is paused and the job waits for it to return.",
+} as const;
 
 /** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
 function toUpstreamError(error: unknown, signal: AbortSignal, deadlineAt: Date): UpstreamError {
@@ -197,6 +207,22 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         return;
       }
       const failure = toUpstreamError(error, controller.signal, job.deadlineAt);
+      if (failure.errorClass === "quota" && deps.quotaGuard !== null) {
+        // Not the job's fault either: generation pauses (every worker) and the job waits, its
+        // attempt not counted, instead of every queued job failing on the same answer in turn.
+        await deps.quotaGuard.onQuotaAnswer(failure.message);
+        const owned = await releaseJob(db, job.id, attempt, lastProgress, QUOTA_PAUSE);
+        log.warn(
+          { ...fields, owned, error_code: failure.code },
+          "upstream quota used up: job returned to the paused queue",
+        );
+        if (owned) deps.notify(job.id);
+        if (owned && token !== undefined) {
+          await bullJob.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
+        return;
+      }
       const decision = decideRetry(job, attempt, model, failure, {
         baseDelayMs: config.retry.baseDelayMs,
         maxDelayMs: config.retry.maxDelayMs,
