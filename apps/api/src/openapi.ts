@@ -442,6 +442,8 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/v1/jobs/{id}/events": {
         get: {
           summary: "The job's event log: SSE with Accept: text/event-stream, else JSON pages",
+          description:
+            "With `Accept: text/event-stream`: the events after `Last-Event-ID` (or `after`), then live ones as they are committed, ending after the terminal event. Each API process reads a job's events from Postgres once for all its streams and `Prefer: wait` requests of that job.",
           parameters: [
             jobId,
             { name: "after", in: "query", schema: { type: "integer" } },

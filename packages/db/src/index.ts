@@ -47,6 +47,7 @@ export {
   JOB_EVENT_TYPES,
   type JobEventRecord,
   type JobEventType,
+  lastEventSeq,
   listEvents,
   type PlannedEvent,
   planEvents,

@@ -115,7 +115,7 @@ const SUBSCRIBE_WAIT_MS = 500;
  * (each SSE stream or waiting request registers a callback for its job).
  */
 export class JobEventSignals {
-  private readonly listeners = new Map<string, Set<() => void>>();
+  private readonly listeners = new Map<string, Set<(message: string) => void>>();
   /** Per job: settles once Redis confirmed the subscription (or refused it). */
   private readonly subscribed = new Map<string, Promise<void>>();
   private readonly subscriber: Redis;
@@ -126,14 +126,14 @@ export class JobEventSignals {
   ) {
     this.subscriber = createRedisConnection(redisUrl, "worker");
     this.subscriber.on("error", () => undefined); // listeners poll Postgres as well
-    this.subscriber.on("message", (channel: string) => {
+    this.subscriber.on("message", (channel: string, message: string) => {
       const jobId = channel.slice(jobEventsChannel(this.prefix, "").length);
-      for (const listener of this.listeners.get(jobId) ?? []) listener();
+      for (const listener of this.listeners.get(jobId) ?? []) listener(message);
     });
   }
 
-  /** Calls `listener` whenever the job has new events; returns the unsubscribe function. */
-  async listen(jobId: string, listener: () => void): Promise<() => void> {
+  /** Calls `listener` with each message on the job's channel; returns the unsubscribe function. */
+  async listen(jobId: string, listener: (message: string) => void): Promise<() => void> {
     let set = this.listeners.get(jobId);
     if (set === undefined) {
       set = new Set();
