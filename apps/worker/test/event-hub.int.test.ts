@@ -46,8 +46,6 @@ async function eventLog(jobId: string): Promise<number[]> {
   return ((await res.json()) as { data: { seq: number }[] }).data.map((e) => e.seq);
 }
 
-const seqsOf = (events: { id?: string }[]) => events.filter((e) => e.id !== undefined).map((e) => Number(e.id));
-
 describe("the event hub", () => {
   it("feeds 20 SSE clients and 3 Prefer: wait callers of a job from one reader: reads grow with signals, not clients", async () => {
     // The fallback poll is far away: every read after the start follows a Redis signal.
@@ -68,7 +66,7 @@ describe("the event hub", () => {
     for (const read of reads) {
       expect(read.endedByServer).toBe(true);
       // Every event exactly once, in seq order: the whole log.
-      expect(seqsOf(read.events)).toEqual(log);
+      expect(read.ids.map(Number)).toEqual(log);
       expect(read.events.at(-1)?.event).toBe("job.succeeded");
     }
     for (const answer of answers) {
@@ -151,12 +149,107 @@ describe("the event hub", () => {
     const late = await readSse(url, { headers: { ...auth(), "last-event-id": String(resumeAt) }, timeoutMs: 30_000 });
     const whole = await eventLog(created.id);
     expect(late.endedByServer).toBe(true);
-    expect(seqsOf(late.events)).toEqual(whole.filter((seq) => seq > resumeAt));
+    expect(late.ids.map(Number)).toEqual(whole.filter((seq) => seq > resumeAt));
     expect(late.events.at(-1)?.event).toBe("job.succeeded");
     // It read its own gap, and followed the same feed as the first client.
     const after = await hubMetrics(hubApi);
     expect((after.reads.replay ?? 0) - (before.reads.replay ?? 0)).toBeGreaterThanOrEqual(1);
     expect((after.reads.open ?? 0) - (before.reads.open ?? 0)).toBe(0);
-    expect(seqsOf((await first).events)).toEqual(whole);
+    expect((await first).ids.map(Number)).toEqual(whole);
+  });
+});
+
+interface ProgressData {
+  attempt: number;
+  percent: number;
+  stage: string;
+}
+interface StreamedEvent {
+  seq: number | null;
+  type: string;
+  live?: boolean;
+  data: ProgressData;
+}
+const STAGES = ["queued", "starting", "queuing_upstream", "generating", "storing", "done"];
+const markOf = (d: ProgressData) => `${d.attempt}/${d.stage}/${d.percent}`;
+
+describe("live progress", () => {
+  it("reaches a client ahead of its 250 ms tick commit, and its durable event then comes as an id alone", async () => {
+    // Progress every 300 ms: each change is committed at the worker's next tick, 0 to 250 ms later.
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=300]]") });
+    const arrivals = new Map<string, number>();
+    const read = await readSse(`${stack.apiUrl}/v1/jobs/${created.id}/events`, {
+      headers: auth(),
+      timeoutMs: 30_000,
+      onEvent: (e) => {
+        const event = JSON.parse(e.data) as StreamedEvent;
+        if (event.live === true) {
+          expect(e.id).toBeUndefined();
+          expect(event.seq).toBeNull();
+          arrivals.set(markOf(event.data), Date.now());
+        }
+      },
+    });
+    expect(read.endedByServer).toBe(true);
+    const log = (await (await fetch(`${stack.apiUrl}/v1/jobs/${created.id}/events`, { headers: auth() })).json()) as {
+      data: (StreamedEvent & { seq: number; created_at: string })[];
+    };
+    // No gap: the stream's ids (full events and id-only ones) are the whole log, each once.
+    expect(read.ids.map(Number)).toEqual(log.data.map((e) => e.seq));
+    const leads: number[] = [];
+    for (const durable of log.data.filter((e) => e.type === "job.progress")) {
+      const liveAt = arrivals.get(markOf(durable.data));
+      if (liveAt === undefined) continue;
+      leads.push(Date.parse(durable.created_at) - liveAt);
+      // Shown live already: its data is not sent a second time.
+      expect(read.events.some((e) => e.id === String(durable.seq))).toBe(false);
+    }
+    expect(leads.length).toBeGreaterThanOrEqual(3);
+    // The live progress arrived before the durable row was even written (half the tick on average).
+    leads.sort((a, b) => a - b);
+    expect(leads[Math.floor(leads.length / 2)]).toBeGreaterThan(20);
+    // Each progress is dispatched once (live or durable), and never goes back.
+    const shown = read.events
+      .map((e) => JSON.parse(e.data) as StreamedEvent)
+      .filter((e) => e.type === "job.progress")
+      .map((e) => e.data);
+    expect(new Set(shown.map(markOf)).size).toBe(shown.length);
+    for (const [i, p] of shown.entries()) {
+      const prev = shown[i - 1];
+      if (prev === undefined || prev.attempt !== p.attempt) continue;
+      const order = STAGES.indexOf(p.stage) - STAGES.indexOf(prev.stage);
+      expect(order > 0 || (order === 0 && p.percent > prev.percent)).toBe(true);
+    }
+  });
+
+  it("a client that reconnects with the Last-Event-ID it holds after live progress gets no gap and nothing twice", async () => {
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=300]]") });
+    const url = `${stack.apiUrl}/v1/jobs/${created.id}/events`;
+    const first = await readSse(url, {
+      headers: auth(),
+      timeoutMs: 30_000,
+      stop: (_e, all) => all.filter((x) => x.event === "job.progress" && x.id === undefined).length >= 3,
+    });
+    expect(first.endedByServer).toBe(false);
+    const second = await readSse(url, {
+      headers: { ...auth(), "last-event-id": first.lastEventId },
+      timeoutMs: 30_000,
+    });
+    expect(second.endedByServer).toBe(true);
+    const log = (await (await fetch(url, { headers: auth() })).json()) as { data: { seq: number }[] };
+    expect([...first.ids, ...second.ids].map(Number)).toEqual(log.data.map((e) => e.seq));
+  });
+
+  it("with live=false every event comes in full with its seq, and nothing else", async () => {
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=100]]") });
+    const read = await readSse(`${stack.apiUrl}/v1/jobs/${created.id}/events?live=false`, {
+      headers: auth(),
+      timeoutMs: 30_000,
+    });
+    const log = (await (await fetch(`${stack.apiUrl}/v1/jobs/${created.id}/events`, { headers: auth() })).json()) as {
+      data: { seq: number }[];
+    };
+    expect(read.events.map((e) => Number(e.id))).toEqual(log.data.map((e) => e.seq));
+    expect(read.ids).toEqual(read.events.map((e) => e.id));
   });
 });

@@ -6,8 +6,9 @@ import {
   lastEventSeq,
   listEvents,
 } from "@darkroom/db";
+import { PROGRESS_STAGES } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import type { JobEventSignals } from "@darkroom/queue";
+import { type JobEventSignals, type LiveProgress, parseLiveProgress } from "@darkroom/queue";
 
 /** Why Postgres was read for listeners (the `read` label of `darkroom_event_reads_total`). */
 export type EventRead = "open" | "signal" | "poll" | "replay" | "wait";
@@ -31,9 +32,62 @@ export function toFeedEvents(views: EventView[]): FeedEvent[] {
   }));
 }
 
+/** Where an attempt's progress stands: later attempts, later stages, then higher percents are ahead. */
+export interface ProgressMark {
+  attempt: number;
+  stage: string;
+  percent: number;
+}
+
+/** True when `a` is strictly ahead of `b` (anything is ahead of nothing). */
+export function isAhead(a: ProgressMark, b: ProgressMark | null): boolean {
+  if (b === null) return true;
+  if (a.attempt !== b.attempt) return a.attempt > b.attempt;
+  const stages: readonly string[] = PROGRESS_STAGES;
+  const sa = stages.indexOf(a.stage);
+  const sb = stages.indexOf(b.stage);
+  return sa !== sb ? sa > sb : a.percent > b.percent;
+}
+
+/** The progress a durable `job.progress` event records, or null for any other event. */
+export function progressOf(event: FeedEvent): ProgressMark | null {
+  if (event.view.type !== "job.progress") return null;
+  const data = event.view.data as Partial<ProgressMark> | null;
+  if (typeof data?.attempt !== "number" || typeof data.percent !== "number" || typeof data.stage !== "string") {
+    return null;
+  }
+  return { attempt: data.attempt, stage: data.stage, percent: data.percent };
+}
+
+/**
+ * A progress the worker published before committing it, as the feed hands it out: a `job.progress`
+ * SSE frame without `id:` (it has no seq yet), serialised once per feed. Its `data` is shaped like
+ * the durable event's, with `id` and `seq` null and `live: true`.
+ */
+export interface LiveFeedProgress extends ProgressMark {
+  frame: string;
+}
+
+function toLiveFeedProgress(live: LiveProgress): LiveFeedProgress {
+  const data = { attempt: live.attempt, percent: live.percent, stage: live.stage };
+  const view = {
+    id: null,
+    object: "event",
+    seq: null,
+    type: "job.progress",
+    job_id: live.job_id,
+    created_at: live.at,
+    data,
+    live: true,
+  };
+  return { ...data, frame: `event: job.progress\ndata: ${JSON.stringify(view)}\n\n` };
+}
+
 export interface FeedListener {
   /** New events of the job, in seq order, each handed out once by the feed. */
   events(events: FeedEvent[]): void;
+  /** A progress the worker has not committed yet (may be lost, repeated or out of date). */
+  live?(progress: LiveFeedProgress): void;
 }
 
 export interface FeedMembership {
@@ -127,7 +181,11 @@ class JobFeed {
   }
 
   private async open(): Promise<void> {
-    const unlisten = await this.deps.signals.listen(this.jobId, () => this.kick("signal"));
+    const unlisten = await this.deps.signals.listen(this.jobId, (message) => {
+      const live = parseLiveProgress(message);
+      if (live === null) this.kick("signal");
+      else this.handOutLive(live);
+    });
     if (this.closed) {
       unlisten(); // everyone left while Redis confirmed
       return;
@@ -141,6 +199,12 @@ class JobFeed {
     }
     this.timer = setInterval(() => this.kick("poll"), this.deps.pollMs);
     this.kick("open");
+  }
+
+  private handOutLive(live: LiveProgress): void {
+    if (this.closed || this.listeners.size === 0) return;
+    const progress = toLiveFeedProgress(live);
+    for (const listener of [...this.listeners]) listener.live?.(progress);
   }
 
   /** Reads after the position, one read at a time; a wake-up during a read triggers one more. */

@@ -3,7 +3,15 @@ import { AppError, isId, isTerminal } from "@darkroom/domain";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { apiKeyOf, tenantOf } from "../http/context";
-import { EVENT_PAGE, type FeedEvent, type FeedMembership, toFeedEvents } from "../http/event-hub";
+import {
+  EVENT_PAGE,
+  type FeedEvent,
+  type FeedMembership,
+  isAhead,
+  type ProgressMark,
+  progressOf,
+  toFeedEvents,
+} from "../http/event-hub";
 import { renderEvents } from "../http/render-events";
 
 function parseSeq(value: unknown, name: string): bigint {
@@ -14,6 +22,14 @@ function parseSeq(value: unknown, name: string): bigint {
     });
   }
   return BigInt(value);
+}
+
+function parseLive(value: unknown): boolean {
+  if (value === undefined || value === "true") return true;
+  if (value === "false") return false;
+  throw new AppError("validation_failed", "live must be true or false.", {
+    errors: [{ path: "live", message: "must be true or false" }],
+  });
 }
 
 /**
@@ -42,7 +58,8 @@ export function eventsRouter(deps: ApiDeps): Router {
       req.get("last-event-id") ?? req.query.after,
       req.get("last-event-id") === undefined ? "after" : "Last-Event-ID",
     );
-    await streamEvents(deps, req, res, tenantId, job.id, from, isTerminal(job.status));
+    const live = parseLive(req.query.live);
+    await streamEvents(deps, req, res, tenantId, job.id, from, isTerminal(job.status), live);
   });
 
   return router;
@@ -62,6 +79,7 @@ async function streamEvents(
   jobId: string,
   from: bigint,
   terminalNow: boolean,
+  live: boolean,
 ): Promise<void> {
   // Taken before anything is written, so that a refusal is still a plain 429.
   const slot = await deps.streamSlots.acquire(apiKeyOf(res));
@@ -92,11 +110,21 @@ async function streamEvents(
   deps.onClose.add(finish);
   if (closed) return;
 
+  // The furthest progress this client was shown (live or durable): live progress never goes back,
+  // and a durable progress it has already seen, or that live progress overtook, comes as its `id:`
+  // alone (which moves the client's Last-Event-ID without dispatching an event).
+  let shown: ProgressMark | null = null;
   const send = (events: FeedEvent[]) => {
     for (const event of events) {
       if (closed) return;
       if (event.seq <= last) continue;
-      res.write(event.frame);
+      const progress = progressOf(event);
+      if (live && progress !== null && !isAhead(progress, shown)) {
+        res.write(`id: ${event.seq}\n\n`);
+      } else {
+        res.write(event.frame);
+        if (progress !== null) shown = progress;
+      }
       last = event.seq;
       if (isTerminalEvent(event.view.type)) {
         finish();
@@ -134,6 +162,12 @@ async function streamEvents(
         events: (events) => {
           if (held === null) send(events);
           else held.push(...events);
+        },
+        // Not while the stream catches up: a progress must not run ahead of the events before it.
+        live: (progress) => {
+          if (!live || closed || held !== null || !isAhead(progress, shown)) return;
+          shown = progress;
+          res.write(progress.frame);
         },
       },
       from,
