@@ -6,6 +6,7 @@ import type { ImageStorage } from "@darkroom/storage";
 import type { Redis } from "ioredis";
 import type { ApiConfig } from "./config";
 import type { AuthFailureLimiter } from "./http/auth-failures";
+import type { EventHub } from "./http/event-hub";
 import type { JobEstimates } from "./http/job-estimates";
 import type { ApiKeyCache } from "./http/key-cache";
 import type { KeyRateLimiter } from "./http/key-rate-limit";
@@ -24,8 +25,10 @@ export interface ApiDeps {
   intake: FairIntake;
   /** Queue positions and time estimates of the jobs an answer shows. */
   estimates: JobEstimates;
-  /** Wake-ups for listeners of a job's events (SSE streams, `Prefer: wait`). */
+  /** Wake-ups for listeners of a job's events (the hub's feeds listen to them). */
   signals: JobEventSignals;
+  /** One Postgres reader per job with listeners (SSE streams, `Prefer: wait`), shared by all of them. */
+  hub: EventHub;
   /** Called when the process stops: open event streams end themselves here. */
   onClose: ShutdownHooks;
   storage: ImageStorage;

@@ -300,9 +300,12 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
         },
         Event: {
           type: "object",
+          description:
+            "One entry of a job's event log. On an event stream, a live progress (`live: true`, sent before it is committed, SSE event without `id:`) has the same shape with `id` and `seq` null, `type` `job.progress`, `created_at` the time the worker had it, and `data` `{attempt, percent, stage}` like the durable event's.",
           properties: {
-            id: { type: "string" },
-            seq: { type: "integer" },
+            id: { type: ["string", "null"], description: "null on a live progress" },
+            seq: { type: ["integer", "null"], description: "null on a live progress" },
+            live: { type: "boolean", description: "true on a live progress only (event streams); absent otherwise" },
             type: { type: "string", enum: JOB_EVENT_TYPES },
             job_id: { type: "string" },
             created_at: { type: "string", format: "date-time" },
@@ -442,10 +445,18 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/v1/jobs/{id}/events": {
         get: {
           summary: "The job's event log: SSE with Accept: text/event-stream, else JSON pages",
+          description:
+            "With `Accept: text/event-stream`: the events after `Last-Event-ID` (or `after`), then live ones as they are committed, ending after the terminal event. Each API process reads a job's events from Postgres once for all its streams and `Prefer: wait` requests of that job. Unless `live=false`, a progress change is also sent the moment the worker has it, before it is committed: a `job.progress` event without an `id:` line whose data has `id` and `seq` null and `live: true` (see Event). Live progress never goes back within an attempt. When the durable `job.progress` event is read later and the client was already shown that progress (or a later one) live, only its `id: <seq>` is sent, with no data: per the SSE standard this moves the client's Last-Event-ID without dispatching an event, so a resume misses nothing. A client that did not get the live progress (pub/sub lost it, or it joined later) gets the durable event in full. With `live=false` every event comes in full with its seq, and nothing else.",
           parameters: [
             jobId,
             { name: "after", in: "query", schema: { type: "integer" } },
             { name: "Last-Event-ID", in: "header", schema: { type: "string" } },
+            {
+              name: "live",
+              in: "query",
+              schema: { type: "boolean", default: true },
+              description: "SSE only: false leaves out live progress (every event in full with its seq, nothing else)",
+            },
           ],
           responses: {
             "200": {

@@ -16,12 +16,14 @@ import { createApp } from "./app";
 import { type ApiConfig, buildApiConfig } from "./config";
 import type { ApiDeps } from "./deps";
 import { AuthFailureLimiter } from "./http/auth-failures";
+import { EventHub } from "./http/event-hub";
 import { JobEstimates } from "./http/job-estimates";
 import { ApiKeyCache } from "./http/key-cache";
 import { KeyRateLimiter } from "./http/key-rate-limit";
 import { ApiMetrics } from "./http/metrics";
 import { answerClientError } from "./http/problem";
 import { RedeliveryLimiter } from "./http/redelivery-limit";
+import { renderEvents } from "./http/render-events";
 import { ShutdownHooks } from "./http/shutdown";
 import { StreamSlots } from "./http/stream-slots";
 
@@ -59,6 +61,17 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   const signals = new JobEventSignals(env.REDIS_URL, env.QUEUE_PREFIX);
   const apiKeys = new ApiKeyCache(env.REDIS_URL, env.QUEUE_PREFIX);
   const intake = new FairIntake(redis, env.QUEUE_PREFIX);
+  const metrics = new ApiMetrics(db, queue, intake, () => readUpstreamQuota(redis, env.QUEUE_PREFIX));
+  const signer = new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds);
+  const hub = new EventHub({
+    db,
+    signals,
+    pollMs: config.eventsFallbackPollMs,
+    render: (tenantId, events) => renderEvents({ db, signer }, tenantId, events),
+    logger,
+    onRead: (read) => metrics.eventReads.inc({ read }),
+    onFeeds: (open) => metrics.eventFeeds.set(open),
+  });
   const deps: ApiDeps = {
     config,
     db,
@@ -67,10 +80,11 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     intake,
     estimates: new JobEstimates(db, intake, logger),
     signals,
+    hub,
     onClose: new ShutdownHooks(),
-    metrics: new ApiMetrics(db, queue, intake, () => readUpstreamQuota(redis, env.QUEUE_PREFIX)),
+    metrics,
     storage: new LocalDiskStorage(env.STORAGE_DIR),
-    signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
+    signer,
     logger,
     apiKeys,
     streamSlots: new StreamSlots(redis, env.QUEUE_PREFIX, env.MAX_STREAMS_PER_KEY, logger),
@@ -120,6 +134,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
         server.closeIdleConnections();
       });
       deps.streamSlots.close();
+      hub.close();
       await queue.close().catch(() => undefined);
       signals.close();
       apiKeys.close();

@@ -54,6 +54,14 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     writeProgress: (rows) => writeProgressBatch(db, rows),
     renewLeases: (leases) => renewLeases(db, leases, config.leaseMs),
     published: (jobIds) => signals.publish(jobIds),
+    changed: (row) =>
+      signals.publishProgress({
+        job_id: row.jobId,
+        attempt: row.attempt,
+        percent: row.percent,
+        stage: row.stage,
+        at: new Date().toISOString(),
+      }),
     onError: (err, what) => logger.warn({ err }, `${what} batch failed (retried at the next tick)`),
     intervalMs: config.progressIntervalMs,
     leaseEveryMs: Math.floor(config.leaseMs / 3),

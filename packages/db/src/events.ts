@@ -65,6 +65,12 @@ export async function listEvents(
   });
 }
 
+/** The seq of the job's latest event (0 when it has none): where a listener that wants only what comes next starts. */
+export async function lastEventSeq(db: DbClient, jobId: string): Promise<bigint> {
+  const row = await db.jobEvent.findFirst({ where: { jobId }, orderBy: { seq: "desc" }, select: { seq: true } });
+  return row?.seq ?? 0n;
+}
+
 /** An event a one-statement transition writes, with its outbox row's id when its type is a webhook type. */
 export interface PlannedEvent {
   id: string;

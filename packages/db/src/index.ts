@@ -48,6 +48,7 @@ export {
   JOB_EVENT_TYPES,
   type JobEventRecord,
   type JobEventType,
+  lastEventSeq,
   listEvents,
   type PlannedEvent,
   planEvents,

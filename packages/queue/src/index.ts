@@ -28,6 +28,8 @@ export {
   JobEventPublisher,
   JobEventSignals,
   jobEventsChannel,
+  type LiveProgress,
+  parseLiveProgress,
   publishApiKeyRevoked,
   publishCancel,
   publishJobEvents,

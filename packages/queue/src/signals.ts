@@ -46,11 +46,48 @@ export async function publishJobEvents(redis: Redis, prefix: string, jobId: stri
 }
 
 /**
- * Collects job-event signals and publishes them together, in one Redis pipeline per turn of the
- * event loop (a progress tick commits hundreds of jobs at once): one round trip, not one per job.
+ * A job's progress as the worker has it, before it is committed (at most one commit per tick): what
+ * live listeners are sent at once. Published on the job's event channel as JSON (the "new committed
+ * events" signal is the message `1`).
+ */
+export interface LiveProgress {
+  job_id: string;
+  attempt: number;
+  percent: number;
+  stage: string;
+  /** When the worker had it (ISO 8601). */
+  at: string;
+}
+
+/** A live progress message, or null for anything else (the committed-events signal). */
+export function parseLiveProgress(message: string): LiveProgress | null {
+  if (!message.startsWith("{")) return null;
+  try {
+    const value = JSON.parse(message) as Partial<LiveProgress>;
+    if (
+      typeof value.job_id !== "string" ||
+      typeof value.attempt !== "number" ||
+      typeof value.percent !== "number" ||
+      typeof value.stage !== "string" ||
+      typeof value.at !== "string"
+    ) {
+      return null;
+    }
+    return value as LiveProgress;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Collects job-event signals and live progress and publishes them together, in one Redis pipeline
+ * per turn of the event loop (a progress tick commits hundreds of jobs at once): one round trip,
+ * not one per job.
  */
 export class JobEventPublisher {
   private pending = new Set<string>();
+  /** Per job, the latest live progress not yet published (an older one in the same turn is moot). */
+  private progress = new Map<string, LiveProgress>();
   private scheduled = false;
 
   constructor(
@@ -61,7 +98,17 @@ export class JobEventPublisher {
   /** Announces new committed events of these jobs (call after the commit). */
   publish(jobIds: Iterable<string>): void {
     for (const jobId of jobIds) this.pending.add(jobId);
-    if (this.scheduled || this.pending.size === 0) return;
+    if (this.pending.size > 0) this.schedule();
+  }
+
+  /** Sends a job's progress to live listeners now, ahead of its commit (not a substitute for it). */
+  publishProgress(progress: LiveProgress): void {
+    this.progress.set(progress.job_id, progress);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
   }
@@ -69,9 +116,12 @@ export class JobEventPublisher {
   private flush(): void {
     this.scheduled = false;
     const jobIds = this.pending;
+    const progress = this.progress;
     this.pending = new Set();
-    if (jobIds.size === 0) return;
+    this.progress = new Map();
+    if (jobIds.size === 0 && progress.size === 0) return;
     const pipeline = this.redis.pipeline();
+    for (const [jobId, live] of progress) pipeline.publish(jobEventsChannel(this.prefix, jobId), JSON.stringify(live));
     for (const jobId of jobIds) pipeline.publish(jobEventsChannel(this.prefix, jobId), "1");
     // A lost signal delays a listener (which also polls); it loses nothing.
     pipeline.exec().catch(() => undefined);
@@ -115,7 +165,7 @@ const SUBSCRIBE_WAIT_MS = 500;
  * (each SSE stream or waiting request registers a callback for its job).
  */
 export class JobEventSignals {
-  private readonly listeners = new Map<string, Set<() => void>>();
+  private readonly listeners = new Map<string, Set<(message: string) => void>>();
   /** Per job: settles once Redis confirmed the subscription (or refused it). */
   private readonly subscribed = new Map<string, Promise<void>>();
   private readonly subscriber: Redis;
@@ -126,14 +176,14 @@ export class JobEventSignals {
   ) {
     this.subscriber = createRedisConnection(redisUrl, "worker");
     this.subscriber.on("error", () => undefined); // listeners poll Postgres as well
-    this.subscriber.on("message", (channel: string) => {
+    this.subscriber.on("message", (channel: string, message: string) => {
       const jobId = channel.slice(jobEventsChannel(this.prefix, "").length);
-      for (const listener of this.listeners.get(jobId) ?? []) listener();
+      for (const listener of this.listeners.get(jobId) ?? []) listener(message);
     });
   }
 
-  /** Calls `listener` whenever the job has new events; returns the unsubscribe function. */
-  async listen(jobId: string, listener: () => void): Promise<() => void> {
+  /** Calls `listener` with each message on the job's channel; returns the unsubscribe function. */
+  async listen(jobId: string, listener: (message: string) => void): Promise<() => void> {
     let set = this.listeners.get(jobId);
     if (set === undefined) {
       set = new Set();

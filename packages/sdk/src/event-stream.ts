@@ -86,7 +86,9 @@ async function* readConnection(
     arm();
     let response: Response;
     try {
-      response = await transport.fetch(buildUrl(transport.baseUrl, path), {
+      // live=false: every event with its seq, progress included (the server's live progress, sent
+      // ahead of its commit without a seq, would otherwise stand in for some durable events).
+      response = await transport.fetch(buildUrl(transport.baseUrl, path, { live: "false" }), {
         headers: {
           authorization: `Bearer ${transport.apiKey}`,
           accept: "text/event-stream",

@@ -7,6 +7,28 @@ export interface SseRead {
   retry: number | null;
   /** True when the server ended the stream (not the client). */
   endedByServer: boolean;
+  /**
+   * Every `id:` the server sent, in order, including those of blocks without data (which move a
+   * browser's `lastEventId` without dispatching an event, so `events` never shows them).
+   */
+  ids: string[];
+  /** What a browser's EventSource would send as `Last-Event-ID` on reconnecting ("" for none). */
+  lastEventId: string;
+}
+
+/** Collects the `id:` fields of a stream, chunk by chunk (a line may be split across chunks). */
+function idScanner(onId: (id: string) => void): (text: string) => void {
+  let partial = "";
+  return (text) => {
+    const lines = (partial + text).split(/\r\n|\r|\n/);
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line === "id" || line.startsWith("id:")) {
+        const value = line.slice(3).replace(/^ /, "");
+        if (!value.includes("\0")) onId(value);
+      }
+    }
+  };
 }
 
 /**
@@ -27,7 +49,19 @@ export async function readSse(
 ): Promise<SseRead> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.timeoutMs ?? 15_000);
-  const result: SseRead = { status: 0, events: [], comments: [], retry: null, endedByServer: false };
+  const result: SseRead = {
+    status: 0,
+    events: [],
+    comments: [],
+    retry: null,
+    endedByServer: false,
+    ids: [],
+    lastEventId: "",
+  };
+  const scanIds = idScanner((id) => {
+    result.ids.push(id);
+    result.lastEventId = id;
+  });
   let stopped = false;
   const parser = createParser({
     onEvent(event) {
@@ -55,7 +89,9 @@ export async function readSse(
     if (res.body === null) return result;
     const decoder = new TextDecoder();
     for await (const chunk of res.body) {
-      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+      const text = decoder.decode(chunk as Uint8Array, { stream: true });
+      scanIds(text);
+      parser.feed(text);
     }
     result.endedByServer = true;
   } catch (error) {

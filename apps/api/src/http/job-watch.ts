@@ -1,12 +1,15 @@
 import { findJobForTenant, type JobRecord } from "@darkroom/db";
 import { isTerminal } from "@darkroom/domain";
 import type { ApiDeps } from "../deps";
+import { endsJob } from "./event-hub";
 
 /**
  * Resolves with the job once it is terminal, or with its current state after `timeoutMs`, as soon
  * as the process begins to stop (a wait must not hold the shutdown for up to a minute) or when
- * `signal` aborts (the client went away: its slot and Postgres reads are not held for nobody).
- * Woken by Redis signals, and re-reads Postgres every `eventsFallbackPollMs` in case a signal was lost.
+ * `signal` aborts (the client went away: it leaves the job's feed at once, and the feed stops if it
+ * was the last listener). Woken by the terminal events of the job's feed (event-hub.ts), which
+ * reads Postgres for every listener of the job; the job itself is read once after joining the feed
+ * (it may have ended before) and once at the end.
  */
 export async function waitForTerminal(
   deps: ApiDeps,
@@ -15,36 +18,39 @@ export async function waitForTerminal(
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<JobRecord | null> {
-  const deadline = Date.now() + timeoutMs;
+  let awake = false;
   let wake: () => void = () => undefined;
-  let stopping = false;
-  const onStop = () => {
-    stopping = true;
-    wake();
-  };
-  const unlisten = await deps.signals.listen(jobId, () => wake());
-  deps.onClose.add(onStop);
-  signal?.addEventListener("abort", onStop);
-  if (signal?.aborted) stopping = true;
+  const woken = new Promise<void>((resolve) => {
+    wake = () => {
+      awake = true;
+      resolve();
+    };
+  });
+  const timer = setTimeout(wake, timeoutMs);
+  deps.onClose.add(wake);
+  signal?.addEventListener("abort", wake);
+  const membership = deps.hub.join(jobId, tenantId, {
+    events: (events) => {
+      if (endsJob(events)) wake();
+    },
+  });
   try {
-    for (;;) {
-      const job = await findJobForTenant(deps.db, tenantId, jobId);
-      if (job === null || isTerminal(job.status) || stopping || Date.now() >= deadline) return job;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(
-          resolve,
-          Math.min(deps.config.eventsFallbackPollMs, Math.max(0, deadline - Date.now())),
-        );
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    if (signal?.aborted) return null;
+    await Promise.race([membership.ready, woken]);
+    if (signal?.aborted) return null;
+    deps.metrics.eventReads.inc({ read: "wait" });
+    const job = await findJobForTenant(deps.db, tenantId, jobId);
+    if (job === null || isTerminal(job.status) || awake) return job;
+    await woken;
+    // The client left: nobody to answer, nothing more to read.
+    if (signal?.aborted) return job;
+    deps.metrics.eventReads.inc({ read: "wait" });
+    return await findJobForTenant(deps.db, tenantId, jobId);
   } finally {
-    deps.onClose.delete(onStop);
-    signal?.removeEventListener("abort", onStop);
-    unlisten();
+    clearTimeout(timer);
+    deps.onClose.delete(wake);
+    signal?.removeEventListener("abort", wake);
+    membership.leave();
   }
 }
 

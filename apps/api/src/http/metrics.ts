@@ -10,6 +10,10 @@ export class ApiMetrics {
   private readonly requests: Counter<"method" | "route" | "status">;
   private readonly duration: Histogram<"method" | "route">;
   readonly jobsCreated: Counter;
+  /** Postgres reads made for event listeners, by cause (see event-hub.ts). */
+  readonly eventReads: Counter<"read">;
+  /** Jobs with an open feed in this process. */
+  readonly eventFeeds: Gauge;
 
   constructor(
     db: PrismaClient,
@@ -34,6 +38,18 @@ export class ApiMetrics {
     this.jobsCreated = new Counter({
       name: "darkroom_jobs_created_total",
       help: "Jobs created through this API process",
+      registers: [this.registry],
+    });
+    this.eventReads = new Counter({
+      name: "darkroom_event_reads_total",
+      help: "Postgres reads for event streams and Prefer: wait, by cause: open (a feed starts), signal (a Redis wake-up), poll (the fallback poll), replay (a stream reads its own gap), wait (a Prefer: wait reads its job)",
+      labelNames: ["read"],
+      registers: [this.registry],
+    });
+    for (const read of ["open", "signal", "poll", "replay", "wait"]) this.eventReads.inc({ read }, 0);
+    this.eventFeeds = new Gauge({
+      name: "darkroom_event_feeds",
+      help: "Jobs whose events this API process follows (one Postgres reader each, whatever the number of listeners)",
       registers: [this.registry],
     });
     new Gauge({

@@ -1,17 +1,18 @@
-import {
-  findJobForTenant,
-  isTerminalEvent,
-  type JobEventRecord,
-  listEvents,
-  presentEvent,
-  presentJob,
-} from "@darkroom/db";
+import { findJobForTenant, isTerminalEvent, listEvents } from "@darkroom/db";
 import { AppError, isId, isTerminal } from "@darkroom/domain";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { apiKeyOf, tenantOf } from "../http/context";
-
-const PAGE = 500;
+import {
+  EVENT_PAGE,
+  type FeedEvent,
+  type FeedMembership,
+  isAhead,
+  type ProgressMark,
+  progressOf,
+  toFeedEvents,
+} from "../http/event-hub";
+import { renderEvents } from "../http/render-events";
 
 function parseSeq(value: unknown, name: string): bigint {
   if (value === undefined || value === "") return 0n;
@@ -23,6 +24,14 @@ function parseSeq(value: unknown, name: string): bigint {
   return BigInt(value);
 }
 
+function parseLive(value: unknown): boolean {
+  if (value === undefined || value === "true") return true;
+  if (value === "false") return false;
+  throw new AppError("validation_failed", "live must be true or false.", {
+    errors: [{ path: "live", message: "must be true or false" }],
+  });
+}
+
 /**
  * `GET /v1/jobs/{id}/events`: the job's event log. As SSE it replays from `Last-Event-ID`, follows
  * live and ends after the terminal event; otherwise one JSON page after `after`.
@@ -30,38 +39,38 @@ function parseSeq(value: unknown, name: string): bigint {
 export function eventsRouter(deps: ApiDeps): Router {
   const router = Router();
 
-  const render = async (tenantId: string, events: JobEventRecord[]) => {
-    // Terminal events carry the job as it is now, so a client needs no extra call for the result.
-    const last = events.at(-1);
-    const job =
-      last !== undefined && events.some((e) => isTerminalEvent(e.type))
-        ? await findJobForTenant(deps.db, tenantId, last.jobId)
-        : null;
-    const view = job === null ? undefined : presentJob(job, (id, i) => deps.signer.url(id, i));
-    return events.map((e) => presentEvent(e, isTerminalEvent(e.type) ? view : undefined));
-  };
-
   router.get("/v1/jobs/:id/events", async (req, res) => {
     const tenantId = tenantOf(res);
     const job = isId("job", req.params.id) ? await findJobForTenant(deps.db, tenantId, req.params.id) : null;
     if (job === null) throw new AppError("not_found", `No job ${req.params.id}.`);
     if (!(req.get("accept") ?? "").includes("text/event-stream")) {
       const after = parseSeq(req.query.after, "after");
-      const events = await listEvents(deps.db, job.id, after, PAGE + 1);
-      const page = events.slice(0, PAGE);
-      res.json({ object: "list", data: await render(tenantId, page), has_more: events.length > PAGE });
+      const events = await listEvents(deps.db, job.id, after, EVENT_PAGE + 1);
+      const page = events.slice(0, EVENT_PAGE);
+      res.json({
+        object: "list",
+        data: await renderEvents(deps, tenantId, page),
+        has_more: events.length > EVENT_PAGE,
+      });
       return;
     }
     const from = parseSeq(
       req.get("last-event-id") ?? req.query.after,
       req.get("last-event-id") === undefined ? "after" : "Last-Event-ID",
     );
-    await streamEvents(deps, req, res, tenantId, job.id, from, isTerminal(job.status), render);
+    const live = parseLive(req.query.live);
+    await streamEvents(deps, req, res, tenantId, job.id, from, isTerminal(job.status), live);
   });
 
   return router;
 }
 
+/**
+ * One event stream. A job that is over is replayed from Postgres and the stream ends. Otherwise the
+ * stream joins the job's feed (event-hub.ts) at once, holding what the feed hands out while it reads
+ * its own gap (from `from` up to the feed's position) from Postgres; then it sends what it held after
+ * that gap and follows the feed: every event once, in seq order.
+ */
 async function streamEvents(
   deps: ApiDeps,
   req: Request,
@@ -70,7 +79,7 @@ async function streamEvents(
   jobId: string,
   from: bigint,
   terminalNow: boolean,
-  render: (tenantId: string, events: JobEventRecord[]) => Promise<ReturnType<typeof presentEvent>[]>,
+  live: boolean,
 ): Promise<void> {
   // Taken before anything is written, so that a refusal is still a plain 429.
   const slot = await deps.streamSlots.acquire(apiKeyOf(res));
@@ -84,71 +93,96 @@ async function streamEvents(
 
   let last = from;
   let closed = false;
-  let running: Promise<void> | null = null;
-  let again = false;
-  const timers: NodeJS.Timeout[] = [];
-  let unlisten: () => void = () => undefined;
+  let keepAlive: NodeJS.Timeout | undefined;
+  let membership: FeedMembership | null = null;
   const finish = () => {
     if (closed) return;
     closed = true;
     slot.release();
-    for (const t of timers) clearInterval(t);
-    unlisten();
+    clearInterval(keepAlive);
+    membership?.leave();
     deps.onClose.delete(finish);
     res.end();
   };
   req.on("close", finish);
-
-  // Reads everything after `last` from Postgres, in seq order; one read at a time, and a signal
-  // that arrives during a read triggers one more, so nothing is missed and nothing sent twice.
-  const pump = async (): Promise<void> => {
-    do {
-      again = false;
-      const events = await listEvents(deps.db, jobId, last, PAGE);
-      for (const event of await render(tenantId, events)) {
-        if (closed) return;
-        res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-        last = BigInt(event.seq);
-        if (isTerminalEvent(event.type)) {
-          finish();
-          return;
-        }
-      }
-      if (events.length === PAGE) again = true;
-    } while (again && !closed);
-  };
-  const kick = () => {
-    if (closed) return;
-    if (running !== null) {
-      again = true;
-      return;
-    }
-    running = pump()
-      .catch((error: unknown) => {
-        res.locals.log?.warn({ err: error, job_id: jobId }, "event stream read failed");
-      })
-      .finally(() => {
-        running = null;
-        if (again) kick();
-      });
-  };
-
-  const stopListening = await deps.signals.listen(jobId, kick);
-  if (closed) {
-    stopListening(); // the client left while we subscribed
-    return;
-  }
-  unlisten = stopListening;
-  timers.push(setInterval(kick, deps.config.eventsFallbackPollMs));
-  timers.push(setInterval(() => res.write(": keep-alive\n\n"), deps.config.env.SSE_KEEPALIVE_MS));
   // On shutdown the stream ends (at once if the stop already began); the `retry:` hint sent first
   // tells the client when to reconnect.
   deps.onClose.add(finish);
-  kick();
-  await running;
-  // A client that already has everything up to and including the end gets an immediate close.
-  if (!closed && terminalNow) {
-    const rest = await listEvents(deps.db, jobId, last, 1);
-    if (rest.length === 0) finish();
+  if (closed) return;
+
+  // The furthest progress this client was shown (live or durable): live progress never goes back,
+  // and a durable progress it has already seen, or that live progress overtook, comes as its `id:`
+  // alone (which moves the client's Last-Event-ID without dispatching an event).
+  let shown: ProgressMark | null = null;
+  const send = (events: FeedEvent[]) => {
+    for (const event of events) {
+      if (closed) return;
+      if (event.seq <= last) continue;
+      const progress = progressOf(event);
+      if (live && progress !== null && !isAhead(progress, shown)) {
+        res.write(`id: ${event.seq}\n\n`);
+      } else {
+        res.write(event.frame);
+        if (progress !== null) shown = progress;
+      }
+      last = event.seq;
+      if (isTerminalEvent(event.view.type)) {
+        finish();
+        return;
+      }
+    }
+  };
+  /** Reads this stream's own events after `last` until it reaches `until` (null: everything there is). */
+  const replay = async (until: () => bigint | null): Promise<void> => {
+    for (;;) {
+      const target = until();
+      if (closed || (target !== null && last >= target)) return;
+      deps.metrics.eventReads.inc({ read: "replay" });
+      const records = await listEvents(deps.db, jobId, last, EVENT_PAGE);
+      if (closed) return;
+      send(toFeedEvents(await renderEvents(deps, tenantId, records)));
+      // A short page holds everything committed when it was read; anything later reaches the feed.
+      if (records.length < EVENT_PAGE) return;
+    }
+  };
+
+  try {
+    if (terminalNow) {
+      // A client that already has everything up to and including the end gets an immediate close.
+      const before = last;
+      await replay(() => null);
+      if (last === before) finish();
+      if (closed) return;
+    }
+    let held: FeedEvent[] | null = [];
+    membership = deps.hub.join(
+      jobId,
+      tenantId,
+      {
+        events: (events) => {
+          if (held === null) send(events);
+          else held.push(...events);
+        },
+        // Not while the stream catches up: a progress must not run ahead of the events before it.
+        live: (progress) => {
+          if (!live || closed || held !== null || !isAhead(progress, shown)) return;
+          shown = progress;
+          res.write(progress.frame);
+        },
+      },
+      from,
+    );
+    const joined = membership;
+    await joined.ready;
+    await replay(() => joined.position());
+    const caughtUp = held;
+    held = null;
+    send(caughtUp);
+  } catch (error) {
+    // The client reconnects with its Last-Event-ID after the `retry:` delay.
+    res.locals.log?.warn({ err: error, job_id: jobId }, "event stream read failed");
+    finish();
+    return;
   }
+  if (!closed) keepAlive = setInterval(() => res.write(": keep-alive\n\n"), deps.config.env.SSE_KEEPALIVE_MS);
 }

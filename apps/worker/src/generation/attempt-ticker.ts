@@ -17,6 +17,8 @@ export interface TickerDeps {
   renewLeases: (leases: { jobId: string; attempt: number }[]) => Promise<Set<string>>;
   /** The jobs whose progress was just committed: one batch of signals. */
   published: (jobIds: string[]) => void;
+  /** Every change of an attempt's progress, at once (live listeners get it before its commit). */
+  changed?: (row: ProgressRow) => void;
   onError: (error: unknown, what: "progress" | "lease") => void;
   /** Progress is written at most this often (all attempts of the process together). */
   intervalMs: number;
@@ -51,6 +53,7 @@ export class TrackedAttempt {
     if (state.stage === base.stage && percent === base.percent) return;
     this.latest = { stage: state.stage, percent };
     this.dirty = true;
+    this.ticker.changed(this);
   }
 
   /** The attempt is over: anything not yet written is dropped (its final write says more). */
@@ -85,6 +88,11 @@ export class AttemptTicker {
       this.timer.unref();
     }
     return tracked;
+  }
+
+  /** @internal by TrackedAttempt.push */
+  changed(tracked: TrackedAttempt): void {
+    this.deps.changed?.({ jobId: tracked.jobId, attempt: tracked.attempt, ...tracked.latest });
   }
 
   /** @internal by TrackedAttempt.end */
