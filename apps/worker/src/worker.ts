@@ -21,6 +21,7 @@ import { AttemptTicker } from "./generation/attempt-ticker";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
 import { startMaintenance } from "./maintenance/scheduler";
+import { serveMetrics, WorkerMetrics } from "./metrics";
 import { createWebhookProcessor, wakeDelivery } from "./webhooks/delivery";
 import { startOutboxSweeper } from "./webhooks/outbox";
 import { WebhookSlots } from "./webhooks/slots";
@@ -65,6 +66,9 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     connections: config.concurrency + 16,
   });
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
+  const metrics = new WorkerMetrics();
+  const metricsServer =
+    config.metricsPort === null ? null : await serveMetrics(metrics, config.metricsPort, env.HOST, logger);
   const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
   const inFlight = new Map<string, AbortController>();
   const intake = new FairIntake(publisher, env.QUEUE_PREFIX);
@@ -102,6 +106,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       onSlotFreed: () => admitter.nudge(),
       ticker,
       upstream,
+      metrics,
     }),
     {
       connection,
@@ -196,6 +201,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
         await Promise.all([worker.close(true), webhookWorker.close(true)]).catch(() => undefined);
       }
       ticker.close();
+      await metricsServer?.close();
       await upstream.destroy().catch(() => undefined);
       await cancels.close();
       await webhookQueue.close();

@@ -1,3 +1,4 @@
+export { BUSY_PATTERNS, isBusyText } from "./busy-text";
 export {
   aspectRatioForSize,
   buildImagePrompt,
@@ -6,7 +7,7 @@ export {
   type ImageSizeOption,
   streamChatImage,
 } from "./chat-stream";
-export type { ChatUsage } from "./chat-stream-state";
+export { type ChatUsage, STREAM_HEAD_MAX_CHARS } from "./chat-stream-state";
 export {
   classifyErrorBody,
   classifyHttpError,
@@ -31,7 +32,9 @@ export {
 } from "./images-client";
 export { type ProgressSnapshot, type ProgressStageName, parseProgress, snapshotChanged } from "./progress-parser";
 export {
+  clipDetail,
   isUpstreamError,
+  type StallFacts,
   UpstreamError,
   type UpstreamErrorClass,
   type UpstreamErrorInit,

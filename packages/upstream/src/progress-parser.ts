@@ -17,8 +17,10 @@ export interface ProgressSnapshot {
 const FENCED_BLOCK = /```[^\n]*\n[\s\S]*?(?:```|$)/g;
 const JSON_BLOCK = /```json[^\n]*\n([\s\S]*?)```/i;
 const COMPLETE_MARKER = /(?:✅\s*)?(?:Generation complete[d]?|生成完成)/i;
-const GENERATING_MARKER = /(?:⚡\s*)?(?:Generating|生成中)/i;
-const QUEUING_MARKER = /(?:🕐\s*)?(?:Queuing|Queueing|Queued|排队中)/i;
+/** `>⚡ Generating`, `>⚡ 生成中`, and the newer `> 🎨 生成中...` (the emoji is optional). */
+const GENERATING_MARKER = /(?:[⚡🎨]\s*)?(?:Generating|生成中|正在生成)/iu;
+/** Queuing words, or the `> ID: \`<uuid>\`` line the newer form opens with once the task is accepted. */
+const QUEUING_MARKER = /(?:🕐\s*)?(?:Queuing|Queueing|Queued|排队中)|^[ \t]*>[ \t]*(?:Task[ \t]*)?ID[ \t]*[:：]/im;
 const PROGRESS_LINE = /^[ \t]*>?[ \t]*(?:🏃[ \t]*)?(?:Progress|进度)[ \t]*[:：]?(.*)$/gim;
 const MARKDOWN_IMAGE = /!\[[^\]\n]*\]\(\s*<?(https?:\/\/[^\s)>]+)>?(?:\s+"[^"\n]*")?\s*\)/g;
 /** Hosts that only ever serve signed source or preview links, never a result to keep. */

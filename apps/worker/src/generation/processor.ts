@@ -15,6 +15,7 @@ import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
 import { DelayedError, type Job, RateLimitError } from "bullmq";
 import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
+import type { WorkerMetrics } from "../metrics";
 import type { AttemptTicker } from "./attempt-ticker";
 import { decideRetry } from "./policy";
 import { runAttempt } from "./run-attempt";
@@ -47,6 +48,8 @@ export interface GenerationDeps {
   ticker: AttemptTicker;
   /** The process's keep-alive connection pool to the upstream. */
   upstream: Dispatcher;
+  /** Counters served on `/metrics`. */
+  metrics: WorkerMetrics;
 }
 
 /** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
@@ -197,10 +200,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         return;
       }
       const failure = toUpstreamError(error, controller.signal, job.deadlineAt);
-      const decision = decideRetry(job, attempt, model, failure, {
-        baseDelayMs: config.retry.baseDelayMs,
-        maxDelayMs: config.retry.maxDelayMs,
-      });
+      const decision = decideRetry(job, attempt, model, failure, config.retry);
+      if (failure.unrecognisedStreamHead !== undefined) deps.metrics.unrecognisedStream(model);
       const owned = await failAttempt(db, {
         jobId: job.id,
         attempt,
@@ -210,6 +211,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
           message: failure.message,
           retryable: failure.retryable,
           errorClass: failure.errorClass,
+          upstreamDetail: failure.detail ?? null,
+        },
+        diagnosis: {
+          lastStage: progress.latest.stage,
+          progressStoodMs: failure.stall?.stoodMs ?? null,
+          streamHead: failure.unrecognisedStreamHead ?? null,
         },
         facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
         retryAt: decision.retryAt,
