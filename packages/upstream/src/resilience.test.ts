@@ -70,11 +70,24 @@ describe("newer markers", () => {
     });
   });
 
+  const downloadOnly =
+    "\n\n> 生成中...\n\n![Generated Image](https://pro.filesystem.site/cdn/download/20260521/only.png)\n";
+
+  it("takes a /cdn/download/ image as the result only when no other image is shown", () => {
+    expect(parseProgress(downloadOnly)).toMatchObject({
+      complete: true,
+      imageUrls: ["https://pro.filesystem.site/cdn/download/20260521/only.png"],
+    });
+    const both = "![a](https://filesystem.site/cdn/d/a.png)\n![b](https://filesystem.site/cdn/download/d/a.png)\n";
+    expect(parseProgress(both).imageUrls).toEqual(["https://filesystem.site/cdn/d/a.png"]);
+  });
+
   it("the incremental parser agrees at every prefix", () => {
-    const parser = new IncrementalProgressParser(1);
-    for (let i = 0; i < newer.length; i += 7) {
-      const prefix = newer.slice(0, i + 7);
-      expect(parser.push(newer.slice(i, i + 7))).toEqual(parseProgress(prefix, 1));
+    for (const text of [newer, downloadOnly]) {
+      const parser = new IncrementalProgressParser(1);
+      for (let i = 0; i < text.length; i += 7) {
+        expect(parser.push(text.slice(i, i + 7))).toEqual(parseProgress(text.slice(0, i + 7), 1));
+      }
     }
   });
 });

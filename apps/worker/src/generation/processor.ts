@@ -65,10 +65,12 @@ function toUpstreamError(error: unknown, signal: AbortSignal, deadlineAt: Date):
     });
   }
   if (isUpstreamError(error)) return error;
+  // Not classified: a bug, or a storage or database failure. Its text is for the logs and operators.
   return new UpstreamError({
     code: "internal",
     errorClass: "protocol_noise",
-    message: error instanceof Error ? error.message : String(error),
+    message: "An internal error interrupted the attempt.",
+    detail: error instanceof Error ? error.message : String(error),
     retryable: true,
     fallback: false,
     cause: error,
