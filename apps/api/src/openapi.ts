@@ -63,8 +63,16 @@ const JobError = {
   type: "object",
   required: ["code", "message", "retryable"],
   properties: {
-    code: { type: "string", enum: JOB_ERROR_CODES },
-    message: { type: "string" },
+    code: {
+      type: "string",
+      enum: JOB_ERROR_CODES,
+      description:
+        "Among them: `upstream_stalled` (the stream stayed open but its progress did not move for UPSTREAM_PROGRESS_STALL_MS; retried or sent to the fallback), `upstream_busy` (the upstream's image service said it was busy and drew nothing; retried after a longer wait, UPSTREAM_BUSY_RETRY_DELAY_MS)",
+    },
+    message: {
+      type: "string",
+      description: "Darkroom's own words, never the upstream's text (which operators read in the admin API)",
+    },
     retryable: { type: "boolean" },
   },
 };
@@ -282,6 +290,14 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             upstream_request_id: { type: ["string", "null"] },
             time_to_first_byte_ms: { type: ["integer", "null"] },
             last_progress: { type: ["integer", "null"] },
+            last_stage: {
+              type: ["string", "null"],
+              description: "Stage the progress last showed when the attempt failed",
+            },
+            progress_stood_ms: {
+              type: ["integer", "null"],
+              description: "`upstream_stalled`: how long the progress had not moved when the stream was abandoned",
+            },
             started_at: { type: "string", format: "date-time" },
             finished_at: { type: ["string", "null"], format: "date-time" },
           },
@@ -702,7 +718,10 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           security: [{ adminToken: [] }],
           parameters: [jobId],
           responses: {
-            "200": { description: "{job, events, deliveries}" },
+            "200": {
+              description:
+                "{job, events, deliveries}; each of the job's attempts adds, for operators only, `upstream_detail` (what the upstream said: its error message, an HTML page, the image host's body, the end of the stream text) and `stream_head` (the first 2 KiB of a stream whose progress text was not recognised)",
+            },
             "404": problem("No such job"),
             ...adminAuthErrors,
           },

@@ -20,6 +20,8 @@ const DOCUMENTED_JOB_ERROR_CODES = [
   "upstream_rate_limited",
   "upstream_error",
   "upstream_timeout",
+  "upstream_stalled",
+  "upstream_busy",
   "stream_truncated",
   "no_image",
   "result_unavailable",

@@ -3,7 +3,7 @@ import type { CallRecord, RequestContext, SimContext } from "./context";
 import { type Directives, type FaultKind, intDirective, parseGenerateSentence } from "./directives";
 import { sendHttpFault } from "./faults";
 import { sleep } from "./http-helpers";
-import { buildContentPlan, type ContentPlan, policyRefusal } from "./progress-text";
+import { buildContentPlan, busyNotice, type ContentPlan, policyRefusal, unknownMarkersText } from "./progress-text";
 import { planImages } from "./scenario";
 import { SseWriter } from "./sse-writer";
 
@@ -28,8 +28,14 @@ const STREAM_FAULTS = new Set<FaultKind>([
   "content_filter",
   "policy_text",
   "stall",
+  "stall_dots",
+  "busy",
+  "unknown_markers",
   "malformed_json",
 ]);
+
+/** Stream faults that replace the whole answer, so they happen before its first step by default. */
+const WHOLE_ANSWER_FAULTS = new Set<FaultKind>(["busy", "unknown_markers"]);
 
 function usageFor(prompt: string, text: string) {
   const prompt_tokens = Math.ceil(prompt.length / 4);
@@ -60,7 +66,7 @@ export async function handleChat(sim: SimContext, ctx: RequestContext, chat: Cha
   const seed = `${chat.prompt}\u0000${chat.call}`;
   const images = planImages(sim, seed, n, ratio, d, chat.kind);
   const lang = d.lang === "zh" ? "zh" : "en";
-  const form = d.form === "asyncdata" || d.form === "percent" ? d.form : "classic";
+  const form = d.form === "asyncdata" || d.form === "percent" || d.form === "newer" ? d.form : "classic";
   const plan = buildContentPlan({
     lang,
     form,
@@ -144,7 +150,15 @@ async function streamPlan(
     const faultAt = STREAM_FAULTS.has(chat.kind)
       ? Math.min(
           plan.progressEnd,
-          intDirective(d, "at", chat.kind === "policy_text" ? 2 : Math.floor(plan.progressEnd * 0.6)),
+          intDirective(
+            d,
+            "at",
+            WHOLE_ANSWER_FAULTS.has(chat.kind)
+              ? 0
+              : chat.kind === "policy_text"
+                ? 2
+                : Math.floor(plan.progressEnd * 0.6),
+          ),
         )
       : -1;
     for (const [index, step] of plan.steps.entries()) {
@@ -240,6 +254,26 @@ async function injectStreamFault(
       writer.startPing(helpers.pingMs, helpers.pingText);
       return "continue";
     }
+    case "stall_dots": {
+      // Alive but not progressing (a relay polling a stuck task): pings go on and a dot is added to
+      // the progress line every `dot_ms`, the number never moves. Resumes after `stall_ms` if given.
+      const dotMs = Math.max(1, intDirective(d, "dot_ms", 500));
+      const stallMs = intDirective(d, "stall_ms", 0);
+      const until = stallMs === 0 ? Number.POSITIVE_INFINITY : Date.now() + stallMs;
+      while (Date.now() < until) {
+        if (!(await sleep(Math.min(dotMs, until - Date.now()), signal))) return "stop";
+        if (Date.now() < until) await writer.data(chunk({ content: "." }));
+      }
+      return "continue";
+    }
+    case "busy":
+      await writer.data(chunk({ content: busyNotice(helpers.lang) }));
+      await helpers.finish("stop");
+      return "stop";
+    case "unknown_markers":
+      await writer.data(chunk({ content: unknownMarkersText() }));
+      await helpers.finish("stop");
+      return "stop";
     case "malformed_json":
       for (let i = 0; i < intDirective(d, "malformed", 3); i += 1) {
         await writer.raw(`data: {"id":"chatcmpl-broken","choices":[{"delta":{"content":"\n\n`);

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 /** Marker language and layout of the gpt-4o-image progress text (upstream-protocol.md, A4). */
 export interface ContentOptions {
   lang: "en" | "zh";
-  form: "classic" | "asyncdata" | "percent";
+  form: "classic" | "asyncdata" | "percent" | "newer";
   n: number;
   ratio: string;
   /** The prompt the JSON block echoes. */
@@ -36,6 +36,7 @@ const WORDS = {
     failed: "> ❌ Generation failed: this request was rejected because it may violate our content policy.",
     percentQueuing: "> Queuing",
     percentProgress: "> Progress",
+    newerGenerating: "> 🎨 Generating",
   },
   zh: {
     queuing: ">🕐 排队中",
@@ -47,6 +48,7 @@ const WORDS = {
     failed: "> ❌ 生成失败：该请求可能违反了我们的内容政策。",
     percentQueuing: "> 排队中",
     percentProgress: "> 进度",
+    newerGenerating: "> 🎨 生成中",
   },
 } as const;
 
@@ -80,11 +82,20 @@ export function buildContentPlan(options: ContentOptions): ContentPlan {
     json.slice(Math.floor(json.length / 2)),
     "\n```\n\n",
   ]);
-  if (options.form === "asyncdata") {
+  if (options.form === "asyncdata" || options.form === "newer") {
     const hex = createHash("sha256").update(`task:${options.seed}`).digest("hex");
     steps.push([
       `> ID: \`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}\`\n\n`,
     ]);
+  }
+  if (options.form === "newer") {
+    // The newer form (upstream-protocol.md A4): a `> ID:` line, `> 🎨 生成中...` with growing dots,
+    // then the images (on pro.filesystem.site upstream), with no progress numbers and no completion marker.
+    steps.push([`${words.newerGenerating}`], ...dots(4 + (numbers.length % 3)));
+    const progressEnd = steps.length;
+    steps.push(["\n\n"]);
+    pushImages(steps, options, words.download);
+    return { steps, progressEnd };
   }
   if (options.form === "percent") {
     steps.push([`${words.percentQueuing}.`], ...dots(2));
@@ -116,6 +127,21 @@ function pushImages(steps: string[][], options: ContentOptions, download: string
   for (const image of options.images) {
     steps.push([`![${image.alt}](`, image.url, ")\n\n", `[${download}](${image.downloadUrl})\n\n`]);
   }
+}
+
+/**
+ * The text of `busy`: what the image service says instead of drawing when it is overloaded
+ * (WebAI2API#101, chatgpt2api#29), with no marker and no image.
+ */
+export function busyNotice(lang: "en" | "zh"): string {
+  return lang === "zh"
+    ? "正在处理图片\n\n目前有很多人在创建图片，因此可能需要一点时间。图片准备好后我们会通知你。"
+    : "Processing image\n\nLots of people are creating images right now, so this might take a bit. We'll notify you when your image is ready.";
+}
+
+/** The text of `unknown_markers`: progress in a format no parser knows, and no image. */
+export function unknownMarkersText(): string {
+  return "> 🖌️ Rendering your picture ⏳\n> Stage 2 of 4: composing\n> Stage 3 of 4: refining\n";
 }
 
 /** The refusal text of `policy_text`. */

@@ -108,6 +108,51 @@ describe("chat completions stream", () => {
   });
 });
 
+function contentOf(raw: string): string {
+  return dataLines(raw)
+    .filter((l) => l.startsWith("{"))
+    .map((l) => (JSON.parse(l) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? "")
+    .join("");
+}
+
+describe("resilience faults and the newer form", () => {
+  it("newer form: an ID line, 🎨 生成中 with dots, images, no progress numbers, no completion marker", async () => {
+    const text = contentOf(await (await chat("猫 [[sim lang=zh form=newer]]")).text());
+    expect(text).toMatch(/^> ID: `[0-9a-f-]{36}`$/m);
+    expect(text).toMatch(/> 🎨 生成中\.{4,}/);
+    expect(text).toMatch(/!\[gen_01[0-9a-f]+\]\(http:\/\/127\.0\.0\.1:\d+\/cdn\//);
+    expect(text).not.toMatch(/进度|生成完成/);
+  });
+
+  it("busy: the overload notice, stop and [DONE], no image (English and Chinese)", async () => {
+    const en = await (await chat("cat [[sim script=busy]]")).text();
+    expect(contentOf(en)).toContain("Lots of people are creating images right now");
+    expect(contentOf(en)).not.toContain("![");
+    expect(en).toContain('"finish_reason":"stop"');
+    expect(en).toContain("data: [DONE]");
+    const zh = contentOf(await (await chat("猫 [[sim script=busy lang=zh]]")).text());
+    expect(zh).toContain("目前有很多人在创建图片");
+  });
+
+  it("stall_dots: pings and dots go on while the progress number stands; resumes after stall_ms", async () => {
+    const started = Date.now();
+    const raw = await (await chat("cat [[sim script=stall_dots dot_ms=20 stall_ms=200 ping_ms=30]]")).text();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect(raw).toContain(": PING");
+    const text = contentOf(raw);
+    expect(text).toMatch(/\d\.{8,}/); // at least 8 dots in a row after a number while stalled
+    expect(text).toContain("Generation complete");
+  });
+
+  it("unknown_markers: progress in an unknown format, stop, [DONE], no image", async () => {
+    const raw = await (await chat("cat [[sim script=unknown_markers]]")).text();
+    const text = contentOf(raw);
+    expect(text).toContain("Rendering your picture");
+    expect(text).not.toMatch(/Queuing|Generating|Progress|!\[/);
+    expect(raw).toContain("data: [DONE]");
+  });
+});
+
 describe("errors and faults", () => {
   it("401 envelope for a missing key, HTML 404 for unknown paths", async () => {
     const res = await chat("x", "Bearer ");

@@ -11,9 +11,13 @@ export interface WorkerConfig {
     connectTimeoutMs: number;
     firstByteTimeoutMs: number;
     idleTimeoutMs: number;
+    /** Progress standing still this long abandons the stream (upstream_stalled); 0 = off. */
+    progressStallMs: number;
   };
   images: { allowlist: string[]; maxBytes: number; downloadTimeoutMs: number };
-  retry: { baseDelayMs: number; maxDelayMs: number };
+  retry: { baseDelayMs: number; maxDelayMs: number; busyDelayMs: number };
+  /** Port of `/metrics` (0 = any free one); null = not served. */
+  metricsPort: number | null;
   /** How long a claimed job stays owned without a heartbeat. */
   leaseMs: number;
   /** Progress of all the process's attempts is written at most this often, stage changes included. */
@@ -35,9 +39,15 @@ export function buildWorkerConfig(env: Env): WorkerConfig {
       connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_MS,
       firstByteTimeoutMs: env.UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
       idleTimeoutMs: env.UPSTREAM_IDLE_TIMEOUT_MS,
+      progressStallMs: env.UPSTREAM_PROGRESS_STALL_MS,
     },
     images: { allowlist: env.IMAGE_HOST_ALLOWLIST, maxBytes: env.IMAGE_MAX_BYTES, downloadTimeoutMs: 60_000 },
-    retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
+    retry: {
+      baseDelayMs: env.RETRY_BASE_DELAY_MS,
+      maxDelayMs: env.RETRY_MAX_DELAY_MS,
+      busyDelayMs: env.UPSTREAM_BUSY_RETRY_DELAY_MS,
+    },
+    metricsPort: env.METRICS_PORT ?? null,
     leaseMs: env.JOB_LEASE_MS,
     progressIntervalMs: 250,
     // Each transition is one statement and progress one per tick, so a connection serves many

@@ -23,6 +23,7 @@ import { createGenerationProcessor, WorkerShutdown } from "./generation/processo
 import { QuotaGuard } from "./maintenance/quota-guard";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
 import { startMaintenance } from "./maintenance/scheduler";
+import { serveMetrics, WorkerMetrics } from "./metrics";
 import { createWebhookProcessor, wakeDelivery } from "./webhooks/delivery";
 import { startOutboxSweeper } from "./webhooks/outbox";
 import { WebhookSlots } from "./webhooks/slots";
@@ -75,6 +76,9 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     connections: config.concurrency + 16,
   });
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
+  const metrics = new WorkerMetrics();
+  const metricsServer =
+    config.metricsPort === null ? null : await serveMetrics(metrics, config.metricsPort, env.HOST, logger);
   const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
   const inFlight = new Map<string, AbortController>();
   const intake = new FairIntake(publisher, env.QUEUE_PREFIX);
@@ -126,6 +130,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       ticker,
       upstream,
       quotaGuard,
+      metrics,
     }),
     {
       connection,
@@ -222,6 +227,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
         await Promise.all([worker.close(true), webhookWorker.close(true)]).catch(() => undefined);
       }
       ticker.close();
+      await metricsServer?.close();
       await upstream.destroy().catch(() => undefined);
       await cancels.close();
       await webhookQueue.close();

@@ -51,7 +51,8 @@ describe("dashboard", () => {
     await page.evaluate("window.__sameDocument = true");
 
     const slow = await api.create({ prompt: uniquePrompt("[[sim step_ms=60]]") });
-    const failing = await api.create({ prompt: uniquePrompt("[[sim script=content_filter]]") });
+    // A 401: no retry, no fallback; the upstream's "Invalid token" is for operators (the dashboard).
+    const failing = await api.create({ prompt: uniquePrompt("[[sim script=http401]]") });
 
     const row = page.getByTestId(`job-row-${slow.id}`);
     const percents: number[] = [];
@@ -88,6 +89,11 @@ describe("dashboard", () => {
       .toBeGreaterThan(0);
     await expect.poll(() => detail.getByTestId("attempt-1").textContent()).toMatch(/gpt-4o-image/);
     expect(await detail.textContent()).toContain("job.succeeded");
+
+    await page.getByTestId(`job-row-${failing.id}`).click();
+    await expect
+      .poll(() => detail.getByTestId("attempt-1-upstream-detail").textContent(), { timeout: 10_000 })
+      .toMatch(/Invalid token \(request id: \w+\)/);
 
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Stack } from "@darkroom/testing";
+import { STACK_ADMIN_TOKEN, type Stack } from "@darkroom/testing";
 import { Webhook } from "standardwebhooks";
 
 export interface JobJson {
@@ -63,6 +63,28 @@ export function client(stack: Stack, key: string) {
       }
     },
   };
+}
+
+/** An attempt as the admin API shows it: the public fields plus the upstream's own words. */
+export interface OperatorAttemptJson {
+  number: number;
+  error: { code: string; message: string } | null;
+  upstream_detail: string | null;
+  stream_head: string | null;
+  last_progress: number | null;
+  last_stage: string | null;
+  progress_stood_ms: number | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+/** A job's attempts from `GET /admin/api/jobs/{id}` (ADMIN_TOKEN). */
+export async function operatorAttempts(stack: Stack, id: string): Promise<OperatorAttemptJson[]> {
+  const res = await fetch(`${stack.apiUrl}/admin/api/jobs/${id}`, {
+    headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}` },
+  });
+  if (res.status !== 200) throw new Error(`admin job answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { job: { attempts: OperatorAttemptJson[] } }).job.attempts;
 }
 
 /** A prompt of its own, so the simulator's per-prompt call counter starts at zero. */

@@ -82,6 +82,17 @@ describe("environment parsing", () => {
     expect(() => parseEnv({ MAX_STREAMS_PER_KEY: "0" })).toThrow(/MAX_STREAMS_PER_KEY: must be at least 1/);
   });
 
+  it("reads the progress-stall watchdog, busy backoff and metrics port with their defaults", () => {
+    const env = parseEnv({});
+    expect(env.UPSTREAM_PROGRESS_STALL_MS).toBe(90_000);
+    expect(env.UPSTREAM_BUSY_RETRY_DELAY_MS).toBe(20_000);
+    expect(env.METRICS_PORT).toBeUndefined();
+    const set = parseEnv({ UPSTREAM_PROGRESS_STALL_MS: "1500", UPSTREAM_BUSY_RETRY_DELAY_MS: "0", METRICS_PORT: "0" });
+    expect([set.UPSTREAM_PROGRESS_STALL_MS, set.UPSTREAM_BUSY_RETRY_DELAY_MS, set.METRICS_PORT]).toEqual([1500, 0, 0]);
+    expect(() => parseEnv({ UPSTREAM_PROGRESS_STALL_MS: "90s" })).toThrow(/UPSTREAM_PROGRESS_STALL_MS/);
+    expect(() => parseEnv({ UPSTREAM_BUSY_RETRY_DELAY_MS: "-1" })).toThrow(/UPSTREAM_BUSY_RETRY_DELAY_MS/);
+  });
+
   it("reads durations in ms, s, m and h", () => {
     expect(parseDurationList("250ms, 2s,1m,1h")).toEqual([250, 2000, 60_000, 3_600_000]);
   });

@@ -136,6 +136,18 @@ export const EnvSchema = z.object({
   UPSTREAM_QUOTA_POLL_SECONDS: int(300, 0, 86_400),
   /** Below this remaining quota (the upstream's units: new-api counts 500,000 per US dollar) a warning is logged and shown. */
   UPSTREAM_QUOTA_WARN: int(500_000, 0, Number.MAX_SAFE_INTEGER),
+  /**
+   * An attempt whose progress (percent or stage) has not moved for this long is abandoned as
+   * `upstream_stalled`, however many bytes (keep-alive comments, dots) still arrive. 0 = off.
+   */
+  UPSTREAM_PROGRESS_STALL_MS: int(90_000, 0, 3_600_000),
+  /**
+   * First wait before calling again after the image service said it was busy (`upstream_busy`);
+   * doubles on each busy answer in a row, capped at max(RETRY_MAX_DELAY_MS, this).
+   */
+  UPSTREAM_BUSY_RETRY_DELAY_MS: int(20_000, 0, 3_600_000),
+  /** Port of the worker's Prometheus `/metrics` (0 = any free port, logged at start); unset = none. */
+  METRICS_PORT: optionalInt(0, 65535),
   RETRY_BASE_DELAY_MS: int(1000, 0, 3_600_000),
   RETRY_MAX_DELAY_MS: int(30_000, 0, 3_600_000),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),

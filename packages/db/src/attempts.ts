@@ -250,9 +250,22 @@ export async function completeJob(db: PrismaClient, input: CompleteInput): Promi
 
 export interface AttemptErrorInput {
   code: JobErrorCode;
+  /** Darkroom's own words: shown to the tenant (job view, events, webhooks). */
   message: string;
   retryable: boolean;
   errorClass: string | null;
+  /** What the upstream said, kept on the attempt for operators only. */
+  upstreamDetail?: string | null;
+}
+
+/** What an attempt that failed shows about its stream, for diagnosis. */
+export interface AttemptDiagnosis {
+  /** The stage its progress last showed. */
+  lastStage?: string | null;
+  /** upstream_stalled: how long the progress had stood when the stream was abandoned. */
+  progressStoodMs?: number | null;
+  /** The first 2 KiB of a stream whose progress was not recognised. */
+  streamHead?: string | null;
 }
 
 export interface FailAttemptInput {
@@ -266,6 +279,7 @@ export interface FailAttemptInput {
   switchToFallback?: boolean;
   /** The attempt's last progress percent (written once, here, rather than with every progress write). */
   lastProgress?: number | null;
+  diagnosis?: AttemptDiagnosis;
 }
 
 /** Records a failed attempt and either schedules the next one or fails the job; false when fenced out. */
@@ -297,7 +311,10 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
       UPDATE "JobAttempt" SET status = 'failed', "finishedAt" = now(), "errorCode" = ${input.error.code},
         "errorClass" = ${input.error.errorClass}, "errorMessage" = ${input.error.message},
         retryable = ${input.error.retryable},
-        "lastProgress" = COALESCE(${input.lastProgress ?? null}::int, "lastProgress")
+        "lastProgress" = COALESCE(${input.lastProgress ?? null}::int, "lastProgress"),
+        "upstreamDetail" = ${input.error.upstreamDetail ?? null}, "lastStage" = ${input.diagnosis?.lastStage ?? null},
+        "progressStoodMs" = ${input.diagnosis?.progressStoodMs ?? null}::int,
+        "streamHead" = ${input.diagnosis?.streamHead ?? null}
         ${attemptFactsSql(input.facts)}
       WHERE "jobId" IN (SELECT id FROM u) AND number = ${input.attempt}::int),
     ${insertEventsCte("u", events)}

@@ -8,6 +8,7 @@ export {
   readOverview,
 } from "./admin-queries";
 export {
+  type AttemptDiagnosis,
   type AttemptErrorInput,
   type AttemptFacts,
   type Claim,
@@ -81,7 +82,7 @@ export {
   type MigrationResult,
   migrate,
 } from "./migrate";
-export { type LiveProgress, presentJob } from "./present";
+export { type LiveProgress, presentJob, presentJobForOperator } from "./present";
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
 export {

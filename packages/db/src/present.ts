@@ -5,6 +5,7 @@ import {
   isTerminal,
   type JobView,
   type Model,
+  type OperatorAttemptView,
   type ProgressStage,
   type WebhookEventType,
 } from "@darkroom/domain";
@@ -60,6 +61,8 @@ export function presentJob(
       upstream_request_id: a.upstreamRequestId,
       time_to_first_byte_ms: a.timeToFirstByteMs,
       last_progress: a.lastProgress,
+      last_stage: a.lastStage,
+      progress_stood_ms: a.progressStoodMs,
       started_at: a.startedAt.toISOString(),
       finished_at: iso(a.finishedAt),
     })),
@@ -93,5 +96,25 @@ export function presentJob(
     finished_at: iso(job.finishedAt),
     updated_at: job.updatedAt.toISOString(),
     next_attempt_at: iso(job.nextAttemptAt),
+  };
+}
+
+/**
+ * The job as operators see it (admin API, dashboard): the public job object, with the upstream's own
+ * words on each attempt, which the public object, events and webhooks never carry.
+ */
+export function presentJobForOperator(
+  job: JobRecord,
+  imageUrl: (jobId: string, index: number) => string,
+  live: LiveProgress | null = null,
+): Omit<JobView, "attempts"> & { attempts: OperatorAttemptView[] } {
+  const view = presentJob(job, imageUrl, live);
+  return {
+    ...view,
+    attempts: view.attempts.map((attempt, i) => ({
+      ...attempt,
+      upstream_detail: job.attempts[i]?.upstreamDetail ?? null,
+      stream_head: job.attempts[i]?.streamHead ?? null,
+    })),
   };
 }

@@ -1,4 +1,4 @@
-import type { JobView } from "./job-schemas";
+import type { JobView, OperatorAttemptView } from "./job-schemas";
 import type { JobStatus } from "./job-state";
 
 /** The system at a glance, as `GET /admin/api/overview` answers (the dashboard's summary). */
@@ -55,7 +55,11 @@ export interface AdminAdmission {
 }
 
 /** A job as the admin API shows it: every tenant's, with the tenant named. */
-export type AdminJobView = JobView & { tenant_id: string; tenant_name: string };
+export type AdminJobView = Omit<JobView, "attempts"> & {
+  attempts: OperatorAttemptView[];
+  tenant_id: string;
+  tenant_name: string;
+};
 
 /** A tenant as the admin API answers it (never its webhook secret); the dashboard reads the same. */
 export interface TenantView {

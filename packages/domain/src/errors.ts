@@ -8,6 +8,8 @@ export const JOB_ERROR_CODES = [
   "upstream_rate_limited",
   "upstream_error",
   "upstream_timeout",
+  "upstream_stalled",
+  "upstream_busy",
   "stream_truncated",
   "no_image",
   "result_unavailable",

@@ -40,6 +40,7 @@ export {
   METADATA_MAX_DEPTH,
   MODELS,
   type Model,
+  type OperatorAttemptView,
   PRIORITIES,
   type Priority,
   QUALITIES,

@@ -206,8 +206,23 @@ export interface AttemptView {
   upstream_request_id: string | null;
   time_to_first_byte_ms: number | null;
   last_progress: number | null;
+  /** The stage the progress last showed when the attempt failed (`starting`, `queuing_upstream`, `generating`, `storing`). */
+  last_stage: string | null;
+  /** `upstream_stalled`: how long the progress had not moved when the stream was abandoned. */
+  progress_stood_ms: number | null;
   started_at: string;
   finished_at: string | null;
+}
+
+/**
+ * An attempt as operators see it (admin API, dashboard): the upstream's own words, which tenants
+ * never see, are added.
+ */
+export interface OperatorAttemptView extends AttemptView {
+  /** What the upstream said: its error message, an HTML page, the image host's body, the stream's last text. */
+  upstream_detail: string | null;
+  /** The first 2 KiB of a stream whose progress text Darkroom did not recognise. */
+  stream_head: string | null;
 }
 
 export interface ImageView {

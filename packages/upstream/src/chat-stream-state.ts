@@ -1,3 +1,4 @@
+import { isBusyText } from "./busy-text";
 import { classifyErrorBody, extractRequestId, isPolicyText, readErrorObject } from "./classify";
 import { IncrementalProgressParser, type ProgressSnapshot, parseProgress, snapshotChanged } from "./progress-parser";
 import type { UpstreamErrorInit } from "./upstream-error";
@@ -11,6 +12,9 @@ export interface ChatUsage {
 
 /** Consecutive unparsable `data:` lines tolerated before the stream counts as broken (row 16). */
 const MAX_MALFORMED_RUN = 3;
+
+/** How much of the raw stream is kept for operators when its progress text is not recognised. */
+export const STREAM_HEAD_MAX_CHARS = 2048;
 
 function readUsage(value: unknown): ChatUsage | null {
   if (typeof value !== "object" || value === null) return null;
@@ -41,6 +45,8 @@ export class ChatStreamState {
   sawDone = false;
   failure: UpstreamErrorInit | null = null;
   requestId: string | undefined;
+  /** The first {@link STREAM_HEAD_MAX_CHARS} characters of the body as received (SSE framing included). */
+  rawHead = "";
   private malformedRun = 0;
   private readonly progress: IncrementalProgressParser;
 
@@ -62,6 +68,13 @@ export class ChatStreamState {
     return this.sawDone || this.failure !== null;
   }
 
+  /** Keeps the start of the raw body, for the diagnosis of streams whose text is not recognised. */
+  captureRaw(text: string): void {
+    if (this.rawHead.length < STREAM_HEAD_MAX_CHARS) {
+      this.rawHead += text.slice(0, STREAM_HEAD_MAX_CHARS - this.rawHead.length);
+    }
+  }
+
   /** Handles one SSE event (`event:` name and `data:` text). */
   handleEvent(eventName: string | undefined, data: string): void {
     if (this.finished) return;
@@ -78,6 +91,7 @@ export class ChatStreamState {
     }
     if (eventName === "error") {
       const envelope = readErrorObject(parsed) ?? { message: data || "error event", type: undefined, code: undefined };
+      // classifyErrorBody keeps the upstream's words in `detail`, never in the message.
       this.fail(classifyErrorBody(envelope, this.base(), true));
       return;
     }
@@ -87,7 +101,7 @@ export class ChatStreamState {
         this.fail({
           code: "stream_truncated",
           errorClass: "protocol_noise",
-          message: `${this.malformedRun} malformed data lines in a row`,
+          message: `The upstream sent ${this.malformedRun} unreadable stream lines in a row.`,
           retryable: false,
           fallback: true,
           ...this.base(),
@@ -121,7 +135,7 @@ export class ChatStreamState {
         this.fail({
           code: "content_policy",
           errorClass: "content_policy",
-          message: "the upstream filtered the response (finish_reason content_filter)",
+          message: "The upstream filtered the response under its content policy.",
           retryable: false,
           fallback: false,
           ...this.base(),
@@ -155,12 +169,18 @@ export class ChatStreamState {
       return { imageUrls };
     }
     const base = this.base();
+    const percent = snapshot.percent ?? 0;
+    // Nothing in the text was a marker, a progress number or an image: the format may have
+    // drifted. The start of the raw stream is kept for operators to see what it was.
+    const unrecognised = snapshot.stage === "waiting" ? { unrecognisedStreamHead: this.rawHead } : {};
     if (!this.sawDone && this.finishReason === null) {
       return {
         ...base,
+        ...unrecognised,
         code: "stream_truncated",
         errorClass: "truncated",
-        message: `stream ended without [DONE] at ${snapshot.percent ?? 0}% (${snapshot.stage})`,
+        message: `The upstream stream ended early, at ${percent}% (${snapshot.stage}).`,
+        detail: this.excerpt(),
         retryable: false,
         fallback: true,
       };
@@ -170,24 +190,42 @@ export class ChatStreamState {
         ...base,
         code: "content_policy",
         errorClass: "content_policy",
-        message: this.excerpt(),
+        message: "The upstream refused the request under its content policy.",
+        detail: this.excerpt(),
         retryable: false,
         fallback: false,
       };
     }
+    if (isBusyText(this.text)) {
+      // The image service is overloaded, not the request at fault: worth a later call (with a
+      // longer wait than a transient error, see the worker's policy).
+      return {
+        ...base,
+        code: "upstream_busy",
+        errorClass: "busy",
+        message: "The upstream's image service is busy and drew nothing; the request will be tried again later.",
+        detail: this.excerpt(),
+        retryable: true,
+        fallback: true,
+      };
+    }
     return {
       ...base,
+      ...unrecognised,
       code: "no_image",
       errorClass: "no_image",
-      message: `stream finished (${this.finishReason ?? "[DONE]"}) without an image at ${snapshot.percent ?? 0}%: ${this.excerpt()}`,
+      message: `The upstream finished without an image, at ${percent}% (${snapshot.stage}).`,
+      detail: this.excerpt(),
       retryable: false,
       fallback: true,
     };
   }
 
-  private excerpt(): string {
+  /** The end of the assistant text (where a failure or busy notice is), for operators. */
+  private excerpt(): string | undefined {
     const flat = this.text.replace(/\s+/g, " ").trim();
-    return flat.length > 200 ? `${flat.slice(-200)}` : flat;
+    if (flat === "") return undefined;
+    return flat.length > 1000 ? flat.slice(-1000) : flat;
   }
 
   private fail(init: UpstreamErrorInit): void {

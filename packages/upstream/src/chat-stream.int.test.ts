@@ -69,6 +69,8 @@ describe("streamChatImage: happy paths", () => {
     "[[sim script=textplain]]",
     "[[sim script=malformed_json malformed=2]]",
     "[[sim script=stall stall_ms=400 ping_ms=50]]",
+    "[[sim form=newer lang=zh]]",
+    "[[sim form=newer]]",
   ];
   for (const directive of variants) {
     it(`succeeds with ${directive}`, async () => {
@@ -152,7 +154,8 @@ describe("streamChatImage: failures", () => {
   it("a missing key answers 401 with the CometAPI envelope", async () => {
     const error = await expectUpstreamFailure(streamChatImage(options("no key", { apiKey: " " })));
     expect(error).toMatchObject({ code: "upstream_auth", errorClass: "auth", httpStatus: 401 });
-    expect(error.message).toMatch(/\(request id: \w+\)/);
+    expect(error.detail).toMatch(/\(request id: \w+\)/);
+    expect(error.message).not.toMatch(/Invalid token|request id/);
   });
 
   it("a silent stall past the idle limit is stalled, and the connection is closed", async () => {
@@ -161,6 +164,28 @@ describe("streamChatImage: failures", () => {
     );
     expect(error).toMatchObject({ code: "upstream_timeout", errorClass: "stalled", retryable: false, fallback: true });
     await expect.poll(() => sim.calls.at(-1)?.closedByClient).toBe(true);
+  });
+
+  it("pings and dots without progress past the stall limit are upstream_stalled, and the connection is closed", async () => {
+    const started = performance.now();
+    const error = await expectUpstreamFailure(
+      streamChatImage(
+        options("stuck [[sim script=stall_dots dot_ms=40 ping_ms=40]]", { idleTimeoutMs: 5000, progressStallMs: 400 }),
+      ),
+    );
+    expect(error).toMatchObject({ code: "upstream_stalled", errorClass: "progress_stalled", retryable: true });
+    expect(error.fallback).toBe(true);
+    expect(error.stall?.stage).toBe("generating");
+    expect(error.stall?.percent).toBeGreaterThan(0);
+    expect(error.stall?.stoodMs).toBeGreaterThanOrEqual(400);
+    expect(performance.now() - started).toBeLessThan(3000);
+    await expect.poll(() => sim.calls.at(-1)?.closedByClient).toBe(true);
+  });
+
+  it("a stream whose progress keeps moving is not abandoned by the stall watchdog", async () => {
+    // Each step moves the text; with 1 ms steps the whole stream is far below 300 ms of standing still.
+    const result = await streamChatImage(options("moving [[sim step_ms=20]]", { progressStallMs: 300 }));
+    expect(result.imageUrls).toHaveLength(1);
   });
 
   it("headers that never come hit the first-byte timeout", async () => {

@@ -24,6 +24,11 @@ export interface ChatImageOptions {
   firstByteTimeoutMs: number;
   /** Longest silence between body bytes; `: PING` comments count as bytes. */
   idleTimeoutMs: number;
+  /**
+   * Longest time the progress (percent or stage) may stand still once the stream has begun; bytes
+   * that move nothing (keep-alive comments, more dots on the progress line) do not count. 0 = off.
+   */
+  progressStallMs?: number;
   onProgress?: (snapshot: ProgressSnapshot) => void;
   onFirstByte?: () => void;
   /** Use this dispatcher instead of a per-call Agent (connect timeout is then the dispatcher's). */
@@ -96,8 +101,32 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
     options.dispatcher === undefined
       ? new Agent({ connect: { timeout: options.connectTimeoutMs }, headersTimeout: 0, bodyTimeout: 0 })
       : undefined;
-  let timedOut: "first_byte" | "idle" | null = null;
+  let timedOut: "first_byte" | "idle" | "stalled" | null = null;
   let timer: NodeJS.Timeout | undefined;
+  // The progress watchdog: re-armed only when the percent or the stage moves.
+  const stallMs = options.progressStallMs ?? 0;
+  let stallTimer: NodeJS.Timeout | undefined;
+  let standing: { percent: number | null; stage: string; since: number } = {
+    percent: null,
+    stage: "waiting",
+    since: performance.now(),
+  };
+  const armStall = (): void => {
+    if (stallMs <= 0) return;
+    clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => {
+      timedOut = "stalled";
+      controller.abort(new Error("progress stalled"));
+    }, stallMs);
+  };
+  const onProgress = (snapshot: ProgressSnapshot): void => {
+    if (snapshot.percent !== standing.percent || snapshot.stage !== standing.stage) {
+      standing = { percent: snapshot.percent, stage: snapshot.stage, since: performance.now() };
+      if (!snapshot.complete) armStall();
+      else clearTimeout(stallTimer);
+    }
+    options.onProgress?.(snapshot);
+  };
   const arm = (ms: number, kind: "first_byte" | "idle"): void => {
     clearTimeout(timer);
     timer = setTimeout(() => {
@@ -109,11 +138,24 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
   const explain = (error: unknown, afterHeaders: boolean, httpStatus?: number): UpstreamError => {
     if (error instanceof UpstreamError) return error;
     if (signal?.aborted) return canceled(signal.reason);
+    if (timedOut === "stalled") {
+      const stoodMs = Math.round(performance.now() - standing.since);
+      return new UpstreamError({
+        code: "upstream_stalled",
+        errorClass: "progress_stalled",
+        message: `The upstream's progress stood at ${standing.percent ?? 0}% (${standing.stage}) for ${Math.round(stoodMs / 1000)} s while the stream stayed open; the call was abandoned.`,
+        retryable: true,
+        fallback: true,
+        httpStatus,
+        stall: { percent: standing.percent, stage: standing.stage, stoodMs },
+        cause: error,
+      });
+    }
     if (timedOut === "idle") {
       return new UpstreamError({
         code: "upstream_timeout",
         errorClass: "stalled",
-        message: `no bytes from the upstream for ${options.idleTimeoutMs} ms`,
+        message: `The upstream sent nothing for ${Math.round(options.idleTimeoutMs / 1000)} s; the call was abandoned.`,
         retryable: false,
         fallback: true,
         httpStatus,
@@ -124,7 +166,8 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
       return new UpstreamError({
         code: "stream_truncated",
         errorClass: "truncated",
-        message: `stream broke: ${error instanceof Error ? error.message : String(error)}`,
+        message: "The upstream stream broke off before the image was complete.",
+        detail: error instanceof Error ? error.message : String(error),
         retryable: false,
         fallback: true,
         httpStatus,
@@ -167,11 +210,15 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
       if (signal?.aborted) throw canceled(signal.reason);
       fail(classifyHttpError({ status: httpStatus, headers, body: text, model: options.model }));
     }
-    const state = new ChatStreamState(options.n, httpStatus, options.onProgress);
+    const state = new ChatStreamState(options.n, httpStatus, onProgress);
     state.requestId = headerValue(headers, "x-request-id");
     if (contentType.includes("application/json")) {
-      readJsonAnswer(state, await readBodyText(body, 8 * 1024 * 1024), httpStatus);
+      const text = await readBodyText(body, 8 * 1024 * 1024);
+      state.captureRaw(text);
+      readJsonAnswer(state, text, httpStatus);
     } else {
+      standing = { ...standing, since: performance.now() };
+      armStall();
       try {
         await consumeSse(body, state, () => arm(options.idleTimeoutMs, "idle"));
       } catch (error) {
@@ -192,6 +239,7 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
     };
   } finally {
     clearTimeout(timer);
+    clearTimeout(stallTimer);
     dispose();
     if (!controller.signal.aborted) controller.abort(new Error("upstream call finished"));
     void ownAgent?.destroy().catch(() => {});
@@ -225,7 +273,9 @@ export async function consumeSse(
         if (drained > DRAIN_MAX_BYTES) break;
         continue;
       }
-      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      const text = decoder.decode(chunk as Buffer, { stream: true });
+      state.captureRaw(text);
+      parser.feed(text);
       if (state.failure !== null) break;
       if (state.sawDone) {
         drained = 0;
@@ -261,7 +311,7 @@ function readJsonAnswer(state: ChatStreamState, text: string, httpStatus: number
     fail({
       code: "upstream_error",
       errorClass: "transient_upstream",
-      message: "application/json answer to a streaming request carries no choices",
+      message: "The upstream answered a streaming request with a JSON body that holds no answer.",
       retryable: true,
       fallback: true,
       httpStatus,

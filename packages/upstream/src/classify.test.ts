@@ -142,7 +142,7 @@ describe("classifyHttpError: section E rows", () => {
       body: "",
     });
     expect(redirect).toMatchObject({ errorClass: "wrong_path", retryable: false, fallback: false });
-    expect(redirect.message).toContain("https://api.cometapi.com/v1/chat/completions/");
+    expect(redirect.detail).toContain("https://api.cometapi.com/v1/chat/completions/");
   });
 
   it("HTML on a 200 is a wrong path; a JSON error on a 200 is classified by its code", () => {

@@ -117,9 +117,34 @@ function looksLikeHtml(body: string, contentType: string | undefined): boolean {
   return /^\s*<(?:!doctype|html|head|body)/i.test(body);
 }
 
-function shorten(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > 300 ? `${flat.slice(0, 300)}…` : flat;
+/**
+ * Darkroom's own words for each kind of upstream failure: tenants see these, never the upstream's
+ * text (which names keys, quotas, relays and hosts they have nothing to do with).
+ */
+const MESSAGES = {
+  contentPolicy: "The upstream refused the request under its content policy.",
+  quota: "The upstream account has no quota left for this request.",
+  noChannel: "The upstream has no capacity for this model right now.",
+  rateLimited: "The upstream is limiting the rate of requests.",
+  upstreamError: "The upstream reported an error.",
+} as const;
+
+/** One classification: the facts every branch shares, plus its own message, code and policy. */
+function outcome<T extends Partial<UpstreamErrorInit>>(
+  base: T,
+  message: string,
+  code: UpstreamErrorInit["code"],
+  errorClass: UpstreamErrorInit["errorClass"],
+  retryable: boolean,
+  fallback: boolean,
+): T & UpstreamErrorInit {
+  return { ...base, message, code, errorClass, retryable, fallback };
+}
+
+/** The envelope as operators want to read it: the message, with its code and type when present. */
+function envelopeDetail(envelope: ErrorEnvelope): string {
+  const tags = [envelope.type, envelope.code].filter((v) => v !== undefined).join("/");
+  return tags === "" ? envelope.message : `${envelope.message} [${tags}]`;
 }
 
 /**
@@ -136,28 +161,31 @@ export function classifyErrorBody(
     ...base,
     upstreamCode: code,
     requestId: base.requestId ?? extractRequestId(envelope.message),
-    message: envelope.message,
+    detail: envelopeDetail(envelope),
   };
   if ((code !== undefined && POLICY_CODES.has(code)) || isPolicyText(envelope.message)) {
-    return { ...common, code: "content_policy", errorClass: "content_policy", retryable: false, fallback: false };
+    return outcome(common, MESSAGES.contentPolicy, "content_policy", "content_policy", false, false);
   }
   if ((code !== undefined && QUOTA_CODES.has(code)) || QUOTA_MESSAGE.test(envelope.message)) {
-    return { ...common, code: "upstream_quota", errorClass: "quota", retryable: false, fallback: false };
+    return outcome(common, MESSAGES.quota, "upstream_quota", "quota", false, false);
   }
   if (code === "model_not_found" || NO_CHANNEL_MESSAGE.test(envelope.message)) {
-    return { ...common, code: "upstream_unavailable", errorClass: "model_not_found", retryable: false, fallback: true };
+    return outcome(common, MESSAGES.noChannel, "upstream_unavailable", "model_not_found", false, true);
   }
   if (code === "rate_limit_exceeded") {
-    return { ...common, code: "upstream_rate_limited", errorClass: "rate_limited", retryable: true, fallback: true };
+    return outcome(common, MESSAGES.rateLimited, "upstream_rate_limited", "rate_limited", true, true);
   }
   // After a 200 the call may already be billed, so the worker retries it at most once (row 12).
-  return {
-    ...common,
-    code: "upstream_error",
-    errorClass: inStream ? "mid_stream_error" : "transient_upstream",
-    retryable: true,
-    fallback: true,
-  };
+  return inStream
+    ? outcome(
+        common,
+        "The upstream reported an error in the middle of the stream.",
+        "upstream_error",
+        "mid_stream_error",
+        true,
+        true,
+      )
+    : outcome(common, MESSAGES.upstreamError, "upstream_error", "transient_upstream", true, true);
 }
 
 /**
@@ -169,82 +197,121 @@ export function classifyHttpError(input: HttpErrorInput): UpstreamErrorInit {
   const contentType = header(headers, "content-type")?.toLowerCase();
   const envelope = parseErrorEnvelope(body);
   const html = envelope === null && looksLikeHtml(body, contentType);
-  const message = envelope?.message ?? (body === "" ? `HTTP ${status}` : `HTTP ${status}: ${shorten(body)}`);
+  const raw = envelope?.message ?? body;
   const upstreamCode = envelope?.code;
   const shouldRetry = header(headers, "x-should-retry");
   const base = {
     httpStatus: status,
     upstreamCode,
-    message,
-    requestId: header(headers, "x-request-id") ?? extractRequestId(message),
+    message: `The upstream answered HTTP ${status}.`,
+    detail: envelope === null ? (body === "" ? undefined : body) : envelopeDetail(envelope),
+    requestId: header(headers, "x-request-id") ?? extractRequestId(raw),
     retryAfterMs: parseRetryAfter(headers, input.now),
   };
   const codeIs = (set: Set<string>): boolean => upstreamCode !== undefined && set.has(upstreamCode);
+  const wrongPath = {
+    ...base,
+    message: `The upstream answered HTTP ${status}${html ? " with an HTML page" : ""}: Darkroom's upstream base URL or path looks wrong.`,
+    code: "upstream_error" as const,
+    errorClass: "wrong_path" as const,
+    retryable: false,
+    fallback: false,
+  };
 
   if (status >= 200 && status < 300) {
     if (envelope !== null) return classifyErrorBody(envelope, base, false);
-    if (html) return { ...base, code: "upstream_error", errorClass: "wrong_path", retryable: false, fallback: false };
-    return { ...base, code: "upstream_error", errorClass: "transient_upstream", retryable: true, fallback: true };
+    if (html) return wrongPath;
+    return outcome(
+      base,
+      "The upstream answered with a body Darkroom could not read.",
+      "upstream_error",
+      "transient_upstream",
+      true,
+      true,
+    );
   }
   if (status >= 300 && status < 400) {
     const location = header(headers, "location");
-    const text = location === undefined ? message : `HTTP ${status} redirect to ${location}`;
     return {
-      ...base,
-      message: text,
-      code: "upstream_error",
-      errorClass: "wrong_path",
-      retryable: false,
-      fallback: false,
+      ...wrongPath,
+      message: `The upstream redirected the request (HTTP ${status}): Darkroom's upstream base URL looks wrong.`,
+      detail: location === undefined ? base.detail : `redirect to ${location}`,
     };
   }
   if (status === 400 || status === 403 || status === 429 || status === 422) {
-    if (codeIs(POLICY_CODES) || (status !== 429 && isPolicyText(message))) {
-      return { ...base, code: "content_policy", errorClass: "content_policy", retryable: false, fallback: false };
+    if (codeIs(POLICY_CODES) || (status !== 429 && isPolicyText(raw))) {
+      return outcome(base, MESSAGES.contentPolicy, "content_policy", "content_policy", false, false);
     }
   }
-  if (status === 401) return { ...base, code: "upstream_auth", errorClass: "auth", retryable: false, fallback: false };
-  if ((status === 403 || status === 429) && (codeIs(QUOTA_CODES) || QUOTA_MESSAGE.test(message))) {
-    return { ...base, code: "upstream_quota", errorClass: "quota", retryable: false, fallback: false };
+  if (status === 401) {
+    return outcome(
+      base,
+      "The upstream rejected Darkroom's credentials (HTTP 401).",
+      "upstream_auth",
+      "auth",
+      false,
+      false,
+    );
+  }
+  if ((status === 403 || status === 429) && (codeIs(QUOTA_CODES) || QUOTA_MESSAGE.test(raw))) {
+    return outcome(base, MESSAGES.quota, "upstream_quota", "quota", false, false);
   }
   if (status === 403) {
     // Access to this model (or this key's group) is denied; another model may be allowed.
-    return { ...base, code: "upstream_auth", errorClass: "model_forbidden", retryable: false, fallback: true };
+    return outcome(
+      base,
+      "The upstream does not allow this model for Darkroom's credentials (HTTP 403).",
+      "upstream_auth",
+      "model_forbidden",
+      false,
+      true,
+    );
   }
-  if (status === 404 || (html && status < 500)) {
-    return { ...base, code: "upstream_error", errorClass: "wrong_path", retryable: false, fallback: false };
-  }
+  if (status === 404 || (html && status < 500)) return wrongPath;
   if (status === 413) {
-    return { ...base, code: "bad_request", errorClass: "payload_too_large", retryable: false, fallback: false };
+    return outcome(
+      base,
+      "The upstream refused the request as too large (HTTP 413).",
+      "bad_request",
+      "payload_too_large",
+      false,
+      false,
+    );
   }
   if (status === 429) {
-    return { ...base, code: "upstream_rate_limited", errorClass: "rate_limited", retryable: true, fallback: true };
+    return outcome(base, MESSAGES.rateLimited, "upstream_rate_limited", "rate_limited", true, true);
   }
-  if (status === 503 && (upstreamCode === "model_not_found" || NO_CHANNEL_MESSAGE.test(message))) {
-    return { ...base, code: "upstream_unavailable", errorClass: "model_not_found", retryable: false, fallback: true };
+  if (status === 503 && (upstreamCode === "model_not_found" || NO_CHANNEL_MESSAGE.test(raw))) {
+    return outcome(base, MESSAGES.noChannel, "upstream_unavailable", "model_not_found", false, true);
   }
-  if (status === 500 && upstreamCode === "invalid_request") return requestBug(base, input.model);
+  if (status === 500 && upstreamCode === "invalid_request") return requestBug(base, raw, input.model);
   if (status >= 500 || status === 408 || status === 409 || shouldRetry === "true") {
-    return {
-      ...base,
-      code: "upstream_error",
-      errorClass: "transient_upstream",
-      retryable: shouldRetry !== "false",
-      fallback: true,
-    };
+    return outcome(
+      base,
+      html ? `The upstream answered HTTP ${status} with an error page.` : base.message,
+      "upstream_error",
+      "transient_upstream",
+      shouldRetry !== "false",
+      true,
+    );
   }
-  return requestBug(base, input.model);
+  return requestBug(base, raw, input.model);
 }
 
-function requestBug(base: Omit<UpstreamErrorInit, "code" | "errorClass" | "retryable" | "fallback">, model?: string) {
+function requestBug(
+  base: Omit<UpstreamErrorInit, "code" | "errorClass" | "retryable" | "fallback">,
+  raw: string,
+  model?: string,
+) {
   // Row 1: a request bug is final, unless the message blames the model or a parameter only this
   // model's request carries; the fallback builds a different request, so it may pass.
-  const text = base.message.toLowerCase();
+  const text = raw.toLowerCase();
   const namesModel =
     (model !== undefined && text.includes(model.toLowerCase())) ||
     /\bmodel\b|unknown parameter|unsupported parameter|unrecognized request argument|stream_options/.test(text);
   return {
     ...base,
+    message: `The upstream refused the request as invalid (HTTP ${base.httpStatus ?? "?"}).`,
     code: "bad_request" as const,
     errorClass: "request_bug" as const,
     retryable: false,
@@ -300,7 +367,10 @@ export function classifyNetworkError(error: unknown, timedOut: boolean): Upstrea
   return {
     code: timeout ? "upstream_timeout" : "upstream_unavailable",
     errorClass: "network",
-    message: timeout ? `upstream did not answer in time (${detail})` : `upstream connection failed (${code ?? detail})`,
+    message: timeout
+      ? "The upstream did not answer in time."
+      : `The connection to the upstream failed${code === undefined ? "" : ` (${code})`}.`,
+    detail,
     retryable: true,
     fallback: true,
     cause: error,

@@ -43,7 +43,11 @@ export function isHostAllowed(url: URL, allowlist: readonly string[]): boolean {
   });
 }
 
-function fetchError(message: string, retryable: boolean, extra: { httpStatus?: number; cause?: unknown } = {}) {
+function fetchError(
+  message: string,
+  retryable: boolean,
+  extra: { httpStatus?: number; cause?: unknown; detail?: string } = {},
+) {
   return new UpstreamError({
     code: "result_unavailable",
     errorClass: "result_fetch",
@@ -73,7 +77,7 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
     let target = parseUrl(url);
     for (let hop = 0; ; hop += 1) {
       if (!isHostAllowed(target, options.allowlist)) {
-        throw fetchError(`image host ${target.host} is not in the allowlist`, false);
+        throw fetchError("The image host is not in the allowlist.", false, { detail: target.host });
       }
       let response: Dispatcher.ResponseData;
       try {
@@ -99,8 +103,10 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
       if (statusCode < 200 || statusCode >= 300) {
         const text = await readBodyText(body, 2048);
         const retryable = statusCode >= 500 || statusCode === 429 || statusCode === 408;
-        throw fetchError(`image host answered ${statusCode}: ${text.slice(0, 120)}`, retryable, {
+        // The host's body is for operators only (detail); tenants see the status.
+        throw fetchError(`The image host answered HTTP ${statusCode}.`, retryable, {
           httpStatus: statusCode,
+          detail: text,
         });
       }
       try {
@@ -122,10 +128,10 @@ function parseUrl(value: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw fetchError(`not a URL: ${value.slice(0, 200)}`, false);
+    throw fetchError("The image link is not a URL.", false, { detail: value.slice(0, 200) });
   }
   if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw fetchError(`unsupported scheme ${url.protocol}`, false);
+    throw fetchError("The image link uses a scheme other than http or https.", false, { detail: url.protocol });
   return url;
 }
 
@@ -138,7 +144,10 @@ async function readImage(
   const contentType = (headerValue(headers, "content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   if (!contentType.startsWith("image/")) {
     discardBody(body);
-    throw fetchError(`image host sent ${contentType || "no content type"}, not an image`, false, { httpStatus });
+    throw fetchError("The image host sent something that is not an image.", false, {
+      httpStatus,
+      detail: `content-type: ${contentType || "(none)"}`,
+    });
   }
   const declared = headerValue(headers, "content-length");
   const expected = declared === undefined ? undefined : Number.parseInt(declared, 10);

@@ -1,3 +1,4 @@
+export { BUSY_PATTERNS, isBusyText } from "./busy-text";
 export {
   aspectRatioForSize,
   buildImagePrompt,
@@ -6,7 +7,7 @@ export {
   type ImageSizeOption,
   streamChatImage,
 } from "./chat-stream";
-export type { ChatUsage } from "./chat-stream-state";
+export { type ChatUsage, STREAM_HEAD_MAX_CHARS } from "./chat-stream-state";
 export {
   classifyErrorBody,
   classifyHttpError,
@@ -32,7 +33,9 @@ export {
 export { type ProgressSnapshot, type ProgressStageName, parseProgress, snapshotChanged } from "./progress-parser";
 export { fetchUpstreamQuota, parseUpstreamQuota, quotaExhausted, type UpstreamQuota } from "./quota";
 export {
+  clipDetail,
   isUpstreamError,
+  type StallFacts,
   UpstreamError,
   type UpstreamErrorClass,
   type UpstreamErrorInit,

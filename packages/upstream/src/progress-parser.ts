@@ -17,8 +17,10 @@ export interface ProgressSnapshot {
 const FENCED_BLOCK = /```[^\n]*\n[\s\S]*?(?:```|$)/g;
 const JSON_BLOCK = /```json[^\n]*\n([\s\S]*?)```/i;
 const COMPLETE_MARKER = /(?:✅\s*)?(?:Generation complete[d]?|生成完成)/i;
-const GENERATING_MARKER = /(?:⚡\s*)?(?:Generating|生成中)/i;
-const QUEUING_MARKER = /(?:🕐\s*)?(?:Queuing|Queueing|Queued|排队中)/i;
+/** `>⚡ Generating`, `>⚡ 生成中`, and the newer `> 🎨 生成中...` (the emoji is optional). */
+const GENERATING_MARKER = /(?:[⚡🎨]\s*)?(?:Generating|生成中|正在生成)/iu;
+/** Queuing words, or the `> ID: \`<uuid>\`` line the newer form opens with once the task is accepted. */
+const QUEUING_MARKER = /(?:🕐\s*)?(?:Queuing|Queueing|Queued|排队中)|^[ \t]*>[ \t]*(?:Task[ \t]*)?ID[ \t]*[:：]/im;
 const PROGRESS_LINE = /^[ \t]*>?[ \t]*(?:🏃[ \t]*)?(?:Progress|进度)[ \t]*[:：]?(.*)$/gim;
 const MARKDOWN_IMAGE = /!\[[^\]\n]*\]\(\s*<?(https?:\/\/[^\s)>]+)>?(?:\s+"[^"\n]*")?\s*\)/g;
 /** Hosts that only ever serve signed source or preview links, never a result to keep. */
@@ -56,11 +58,16 @@ function highestProgress(text: string): number | null {
   return best;
 }
 
-function imagesIn(text: string): string[] {
+/**
+ * Result images of `text`: markdown images, minus signed source and preview hosts. `/cdn/download/`
+ * images are listed apart (`downloads`): they duplicate the result when both are shown, but some
+ * newer streams show their result only that way.
+ */
+function imagesIn(text: string, downloads = false): string[] {
   const urls: string[] = [];
   for (const match of text.matchAll(MARKDOWN_IMAGE)) {
     const url = match[1];
-    if (url === undefined || NEVER_RESULT_HOSTS.test(url) || url.includes("/cdn/download/")) continue;
+    if (url === undefined || NEVER_RESULT_HOSTS.test(url) || url.includes("/cdn/download/") !== downloads) continue;
     if (!urls.includes(url)) urls.push(url);
   }
   return urls;
@@ -83,7 +90,8 @@ export function parseProgress(text: string, requestedN?: number): ProgressSnapsh
   const marker = COMPLETE_MARKER.exec(body);
   const allImages = imagesIn(body);
   const afterMarker = marker === null ? [] : imagesIn(body.slice(marker.index));
-  const imageUrls = afterMarker.length > 0 ? afterMarker : allImages;
+  const shown = afterMarker.length > 0 ? afterMarker : allImages;
+  const imageUrls = shown.length > 0 ? shown : imagesIn(body, true);
   const expected = declaredN ?? requestedN ?? 1;
   const complete = marker !== null || imageUrls.length >= expected;
   const progress = highestProgress(body);
@@ -116,6 +124,8 @@ interface Settled {
   imageUrls: string[];
   /** Images after the first completion marker. */
   afterMarker: string[];
+  /** `/cdn/download/` images, used only when no other image is shown. */
+  downloadUrls: string[];
   progress: number | null;
   generating: boolean;
   queuing: boolean;
@@ -164,6 +174,7 @@ export class IncrementalProgressParser {
     marker: false,
     imageUrls: [],
     afterMarker: [],
+    downloadUrls: [],
     progress: null,
     generating: false,
     queuing: false,
@@ -198,7 +209,8 @@ export class IncrementalProgressParser {
       afterMarker = found === null ? [] : imagesIn(tail.slice(found.index));
     }
     const allImages = mergeUrls([...s.imageUrls], imagesIn(tail));
-    const imageUrls = afterMarker.length > 0 ? afterMarker : allImages;
+    const shown = afterMarker.length > 0 ? afterMarker : allImages;
+    const imageUrls = shown.length > 0 ? shown : mergeUrls([...s.downloadUrls], imagesIn(tail, true));
     const expected = this.declaredN ?? this.requestedN ?? 1;
     const complete = marker || imageUrls.length >= expected;
     const tailProgress = highestProgress(tail);
@@ -229,6 +241,7 @@ export class IncrementalProgressParser {
       }
     }
     mergeUrls(s.imageUrls, imagesIn(body));
+    mergeUrls(s.downloadUrls, imagesIn(body, true));
     const progress = highestProgress(body);
     if (progress !== null) s.progress = s.progress === null ? progress : Math.max(s.progress, progress);
     s.generating ||= GENERATING_MARKER.test(body);

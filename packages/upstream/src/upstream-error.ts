@@ -19,6 +19,8 @@ export type UpstreamErrorClass =
   | "network"
   | "mid_stream_error"
   | "stalled"
+  | "progress_stalled"
+  | "busy"
   | "truncated"
   | "no_image"
   | "protocol_noise"
@@ -30,7 +32,17 @@ export type UpstreamErrorClass =
 export interface UpstreamErrorInit {
   code: JobErrorCode;
   errorClass: UpstreamErrorClass;
+  /**
+   * Darkroom's own words, shown to tenants (job view, webhooks): never the upstream's text, which
+   * goes to `detail`.
+   */
   message: string;
+  /** What the upstream said (error message, HTML page, image host body, stream text), for operators only. */
+  detail?: string | undefined;
+  /** Where the progress stood when the watchdog gave up on a stream (`progress_stalled`). */
+  stall?: StallFacts | undefined;
+  /** The first 2 KiB of a stream that ended with no progress marker Darkroom recognises. */
+  unrecognisedStreamHead?: string | undefined;
   /** Another call to the same model can succeed. */
   retryable: boolean;
   /** Switching to the fallback model (gpt-image-1) can succeed. */
@@ -40,6 +52,22 @@ export interface UpstreamErrorInit {
   requestId?: string | undefined;
   retryAfterMs?: number | undefined;
   cause?: unknown;
+}
+
+/** The progress an abandoned stream last showed, and for how long it had not moved. */
+export interface StallFacts {
+  percent: number | null;
+  stage: string;
+  stoodMs: number;
+}
+
+/** Upstream text kept for operators is cut to this many characters. */
+export const DETAIL_MAX_CHARS = 2048;
+
+/** Cuts upstream text to {@link DETAIL_MAX_CHARS} for storage on the attempt. */
+export function clipDetail(text: string | undefined): string | undefined {
+  if (text === undefined || text === "") return undefined;
+  return text.length > DETAIL_MAX_CHARS ? `${text.slice(0, DETAIL_MAX_CHARS)}…` : text;
 }
 
 /**
@@ -55,6 +83,9 @@ export class UpstreamError extends AppError {
   readonly upstreamCode: string | undefined;
   readonly requestId: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly detail: string | undefined;
+  readonly stall: StallFacts | undefined;
+  readonly unrecognisedStreamHead: string | undefined;
 
   constructor(init: UpstreamErrorInit) {
     super(init.code, init.message, {
@@ -75,6 +106,9 @@ export class UpstreamError extends AppError {
     this.upstreamCode = init.upstreamCode;
     this.requestId = init.requestId;
     this.retryAfterMs = init.retryAfterMs;
+    this.detail = clipDetail(init.detail);
+    this.stall = init.stall;
+    this.unrecognisedStreamHead = init.unrecognisedStreamHead;
   }
 }
 

@@ -8,7 +8,7 @@ import {
   listEvents,
   listEventsAfter,
   presentDelivery,
-  presentJob,
+  presentJobForOperator,
   readOverview,
 } from "@darkroom/db";
 import { AppError, isId, JOB_STATUSES } from "@darkroom/domain";
@@ -42,7 +42,7 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
   const router = Router();
   /** The list skips `live` (queue positions and estimates) to stay cheap; one job's detail has them. */
   const view = (job: AdminJobRecord, live: LiveProgress | null = null) => ({
-    ...presentJob(job, (id, index) => deps.signer.url(id, index), live),
+    ...presentJobForOperator(job, (id, index) => deps.signer.url(id, index), live),
     tenant_id: job.tenantId,
     tenant_name: job.tenant.name,
   });

@@ -246,6 +246,34 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                       <dd>{a.upstream_request_id === null ? "–" : <code>{a.upstream_request_id}</code>}</dd>
                       <dt>First byte</dt>
                       <dd>{formatMs(a.time_to_first_byte_ms)}</dd>
+                      {a.progress_stood_ms !== null && (
+                        <>
+                          <dt>Stalled</dt>
+                          <dd data-testid={`attempt-${a.number}-stall`}>
+                            at {a.last_progress ?? 0}% ({a.last_stage ?? "–"}) for {formatMs(a.progress_stood_ms)}
+                          </dd>
+                        </>
+                      )}
+                      {a.upstream_detail !== null && (
+                        <>
+                          <dt>Upstream said</dt>
+                          <dd>
+                            <pre className="upstream-detail" data-testid={`attempt-${a.number}-upstream-detail`}>
+                              {a.upstream_detail}
+                            </pre>
+                          </dd>
+                        </>
+                      )}
+                      {a.stream_head !== null && (
+                        <>
+                          <dt>Unrecognised stream (first 2 KiB)</dt>
+                          <dd>
+                            <pre className="upstream-detail" data-testid={`attempt-${a.number}-stream-head`}>
+                              {a.stream_head}
+                            </pre>
+                          </dd>
+                        </>
+                      )}
                     </dl>
                   </li>
                 ))}

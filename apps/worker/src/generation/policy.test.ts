@@ -1,6 +1,6 @@
 import type { JobRecord } from "@darkroom/db";
 import { describe, expect, it } from "vitest";
-import { backoffDelayMs, chooseModel, decideRetry, type FailureFacts } from "./policy";
+import { backoffDelayMs, busyDelayMs, chooseModel, decideRetry, type FailureFacts } from "./policy";
 
 type Attempt = JobRecord["attempts"][number];
 function job(over: Partial<JobRecord> = {}, attempts: Partial<Attempt>[] = []): JobRecord {
@@ -94,5 +94,32 @@ describe("retry decision", () => {
     expect(backoffDelayMs(3, 1000, 30_000, undefined, () => 0)).toBe(0);
     expect(backoffDelayMs(1, 1000, 30_000, 2000)).toBe(2000);
     expect(backoffDelayMs(1, 1000, 30_000, 3_600_000)).toBe(30_000);
+  });
+});
+
+describe("busy and stalled upstreams", () => {
+  const busy: FailureFacts = { errorClass: "busy", retryable: true, fallback: true };
+  const stalled: FailureFacts = { errorClass: "progress_stalled", retryable: true, fallback: true };
+
+  it("waits longer after a busy answer: the busy delay, doubling, never below three quarters of it", () => {
+    expect(busyDelayMs(1, 20_000, 30_000, () => 0)).toBe(20_000);
+    expect(busyDelayMs(1, 20_000, 30_000, () => 0.999)).toBeGreaterThan(15_000);
+    expect(busyDelayMs(2, 20_000, 30_000, () => 0)).toBe(30_000); // capped at RETRY_MAX_DELAY_MS
+    expect(busyDelayMs(2, 20_000, 10_000, () => 0)).toBe(20_000); // never below the busy delay itself
+    const now = Date.now();
+    const decision = decideRetry(job(), 1, "gpt-4o-image", busy, { ...delays, busyDelayMs: 20_000 }, now);
+    expect(decision.switchToFallback).toBe(false);
+    expect(decision.retryAt?.getTime() ?? 0).toBeGreaterThanOrEqual(now + 15_000);
+    // A transient error on the same settings waits at most the base delay.
+    const transientAt = decideRetry(job(), 1, "gpt-4o-image", transient, { ...delays, busyDelayMs: 20_000 }, now);
+    expect(transientAt.retryAt?.getTime() ?? 0).toBeLessThanOrEqual(now + 1000);
+  });
+
+  it("retries a stalled stream once on the same model, then falls back", () => {
+    const now = Date.now();
+    expect(decideRetry(job(), 1, "gpt-4o-image", stalled, delays, now).switchToFallback).toBe(false);
+    const second = decideRetry(job({}, [{ errorClass: "progress_stalled" }]), 2, "gpt-4o-image", stalled, delays, now);
+    expect(second).toEqual({ retryAt: new Date(now), switchToFallback: true });
+    expect(decideRetry(job({ maxAttempts: 2 }), 1, "gpt-4o-image", stalled, delays, now).switchToFallback).toBe(true);
   });
 });

@@ -30,6 +30,10 @@ const RETRY_LIMITS: Record<string, number> = {
   network: 2,
   mid_stream_error: 1,
   bad_fallback_result: 1,
+  // A stream abandoned mid-way may already be billed, and the same model stalling twice is a
+  // reason to try the fallback rather than a third time.
+  progress_stalled: 1,
+  busy: 2,
 };
 const DEFAULT_RETRY_LIMIT = 2;
 
@@ -70,6 +74,25 @@ export function backoffDelayMs(
 }
 
 /**
+ * The wait after the image service said it was busy: `busyDelayMs` doubled for each busy answer in a
+ * row, capped at max(`maxDelayMs`, `busyDelayMs`), minus up to a quarter of jitter. Unlike full
+ * jitter it never comes back early: load that makes the service say "busy" lasts minutes, and an
+ * immediate call only adds to it.
+ */
+export function busyDelayMs(retry: number, busyDelay: number, max: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(Math.max(max, busyDelay), busyDelay * 2 ** Math.max(0, retry - 1));
+  return Math.floor(ceiling * (1 - 0.25 * random()));
+}
+
+/** The delays of {@link decideRetry}: the general backoff, and the longer one after a busy answer. */
+export interface RetryDelays {
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** UPSTREAM_BUSY_RETRY_DELAY_MS; without it a busy answer waits like any transient error. */
+  busyDelayMs?: number;
+}
+
+/**
  * After attempt `attempt` (on `model`) failed with `failure`: retry the same model while its kind
  * of failure allows and the primary's share of `max_attempts` (all but one) lasts, else move to the
  * fallback if it can help and is still ahead, else fail. Never past the attempts or the deadline.
@@ -79,7 +102,7 @@ export function decideRetry(
   attempt: number,
   model: string,
   failure: FailureFacts,
-  delays: { baseDelayMs: number; maxDelayMs: number },
+  delays: RetryDelays,
   now: number = Date.now(),
 ): RetryDecision {
   const fail = { retryAt: null, switchToFallback: false };
@@ -100,7 +123,10 @@ export function decideRetry(
 
   let decision: { delay: number; switchToFallback: boolean };
   if (failure.retryable && sameInARow <= limit && primaryShareLeft) {
-    const delay = backoffDelayMs(sameInARow, delays.baseDelayMs, delays.maxDelayMs, failure.retryAfterMs);
+    const delay =
+      failure.errorClass === "busy" && delays.busyDelayMs !== undefined
+        ? busyDelayMs(sameInARow, delays.busyDelayMs, delays.maxDelayMs)
+        : backoffDelayMs(sameInARow, delays.baseDelayMs, delays.maxDelayMs, failure.retryAfterMs);
     decision = { delay, switchToFallback: false };
   } else if ((failure.fallback || failure.retryable) && fallbackAhead) {
     decision = { delay: 0, switchToFallback: true }; // a different model: no reason to wait

@@ -16,6 +16,7 @@ import { DelayedError, type Job, RateLimitError } from "bullmq";
 import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
+import type { WorkerMetrics } from "../metrics";
 import type { AttemptTicker } from "./attempt-ticker";
 import { decideRetry } from "./policy";
 import { runAttempt } from "./run-attempt";
@@ -50,6 +51,8 @@ export interface GenerationDeps {
   upstream: Dispatcher;
   /** Pauses generation when the upstream's quota runs out; null when the guard is off. */
   quotaGuard: Pick<QuotaGuard, "onQuotaAnswer"> | null;
+  /** Counters served on `/metrics`. */
+  metrics: WorkerMetrics;
 }
 
 /** The attempt given back when the upstream answers that its quota is used up (the guard is on). */
@@ -72,10 +75,12 @@ function toUpstreamError(error: unknown, signal: AbortSignal, deadlineAt: Date):
     });
   }
   if (isUpstreamError(error)) return error;
+  // Not classified: a bug, or a storage or database failure. Its text is for the logs and operators.
   return new UpstreamError({
     code: "internal",
     errorClass: "protocol_noise",
-    message: error instanceof Error ? error.message : String(error),
+    message: "An internal error interrupted the attempt.",
+    detail: error instanceof Error ? error.message : String(error),
     retryable: true,
     fallback: false,
     cause: error,
@@ -223,10 +228,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         }
         return;
       }
-      const decision = decideRetry(job, attempt, model, failure, {
-        baseDelayMs: config.retry.baseDelayMs,
-        maxDelayMs: config.retry.maxDelayMs,
-      });
+      const decision = decideRetry(job, attempt, model, failure, config.retry);
+      if (failure.unrecognisedStreamHead !== undefined) deps.metrics.unrecognisedStream(model);
       const owned = await failAttempt(db, {
         jobId: job.id,
         attempt,
@@ -236,6 +239,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
           message: failure.message,
           retryable: failure.retryable,
           errorClass: failure.errorClass,
+          upstreamDetail: failure.detail ?? null,
+        },
+        diagnosis: {
+          lastStage: progress.latest.stage,
+          progressStoodMs: failure.stall?.stoodMs ?? null,
+          streamHead: failure.unrecognisedStreamHead ?? null,
         },
         facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
         retryAt: decision.retryAt,

@@ -75,7 +75,8 @@ async function downloadWithRetries(url: string, ctx: AttemptContext) {
   throw new UpstreamError({
     code: "result_unavailable",
     errorClass: "result_fetch",
-    message: `The generated image could not be downloaded: ${base?.message ?? String(lastError)}`,
+    message: `The generated image could not be downloaded: ${base?.message ?? "the download failed."}`,
+    detail: base?.detail ?? (base === undefined ? String(lastError) : undefined),
     retryable: false,
     fallback: true,
     httpStatus: base?.httpStatus,
@@ -159,6 +160,7 @@ async function runChatStream(ctx: AttemptContext): Promise<AttemptOutcome> {
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     firstByteTimeoutMs: config.upstream.firstByteTimeoutMs,
     idleTimeoutMs: config.upstream.idleTimeoutMs,
+    progressStallMs: config.upstream.progressStallMs,
     dispatcher: ctx.dispatcher,
     onProgress: (snapshot) => ctx.onProgress(toProgress(snapshot)),
   });
