@@ -109,6 +109,16 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             size: { type: "string" },
             quality: { type: "string" },
             max_attempts: { type: "integer" },
+            queue_timeout_seconds: {
+              type: ["integer", "null"],
+              description: "As given at creation (10-3600); null: the job may wait in the queue until its deadline",
+            },
+            queue_expires_at: {
+              type: ["string", "null"],
+              format: "date-time",
+              description:
+                "Start-by of the current run: creation (or the last user retry) plus `queue_timeout_seconds`. A job whose run has not started by then fails `queue_timeout` without reaching the upstream, at no cost. null without `queue_timeout_seconds`",
+            },
             priority: {
               type: "string",
               enum: ["high", "normal", "low"],

@@ -24,6 +24,7 @@ const DOCUMENTED_JOB_ERROR_CODES = [
   "no_image",
   "result_unavailable",
   "deadline_exceeded",
+  "queue_timeout",
   "internal",
 ];
 
@@ -78,6 +79,7 @@ describe("reference endpoints", () => {
         "priority",
         "prompt",
         "quality",
+        "queue_timeout_seconds",
         "size",
         "webhook_events",
         "webhook_url",

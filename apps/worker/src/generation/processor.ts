@@ -3,6 +3,7 @@ import {
   claimJob,
   completeJob,
   failAttempt,
+  failQueueTimeout,
   type PrismaClient,
   releaseJob,
   type StoredImageInput,
@@ -119,6 +120,13 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       leaseMs: config.leaseMs,
     });
     if (claim === null) {
+      // A job that waited past its start-by is failed here rather than left to the sweep: it never
+      // reaches the upstream.
+      if (await failQueueTimeout(db, jobId)) {
+        deps.notify(jobId);
+        deps.logger.info({ job_id: jobId }, "job not started within its queue_timeout_seconds: failed queue_timeout");
+        return;
+      }
       deps.logger.debug({ job_id: jobId }, "job not claimable (terminal, or owned by a live attempt)");
       return;
     }
