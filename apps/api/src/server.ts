@@ -64,7 +64,12 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     onClose: new ShutdownHooks(),
     metrics: new ApiMetrics(db, queue, intake),
     storage: new LocalDiskStorage(env.STORAGE_DIR),
-    signer: new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds),
+    signer: new ImageUrlSigner(
+      () => config.publicBaseUrl,
+      config.imageUrlSecret,
+      config.imageUrlTtlSeconds,
+      config.imageUrlWebhookWindowSeconds,
+    ),
     logger,
     apiKeys,
     streamSlots: new StreamSlots(redis, env.QUEUE_PREFIX, env.MAX_STREAMS_PER_KEY, logger),

@@ -1,4 +1,4 @@
-import { type Env, imageUrlSecret, publicBaseUrl } from "@darkroom/config";
+import { type Env, imageUrlSecret, imageUrlWebhookWindowSeconds, publicBaseUrl } from "@darkroom/config";
 import { createPrismaClient, renewLeases, writeProgressBatch } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
@@ -137,7 +137,15 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       }),
       schedule: env.WEBHOOK_RETRY_SCHEDULE,
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
-      signer: secret === null ? null : new ImageUrlSigner(() => publicBaseUrl(env), secret, env.IMAGE_URL_TTL_SECONDS),
+      signer:
+        secret === null
+          ? null
+          : new ImageUrlSigner(
+              () => publicBaseUrl(env),
+              secret,
+              env.IMAGE_URL_TTL_SECONDS,
+              imageUrlWebhookWindowSeconds(env),
+            ),
       publicBaseUrl: publicBaseUrl(env),
       slots: new WebhookSlots(publisher, {
         prefix: env.QUEUE_PREFIX,
