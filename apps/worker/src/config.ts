@@ -12,7 +12,8 @@ export interface WorkerConfig {
     firstByteTimeoutMs: number;
     idleTimeoutMs: number;
   };
-  images: { allowlist: string[]; maxBytes: number; downloadTimeoutMs: number };
+  /** `allowPrivate`: ALLOW_PRIVATE_IMAGE_URLS (plain http, any port, private addresses). */
+  images: { allowlist: string[]; allowPrivate: boolean; maxBytes: number; downloadTimeoutMs: number };
   retry: { baseDelayMs: number; maxDelayMs: number };
   /** How long a claimed job stays owned without a heartbeat. */
   leaseMs: number;
@@ -36,7 +37,12 @@ export function buildWorkerConfig(env: Env): WorkerConfig {
       firstByteTimeoutMs: env.UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
       idleTimeoutMs: env.UPSTREAM_IDLE_TIMEOUT_MS,
     },
-    images: { allowlist: env.IMAGE_HOST_ALLOWLIST, maxBytes: env.IMAGE_MAX_BYTES, downloadTimeoutMs: 60_000 },
+    images: {
+      allowlist: env.IMAGE_HOST_ALLOWLIST,
+      allowPrivate: env.ALLOW_PRIVATE_IMAGE_URLS,
+      maxBytes: env.IMAGE_MAX_BYTES,
+      downloadTimeoutMs: 60_000,
+    },
     retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
     leaseMs: env.JOB_LEASE_MS,
     progressIntervalMs: 250,

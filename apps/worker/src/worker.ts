@@ -18,6 +18,7 @@ import { Agent } from "undici";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
 import { Admitter } from "./generation/admitter";
 import { AttemptTicker } from "./generation/attempt-ticker";
+import { createImageDispatcher } from "./generation/image-dispatcher";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
 import { startMaintenance } from "./maintenance/scheduler";
@@ -64,6 +65,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     bodyTimeout: 0,
     connections: config.concurrency + 16,
   });
+  const imageDownloads = createImageDispatcher(config.images);
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
   const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
   const inFlight = new Map<string, AbortController>();
@@ -102,6 +104,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       onSlotFreed: () => admitter.nudge(),
       ticker,
       upstream,
+      images: imageDownloads,
     }),
     {
       connection,
@@ -205,6 +208,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       }
       ticker.close();
       await upstream.destroy().catch(() => undefined);
+      await imageDownloads.destroy().catch(() => undefined);
       await cancels.close();
       await webhookQueue.close();
       await queue.close();

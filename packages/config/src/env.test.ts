@@ -20,6 +20,7 @@ describe("environment parsing", () => {
       WORKER_CONCURRENCY: 50,
       STORAGE_DIR: "./data/images",
       ALLOW_PRIVATE_WEBHOOK_URLS: false,
+      ALLOW_PRIVATE_IMAGE_URLS: false,
       UPSTREAM_IDLE_TIMEOUT_MS: 120_000,
       RETRY_BASE_DELAY_MS: 1000,
       RETRY_MAX_DELAY_MS: 30_000,

@@ -127,6 +127,12 @@ export const EnvSchema = z.object({
   /** `POST /v1/webhook-deliveries/{id}/redeliver` calls one tenant may make per minute, over every API process. */
   WEBHOOK_REDELIVERIES_PER_MINUTE: int(60, 1, 1_000_000),
   IMAGE_HOST_ALLOWLIST: list("filesystem.site,*.filesystem.site"),
+  /**
+   * Result-image downloads may use plain http, any port of an allowed host and loopback/private
+   * addresses (development, tests and the simulator); otherwise https, port 443 unless the allowlist
+   * entry names one, and only public addresses, as webhooks.
+   */
+  ALLOW_PRIVATE_IMAGE_URLS: bool(false),
   IMAGE_MAX_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   UPSTREAM_CONNECT_TIMEOUT_MS: int(10_000, 100, 600_000),
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: int(60_000, 100, 3_600_000),

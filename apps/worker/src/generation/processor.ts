@@ -48,6 +48,8 @@ export interface GenerationDeps {
   ticker: AttemptTicker;
   /** The process's keep-alive connection pool to the upstream. */
   upstream: Dispatcher;
+  /** The pool of result-image downloads, with the address guard (image-dispatcher.ts). */
+  images: Dispatcher;
 }
 
 /** Anything thrown by an attempt, as the facts the policy and the attempt row need. */
@@ -159,6 +161,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         config,
         signal: controller.signal,
         dispatcher: deps.upstream,
+        imageDispatcher: deps.images,
         onProgress: (state) => progress.push(state),
         store: async (index, bytes, sourceUrl) => {
           const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);

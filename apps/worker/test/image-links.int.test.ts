@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { type Stack, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Receiver } from "./receiver";
-import { client, uniquePrompt } from "./support";
+import { client, uniquePrompt, upstreamCalls } from "./support";
 
 // Image URLs live 2 s in API answers; webhook retries run 3 s then 20 s apart (1 s timeout each),
 // so URLs in webhook bodies must live 3 + 20 + 3 × 1 = 26 s longer than that. The first retry comes
@@ -17,7 +17,7 @@ beforeAll(async () => {
   receiver = new Receiver();
   await receiver.start();
   stack = await startStack({
-    label: "webhook-links",
+    label: "image-links",
     simulatorStepMs: 5,
     env: {
       ALLOW_PRIVATE_WEBHOOK_URLS: "true",
@@ -63,5 +63,28 @@ describe("image links in webhook bodies", () => {
     expect(late.status).toBe(200);
     const bytes = Buffer.from(await late.arrayBuffer());
     expect(createHash("sha256").update(bytes).digest("hex")).toBe(image.sha256);
+  }, 30_000);
+});
+
+describe("result-image downloads", () => {
+  it("are refused for a plain-http URL on a loopback address without ALLOW_PRIVATE_IMAGE_URLS, with a clear attempt error", async () => {
+    // The stack's worker allows the simulator's http://127.0.0.1 images; this one does not.
+    await Promise.all(stack.workers.splice(0).map((w) => w.stop()));
+    await stack.addWorker({ ALLOW_PRIVATE_IMAGE_URLS: "false" });
+    const prompt = uniquePrompt("");
+    const created = await api.create({ prompt, fallback_model: null, max_attempts: 1 });
+    const done = await api.waitTerminal(created.id, 15_000);
+    expect(done.status).toBe("failed");
+    expect(done.error?.code).toBe("result_unavailable");
+    const [attempt] = done.attempts;
+    expect(attempt?.error).toMatchObject({ code: "result_unavailable", class: "result_fetch", retryable: false });
+    expect(done.error?.message).toMatch(
+      /^The generated image could not be downloaded: image URL http:\/\/127\.0\.0\.1:\d+ refused: http: is not allowed \(https only, unless ALLOW_PRIVATE_IMAGE_URLS=true\)$/,
+    );
+    // The chat call was made; the image host was never asked.
+    expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+    expect(
+      stack.simulator.calls.filter((c) => c.path.startsWith("/cdn/") && c.startedAt >= Date.parse(created.created_at)),
+    ).toEqual([]);
   }, 30_000);
 });
