@@ -35,14 +35,15 @@ export async function failQueueTimeout(db: PrismaClient, jobId: string): Promise
 
 /**
  * Fails every queued job whose start-by passed before any worker took it (all slots busy, workers
- * down): up to `limit` per call, each in its own statement. Returns the ids failed.
+ * down): up to `limit` per call, each in its own statement. Returns the jobs failed, with the
+ * `attemptBase` of their run (which names their work in the intakes).
  */
-export async function failQueueTimeouts(db: PrismaClient, limit = 200): Promise<string[]> {
-  const due = await db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM "Job"
+export async function failQueueTimeouts(db: PrismaClient, limit = 200): Promise<{ id: string; attemptBase: number }[]> {
+  const due = await db.$queryRaw<{ id: string; attemptBase: number }[]>`
+    SELECT id, "attemptBase" FROM "Job"
     WHERE status = 'queued'::"JobStatus" AND "queueExpiresAt" < now() AND attempt = "attemptBase"
     ORDER BY "queueExpiresAt" LIMIT ${limit}::int`;
-  const failed: string[] = [];
-  for (const { id } of due) if (await failQueueTimeout(db, id)) failed.push(id);
+  const failed: { id: string; attemptBase: number }[] = [];
+  for (const job of due) if (await failQueueTimeout(db, job.id)) failed.push(job);
   return failed;
 }

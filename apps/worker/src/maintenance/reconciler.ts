@@ -48,7 +48,12 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   // Queued jobs whose start-by passed while no worker took them (slots busy, workers down); before
   // the deadlines, so that a job that never started says so even when its deadline passed too.
   const queueTimedOut = await failQueueTimeouts(deps.db);
-  for (const id of queueTimedOut) deps.notify(id);
+  for (const job of queueTimedOut) {
+    deps.notify(job.id);
+    // Out of its tenant's intake, as a cancel does: it no longer counts in queue positions, and is
+    // not admitted only to be found failed. Best effort: admitted, it would only find the job failed.
+    await deps.intake.remove(workIdOf(job.id, job.attemptBase)).catch(() => undefined);
+  }
   if (queueTimedOut.length > 0) {
     deps.logger.info({ jobs: queueTimedOut.length }, "failed queued jobs past their queue_timeout_seconds");
   }
