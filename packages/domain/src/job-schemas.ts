@@ -144,7 +144,10 @@ export const JobCreateSchema = z.strictObject({
     .min(10, { error: "must be at least 10" })
     .max(3600, { error: "must be at most 3600" })
     .nullable()
-    .default(null),
+    .default(null)
+    .describe(
+      "Seconds the job may wait before its first attempt starts; past that it fails queue_timeout without reaching the upstream, at no cost. null: it may wait until its deadline",
+    ),
   priority: z.enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` }).default("normal"),
   webhook_url: absoluteHttpUrl
     .refine((url) => !hasLoneSurrogate(url), { message: LONE_SURROGATE_MESSAGE })
