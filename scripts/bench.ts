@@ -141,6 +141,8 @@ async function startSystem(label: string, extra: Record<string, string> = {}): P
     COMETAPI_BASE_URL: upstreamUrl,
     COMETAPI_KEY: "sk-bench-upstream-key",
     IMAGE_HOST_ALLOWLIST: new URL(upstreamUrl).host,
+    // The local upstream serves its images over plain http on a loopback address.
+    ALLOW_PRIVATE_IMAGE_URLS: "true",
     // One tenant makes all the load: its per-minute request limit must not be what is measured.
     TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: "1000000",
     MAX_STREAMS_PER_KEY: "1000000",

@@ -67,6 +67,8 @@ if (env.COMETAPI_KEY === undefined) {
   await waitForHttp(`${upstream}/healthz`, "the upstream simulator");
   childEnv.COMETAPI_BASE_URL = upstream;
   childEnv.IMAGE_HOST_ALLOWLIST = [...env.IMAGE_HOST_ALLOWLIST, `127.0.0.1:${simPort}`].join(",");
+  // The simulator serves its images over plain http on 127.0.0.1.
+  childEnv.ALLOW_PRIVATE_IMAGE_URLS = "true";
 }
 run("api", "api.js", childEnv);
 run("worker", "worker.js", childEnv);

@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { type Env, imageUrlSecret, publicBaseUrl, type TenantSettings, tenantDefaults } from "@darkroom/config";
+import {
+  type Env,
+  imageUrlSecret,
+  imageUrlWebhookWindowSeconds,
+  publicBaseUrl,
+  type TenantSettings,
+  tenantDefaults,
+} from "@darkroom/config";
 
 export interface ApiConfig {
   env: Env;
@@ -11,6 +18,8 @@ export interface ApiConfig {
   adminTokenGenerated: boolean;
   imageUrlSecret: string;
   imageUrlTtlSeconds: number;
+  /** How much longer URLs in webhook bodies live: the API accepts expiries up to that far ahead. */
+  imageUrlWebhookWindowSeconds: number;
   /** How often event streams and `Prefer: wait` re-read Postgres in case a Redis wake-up was lost. */
   eventsFallbackPollMs: number;
   /** Settings of tenants created without their own (the `TENANT_DEFAULT_*` variables). */
@@ -29,10 +38,11 @@ export function buildApiConfig(env: Env): ApiConfig {
     publicBaseUrl: publicBaseUrl(env),
     adminToken,
     adminTokenGenerated: env.ADMIN_TOKEN === undefined,
-    // Without its own secret, image URLs are signed with a key derived from the admin token, so every
-    // process configured alike (API replicas, workers rendering webhook bodies) signs alike.
+    // Without its own secret (development and tests only: production requires one), image URLs are
+    // signed with a key derived from the admin token, so every process configured alike signs alike.
     imageUrlSecret: imageUrlSecret({ ...env, ADMIN_TOKEN: adminToken }) ?? adminToken,
     imageUrlTtlSeconds: env.IMAGE_URL_TTL_SECONDS,
+    imageUrlWebhookWindowSeconds: imageUrlWebhookWindowSeconds(env),
     eventsFallbackPollMs: env.EVENTS_FALLBACK_POLL_MS,
     tenantDefaults: tenantDefaults(env),
     webhookSecretGraceMs: Math.round(env.WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),

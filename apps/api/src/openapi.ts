@@ -117,6 +117,16 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             size: { type: "string" },
             quality: { type: "string" },
             max_attempts: { type: "integer" },
+            queue_timeout_seconds: {
+              type: ["integer", "null"],
+              description: "As given at creation (10-3600); null: the job may wait in the queue until its deadline",
+            },
+            queue_expires_at: {
+              type: ["string", "null"],
+              format: "date-time",
+              description:
+                "Start-by of the current run: creation (or the last user retry) plus `queue_timeout_seconds`. A job whose run has not started by then fails `queue_timeout` without reaching the upstream, at no cost. null without `queue_timeout_seconds`",
+            },
             priority: {
               type: "string",
               enum: ["high", "normal", "low"],
@@ -306,7 +316,11 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           type: "object",
           properties: {
             index: { type: "integer" },
-            url: { type: "string", description: "Signed: works without a key until it expires" },
+            url: {
+              type: "string",
+              description:
+                "Signed: works without a key until it expires (IMAGE_URL_TTL_SECONDS; in webhook bodies, through the whole retry window too)",
+            },
             content_type: { type: "string" },
             bytes: { type: "integer" },
             sha256: { type: "string" },
@@ -495,12 +509,26 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           parameters: [
             jobId,
             { name: "index", in: "path", required: true, schema: { type: "integer", minimum: 0, maximum: 3 } },
-            { name: "expires", in: "query", schema: { type: "integer" } },
-            { name: "signature", in: "query", schema: { type: "string" } },
+            {
+              name: "expires",
+              in: "query",
+              description:
+                "Signed URL: unix seconds, no leading zeros; at most the longest lifetime Darkroom signs ahead (the webhook retry window plus twice IMAGE_URL_TTL_SECONDS)",
+              schema: { type: "integer" },
+            },
+            {
+              name: "signature",
+              in: "query",
+              description:
+                "Signed URL: 43 base64url characters. The query must be exactly `expires=…&signature=…`, as given in the job",
+              schema: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" },
+            },
           ],
           responses: {
             "200": { description: "The bytes", content: { "image/png": {}, "image/jpeg": {}, "image/webp": {} } },
-            "403": problem("Bad or expired signature"),
+            "403": problem(
+              "A signed URL not in its canonical form, with a wrong signature, expired, or expiring further ahead than any URL Darkroom signs; `detail` says which",
+            ),
             ...errors,
           },
         },

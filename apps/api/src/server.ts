@@ -62,7 +62,12 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
   const apiKeys = new ApiKeyCache(env.REDIS_URL, env.QUEUE_PREFIX);
   const intake = new FairIntake(redis, env.QUEUE_PREFIX);
   const metrics = new ApiMetrics(db, queue, intake, () => readUpstreamQuota(redis, env.QUEUE_PREFIX));
-  const signer = new ImageUrlSigner(() => config.publicBaseUrl, config.imageUrlSecret, config.imageUrlTtlSeconds);
+  const signer = new ImageUrlSigner(
+    () => config.publicBaseUrl,
+    config.imageUrlSecret,
+    config.imageUrlTtlSeconds,
+    config.imageUrlWebhookWindowSeconds,
+  );
   const hub = new EventHub({
     db,
     signals,

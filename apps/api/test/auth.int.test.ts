@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { imageUrlSecret, parseEnv } from "@darkroom/config";
 import { claimJob, completeJob, createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
 import { imageKey, LocalDiskStorage } from "@darkroom/storage";
@@ -209,6 +210,51 @@ describe("authentication and tenant isolation", () => {
     const expired = await fetchSigned(expiredUrl);
     expect(expired.status).toBe(403);
     expect(((await expired.json()) as { code: string }).code).toBe("forbidden");
+  });
+
+  it("refuses a signed URL in any but its canonical form, or expiring further ahead than any it signs, with 403 saying why", async () => {
+    const { apiKey } = await h.newTenant("img-canonical");
+    const done = await succeededJob(apiKey, 1);
+    const url = new URL(signerOf(h.api).url(done.id, 0));
+    const path = `${url.pathname}${url.search}`;
+    expect((await h.request("GET", path)).status).toBe(200);
+    const expires = url.searchParams.get("expires") ?? "";
+    const signature = url.searchParams.get("signature") ?? "";
+    const refused = async (target: string, detail: RegExp) => {
+      const res = await h.request("GET", target);
+      expect(res.status, target).toBe(403);
+      const body = (await res.json()) as { code: string; detail: string };
+      expect(body.code).toBe("forbidden");
+      expect(body.detail, target).toMatch(detail);
+    };
+    const notCanonical = /not in the form Darkroom signs/;
+    await refused(`${url.pathname}?signature=${signature}&expires=${expires}`, notCanonical);
+    await refused(`${path}&download=1`, notCanonical);
+    await refused(`${path}&signature=${signature}`, notCanonical);
+    await refused(`${url.pathname}?expires=0${expires}&signature=${signature}`, notCanonical);
+    await refused(`/v1/jobs/${done.id}/images/00?expires=${expires}&signature=${signature}`, notCanonical);
+    await refused(`${url.pathname}?expires=${expires}&signature=${signature.toUpperCase()}`, /does not match/);
+    // Correctly signed with the API's own key, for an expiry no URL it signs ever has.
+    const far = 999999999999;
+    const farSignature = createHmac("sha256", h.api.config.imageUrlSecret)
+      .update(`${done.id}:0:${far}`)
+      .digest("base64url");
+    await refused(`${url.pathname}?expires=${far}&signature=${farSignature}`, /further ahead than any URL/);
+  });
+
+  it("signs image URLs with IMAGE_URL_SECRET when set: a URL signed with the ADMIN_TOKEN-derived key no longer opens", async () => {
+    const { apiKey } = await h.newTenant("img-secret");
+    const done = await succeededJob(apiKey, 1);
+    // h.api runs without IMAGE_URL_SECRET: its key is derived from ADMIN_TOKEN.
+    expect(h.api.config.imageUrlSecret).toBe(imageUrlSecret(parseEnv({ ADMIN_TOKEN })));
+    const derived = new URL(signerOf(h.api).url(done.id, 0));
+    const own = await h.addApi({ IMAGE_URL_SECRET: "an-image-url-secret-of-its-own" });
+    expect(own.config.imageUrlSecret).toBe("an-image-url-secret-of-its-own");
+    const refused = await fetch(`${own.url}${derived.pathname}${derived.search}`);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/does not match/);
+    const ownUrl = new URL(signerOf(own).url(done.id, 0));
+    expect((await fetch(`${own.url}${ownUrl.pathname}${ownUrl.search}`)).status).toBe(200);
   });
 
   it("binds a signed URL to its job and image: image 0's signature opens neither image 1 nor another job", async () => {

@@ -143,6 +143,12 @@ describe("commands", () => {
     };
     expect(worker.code).toBe(78);
     expect(worker.stderr).toMatch(/ADMIN_TOKEN: is required in production/);
+    // The key of signed image URLs is its own secret in production, never derived from ADMIN_TOKEN.
+    const api = (await node("api.js", [], { NODE_ENV: "production", ADMIN_TOKEN: "an-admin-token-0123456789" }).catch(
+      (e: unknown) => e,
+    )) as { code: number; stderr: string };
+    expect(api.code).toBe(78);
+    expect(api.stderr).toMatch(/IMAGE_URL_SECRET: is required in production/);
   });
 
   it("npm start runs migrations, the API, the worker and the simulator, prints a working key, and stops cleanly", {

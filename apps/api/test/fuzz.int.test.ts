@@ -566,9 +566,11 @@ function generated(seed: number, count: number): FuzzRequest[] {
           { q: `expires=99999999999&signature=${"%C3%A9".repeat(43)}`, signed: true },
           { q: "expires=1e309&signature=x", signed: true },
           { q: "expires=&signature=", signed: true },
-          // Not one string each: no signature at all, so the API key is required.
-          { q: "expires=99999999999&signature=a&signature=b", signed: false },
-          { q: "expires[]=1&signature=x", signed: false },
+          // Repeated or renamed parameters: a signed request all the same, refused as not canonical.
+          { q: "expires=99999999999&signature=a&signature=b", signed: true },
+          { q: "expires[]=1&signature=x", signed: true },
+          // No signed parameter at all: the API key is required.
+          { q: "expiry=1&sig=x", signed: false },
         ]);
         const index = r.pick(["0", "1", "3", "99", "-1", "1.5", "x", "999", "%00"]);
         const real = r.next() < 0.7;

@@ -53,6 +53,26 @@ describe("POST /v1/jobs validation", () => {
     expect(body.errors?.find((e) => e.path === "n")?.message).toBe("must be at most 4");
   });
 
+  it("takes queue_timeout_seconds from 10 to 3600 whole seconds, and shows it with its start-by", async () => {
+    for (const [value, message] of [
+      [9, "must be at least 10"],
+      [3601, "must be at most 3600"],
+      [10.5, "must be an integer"],
+      ["60", "must be an integer"],
+    ] as const) {
+      const res = await h.request("POST", "/v1/jobs", { key, body: { prompt: "x", queue_timeout_seconds: value } });
+      expect(res.status, String(value)).toBe(400);
+      expect((await problem(res)).errors).toEqual([{ path: "queue_timeout_seconds", message }]);
+    }
+    const res = await h.request("POST", "/v1/jobs", { key, body: { prompt: "x", queue_timeout_seconds: 3600 } });
+    expect(res.status).toBe(202);
+    const job = (await res.json()) as { created_at: string; queue_timeout_seconds: number; queue_expires_at: string };
+    expect(job.queue_timeout_seconds).toBe(3600);
+    expect(Date.parse(job.queue_expires_at) - Date.parse(job.created_at)).toBe(3_600_000);
+    const none = (await (await h.request("POST", "/v1/jobs", { key, body: { prompt: "x" } })).json()) as object;
+    expect(none).toMatchObject({ queue_timeout_seconds: null, queue_expires_at: null });
+  });
+
   it("rejects unknown fields and wrong types by name", async () => {
     const res = await h.request("POST", "/v1/jobs", {
       key,

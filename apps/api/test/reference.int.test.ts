@@ -26,6 +26,7 @@ const DOCUMENTED_JOB_ERROR_CODES = [
   "no_image",
   "result_unavailable",
   "deadline_exceeded",
+  "queue_timeout",
   "internal",
 ];
 
@@ -80,6 +81,7 @@ describe("reference endpoints", () => {
         "priority",
         "prompt",
         "quality",
+        "queue_timeout_seconds",
         "size",
         "webhook_events",
         "webhook_url",

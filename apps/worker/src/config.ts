@@ -14,7 +14,8 @@ export interface WorkerConfig {
     /** Progress standing still this long abandons the stream (upstream_stalled); 0 = off. */
     progressStallMs: number;
   };
-  images: { allowlist: string[]; maxBytes: number; downloadTimeoutMs: number };
+  /** `allowPrivate`: ALLOW_PRIVATE_IMAGE_URLS (plain http, any port, private addresses). */
+  images: { allowlist: string[]; allowPrivate: boolean; maxBytes: number; downloadTimeoutMs: number };
   retry: { baseDelayMs: number; maxDelayMs: number; busyDelayMs: number };
   /** Port of `/metrics` (0 = any free one); null = not served. */
   metricsPort: number | null;
@@ -41,7 +42,12 @@ export function buildWorkerConfig(env: Env): WorkerConfig {
       idleTimeoutMs: env.UPSTREAM_IDLE_TIMEOUT_MS,
       progressStallMs: env.UPSTREAM_PROGRESS_STALL_MS,
     },
-    images: { allowlist: env.IMAGE_HOST_ALLOWLIST, maxBytes: env.IMAGE_MAX_BYTES, downloadTimeoutMs: 60_000 },
+    images: {
+      allowlist: env.IMAGE_HOST_ALLOWLIST,
+      allowPrivate: env.ALLOW_PRIVATE_IMAGE_URLS,
+      maxBytes: env.IMAGE_MAX_BYTES,
+      downloadTimeoutMs: 60_000,
+    },
     retry: {
       baseDelayMs: env.RETRY_BASE_DELAY_MS,
       maxDelayMs: env.RETRY_MAX_DELAY_MS,

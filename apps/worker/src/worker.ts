@@ -1,4 +1,4 @@
-import { type Env, imageUrlSecret, publicBaseUrl } from "@darkroom/config";
+import { type Env, imageUrlSecret, imageUrlWebhookWindowSeconds, publicBaseUrl } from "@darkroom/config";
 import { createPrismaClient, renewLeases, writeProgressBatch } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
@@ -19,6 +19,7 @@ import { Agent } from "undici";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
 import { Admitter } from "./generation/admitter";
 import { AttemptTicker } from "./generation/attempt-ticker";
+import { createImageDispatcher } from "./generation/image-dispatcher";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
 import { QuotaGuard } from "./maintenance/quota-guard";
 import { applyRetention, reconcile } from "./maintenance/reconciler";
@@ -75,6 +76,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
     bodyTimeout: 0,
     connections: config.concurrency + 16,
   });
+  const imageDownloads = createImageDispatcher(config.images);
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
   const metrics = new WorkerMetrics();
   const metricsServer =
@@ -131,6 +133,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       upstream,
       quotaGuard,
       metrics,
+      images: imageDownloads,
     }),
     {
       connection,
@@ -166,7 +169,15 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       }),
       schedule: env.WEBHOOK_RETRY_SCHEDULE,
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
-      signer: secret === null ? null : new ImageUrlSigner(() => publicBaseUrl(env), secret, env.IMAGE_URL_TTL_SECONDS),
+      signer:
+        secret === null
+          ? null
+          : new ImageUrlSigner(
+              () => publicBaseUrl(env),
+              secret,
+              env.IMAGE_URL_TTL_SECONDS,
+              imageUrlWebhookWindowSeconds(env),
+            ),
       publicBaseUrl: publicBaseUrl(env),
       slots: new WebhookSlots(publisher, {
         prefix: env.QUEUE_PREFIX,
@@ -229,6 +240,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       ticker.close();
       await metricsServer?.close();
       await upstream.destroy().catch(() => undefined);
+      await imageDownloads.destroy().catch(() => undefined);
       await cancels.close();
       await webhookQueue.close();
       await queue.close();

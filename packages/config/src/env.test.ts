@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseDurationList, parseEnv, tenantDefaults } from "./env";
+import {
+  ConfigError,
+  imageUrlSecret,
+  imageUrlWebhookWindowSeconds,
+  parseDurationList,
+  parseEnv,
+  tenantDefaults,
+} from "./env";
 
 describe("environment parsing", () => {
   it("has defaults that run on a machine with local Postgres and Redis", () => {
@@ -13,6 +20,7 @@ describe("environment parsing", () => {
       WORKER_CONCURRENCY: 50,
       STORAGE_DIR: "./data/images",
       ALLOW_PRIVATE_WEBHOOK_URLS: false,
+      ALLOW_PRIVATE_IMAGE_URLS: false,
       UPSTREAM_IDLE_TIMEOUT_MS: 120_000,
       RETRY_BASE_DELAY_MS: 1000,
       RETRY_MAX_DELAY_MS: 30_000,
@@ -55,6 +63,34 @@ describe("environment parsing", () => {
   it("requires ADMIN_TOKEN in production and a sane retry range", () => {
     expect(() => parseEnv({ NODE_ENV: "production" })).toThrow(/ADMIN_TOKEN: is required in production/);
     expect(() => parseEnv({ RETRY_BASE_DELAY_MS: "5000", RETRY_MAX_DELAY_MS: "100" })).toThrow(/RETRY_MAX_DELAY_MS/);
+  });
+
+  it("requires IMAGE_URL_SECRET in production, apart from ADMIN_TOKEN; elsewhere derives the key from ADMIN_TOKEN", () => {
+    const admin = "an-admin-token-0123456789";
+    expect(() => parseEnv({ NODE_ENV: "production", ADMIN_TOKEN: admin })).toThrow(
+      /IMAGE_URL_SECRET: is required in production/,
+    );
+    expect(() => parseEnv({ NODE_ENV: "production", ADMIN_TOKEN: admin, IMAGE_URL_SECRET: admin })).toThrow(
+      /IMAGE_URL_SECRET: must differ from ADMIN_TOKEN/,
+    );
+    const production = parseEnv({
+      NODE_ENV: "production",
+      ADMIN_TOKEN: admin,
+      IMAGE_URL_SECRET: "a-secret-of-its-own",
+    });
+    expect(imageUrlSecret(production)).toBe("a-secret-of-its-own");
+    const development = parseEnv({ ADMIN_TOKEN: admin });
+    expect(imageUrlSecret(development)).toMatch(/^[0-9a-f]{64}$/);
+    expect(imageUrlSecret(development)).not.toBe(admin);
+  });
+
+  it("keeps webhook image URLs valid for the whole retry schedule plus each attempt's timeout", () => {
+    // 5s+5m+30m+2h+5h+10h+10h, and eight attempts of 10 s.
+    expect(imageUrlWebhookWindowSeconds(parseEnv({}))).toBe(99_305 + 80);
+    const short = parseEnv({ WEBHOOK_RETRY_SCHEDULE: "3s,20s", WEBHOOK_TIMEOUT_MS: "1500" });
+    expect(imageUrlWebhookWindowSeconds(short)).toBe(Math.ceil(23 + 4.5));
+    expect(parseEnv({ IMAGE_URL_TTL_SECONDS: "2" }).IMAGE_URL_TTL_SECONDS).toBe(2);
+    expect(() => parseEnv({ IMAGE_URL_TTL_SECONDS: "0" })).toThrow(/IMAGE_URL_TTL_SECONDS: must be at least 1/);
   });
 
   it("reads the events fallback poll interval, 2 s by default, within bounds", () => {

@@ -101,8 +101,10 @@ export const EnvSchema = z.object({
   HOST: z.string().default("127.0.0.1"),
   PUBLIC_BASE_URL: url(["http:", "https:"]).optional(),
   ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+  /** The HMAC key of signed image URLs: required in production; elsewhere derived from ADMIN_TOKEN when unset. */
   IMAGE_URL_SECRET: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
-  IMAGE_URL_TTL_SECONDS: int(3600, 60, 7 * 24 * 3600),
+  /** Signed image URLs in API answers live at least this long (URLs in webhook bodies longer: see imageUrlWebhookWindowSeconds). */
+  IMAGE_URL_TTL_SECONDS: int(3600, 1, 7 * 24 * 3600),
   COMETAPI_BASE_URL: url(["http:", "https:"], "https://api.cometapi.com"),
   COMETAPI_KEY: z.string().min(1, { error: "must not be empty" }).optional(),
   /** Where `npm start` runs the upstream simulator when COMETAPI_KEY is unset. */
@@ -125,6 +127,12 @@ export const EnvSchema = z.object({
   /** `POST /v1/webhook-deliveries/{id}/redeliver` calls one tenant may make per minute, over every API process. */
   WEBHOOK_REDELIVERIES_PER_MINUTE: int(60, 1, 1_000_000),
   IMAGE_HOST_ALLOWLIST: list("filesystem.site,*.filesystem.site"),
+  /**
+   * Result-image downloads may use plain http, any port of an allowed host and loopback/private
+   * addresses (development, tests and the simulator); otherwise https, port 443 unless the allowlist
+   * entry names one, and only public addresses, as webhooks.
+   */
+  ALLOW_PRIVATE_IMAGE_URLS: bool(false),
   IMAGE_MAX_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   UPSTREAM_CONNECT_TIMEOUT_MS: int(10_000, 100, 600_000),
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: int(60_000, 100, 3_600_000),
@@ -243,17 +251,44 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   if (env.NODE_ENV === "production" && env.ADMIN_TOKEN === undefined) {
     throw new ConfigError([{ variable: "ADMIN_TOKEN", message: "is required in production" }]);
   }
+  if (env.NODE_ENV === "production" && env.IMAGE_URL_SECRET === undefined) {
+    // A key of its own: whoever learns it can sign image links, nothing more; and rotating the
+    // admin token does not silently invalidate every link (or keep old ones valid).
+    throw new ConfigError([
+      {
+        variable: "IMAGE_URL_SECRET",
+        message:
+          "is required in production (the key of signed image URLs, 16+ characters, the same for API and worker processes; it is not derived from ADMIN_TOKEN there)",
+      },
+    ]);
+  }
+  if (env.IMAGE_URL_SECRET !== undefined && env.IMAGE_URL_SECRET === env.ADMIN_TOKEN) {
+    throw new ConfigError([{ variable: "IMAGE_URL_SECRET", message: "must differ from ADMIN_TOKEN" }]);
+  }
   return env;
 }
 
 /**
  * The key that signs image URLs, shared by every process that renders a job (the API, and the
- * worker for webhook bodies): IMAGE_URL_SECRET, else derived from ADMIN_TOKEN; null without either.
+ * worker for webhook bodies): IMAGE_URL_SECRET, else (never in production, where it is required)
+ * derived from ADMIN_TOKEN; null without either.
  */
 export function imageUrlSecret(env: Env): string | null {
   if (env.IMAGE_URL_SECRET !== undefined) return env.IMAGE_URL_SECRET;
   if (env.ADMIN_TOKEN === undefined) return null;
   return createHmac("sha256", env.ADMIN_TOKEN).update("darkroom image urls").digest("hex");
+}
+
+/**
+ * How much longer than IMAGE_URL_TTL_SECONDS the image URLs in a webhook body live: the whole retry
+ * schedule, plus each attempt's timeout. The body is built at the first attempt and sent verbatim by
+ * every retry, so its links must still work at the last one. API and worker processes must agree on
+ * it (the API refuses URLs that expire further ahead than any signed).
+ */
+export function imageUrlWebhookWindowSeconds(env: Env): number {
+  const schedule = env.WEBHOOK_RETRY_SCHEDULE;
+  const totalMs = schedule.reduce((sum, ms) => sum + ms, 0) + (schedule.length + 1) * env.WEBHOOK_TIMEOUT_MS;
+  return Math.ceil(totalMs / 1000);
 }
 
 /** The settings of a tenant: the stored form, shared by the environment defaults and the admin API. */

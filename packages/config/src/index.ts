@@ -3,6 +3,7 @@ export {
   type Env,
   EnvSchema,
   imageUrlSecret,
+  imageUrlWebhookWindowSeconds,
   loadEnv,
   loadEnvOrExit,
   parseDurationList,

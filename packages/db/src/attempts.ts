@@ -52,7 +52,8 @@ export interface Claim {
 /**
  * Moves a queued job to running as attempt n+1 and records the attempt (on the fallback model once
  * the job switched to it, else the primary); a running job whose lease expired (its worker died) is
- * taken over the same way, its attempt ending as interrupted. Null when the job is not claimable.
+ * taken over the same way, its attempt ending as interrupted. Null when the job is not claimable,
+ * which includes a queued job whose start-by (`queue_timeout_seconds`) passed before its run started.
  */
 export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Claim | null> {
   const [started] = planEvents([{ type: "job.started", data: {} }]);
@@ -65,7 +66,9 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
         "startedAt" = COALESCE("startedAt", now()), "progressStage" = 'starting',
         "leaseOwner" = ${input.leaseOwner}, "leaseExpiresAt" = now() + make_interval(secs => ${input.leaseMs / 1000}),
         "nextAttemptAt" = NULL, "updatedAt" = now()
-      WHERE id = ${input.jobId} AND (status = 'queued'::"JobStatus"
+      WHERE id = ${input.jobId} AND ((status = 'queued'::"JobStatus"
+          -- A run not started by its start-by never starts: failQueueTimeout fails it instead.
+          AND NOT (attempt = "attemptBase" AND "queueExpiresAt" IS NOT NULL AND "queueExpiresAt" < now()))
         OR (status = 'running'::"JobStatus" AND "leaseExpiresAt" < now()))
       RETURNING id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt, n,
         size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",

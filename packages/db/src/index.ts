@@ -84,6 +84,7 @@ export {
 } from "./migrate";
 export { type LiveProgress, presentJob, presentJobForOperator } from "./present";
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
+export { failQueueTimeout, failQueueTimeouts, QUEUE_TIMEOUT_MESSAGE } from "./queue-timeout";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
 export {
   type ApiKeyView,

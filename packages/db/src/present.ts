@@ -37,6 +37,8 @@ export function presentJob(
     quality: job.quality as ImageQuality,
     max_attempts: job.maxAttempts,
     deadline_at: job.deadlineAt.toISOString(),
+    queue_timeout_seconds: job.queueTimeoutSeconds,
+    queue_expires_at: iso(job.queueExpiresAt),
     priority: job.priority,
     progress: {
       percent: job.progressPercent,

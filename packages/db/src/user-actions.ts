@@ -72,6 +72,9 @@ export async function retryJob(
         finishedAt: null,
         nextAttemptAt: null,
         deadlineAt: new Date(now.getTime() + current.deadlineSeconds * 1000),
+        // The retry is a new run: it gets its own start-by, as its own deadline.
+        queueExpiresAt:
+          current.queueTimeoutSeconds === null ? null : new Date(now.getTime() + current.queueTimeoutSeconds * 1000),
       },
     });
     if (updated.count === 0) throw new AppError("conflict", `Job ${jobId} changed meanwhile; try again.`);

@@ -14,6 +14,7 @@ export const JOB_ERROR_CODES = [
   "no_image",
   "result_unavailable",
   "deadline_exceeded",
+  "queue_timeout",
   "internal",
 ] as const;
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];

@@ -1,5 +1,6 @@
+import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ImageUrlSigner } from "./image-urls";
+import { IMAGE_URL_CLOCK_SKEW_SECONDS, ImageUrlSigner } from "./image-urls";
 
 const SECRET = "a-secret-of-at-least-16-chars";
 const TTL = 3600;
@@ -70,5 +71,54 @@ describe("ImageUrlSigner", () => {
       expect(s.url(JOB, 0, windowStart)).toBe(s.url(JOB, 0, windowStart + ttl * 1000 - 1));
       expect(s.url(JOB, 0, windowStart)).not.toBe(s.url(JOB, 0, windowStart + ttl * 1000));
     }
+  });
+
+  it("signs webhook URLs for the retry window plus the TTL, and no longer", () => {
+    const window = 28 * 3600;
+    const s = new ImageUrlSigner(() => "http://api.test", SECRET, TTL, window);
+    const { expires, signature } = parts(s.webhookUrl(JOB, 0, NOW));
+    const lifetimeMs = Number(expires) * 1000 - NOW;
+    expect(lifetimeMs).toBeGreaterThanOrEqual((window + TTL) * 1000);
+    expect(lifetimeMs).toBeLessThanOrEqual((window + 2 * TTL) * 1000);
+    expect(s.verify(JOB, 0, expires, signature, NOW)).toBe(true);
+    expect(s.verify(JOB, 0, expires, signature, NOW + (window + TTL) * 1000)).toBe(true);
+    // The same URL, checked by a process that knows no window, is too far ahead to be one it signs.
+    expect(signer.check(JOB, 0, `expires=${expires}&signature=${signature}`, NOW)).toBe("too_far_ahead");
+  });
+
+  it("refuses a correctly signed expiry further ahead than the longest lifetime signed (plus clock skew)", () => {
+    const sign = (exp: number) =>
+      `expires=${exp}&signature=${createHmac("sha256", SECRET).update(`${JOB}:0:${exp}`).digest("base64url")}`;
+    const nowSeconds = Math.floor(NOW / 1000);
+    const limit = nowSeconds + signer.maxLifetimeSeconds + IMAGE_URL_CLOCK_SKEW_SECONDS;
+    expect(signer.maxLifetimeSeconds).toBe(2 * TTL);
+    expect(signer.check(JOB, 0, sign(limit), nowSeconds * 1000)).toBeNull();
+    expect(signer.check(JOB, 0, sign(limit + 1), nowSeconds * 1000)).toBe("too_far_ahead");
+    expect(signer.check(JOB, 0, sign(999999999999), NOW)).toBe("too_far_ahead");
+  });
+
+  it("accepts only the canonical form of the query", () => {
+    const query = new URL(signer.url(JOB, 0, NOW)).search.slice(1);
+    const { expires, signature } = parts(signer.url(JOB, 0, NOW));
+    expect(signer.check(JOB, 0, query, NOW)).toBeNull();
+    const flipped = signature.replace(/[a-z]/, (c) => c.toUpperCase());
+    for (const variant of [
+      `signature=${signature}&expires=${expires}`,
+      `${query}&x=1`,
+      `x=1&${query}`,
+      `${query}&`,
+      `${query}&signature=${signature}`,
+      `expires=${expires}&expires=${expires}&signature=${signature}`,
+      `expires=0${expires}&signature=${signature}`,
+      `expires=%3${expires.slice(0, 1)}${expires.slice(1)}&signature=${signature}`,
+      `expires=${expires}&signature=${signature}%3D`,
+      `expires=${expires}&signature=${signature}=`,
+      `EXPIRES=${expires}&SIGNATURE=${signature}`,
+      `expires=${expires}&signature=${flipped}`,
+    ]) {
+      expect(signer.check(JOB, 0, variant, NOW), variant).not.toBeNull();
+    }
+    expect(signer.check(JOB, 0, `expires=${expires}&signature=${flipped}`, NOW)).toBe("bad_signature");
+    expect(signer.check(JOB, 0, `signature=${signature}&expires=${expires}`, NOW)).toBe("not_canonical");
   });
 });

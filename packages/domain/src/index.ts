@@ -20,7 +20,12 @@ export {
   usageLimitError,
 } from "./errors";
 export { type IdPrefix, isId, newId, ulid } from "./ids";
-export { ImageUrlSigner } from "./image-urls";
+export {
+  IMAGE_URL_CLOCK_SKEW_SECONDS,
+  IMAGE_URL_REFUSAL_MESSAGES,
+  type ImageUrlRefusal,
+  ImageUrlSigner,
+} from "./image-urls";
 export {
   type AttemptView,
   DEFAULT_WEBHOOK_EVENTS,

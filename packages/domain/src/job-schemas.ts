@@ -138,6 +138,16 @@ export const JobCreateSchema = z.strictObject({
     .min(10, { error: "must be at least 10" })
     .max(3600, { error: "must be at most 3600" })
     .default(900),
+  /** Start-by: a job not started this long after creation (or a user retry) fails `queue_timeout`. */
+  queue_timeout_seconds: z
+    .int({ error: "must be an integer" })
+    .min(10, { error: "must be at least 10" })
+    .max(3600, { error: "must be at most 3600" })
+    .nullable()
+    .default(null)
+    .describe(
+      "Seconds the job may wait before its first attempt starts; past that it fails queue_timeout without reaching the upstream, at no cost. null: it may wait until its deadline",
+    ),
   priority: z.enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` }).default("normal"),
   webhook_url: absoluteHttpUrl
     .refine((url) => !hasLoneSurrogate(url), { message: LONE_SURROGATE_MESSAGE })
@@ -248,6 +258,10 @@ export interface JobView {
   quality: ImageQuality;
   max_attempts: number;
   deadline_at: string;
+  /** As given at creation; null: the job may wait until its deadline. */
+  queue_timeout_seconds: number | null;
+  /** The start-by of the current run (creation or last user retry plus `queue_timeout_seconds`); null without one. */
+  queue_expires_at: string | null;
   priority: Priority;
   progress: {
     percent: number;

@@ -51,6 +51,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     COMETAPI_BASE_URL: simulator.url,
     COMETAPI_KEY: "sk-test-upstream-key",
     IMAGE_HOST_ALLOWLIST: `127.0.0.1:${simulator.port}`,
+    // The simulator serves its images over plain http on 127.0.0.1.
+    ALLOW_PRIVATE_IMAGE_URLS: "true",
     WORKER_CONCURRENCY: "8",
     RETRY_BASE_DELAY_MS: "50",
     RETRY_MAX_DELAY_MS: "500",

@@ -36,7 +36,8 @@ async function imageUrl(directive = ""): Promise<string> {
   return url;
 }
 
-const limits = { maxBytes: 20 * 1024 * 1024, timeoutMs: 5000 };
+// The simulator serves plain http on 127.0.0.1: allowed only with allowPrivate (ALLOW_PRIVATE_IMAGE_URLS).
+const limits = { maxBytes: 20 * 1024 * 1024, timeoutMs: 5000, allowPrivate: true };
 
 describe("downloadImage", () => {
   it("downloads the same bytes the file host serves, with sniffed dimensions", async () => {
@@ -86,13 +87,11 @@ describe("downloadImage", () => {
 
   it("stops at maxBytes and on timeout", async () => {
     const url = await imageUrl();
-    expect(
-      (await expectUpstreamFailure(downloadImage(url, { allowlist, maxBytes: 1000, timeoutMs: 5000 }))).message,
-    ).toMatch(/limit/);
-    const slow = await imageUrl("[[sim script=img_slow img_delay_ms=2000]]");
-    const error = await expectUpstreamFailure(
-      downloadImage(slow, { allowlist, maxBytes: limits.maxBytes, timeoutMs: 200 }),
+    expect((await expectUpstreamFailure(downloadImage(url, { ...limits, allowlist, maxBytes: 1000 }))).message).toMatch(
+      /limit/,
     );
+    const slow = await imageUrl("[[sim script=img_slow img_delay_ms=2000]]");
+    const error = await expectUpstreamFailure(downloadImage(slow, { ...limits, allowlist, timeoutMs: 200 }));
     expect(error).toMatchObject({ retryable: true });
     expect(error.message).toMatch(/timed out/);
   });

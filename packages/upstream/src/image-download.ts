@@ -11,6 +11,14 @@ export interface DownloadImageOptions {
    * `"*.domain"` (any subdomain of domain, not the domain itself).
    */
   allowlist: string[];
+  /**
+   * `ALLOW_PRIVATE_IMAGE_URLS`: plain http and any port of an allowed host (development, tests, the
+   * simulator). Otherwise only https, on port 443 or a port the matching allowlist entry names; the
+   * addresses are checked by `dispatcher` (pass `createGuardedDispatcher` of `@darkroom/webhooks`
+   * with the same `allowPrivate`, as the worker does), which refuses loopback, private, link-local
+   * and metadata addresses at every connection.
+   */
+  allowPrivate?: boolean;
   maxBytes: number;
   /** Whole download, redirects included. */
   timeoutMs: number;
@@ -28,19 +36,63 @@ export interface DownloadedImage {
 
 const MAX_REDIRECTS = 3;
 
-/** True when `url`'s host is allowed by one of the allowlist entries. */
-export function isHostAllowed(url: URL, allowlist: readonly string[]): boolean {
+/** The port a URL connects to. */
+const portOf = (url: URL): string => (url.port === "" ? (url.protocol === "https:" ? "443" : "80") : url.port);
+
+/** The allowlist entry that allows `url`'s host (and port, when the entry names one), or undefined. */
+function allowingEntry(url: URL, allowlist: readonly string[]): { entry: string; namesPort: boolean } | undefined {
   const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
-  const port = url.port === "" ? (url.protocol === "https:" ? "443" : "80") : url.port;
-  return allowlist.some((raw) => {
+  const port = portOf(url);
+  for (const raw of allowlist) {
     const entry = raw.trim().toLowerCase();
-    if (entry === "") return false;
+    if (entry === "") continue;
     const portMatch = /^(.*):(\d+)$/.exec(entry);
     const entryHost = (portMatch?.[1] ?? entry).replace(/^\[|\]$/g, "");
-    if (portMatch?.[2] !== undefined && portMatch[2] !== port) return false;
-    if (entryHost.startsWith("*.")) return host.endsWith(entryHost.slice(1)) && host.length > entryHost.length - 1;
-    return host === entryHost;
-  });
+    if (portMatch?.[2] !== undefined && portMatch[2] !== port) continue;
+    const matches = entryHost.startsWith("*.")
+      ? host.endsWith(entryHost.slice(1)) && host.length > entryHost.length - 1
+      : host === entryHost;
+    if (matches) return { entry, namesPort: portMatch !== null };
+  }
+  return undefined;
+}
+
+/** True when `url`'s host is allowed by one of the allowlist entries. */
+export function isHostAllowed(url: URL, allowlist: readonly string[]): boolean {
+  return allowingEntry(url, allowlist) !== undefined;
+}
+
+/** A download refused before any connection: the same URL will never be allowed. */
+const refused = (url: URL, why: string) => fetchError(`image URL ${url.origin} refused: ${why}`, false);
+
+/**
+ * Why a URL (first or after a redirect) may not be fetched, or null. The same rules as webhooks:
+ * no credentials; unless `allowPrivate`, https only, and port 443 unless the allowlist entry names
+ * the port. Addresses are the dispatcher's to check, at connect time (DNS can change).
+ */
+function refusal(url: URL, options: DownloadImageOptions): UpstreamError | null {
+  const allowed = allowingEntry(url, options.allowlist);
+  if (allowed === undefined) return fetchError(`image host ${url.host} is not in the allowlist`, false);
+  if (url.username !== "" || url.password !== "") return refused(url, "it carries a username or password");
+  if (options.allowPrivate === true) return null;
+  if (url.protocol !== "https:") {
+    return refused(url, `${url.protocol} is not allowed (https only, unless ALLOW_PRIVATE_IMAGE_URLS=true)`);
+  }
+  if (portOf(url) !== "443" && !allowed.namesPort) {
+    return refused(
+      url,
+      `port ${portOf(url)} is not allowed (443, or a port its IMAGE_HOST_ALLOWLIST entry names as host:port)`,
+    );
+  }
+  return null;
+}
+
+/** The guarded dispatcher's refusal (`BlockedAddressError` of `@darkroom/webhooks`), found by name in the cause chain. */
+function blockedAddress(error: unknown): Error | null {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e.name === "BlockedAddressError") return e;
+  }
+  return null;
 }
 
 function fetchError(
@@ -59,7 +111,8 @@ function fetchError(
 }
 
 /**
- * Downloads a result image from an allowed host: refuses other hosts (also on redirects), non-image
+ * Downloads a result image from an allowed host: refuses other hosts, schemes, ports and addresses
+ * (see `allowPrivate`; also on redirects), non-image
  * content types and bodies that are not a PNG/JPEG/WebP, stops reading past `maxBytes`, and notices
  * bodies shorter than their Content-Length. Failures are `UpstreamError`s with code
  * `result_unavailable` and class `result_fetch`; 5xx, 429, timeouts and broken connections are
@@ -76,14 +129,19 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
   try {
     let target = parseUrl(url);
     for (let hop = 0; ; hop += 1) {
-      if (!isHostAllowed(target, options.allowlist)) {
-        throw fetchError("The image host is not in the allowlist.", false, { detail: target.host });
-      }
+      const refusedUrl = refusal(target, options);
+      if (refusedUrl !== null) throw refusedUrl;
       let response: Dispatcher.ResponseData;
       try {
         response = await request(target, { method: "GET", signal: controller.signal, dispatcher: options.dispatcher });
       } catch (error) {
         if (signal?.aborted) throw canceled();
+        const blocked = blockedAddress(error);
+        if (blocked !== null) {
+          const detail = (blocked as Error & { detail?: string }).detail;
+          const why = detail === undefined ? blocked.message : `${target.hostname} ${detail}`;
+          throw fetchError(`image URL ${target.origin} refused: ${why}`, false, { cause: error });
+        }
         throw fetchError(
           scope.timedOut()
             ? "image download timed out"

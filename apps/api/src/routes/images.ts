@@ -1,27 +1,32 @@
 import { findImage, findJobForTenant } from "@darkroom/db";
-import { AppError, isId } from "@darkroom/domain";
+import { AppError, IMAGE_URL_REFUSAL_MESSAGES, isId } from "@darkroom/domain";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { authenticateApiKey } from "../http/auth";
 import { bearerToken } from "../http/context";
 
+/** The raw query string of a request (without `?`), as sent: signed URLs are checked byte for byte. */
+function rawQueryOf(req: Request): string {
+  const at = req.originalUrl.indexOf("?");
+  return at === -1 ? "" : req.originalUrl.slice(at + 1);
+}
+
 /**
  * `GET /v1/jobs/{id}/images/{index}`: with the API key of the job's tenant, or with the signed
- * `expires` + `signature` query of the job's `result.images[].url`.
+ * `expires` + `signature` query of the job's `result.images[].url`. A request without a key that
+ * names either parameter is a signed request: anything but the exact form Darkroom signs, an
+ * expired URL or one whose expiry is further ahead than any it signs is refused (403).
  */
 export function imagesRouter(deps: ApiDeps): Router {
   const router = Router();
 
   const authorize = async (req: Request, res: Response): Promise<void> => {
     const { id, index } = req.params as { id: string; index: string };
-    const { expires, signature } = req.query;
-    if (typeof expires === "string" && typeof signature === "string" && bearerToken(req) === null) {
-      if (!deps.signer.verify(id, Number(index), expires, signature)) {
-        throw new AppError(
-          "forbidden",
-          "The image URL's signature is invalid or has expired; fetch the job again for a fresh URL.",
-        );
-      }
+    if (bearerToken(req) === null && ("expires" in req.query || "signature" in req.query)) {
+      // One index, one form: /images/01 is not the URL that was signed for /images/1.
+      const refusal =
+        String(Number(index)) === index ? deps.signer.check(id, Number(index), rawQueryOf(req)) : "not_canonical";
+      if (refusal !== null) throw new AppError("forbidden", IMAGE_URL_REFUSAL_MESSAGES[refusal]);
       return;
     }
     const { tenantId } = await authenticateApiKey(deps, req, res);

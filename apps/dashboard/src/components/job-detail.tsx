@@ -162,6 +162,17 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                 </dd>
               </>
             )}
+            {job.queue_expires_at !== null && (
+              <>
+                <dt>Start by</dt>
+                <dd data-testid="detail-start-by" data-value={job.queue_expires_at}>
+                  {formatDateTime(job.queue_expires_at)}{" "}
+                  <span className="muted">
+                    (queue_timeout_seconds {job.queue_timeout_seconds}; not started by then: fails queue_timeout)
+                  </span>
+                </dd>
+              </>
+            )}
             {(job.status === "queued" || job.status === "running") && (
               <>
                 <dt>Estimate</dt>

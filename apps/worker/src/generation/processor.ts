@@ -3,6 +3,7 @@ import {
   claimJob,
   completeJob,
   failAttempt,
+  failQueueTimeout,
   type PrismaClient,
   releaseJob,
   type StoredImageInput,
@@ -53,6 +54,8 @@ export interface GenerationDeps {
   quotaGuard: Pick<QuotaGuard, "onQuotaAnswer"> | null;
   /** Counters served on `/metrics`. */
   metrics: WorkerMetrics;
+  /** The pool of result-image downloads, with the address guard (image-dispatcher.ts). */
+  images: Dispatcher;
 }
 
 /** The attempt given back when the upstream answers that its quota is used up (the guard is on). */
@@ -134,6 +137,13 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       leaseMs: config.leaseMs,
     });
     if (claim === null) {
+      // A job that waited past its start-by is failed here rather than left to the sweep: it never
+      // reaches the upstream.
+      if (await failQueueTimeout(db, jobId)) {
+        deps.notify(jobId);
+        deps.logger.info({ job_id: jobId }, "job not started within its queue_timeout_seconds: failed queue_timeout");
+        return;
+      }
       deps.logger.debug({ job_id: jobId }, "job not claimable (terminal, or owned by a live attempt)");
       return;
     }
@@ -166,6 +176,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         config,
         signal: controller.signal,
         dispatcher: deps.upstream,
+        imageDispatcher: deps.images,
         onProgress: (state) => progress.push(state),
         store: async (index, bytes, sourceUrl) => {
           const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);

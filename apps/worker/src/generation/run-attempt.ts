@@ -27,6 +27,8 @@ export interface AttemptContext {
   signal: AbortSignal;
   /** The process's keep-alive pool to the upstream (its connect timeout is UPSTREAM_CONNECT_TIMEOUT_MS). */
   dispatcher: Dispatcher;
+  /** The pool of result-image downloads, with the address guard (image-dispatcher.ts). */
+  imageDispatcher: Dispatcher;
   onProgress: (state: ProgressState) => void;
   /** Validates and stores one image (the caller keeps track, to remove them if the attempt is fenced out). */
   store: (index: number, bytes: Buffer, sourceUrl: string | null) => Promise<StoredImageInput>;
@@ -60,15 +62,17 @@ async function downloadWithRetries(url: string, ctx: AttemptContext) {
     try {
       return await downloadImage(url, {
         allowlist: config.images.allowlist,
+        allowPrivate: config.images.allowPrivate,
         maxBytes: config.images.maxBytes,
         timeoutMs: config.images.downloadTimeoutMs,
         signal,
+        dispatcher: ctx.imageDispatcher,
       });
     } catch (error) {
       if (signal.aborted) throw error;
       lastError = error;
-      // A host outside the allowlist will not change its mind.
-      if (error instanceof UpstreamError && /allowlist/i.test(error.message)) break;
+      // A host outside the allowlist, or a scheme, port or address refused, will not change its mind.
+      if (error instanceof UpstreamError && /allowlist| refused: /i.test(error.message)) break;
     }
   }
   const base = lastError instanceof UpstreamError ? lastError : undefined;

@@ -1,4 +1,10 @@
-import { deleteJobsFinishedBefore, failExpiredJobs, findOrphanCandidates, type PrismaClient } from "@darkroom/db";
+import {
+  deleteJobsFinishedBefore,
+  failExpiredJobs,
+  failQueueTimeouts,
+  findOrphanCandidates,
+  type PrismaClient,
+} from "@darkroom/db";
 import { isTerminal } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import { type FairIntake, type GenerationQueue, QUEUES, withTimeout, workIdOf } from "@darkroom/queue";
@@ -21,6 +27,8 @@ export interface ReconcileDeps {
 
 export interface ReconcileReport {
   expired: number;
+  /** Queued jobs failed `queue_timeout`: their start-by passed before a worker took them. */
+  queueTimedOut: number;
   reenqueued: number;
   /** Admissions given a new BullMQ job (their admitter died before adding one). */
   readmitted: number;
@@ -32,11 +40,23 @@ export interface ReconcileReport {
  * Postgres is the record, Redis only work in flight: every job that should be in flight but is in
  * no intake, no retry wait and no admission (a crash between commit and enqueue, Redis lost its
  * data) is queued again, admissions whose BullMQ job is gone get a new one (or are freed when
- * their job ended), and jobs past their deadline are failed. Safe to run on many workers at once:
+ * their job ended), jobs past their deadline are failed, and so are queued jobs past their start-by. Safe to run on many workers at once:
  * every step in Redis is one script fenced on the admission's BullMQ id, and every state change in
  * Postgres is conditional.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  // Queued jobs whose start-by passed while no worker took them (slots busy, workers down); before
+  // the deadlines, so that a job that never started says so even when its deadline passed too.
+  const queueTimedOut = await failQueueTimeouts(deps.db);
+  for (const job of queueTimedOut) {
+    deps.notify(job.id);
+    // Out of its tenant's intake, as a cancel does: it no longer counts in queue positions, and is
+    // not admitted only to be found failed. Best effort: admitted, it would only find the job failed.
+    await deps.intake.remove(workIdOf(job.id, job.attemptBase)).catch(() => undefined);
+  }
+  if (queueTimedOut.length > 0) {
+    deps.logger.info({ jobs: queueTimedOut.length }, "failed queued jobs past their queue_timeout_seconds");
+  }
   const expired = await failExpiredJobs(deps.db);
   for (const job of expired) {
     deps.notify(job.id);
@@ -60,7 +80,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     reenqueued++;
     deps.logger.warn({ job_id: job.id, status: job.status }, "reconciler re-enqueued a job with no work in flight");
   }
-  return { expired: expired.length, reenqueued, readmitted, freed };
+  return { expired: expired.length, queueTimedOut: queueTimedOut.length, reenqueued, readmitted, freed };
 }
 
 /** Admissions older than the grace whose BullMQ job is not live: re-added, or freed if their job ended. */

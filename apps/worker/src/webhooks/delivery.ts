@@ -142,7 +142,11 @@ export async function wakeDelivery(queue: Queue, deliveryId: string): Promise<bo
   }
 }
 
-/** `{type, timestamp, data: <job object>}`, the job as it stands at the event's first attempt. */
+/**
+ * `{type, timestamp, data: <job object>}`, the job as it stands at the event's first attempt. Its
+ * image URLs are signed for the whole retry window plus IMAGE_URL_TTL_SECONDS (webhookUrl), since
+ * every retry sends this body verbatim.
+ */
 async function buildBody(
   deps: WebhookDeps,
   delivery: { jobId: string; event: { type: string; createdAt: Date } },
@@ -150,7 +154,7 @@ async function buildBody(
   const job = await findJobById(deps.db, delivery.jobId);
   if (job === null) throw new Error(`job ${delivery.jobId} of a pending delivery is gone`);
   const imageUrl = (id: string, index: number) =>
-    deps.signer?.url(id, index) ?? `${deps.publicBaseUrl}/v1/jobs/${id}/images/${index}`;
+    deps.signer?.webhookUrl(id, index) ?? `${deps.publicBaseUrl}/v1/jobs/${id}/images/${index}`;
   return JSON.stringify({
     type: delivery.event.type,
     timestamp: delivery.event.createdAt.toISOString(),

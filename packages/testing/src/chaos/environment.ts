@@ -107,6 +107,7 @@ export class ChaosEnvironment {
       COMETAPI_BASE_URL: this.simulator.url,
       COMETAPI_KEY: "sk-chaos",
       IMAGE_HOST_ALLOWLIST: `127.0.0.1:${this.simulator.port}`,
+      ALLOW_PRIVATE_IMAGE_URLS: "true",
       WORKER_CONCURRENCY: "10",
       RETRY_BASE_DELAY_MS: "100",
       RETRY_MAX_DELAY_MS: "2000",
