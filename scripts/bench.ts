@@ -137,6 +137,8 @@ async function startSystem(label: string, extra: Record<string, string> = {}): P
     QUEUE_PREFIX: redis.prefix,
     PORT: "0",
     ADMIN_TOKEN,
+    // The bench runs its processes with NODE_ENV=production, where signed image URLs need a key of their own.
+    IMAGE_URL_SECRET: "bench-image-url-secret-0123456789",
     STORAGE_DIR: storage,
     COMETAPI_BASE_URL: upstreamUrl,
     COMETAPI_KEY: "sk-bench-upstream-key",

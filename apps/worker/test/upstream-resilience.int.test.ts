@@ -33,6 +33,9 @@ beforeAll(async () => {
       UPSTREAM_BUSY_RETRY_DELAY_MS: String(BUSY_MS),
       METRICS_PORT: "0",
       ALLOW_PRIVATE_WEBHOOK_URLS: "true",
+      // A quota answer must fail its job here (its words are what is checked), not pause
+      // generation for the rest of the file: the quota guard is off (quota-guard.int.test.ts).
+      UPSTREAM_QUOTA_POLL_SECONDS: "0",
     },
   });
   const worker = stack.workers[0];
