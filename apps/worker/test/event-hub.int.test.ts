@@ -50,7 +50,7 @@ describe("the event hub", () => {
   it("feeds 20 SSE clients and 3 Prefer: wait callers of a job from one reader: reads grow with signals, not clients", async () => {
     // The fallback poll is far away: every read after the start follows a Redis signal.
     const hubApi = (await stack.addApi({ EVENTS_FALLBACK_POLL_MS: "60000" })).url;
-    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=150]]") });
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=80]]") });
     const CLIENTS = 20;
     const WAITERS = 3;
     const streams = Array.from({ length: CLIENTS }, () =>
@@ -128,7 +128,7 @@ describe("the event hub", () => {
 
   it("a client joining late with Last-Event-ID gets exactly the missing events, then the live ones", async () => {
     const hubApi = (await stack.addApi({ EVENTS_FALLBACK_POLL_MS: "60000" })).url;
-    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=200]]") });
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=100]]") });
     const url = `${hubApi}/v1/jobs/${created.id}/events`;
     let joined: () => void = () => undefined;
     const midStream = new Promise<void>((resolve) => {
@@ -223,7 +223,7 @@ describe("live progress", () => {
   });
 
   it("a client that reconnects with the Last-Event-ID it holds after live progress gets no gap and nothing twice", async () => {
-    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=300]]") });
+    const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=120]]") });
     const url = `${stack.apiUrl}/v1/jobs/${created.id}/events`;
     const first = await readSse(url, {
       headers: auth(),
