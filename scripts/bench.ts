@@ -36,7 +36,7 @@ import {
   writeDoc,
 } from "./bench/report";
 import { over, percentile, type Spread, spread } from "./bench/stats";
-import { preciseNow } from "./bench/time";
+import { monotonicMs, preciseNow } from "./bench/time";
 
 const { values: flags } = parseArgs({
   options: {
@@ -683,7 +683,7 @@ async function latencyScenario(system: System) {
               // live arrives as an id alone, which dispatches nothing).
               onEvent: (event) => {
                 if (event.event !== "job.progress") return;
-                const at = preciseNow();
+                const at = monotonicMs();
                 const percent = (JSON.parse(event.data) as { data?: { percent?: number } }).data?.percent;
                 if (typeof percent !== "number" || seen.has(percent)) return;
                 seen.add(percent);
@@ -712,12 +712,15 @@ async function latencyScenario(system: System) {
         const sent = (await sentRes.json()) as Record<string, [number, number][]>;
         const latencies: number[] = [];
         let outside = 0;
+        // Send and receive instants are on the monotonic clock; the plateau is on the wall clock
+        // (a millisecond of difference does not matter to which chunks fall inside it).
+        const wallOffset = preciseNow() - monotonicMs();
         for (const [tag, got] of received) {
           const sends = new Map(sent[tag] ?? []);
           for (const [percent, at] of got) {
             const sentAt = sends.get(percent);
             if (sentAt === undefined) continue;
-            if (sentAt < from || sentAt > to) outside++;
+            if (sentAt + wallOffset < from || sentAt + wallOffset > to) outside++;
             else latencies.push(at - sentAt);
           }
         }

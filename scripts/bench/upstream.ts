@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { deflateSync } from "node:zlib";
 import { pngChunk } from "@darkroom/upstream-simulator";
-import { preciseNow } from "./time";
+import { monotonicMs } from "./time";
 
 const DEFAULT_STEPS = Number(process.env.BENCH_STEPS ?? 5);
 const DEFAULT_STEP_MS = Number(process.env.BENCH_STEP_MS ?? 0);
@@ -108,7 +108,7 @@ async function chat(req: IncomingMessage, res: ServerResponse, origin: string): 
       const value = values[index] ?? 0;
       index += 1;
       res.write(frame(`${value}.`));
-      record?.push([value, preciseNow()]);
+      record?.push([value, monotonicMs()]);
       if (stepMs > 0 && index < values.length) {
         timer = setTimeout(step, stepMs);
         return;
