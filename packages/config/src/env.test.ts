@@ -50,6 +50,19 @@ describe("environment parsing", () => {
     }
   });
 
+  it("reads the circuit breaker settings with their defaults and bounds", () => {
+    expect(parseEnv({})).toMatchObject({
+      CIRCUIT_WINDOW_SECONDS: 60,
+      CIRCUIT_MIN_CALLS: 10,
+      CIRCUIT_FAILURE_RATE: 0.5,
+      CIRCUIT_OPEN_SECONDS: 60,
+    });
+    expect(parseEnv({ CIRCUIT_FAILURE_RATE: "0.25" }).CIRCUIT_FAILURE_RATE).toBe(0.25);
+    for (const bad of [{ CIRCUIT_FAILURE_RATE: "1.5" }, { CIRCUIT_MIN_CALLS: "0" }, { CIRCUIT_OPEN_SECONDS: "x" }]) {
+      expect(() => parseEnv(bad)).toThrow(Object.keys(bad)[0]);
+    }
+  });
+
   it("parses booleans strictly and lists case-insensitively", () => {
     expect(parseEnv({ ALLOW_PRIVATE_WEBHOOK_URLS: "false" }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(false);
     expect(parseEnv({ ALLOW_PRIVATE_WEBHOOK_URLS: "true" }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(true);

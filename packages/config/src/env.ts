@@ -156,6 +156,14 @@ export const EnvSchema = z.object({
   UPSTREAM_BUSY_RETRY_DELAY_MS: int(20_000, 0, 3_600_000),
   /** Port of the worker's Prometheus `/metrics` (0 = any free port, logged at start); unset = none. */
   METRICS_PORT: optionalInt(0, 65535),
+  /** Per-model circuit breaker (docs/circuit-breaker.md): the sliding window of call outcomes. */
+  CIRCUIT_WINDOW_SECONDS: int(60, 1, 3600),
+  /** Calls that must have ended in the window before the failure rate can open the circuit. */
+  CIRCUIT_MIN_CALLS: int(10, 1, 1_000_000),
+  /** The circuit opens when the share of upstream failures in the window is above this (0..1). */
+  CIRCUIT_FAILURE_RATE: decimal(1).default(0.5),
+  /** How long an open circuit sends new attempts straight to the fallback before one probe call. */
+  CIRCUIT_OPEN_SECONDS: int(60, 1, 3600),
   RETRY_BASE_DELAY_MS: int(1000, 0, 3_600_000),
   RETRY_MAX_DELAY_MS: int(30_000, 0, 3_600_000),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),

@@ -1,0 +1,226 @@
+import type { Redis } from "ioredis";
+
+/**
+ * Per-model circuit breaker shared by every worker process through Redis (docs/circuit-breaker.md).
+ *
+ * Keys (all under `{prefix}:circuit:{model}`): `:calls` and `:fails`, sorted sets of the call
+ * outcomes of the last window (score = end time in ms); `:state`, a hash `{opened_at, open_until}`
+ * present only while the circuit is open or half-open; `:probe`, the one half-open probe's lease
+ * (SET NX PX), so exactly one worker over all processes makes the probe call.
+ */
+export type CircuitState = "closed" | "open" | "half_open";
+
+/** What the worker does for a new attempt on a model. */
+export type CircuitDecision =
+  /** Call the model normally. */
+  | "call"
+  /** The circuit is open (or another worker holds the probe): use the fallback if the job has one. */
+  | "skip"
+  /** This attempt is the half-open probe: its outcome closes or re-opens the circuit. */
+  | "probe";
+
+export type CircuitTransition = "opened" | "closed" | "reopened" | null;
+
+export interface CircuitSettings {
+  windowMs: number;
+  minCalls: number;
+  /** Opens when failures / calls is above this. */
+  failureRate: number;
+  openMs: number;
+  /** How long a probe holds its lease before another worker may probe (a crashed prober). */
+  probeLeaseMs: number;
+}
+
+export interface CircuitSnapshot {
+  model: string;
+  state: CircuitState;
+  calls: number;
+  failures: number;
+  failureRate: number;
+  /** When an open circuit lets its probe through; null when closed. */
+  reopensAt: Date | null;
+}
+
+/** Failure classes that say nothing about the model's health (the request's or caller's doing). */
+const NOT_UPSTREAM_FAULT = new Set([
+  "request_bug",
+  "content_policy",
+  "payload_too_large",
+  "canceled",
+  "interrupted",
+  "wrong_path",
+  "auth",
+  "quota",
+]);
+
+/** Whether an attempt's failure class counts against the model in the circuit's window. */
+export function isUpstreamFault(errorClass: string): boolean {
+  return !NOT_UPSTREAM_FAULT.has(errorClass);
+}
+
+/** Pure threshold rule (also applied inside the Lua script): should a closed circuit open? */
+export function shouldOpen(
+  calls: number,
+  failures: number,
+  settings: Pick<CircuitSettings, "minCalls" | "failureRate">,
+) {
+  return calls >= settings.minCalls && calls > 0 && failures / calls > settings.failureRate;
+}
+
+// KEYS: calls, fails, state. ARGV: now, windowMs, failed(0|1), member, minCalls, failureRate, openMs.
+// Returns [transition, calls, failures]. Only a closed circuit opens here; the probe's outcome
+// decides an open one (settleProbe).
+const RECORD = `
+local now = tonumber(ARGV[1])
+local since = now - tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], now, ARGV[4]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. since)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. since)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local calls = redis.call('ZCARD', KEYS[1])
+local fails = redis.call('ZCARD', KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 0 and calls >= tonumber(ARGV[5]) and calls > 0
+   and fails / calls > tonumber(ARGV[6]) then
+  redis.call('HSET', KEYS[3], 'opened_at', now, 'open_until', now + tonumber(ARGV[7]))
+  return {'opened', calls, fails}
+end
+return {'', calls, fails}
+`;
+
+// KEYS: state, probe. ARGV: now, probeLeaseMs, owner. Returns 'call', 'skip' or 'probe'.
+const DECIDE = `
+local openUntil = redis.call('HGET', KEYS[1], 'open_until')
+if not openUntil then return 'call' end
+if tonumber(ARGV[1]) < tonumber(openUntil) then return 'skip' end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 'probe' end
+return 'skip'
+`;
+
+// KEYS: calls, fails, state, probe. ARGV: now, ok(0|1), openMs, owner. Returns the transition.
+const SETTLE = `
+if redis.call('GET', KEYS[4]) ~= ARGV[4] then return '' end
+redis.call('DEL', KEYS[4])
+if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  return 'closed'
+end
+local now = tonumber(ARGV[1])
+redis.call('HSET', KEYS[3], 'opened_at', now, 'open_until', now + tonumber(ARGV[3]))
+return 'reopened'
+`;
+
+export class CircuitBreaker {
+  private sequence = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly settings: CircuitSettings,
+    private readonly owner: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private keys(model: string) {
+    const base = `${this.prefix}:circuit:${model}`;
+    return {
+      calls: `${base}:calls`,
+      fails: `${base}:fails`,
+      state: `${base}:state`,
+      probe: `${base}:probe`,
+    };
+  }
+
+  /** Before an attempt on `model`: call it, skip it (open), or make the half-open probe. */
+  async decide(model: string): Promise<CircuitDecision> {
+    const k = this.keys(model);
+    const answer = await this.redis.eval(
+      DECIDE,
+      2,
+      k.state,
+      k.probe,
+      this.now(),
+      this.settings.probeLeaseMs,
+      this.owner,
+    );
+    return answer as CircuitDecision;
+  }
+
+  /**
+   * After an attempt on `model` ended (not a probe). `failed` is true only for upstream faults
+   * ({@link isUpstreamFault}); cancels and the like should not be recorded at all.
+   */
+  async record(model: string, failed: boolean): Promise<CircuitTransition> {
+    const k = this.keys(model);
+    const now = this.now();
+    const member = `${now}:${this.owner}:${++this.sequence}`;
+    const [transition] = (await this.redis.eval(
+      RECORD,
+      3,
+      k.calls,
+      k.fails,
+      k.state,
+      now,
+      this.settings.windowMs,
+      failed ? 1 : 0,
+      member,
+      this.settings.minCalls,
+      this.settings.failureRate,
+      this.settings.openMs,
+    )) as [string, number, number];
+    return transition === "opened" ? "opened" : null;
+  }
+
+  /** The probe's outcome: success closes the circuit (with a fresh window), failure re-opens it. */
+  async settleProbe(model: string, ok: boolean): Promise<CircuitTransition> {
+    const k = this.keys(model);
+    const answer = (await this.redis.eval(
+      SETTLE,
+      4,
+      k.calls,
+      k.fails,
+      k.state,
+      k.probe,
+      this.now(),
+      ok ? 1 : 0,
+      this.settings.openMs,
+      this.owner,
+    )) as string;
+    return answer === "" ? null : (answer as CircuitTransition);
+  }
+
+  /** The state of each model's circuit, for the overview, the dashboard and `/metrics`. */
+  async snapshot(models: readonly string[]): Promise<CircuitSnapshot[]> {
+    const now = this.now();
+    const since = now - this.settings.windowMs;
+    const pipeline = this.redis.multi();
+    for (const model of models) {
+      const k = this.keys(model);
+      pipeline.zcount(k.calls, since, "+inf");
+      pipeline.zcount(k.fails, since, "+inf");
+      pipeline.hget(k.state, "open_until");
+    }
+    const results = (await pipeline.exec()) ?? [];
+    return models.map((model, i) => {
+      const calls = Number(results[i * 3]?.[1] ?? 0);
+      const failures = Number(results[i * 3 + 1]?.[1] ?? 0);
+      const openUntil = results[i * 3 + 2]?.[1] as string | null;
+      const until = openUntil === null || openUntil === undefined ? null : Number(openUntil);
+      const state: CircuitState = until === null ? "closed" : now < until ? "open" : "half_open";
+      return {
+        model,
+        state,
+        calls,
+        failures,
+        failureRate: calls === 0 ? 0 : failures / calls,
+        reopensAt: until === null ? null : new Date(until),
+      };
+    });
+  }
+}
+
+/** The gauge value of `darkroom_circuit_state`: 0 closed, 1 open, 2 half-open. */
+export function circuitStateValue(state: CircuitState): number {
+  return state === "closed" ? 0 : state === "open" ? 1 : 2;
+}
