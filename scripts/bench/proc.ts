@@ -1,7 +1,7 @@
 // Processes of the benchmark: spawning its own helper scripts, and reading CPU time and RSS of any
 // process (ours, Postgres's, Redis's) from /proc.
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "@darkroom/testing";
 
@@ -92,6 +92,9 @@ export interface NodeProcess {
 export function startNode(name: string, argv: string[], env: Record<string, string>, logDir: string): NodeProcess {
   const logFile = path.join(logDir, `${name}.log`);
   const fd = openSync(logFile, "a");
+  // A process started again under the same name appends to the same file: its output (and so
+  // `waitFor`) starts where the earlier one's ended, or it would find the earlier one's lines.
+  const from = fstatSync(fd).size;
   const child = spawn(process.execPath, argv, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", NODE_ENV: "production", ...env },
@@ -101,7 +104,7 @@ export function startNode(name: string, argv: string[], env: Record<string, stri
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   const output = () => {
     try {
-      return readFileSync(logFile, "utf8");
+      return readFileSync(logFile).subarray(from).toString("utf8");
     } catch {
       return "";
     }
