@@ -22,7 +22,7 @@ beforeAll(async () => {
   stack = await startStack({
     label: "quota",
     simulatorStepMs: 5,
-    env: { UPSTREAM_QUOTA_POLL_SECONDS: "1", UPSTREAM_QUOTA_WARN: "1000" },
+    env: { UPSTREAM_QUOTA_POLL_SECONDS: "1", UPSTREAM_QUOTA_WARN: "1000", READY_STALL_SECONDS: "5" },
   });
   api = client(stack, await stack.newApiKey());
 });
@@ -59,14 +59,16 @@ describe("upstream quota guard", () => {
 
     const prompts = [0, 1, 2].map(() => uniquePrompt("[[sim steps=2]]"));
     const jobs = await Promise.all(prompts.map((prompt) => api.create({ prompt })));
-    // Jobs wait: none is started, none reaches the upstream, none fails.
-    await new Promise((r) => setTimeout(r, 2_500));
+    // Jobs wait: none is started, none reaches the upstream, none fails; and waiting past
+    // READY_STALL_SECONDS does not make the API unready, since the pause explains it.
+    await new Promise((r) => setTimeout(r, 5_500));
     for (const job of jobs) expect((await api.get(job.id)).status).toBe("queued");
     for (const prompt of prompts) expect(upstreamCalls(stack, prompt)).toHaveLength(0);
     const ready = await fetch(`${stack.apiUrl}/readyz`);
     expect(ready.status).toBe(200);
     const checks = ((await ready.json()) as { checks: Record<string, string> }).checks;
     expect(checks.upstream_quota).toMatch(/^exhausted: generation paused since /);
+    expect(checks.workers).toBe("paused: the upstream quota is used up");
     expect(await metric("darkroom_upstream_quota_paused")).toBe(1);
     expect(await metric("darkroom_upstream_quota_available")).toBe(0);
     // The dashboard says it, above the overview.

@@ -95,8 +95,17 @@ export class ApiMetrics {
         this.set({ state: "retry_wait" }, snapshot.retryWait);
       },
     });
-    // The upstream quota guard's shared state (written by the workers); absent while the guard is off.
-    const quota = () => withTimeout(upstreamQuota(), 2000, "upstream quota").catch(() => null);
+    // The upstream quota guard's shared state (written by the workers); absent while the guard is
+    // off. Both gauges below are collected together on a scrape: they share one Redis read.
+    let reading: Promise<UpstreamQuotaState | null> | null = null;
+    const quota = () => {
+      reading ??= withTimeout(upstreamQuota(), 2000, "upstream quota")
+        .catch(() => null)
+        .finally(() => {
+          reading = null;
+        });
+      return reading;
+    };
     new Gauge({
       name: "darkroom_upstream_quota_available",
       help: "The upstream API key's remaining quota at the last check, in the upstream's units (absent when unlimited)",

@@ -5,6 +5,7 @@ import {
   failAttempt,
   failQueueTimeout,
   type PrismaClient,
+  type ReleaseReason,
   releaseJob,
   type StoredImageInput,
 } from "@darkroom/db";
@@ -210,16 +211,21 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       progress.end();
       const lastProgress = progress.latest.percent;
       await discardStored();
-      if (controller.signal.reason instanceof WorkerShutdown) {
-        // Not the job's fault: the attempt ends as interrupted (not counted) and the same BullMQ
-        // job is moved back so that another worker (or this one, restarted) takes it at once.
-        const owned = await releaseJob(db, job.id, attempt, lastProgress);
-        log.info({ ...fields, owned }, "worker stopping: job returned to the queue");
+      // Gives the job back without counting the attempt (`interrupted`): the same BullMQ job is
+      // moved back, so that another worker (or this one, restarted or resumed) takes it.
+      const giveBack = async (reason?: ReleaseReason): Promise<boolean> => {
+        const owned = await releaseJob(db, job.id, attempt, lastProgress, reason);
         if (owned) deps.notify(job.id);
         if (owned && token !== undefined) {
           await bullJob.moveToDelayed(Date.now(), token);
           throw new DelayedError();
         }
+        return owned;
+      };
+      if (controller.signal.reason instanceof WorkerShutdown) {
+        // Not the job's fault: it goes back to the queue at once.
+        log.info(fields, "worker stopping: job returned to the queue");
+        await giveBack();
         return;
       }
       const failure = toUpstreamError(error, controller.signal, job.deadlineAt);
@@ -227,16 +233,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         // Not the job's fault either: generation pauses (every worker) and the job waits, its
         // attempt not counted, instead of every queued job failing on the same answer in turn.
         await deps.quotaGuard.onQuotaAnswer(failure.message);
-        const owned = await releaseJob(db, job.id, attempt, lastProgress, QUOTA_PAUSE);
-        log.warn(
-          { ...fields, owned, error_code: failure.code },
-          "upstream quota used up: job returned to the paused queue",
-        );
-        if (owned) deps.notify(job.id);
-        if (owned && token !== undefined) {
-          await bullJob.moveToDelayed(Date.now(), token);
-          throw new DelayedError();
-        }
+        log.warn({ ...fields, error_code: failure.code }, "upstream quota used up: job returned to the paused queue");
+        await giveBack(QUOTA_PAUSE);
         return;
       }
       const decision = decideRetry(job, attempt, model, failure, config.retry);
