@@ -45,8 +45,13 @@ export class ChatStreamState {
   sawDone = false;
   failure: UpstreamErrorInit | null = null;
   requestId: string | undefined;
-  /** The first {@link STREAM_HEAD_MAX_CHARS} characters of the body as received (SSE framing included). */
+  /**
+   * The first {@link STREAM_HEAD_MAX_CHARS} characters of the body as received (SSE framing included),
+   * while no progress was recognised; emptied, and no longer kept, once some was: only a stream that
+   * never showed any needs it, and with thousands of streams in flight each would hold ~2 KiB of chunks.
+   */
   rawHead = "";
+  private keepHead = true;
   private malformedRun = 0;
   private readonly progress: IncrementalProgressParser;
 
@@ -70,7 +75,7 @@ export class ChatStreamState {
 
   /** Keeps the start of the raw body, for the diagnosis of streams whose text is not recognised. */
   captureRaw(text: string): void {
-    if (this.rawHead.length < STREAM_HEAD_MAX_CHARS) {
+    if (this.keepHead && this.rawHead.length < STREAM_HEAD_MAX_CHARS) {
       this.rawHead += text.slice(0, STREAM_HEAD_MAX_CHARS - this.rawHead.length);
     }
   }
@@ -150,6 +155,10 @@ export class ChatStreamState {
     this.requestId ??= extractRequestId(content);
     if (snapshotChanged(this.snapshot, next)) {
       this.snapshot = next;
+      if (this.keepHead && next.stage !== "waiting") {
+        this.keepHead = false;
+        this.rawHead = "";
+      }
       this.onProgress?.(next);
     }
   }

@@ -111,6 +111,21 @@ describe("unrecognised streams", () => {
     expect(busy).toMatchObject({ code: "upstream_busy" });
     expect((busy as { unrecognisedStreamHead?: string }).unrecognisedStreamHead).toBeUndefined();
   });
+
+  it("stop keeping the raw head once progress was recognised (memory held per stream in flight)", () => {
+    const state = new ChatStreamState(1, 200);
+    const feed = (content: string) => {
+      const frame = JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: null }] });
+      state.captureRaw(`data: ${frame}\n\n`);
+      state.handleEvent(undefined, frame);
+    };
+    feed("```json\n{}\n```\n");
+    expect(state.rawHead.length).toBeGreaterThan(0);
+    feed(">🕐 Queuing....\n");
+    expect(state.rawHead).toBe("");
+    feed(">🏃 Progress 7....13....");
+    expect(state.rawHead).toBe("");
+  });
 });
 
 describe("upstream words stay in detail", () => {
