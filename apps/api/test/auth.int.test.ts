@@ -1,8 +1,8 @@
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { imageUrlSecret, parseEnv } from "@darkroom/config";
 import { claimJob, completeJob, createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
-import { imageKey, LocalDiskStorage } from "@darkroom/storage";
+import { imageDigest, imageKey, LocalDiskStorage } from "@darkroom/storage";
 import { readSse } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
@@ -45,14 +45,15 @@ async function succeededJob(apiKey: string, count: number): Promise<StoredJob> {
   const images = Array.from({ length: count }, () => randomBytes(64));
   const stored = await Promise.all(
     images.map(async (bytes, index) => {
-      const storageKey = imageKey(id, index, bytes, "png");
+      const sha256 = imageDigest(bytes);
+      const storageKey = imageKey(id, index, sha256, "png");
       await storage.put(storageKey, bytes);
       return {
         index,
         storageKey,
         contentType: "image/png",
         bytes: bytes.length,
-        sha256: createHash("sha256").update(bytes).digest("hex"),
+        sha256,
         width: null,
         height: null,
         sourceUrl: null,

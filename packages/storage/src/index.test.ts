@@ -1,8 +1,9 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalDiskStorage } from "./index";
+import { imageDigest, imageKey, LocalDiskStorage } from "./index";
 
 let dir: string;
 beforeAll(async () => {
@@ -25,5 +26,14 @@ describe("LocalDiskStorage", () => {
     // Overwriting goes through a new temp file, so a replaced image is owner-only too.
     await storage.put("job_1/0-abc.png", Buffer.from("other bytes"));
     expect(await modeOf(path.join(root, "job_1", "0-abc.png"))).toBe(0o600);
+  });
+});
+
+describe("image keys", () => {
+  it("are addressed by the bytes' SHA-256, which is also the recorded checksum", () => {
+    const bytes = Buffer.from("an image");
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    expect(imageDigest(bytes)).toBe(sha256);
+    expect(imageKey("job_1", 2, sha256, "png")).toBe(`job_1/2-${sha256.slice(0, 16)}.png`);
   });
 });

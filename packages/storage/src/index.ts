@@ -69,8 +69,15 @@ export class LocalDiskStorage implements ImageStorage {
   }
 }
 
-/** The storage key of one image of one job: content-addressed so a re-run never overwrites other bytes. */
-export function imageKey(jobId: string, index: number, bytes: Buffer, extension: string): string {
-  const digest = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
-  return `${jobId}/${index}-${digest}.${extension}`;
+/** The hex SHA-256 of an image's bytes: its content address, and the checksum recorded with it. */
+export function imageDigest(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * The storage key of one image of one job, from its {@link imageDigest}: content-addressed so a re-run
+ * never overwrites other bytes. The digest is passed in, so an image is hashed once, not twice.
+ */
+export function imageKey(jobId: string, index: number, sha256: string, extension: string): string {
+  return `${jobId}/${index}-${sha256.slice(0, 16)}.${extension}`;
 }

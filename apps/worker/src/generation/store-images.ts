@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import type { StoredImageInput } from "@darkroom/db";
-import { type ImageStorage, imageKey } from "@darkroom/storage";
+import { type ImageStorage, imageDigest, imageKey } from "@darkroom/storage";
 import { sniffImage, UpstreamError } from "@darkroom/upstream";
 
 const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp" };
@@ -23,14 +22,15 @@ export async function storeImage(
       fallback: true,
     });
   }
-  const storageKey = imageKey(jobId, index, bytes, EXTENSIONS[sniffed.contentType] ?? "bin");
+  const sha256 = imageDigest(bytes);
+  const storageKey = imageKey(jobId, index, sha256, EXTENSIONS[sniffed.contentType] ?? "bin");
   await storage.put(storageKey, bytes);
   return {
     index,
     storageKey,
     contentType: sniffed.contentType,
     bytes: bytes.length,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
+    sha256,
     width: sniffed.width,
     height: sniffed.height,
     sourceUrl,
