@@ -104,6 +104,11 @@ describe("per-model circuit breaker", () => {
     expect(await stateGauge()).toBe(1);
     expect(await stateGauge("gpt-image-1")).toBe(0);
     expect(stack.workers[0]?.output()).toMatch(/"model":"gpt-4o-image","calls":4,"failures":3.*circuit opened/);
+    expect(stack.workers[0]?.output()).toMatch(
+      new RegExp(
+        `"job_id":"${skipped.id}".*"skipped":"circuit_open".*attempt started on the fallback: gpt-4o-image's circuit is open`,
+      ),
+    );
 
     // The dashboard shows the circuit while it is not closed.
     browser = await launchChromium();

@@ -58,8 +58,8 @@ export interface GenerationDeps {
   metrics: WorkerMetrics;
   /** The pool of result-image downloads, with the address guard (image-dispatcher.ts). */
   images: Dispatcher;
-  /** The per-model circuit breaker (circuit-gate.ts); null = every attempt calls its model. */
-  circuit: CircuitGate | null;
+  /** The per-model circuit breaker (circuit-gate.ts): which models the claim skips, and each outcome. */
+  circuit: CircuitGate;
 }
 
 /** The attempt given back when the upstream answers that its quota is used up (the guard is on). */
@@ -135,15 +135,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     token: string | undefined,
     retryLater: ((at: Date) => void) | null,
   ): Promise<void> {
-    const claimWith = (circuitOpen: string[]) =>
-      claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, circuitOpen });
-    const { claimed: claim, circuit } =
-      deps.circuit === null
-        ? { claimed: await claimWith([]), circuit: null }
-        : await deps.circuit.claim<Claim>(claimWith);
+    const { claimed: claim, circuit } = await deps.circuit.claim<Claim>((circuitOpen) =>
+      claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, circuitOpen }),
+    );
     // The attempt's outcome as its model's circuit counts it (null: says nothing about the model).
     const circuitEnded = async (outcome: { failed: boolean } | null) => {
-      if (circuit !== null) await deps.circuit?.ended(circuit, outcome);
+      if (circuit !== null) await deps.circuit.ended(circuit, outcome);
     };
     if (claim === null) {
       // A job that waited past its start-by is failed here rather than left to the sweep: it never
@@ -161,14 +158,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     // Fields rather than a child logger: a child per in-flight job costs memory for every stream.
     const fields = { job_id: job.id, attempt, model };
     const log = deps.logger;
-    if (claim.skipped !== null) {
+    if (claim.skipped === null) log.info(fields, "attempt started");
+    else
       log.info(
-        { ...fields, skipped: claim.skipped, primary: job.model },
-        "attempt started on the fallback: circuit open",
+        { ...fields, skipped: claim.skipped },
+        `attempt started on the fallback: ${job.model}'s circuit is open`,
       );
-    } else {
-      log.info(fields, "attempt started");
-    }
 
     const controller = new AbortController();
     deps.inFlight.set(job.id, controller);
