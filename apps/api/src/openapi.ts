@@ -308,6 +308,12 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               type: ["integer", "null"],
               description: "`upstream_stalled`: how long the progress had not moved when the stream was abandoned",
             },
+            skipped: {
+              type: ["string", "null"],
+              enum: ["circuit_open", null],
+              description:
+                "`circuit_open`: the primary model's circuit breaker was open, so this attempt went straight to the fallback without calling the primary",
+            },
             started_at: { type: "string", format: "date-time" },
             finished_at: { type: ["string", "null"], format: "date-time" },
           },
@@ -720,7 +726,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       "/admin/api/overview": {
         get: {
           summary:
-            "Dashboard: jobs by status, queue depth, admission (capacity, admitted, queued, retry_wait, running_by_tenant), the upstream quota guard's state (upstream_quota: status ok | low | exhausted | unknown, available, unlimited, expires_at, checked_at, error, paused, paused_at, reason; null while the guard is off), the last hour's outcomes, errors and webhooks (all tenants)",
+            "Dashboard: jobs by status, queue depth, admission (capacity, admitted, queued, retry_wait, running_by_tenant), the upstream quota guard's state (upstream_quota: status ok | low | exhausted | unknown, available, unlimited, expires_at, checked_at, error, paused, paused_at, reason; null while the guard is off), each model's circuit breaker (circuits: model, state closed | open | half_open, calls and failures in CIRCUIT_WINDOW_SECONDS, failure_rate, reopens_at; null while Redis does not answer), the last hour's outcomes, errors and webhooks (all tenants)",
           security: [{ adminToken: [] }],
           responses: { "200": { description: "Overview" }, ...adminAuthErrors },
         },

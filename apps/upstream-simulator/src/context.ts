@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ScriptBook } from "./directives";
 import type { ImageStore } from "./image-store";
+import type { ModelFaults } from "./model-faults";
 
 /** One upstream call as the simulator saw it, for tests to assert on. */
 export interface CallRecord {
@@ -49,6 +50,8 @@ export interface SimContext {
   /** Image id -> epoch ms after which the URL answers 404. */
   imageExpiry: Map<string, number>;
   scripts: ScriptBook;
+  /** Models failing at a set rate (`POST /_sim/model-faults`). */
+  modelFaults: ModelFaults;
   stepMs: number;
   pingMs: number;
 }

@@ -34,6 +34,7 @@ export async function handleImages(sim: SimContext, ctx: RequestContext, raw: st
       prompt.trim(),
       parseScript(own ? d.gen_script : d.script),
     ));
+    kind = sim.modelFaults.next(model, "gen500") ?? kind;
   } catch (error) {
     sendJson(res, 400, envelope(String(error), requestId, "invalid_request"), requestId);
     return;

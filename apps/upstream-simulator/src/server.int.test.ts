@@ -275,3 +275,42 @@ describe("the key's quota", () => {
     sim.setQuota({ unlimited_quota: true });
   });
 });
+
+describe("a model failing at a set rate", () => {
+  const setFault = (body: unknown) =>
+    fetch(`${sim.url}/_sim/model-faults`, { method: "POST", body: JSON.stringify(body) });
+  const images = (prompt: string) =>
+    fetch(`${sim.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk-test", "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-image-1", prompt }),
+    });
+
+  it("fails that model's calls at the rate, deterministically, whatever the prompt; 0 removes it", async () => {
+    const bad = await setFault({ model: "gpt-4o-image", fail_rate: 2 });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/fail_rate must be a number in 0\.\.1/);
+    expect((await setFault({ model: "gpt-4o-image", fail_rate: 0.5, kind: "nope" })).status).toBe(400);
+    const set = await setFault({ model: "gpt-4o-image", fail_rate: 0.5 });
+    expect(await set.json()).toEqual([{ model: "gpt-4o-image", fail_rate: 0.5, kind: null, calls: 0 }]);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const res = await chat(`rated ${i}`);
+      statuses.push(res.status);
+      await res.text();
+    }
+    expect(statuses).toEqual([200, 500, 200, 500, 200, 500]);
+    // Other models are not touched; a model of its own gets its own rate and kind.
+    expect((await images("rated image")).status).toBe(200);
+    sim.setModelFault({ model: "gpt-image-1", fail_rate: 1, kind: "gen400policy" });
+    const refused = await images("rated image 2");
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("moderation_blocked");
+    expect((await setFault({ model: "gpt-4o-image", fail_rate: 0 })).status).toBe(200);
+    sim.setModelFault({ model: "gpt-image-1", fail_rate: 0 });
+    const after = await chat("rated after");
+    expect(after.status).toBe(200);
+    await after.text();
+    expect((await images("rated image 3")).status).toBe(200);
+  });
+});

@@ -16,6 +16,7 @@ import {
 } from "./http-helpers";
 import { ImageStore } from "./image-store";
 import { handleImages } from "./images-handler";
+import { type ModelFault, ModelFaults } from "./model-faults";
 
 /** Options of {@link startSimulator}. */
 export interface SimulatorOptions {
@@ -38,6 +39,8 @@ export interface Simulator {
   calls: CallRecord[];
   /** Sets the key's quota (part of it, the rest kept); also `POST /_sim/quota` with the same JSON. */
   setQuota(quota: Partial<SimQuota>): void;
+  /** Makes a model fail at a set rate, whatever the prompt; also `POST /_sim/model-faults`. */
+  setModelFault(fault: ModelFault): void;
   close(): Promise<void>;
 }
 
@@ -96,6 +99,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     imageFaults: new Map(),
     imageExpiry: new Map(),
     scripts: new ScriptBook(),
+    modelFaults: new ModelFaults(),
     stepMs: options.stepMs ?? 150,
     pingMs: options.pingMs ?? 1000,
   };
@@ -124,6 +128,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     port,
     calls,
     setQuota: (quota) => updateQuota(sim.quota, quota),
+    setModelFault: (fault) => sim.modelFaults.set({ ...fault }),
     close: async () => {
       closing.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -177,6 +182,7 @@ async function route(
 
   if (req.method === "GET" && isImagePath(path)) return handleImageGet(sim, ctx, path);
   if (path === "/api/usage/token" || path === "/_sim/quota") return handleQuota(sim, ctx, path);
+  if (path === "/_sim/model-faults") return handleModelFaults(sim, ctx);
   const api = req.method === "POST" && (path === "/v1/chat/completions" || path === "/v1/images/generations");
   if (!api) {
     sendHtml(res, 404, notFoundPage(path));
@@ -210,7 +216,9 @@ async function route(
     sendJson(res, 400, envelope(String(error), requestId, "invalid_request"), requestId);
     return;
   }
-  const { kind, call } = sim.scripts.next("shared", parseGenerateSentence(prompt).userPrompt, script);
+  const scripted = sim.scripts.next("shared", parseGenerateSentence(prompt).userPrompt, script);
+  const { call } = scripted;
+  const kind = sim.modelFaults.next(model, "http500") ?? scripted.kind;
   const streamOptions = body.stream_options;
   const chat = {
     model,
@@ -226,6 +234,27 @@ async function route(
   };
   recordChat(record, chat);
   await handleChat(sim, ctx, chat);
+}
+
+/**
+ * `POST /_sim/model-faults`: a JSON body `{model, fail_rate, kind?}` makes the model fail at that
+ * rate (see ModelFaults); answers every model's setting, 400 naming a wrong field.
+ */
+async function handleModelFaults(sim: SimContext, ctx: RequestContext): Promise<void> {
+  const { req, res, requestId } = ctx;
+  if (req.method !== "POST") {
+    sendJson(res, 405, envelope("use POST with a JSON body", requestId), requestId);
+    return;
+  }
+  const body = parseJsonBody(res, await readRequestBody(req), requestId);
+  if (body === null) return;
+  try {
+    sim.modelFaults.set(body);
+  } catch (error) {
+    sendJson(res, 400, envelope((error as Error).message, requestId, "invalid_request"), requestId);
+    return;
+  }
+  sendJson(res, 200, JSON.stringify(sim.modelFaults.list()), requestId);
 }
 
 /**

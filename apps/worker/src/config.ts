@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { Env } from "@darkroom/config";
+import type { CircuitSettings } from "./generation/circuit";
 
 export interface WorkerConfig {
   env: Env;
@@ -25,6 +26,8 @@ export interface WorkerConfig {
   progressIntervalMs: number;
   /** Postgres connections of the process (DATABASE_POOL_SIZE, or sized from the concurrency). */
   databasePoolSize: number;
+  /** The per-model circuit breaker (CIRCUIT_*; docs/circuit-breaker.md). */
+  circuit: CircuitSettings;
 }
 
 /** The worker's settings, derived once from the parsed environment. */
@@ -59,5 +62,14 @@ export function buildWorkerConfig(env: Env): WorkerConfig {
     // Each transition is one statement and progress one per tick, so a connection serves many
     // attempts; the pool queues (never fails) when all are busy. Webhook deliveries share it.
     databasePoolSize: env.DATABASE_POOL_SIZE ?? Math.min(40, 10 + Math.ceil(env.WORKER_CONCURRENCY / 100)),
+    circuit: {
+      windowMs: env.CIRCUIT_WINDOW_SECONDS * 1000,
+      minCalls: env.CIRCUIT_MIN_CALLS,
+      failureRate: env.CIRCUIT_FAILURE_RATE,
+      openMs: env.CIRCUIT_OPEN_SECONDS * 1000,
+      // A prober that crashed is noticed as a job owner that crashed is; a probe that outlives it
+      // may see a second one, and the first to settle decides.
+      probeLeaseMs: env.JOB_LEASE_MS,
+    },
   };
 }

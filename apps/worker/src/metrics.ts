@@ -1,7 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "@darkroom/logger";
-import { Counter, collectDefaultMetrics, Registry } from "prom-client";
+import { type CircuitSnapshot, withTimeout } from "@darkroom/queue";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { circuitStateValue } from "./generation/circuit";
 
 /**
  * The worker's Prometheus metrics (per process: Prometheus sums them over the workers it scrapes),
@@ -24,6 +26,39 @@ export class WorkerMetrics {
   /** A stream ended with nothing in it the progress parser recognised; its first 2 KiB is on the attempt. */
   unrecognisedStream(model: string): void {
     this.unrecognised.inc({ model });
+  }
+
+  /**
+   * Serves each model's circuit (shared by every worker, read from Redis once per scrape):
+   * `darkroom_circuit_state` (0 closed, 1 open, 2 half-open) and the window's calls and failures.
+   */
+  watchCircuits(read: () => Promise<CircuitSnapshot[]>): void {
+    let reading: Promise<CircuitSnapshot[]> | null = null;
+    // The three gauges are collected together on a scrape: they share one Redis read.
+    const circuits = () => {
+      reading ??= withTimeout(read(), 2000, "circuits")
+        .catch(() => [])
+        .finally(() => {
+          reading = null;
+        });
+      return reading;
+    };
+    const gauge = (name: string, help: string, value: (c: CircuitSnapshot) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["model"],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const c of await circuits()) this.set({ model: c.model }, value(c));
+        },
+      });
+    gauge("darkroom_circuit_state", "Each model's circuit breaker: 0 closed, 1 open, 2 half-open", (c) =>
+      circuitStateValue(c.state),
+    );
+    gauge("darkroom_circuit_calls", "Calls to the model that ended in the circuit's window", (c) => c.calls);
+    gauge("darkroom_circuit_failures", "Upstream failures among them", (c) => c.failures);
   }
 }
 

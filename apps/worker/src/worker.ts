@@ -1,6 +1,6 @@
 import { type Env, imageUrlSecret, imageUrlWebhookWindowSeconds, publicBaseUrl } from "@darkroom/config";
 import { createPrismaClient, renewLeases, writeProgressBatch } from "@darkroom/db";
-import { ImageUrlSigner } from "@darkroom/domain";
+import { ImageUrlSigner, MODELS } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import {
   createGenerationQueue,
@@ -19,6 +19,8 @@ import { Agent } from "undici";
 import { buildWorkerConfig, type WorkerConfig } from "./config";
 import { Admitter } from "./generation/admitter";
 import { AttemptTicker } from "./generation/attempt-ticker";
+import { CircuitBreaker } from "./generation/circuit";
+import { CircuitGate } from "./generation/circuit-gate";
 import { createImageDispatcher } from "./generation/image-dispatcher";
 import { createGenerationProcessor, WorkerShutdown } from "./generation/processor";
 import { QuotaGuard } from "./maintenance/quota-guard";
@@ -79,6 +81,10 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
   const imageDownloads = createImageDispatcher(config.images);
   const storage = new LocalDiskStorage(env.STORAGE_DIR);
   const metrics = new WorkerMetrics();
+  // Every model's circuit, shared by all workers through Redis (docs/circuit-breaker.md).
+  const breaker = new CircuitBreaker(publisher, env.QUEUE_PREFIX, config.circuit, config.workerId);
+  const circuit = new CircuitGate({ breaker, logger, models: MODELS, openMs: config.circuit.openMs });
+  metrics.watchCircuits(() => breaker.snapshot(MODELS));
   const metricsServer =
     config.metricsPort === null ? null : await serveMetrics(metrics, config.metricsPort, env.HOST, logger);
   const queue = createGenerationQueue(connection, env.QUEUE_PREFIX);
@@ -134,6 +140,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       quotaGuard,
       metrics,
       images: imageDownloads,
+      circuit,
     }),
     {
       connection,

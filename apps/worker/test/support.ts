@@ -21,6 +21,7 @@ export interface JobJson {
     upstream_request_id: string | null;
     time_to_first_byte_ms: number | null;
     last_progress: number | null;
+    skipped: string | null;
   }[];
   error: { code: string; message: string; retryable: boolean } | null;
   created_at: string;

@@ -3,7 +3,7 @@ import type { PrismaClient } from "./client";
 import { JOB_INCLUDE, type JobRecord } from "./jobs";
 
 /** The overview without the parts read elsewhere (queue counts and admission from Redis, the time). */
-export type Overview = Omit<AdminOverview, "queue" | "admission" | "upstream_quota" | "generated_at">;
+export type Overview = Omit<AdminOverview, "queue" | "admission" | "upstream_quota" | "circuits" | "generated_at">;
 
 /** The whole system at a glance, for the dashboard (all tenants). */
 export async function readOverview(db: PrismaClient): Promise<Overview> {

@@ -15,7 +15,16 @@ export interface ClaimInput {
   jobId: string;
   leaseOwner: string;
   leaseMs: number;
+  /**
+   * Models whose circuit is open (circuit breaker): an attempt that would call one of them goes to
+   * the job's fallback instead when it has one ahead (the job switches to it), recorded with
+   * `skipped = 'circuit_open'`.
+   */
+  circuitOpen?: readonly string[];
 }
+
+/** Why an attempt did not call the model it would have: its circuit was open. */
+export type AttemptSkip = "circuit_open";
 
 /** An earlier attempt of the job, as the retry policy reads it. */
 export interface ClaimedAttempt {
@@ -47,6 +56,8 @@ export interface Claim {
   job: ClaimedJob;
   attempt: number;
   model: string;
+  /** Set when the attempt went to the fallback because the primary's circuit was open. */
+  skipped: AttemptSkip | null;
 }
 
 /**
@@ -54,25 +65,40 @@ export interface Claim {
  * the job switched to it, else the primary); a running job whose lease expired (its worker died) is
  * taken over the same way, its attempt ending as interrupted. Null when the job is not claimable,
  * which includes a queued job whose start-by (`queue_timeout_seconds`) passed before its run started.
+ * An attempt that would call a model of `circuitOpen` while the job has its fallback ahead is made on
+ * the fallback (the job switches to it, as after a failure) and marked skipped.
  */
 export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Claim | null> {
   const [started] = planEvents([{ type: "job.started", data: {} }]);
   if (started === undefined) throw new Error("unreachable");
   const rows = await db.$queryRaw<
-    (Omit<ClaimedJob, "attempts"> & { attempt: number; attemptModel: string; attempts: ClaimedAttempt[] })[]
+    (Omit<ClaimedJob, "attempts"> & {
+      attempt: number;
+      attemptModel: string;
+      skipped: boolean;
+      attempts: ClaimedAttempt[];
+    })[]
   >`
-    WITH c AS (
+    WITH p AS (
+      -- Locked first, so the skip is decided on the row the update changes (not an older version).
+      SELECT id, NOT "fallbackUsed" AND "fallbackModel" IS NOT NULL AND "fallbackModel" <> model
+        AND model = ANY(${[...(input.circuitOpen ?? [])]}::text[]) AS skip
+      FROM "Job" WHERE id = ${input.jobId} FOR NO KEY UPDATE),
+    c AS (
       UPDATE "Job" SET status = 'running'::"JobStatus", attempt = attempt + 1,
+        "fallbackUsed" = "fallbackUsed" OR p.skip,
         "startedAt" = COALESCE("startedAt", now()), "progressStage" = 'starting',
         "leaseOwner" = ${input.leaseOwner}, "leaseExpiresAt" = now() + make_interval(secs => ${input.leaseMs / 1000}),
         "nextAttemptAt" = NULL, "updatedAt" = now()
-      WHERE id = ${input.jobId} AND ((status = 'queued'::"JobStatus"
+      FROM p
+      WHERE "Job".id = p.id AND ((status = 'queued'::"JobStatus"
           -- A run not started by its start-by never starts: failQueueTimeout fails it instead.
           AND NOT (attempt = "attemptBase" AND "queueExpiresAt" IS NOT NULL AND "queueExpiresAt" < now()))
         OR (status = 'running'::"JobStatus" AND "leaseExpiresAt" < now()))
-      RETURNING id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt, n,
-        size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",
-        CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel"),
+      RETURNING "Job".id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt,
+        n, size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",
+        CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel",
+        p.skip AS skipped),
     i AS (
       UPDATE "JobAttempt" a SET status = 'interrupted', "finishedAt" = now(), "errorClass" = 'interrupted',
         "errorMessage" = 'The worker stopped during this attempt.',
@@ -81,11 +107,14 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
       FROM c WHERE a."jobId" = c.id AND a.status = 'running'
       RETURNING a.number),
     a AS (
-      INSERT INTO "JobAttempt" (id, "jobId", number, model, status)
-      SELECT 'att_' || substr(c.id, 5) || '_' || c.attempt, c.id, c.attempt, c."attemptModel", 'running' FROM c),
+      INSERT INTO "JobAttempt" (id, "jobId", number, model, status, skipped)
+      SELECT 'att_' || substr(c.id, 5) || '_' || c.attempt, c.id, c.attempt, c."attemptModel", 'running',
+        CASE WHEN c.skipped THEN 'circuit_open' END FROM c),
     s AS (
       SELECT c.id, c."tenantId", c."webhookUrl", c."webhookEvents",
-        jsonb_build_object('attempt', c.attempt, 'model', c."attemptModel") AS data FROM c),
+        jsonb_build_object('attempt', c.attempt, 'model', c."attemptModel")
+          || CASE WHEN c.skipped THEN jsonb_build_object('skipped', 'circuit_open') ELSE '{}'::jsonb END AS data
+      FROM c),
     ev AS (
       INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
       SELECT ${started.id}, s.id, s."tenantId", 'job.started', s.data FROM s
@@ -96,20 +125,20 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
       WHERE s."webhookUrl" IS NOT NULL AND 'job.started' = ANY(s."webhookEvents")
       RETURNING id)
     SELECT c.id, c."tenantId", c.status, c.attempt, c.model, c."fallbackModel", c."fallbackUsed", c.prompt, c.n,
-      c.size, c.quality, c."maxAttempts", c."attemptBase", c."deadlineAt", c."attemptModel",
+      c.size, c.quality, c."maxAttempts", c."attemptBase", c."deadlineAt", c."attemptModel", c.skipped,
       COALESCE((SELECT json_agg(json_build_object('number', x.number, 'model', x.model,
         'errorClass', CASE WHEN x.number IN (SELECT number FROM i) THEN 'interrupted' ELSE x."errorClass" END)
         ORDER BY x.number) FROM "JobAttempt" x WHERE x."jobId" = c.id), '[]'::json) AS attempts
     FROM c`;
   const row = rows[0];
   if (row === undefined) return null;
-  const { attemptModel, attempt, attempts, ...job } = row;
+  const { attemptModel, attempt, attempts, skipped, ...job } = row;
   // The statement's own insert is not visible to its SELECT: the new attempt is added here.
   const all = [
     ...attempts.filter((a) => a.number !== attempt),
     { number: attempt, model: attemptModel, errorClass: null },
   ];
-  return { job: { ...job, attempts: all }, attempt, model: attemptModel };
+  return { job: { ...job, attempts: all }, attempt, model: attemptModel, skipped: skipped ? "circuit_open" : null };
 }
 
 export interface ProgressInput {

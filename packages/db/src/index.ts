@@ -11,6 +11,7 @@ export {
   type AttemptDiagnosis,
   type AttemptErrorInput,
   type AttemptFacts,
+  type AttemptSkip,
   type Claim,
   type ClaimedAttempt,
   type ClaimedJob,

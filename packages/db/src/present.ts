@@ -65,6 +65,7 @@ export function presentJob(
       last_progress: a.lastProgress,
       last_stage: a.lastStage,
       progress_stood_ms: a.progressStoodMs,
+      skipped: a.skipped === "circuit_open" ? "circuit_open" : null,
       started_at: a.startedAt.toISOString(),
       finished_at: iso(a.finishedAt),
     })),

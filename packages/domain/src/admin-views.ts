@@ -22,7 +22,24 @@ export interface AdminOverview {
   admission: AdminAdmission | null;
   /** The upstream quota guard's state; null while the guard is off or Redis does not answer. */
   upstream_quota: AdminUpstreamQuota | null;
+  /** Each model's circuit breaker (shared by the workers in Redis); null while Redis does not answer. */
+  circuits: AdminCircuit[] | null;
   generated_at: string;
+}
+
+/** One model's circuit breaker in `GET /admin/api/overview` (docs/circuit-breaker.md). */
+export interface AdminCircuit {
+  model: string;
+  /** `open`: attempts of jobs with a fallback go straight to it; `half_open`: one probe call decides. */
+  state: "closed" | "open" | "half_open";
+  /** Calls to the model that ended in the window (CIRCUIT_WINDOW_SECONDS). */
+  calls: number;
+  /** Of them, upstream failures (content policy and bad requests do not count). */
+  failures: number;
+  /** failures / calls (0 without calls). */
+  failure_rate: number;
+  /** When an open circuit lets its probe call through; null when closed. */
+  reopens_at: string | null;
 }
 
 /** `upstream_quota` of `GET /admin/api/overview` (written by the workers' quota guard). */

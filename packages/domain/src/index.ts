@@ -1,5 +1,6 @@
 export type {
   AdminAdmission,
+  AdminCircuit,
   AdminJobView,
   AdminOverview,
   AdminUpstreamQuota,

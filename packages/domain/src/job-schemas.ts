@@ -220,6 +220,11 @@ export interface AttemptView {
   last_stage: string | null;
   /** `upstream_stalled`: how long the progress had not moved when the stream was abandoned. */
   progress_stood_ms: number | null;
+  /**
+   * `circuit_open`: the primary model's circuit breaker was open, so this attempt went straight to
+   * the fallback without calling the primary; null otherwise.
+   */
+  skipped: "circuit_open" | null;
   started_at: string;
   finished_at: string | null;
 }

@@ -1,4 +1,5 @@
 export { parsePayload, QUEUES, type QueueKey, type QueuePayload } from "./catalog";
+export { type CircuitSnapshot, type CircuitState, circuitKeys, readCircuits } from "./circuit-state";
 export { type ConnectionRole, createRedisConnection } from "./connection";
 export {
   type Admission,

@@ -59,6 +59,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Tests poll their jobs every few ms with one key: the per-key request limit (tested in
     // apps/api/test/limits.int.test.ts) would otherwise answer some polls 429.
     TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: "1000000",
+    // Test files fail the primary model on purpose, call after call: the per-model circuit breaker
+    // would open midway and send the file's later jobs to the fallback. It is held closed here (never
+    // this many calls in a window); circuit-breaker.int.test.ts sets its own threshold.
+    CIRCUIT_MIN_CALLS: "1000000",
     ...options.env,
   };
   const extraApis: RunningProcess[] = [];

@@ -11,8 +11,8 @@ import {
   presentJobForOperator,
   readOverview,
 } from "@darkroom/db";
-import { AppError, isId, JOB_STATUSES } from "@darkroom/domain";
-import { readUpstreamQuota, withTimeout } from "@darkroom/queue";
+import { type AdminCircuit, AppError, isId, JOB_STATUSES, MODELS } from "@darkroom/domain";
+import { readCircuits, readUpstreamQuota, withTimeout } from "@darkroom/queue";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
@@ -48,18 +48,38 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
   });
 
   router.get("/admin/api/overview", async (_req, res) => {
-    const [overview, queue, admission, upstreamQuota] = await Promise.all([
+    const { env } = deps.config;
+    const [overview, queue, admission, upstreamQuota, circuits] = await Promise.all([
       readOverview(deps.db),
       withTimeout(deps.queue.getJobCounts("waiting", "active", "delayed", "failed"), 2000, "queue counts").catch(
         () => null,
       ),
       deps.intake.snapshot().catch(() => null),
-      readUpstreamQuota(deps.redis, deps.config.env.QUEUE_PREFIX).catch(() => null),
+      readUpstreamQuota(deps.redis, env.QUEUE_PREFIX).catch(() => null),
+      withTimeout(
+        readCircuits(deps.redis, env.QUEUE_PREFIX, MODELS, env.CIRCUIT_WINDOW_SECONDS * 1000),
+        2000,
+        "circuits",
+      )
+        .then((all) =>
+          all.map(
+            (c): AdminCircuit => ({
+              model: c.model,
+              state: c.state,
+              calls: c.calls,
+              failures: c.failures,
+              failure_rate: c.failureRate,
+              reopens_at: c.reopensAt?.toISOString() ?? null,
+            }),
+          ),
+        )
+        .catch(() => null),
     ]);
     res.json({
       ...overview,
       queue,
       upstream_quota: upstreamQuota,
+      circuits,
       admission:
         admission === null
           ? null

@@ -8,6 +8,7 @@ import { INITIAL_JOBS_STATE, jobsReducer } from "../jobs-state";
 import type { Route } from "../router";
 import type { LiveState, Overview, StatusFilter, StreamEvent } from "../types";
 import { AdmissionCards } from "./admission-cards";
+import { CircuitCards } from "./circuit-cards";
 import { JobDetail } from "./job-detail";
 import { JobsTable } from "./jobs-table";
 import { QuotaBanner } from "./quota-banner";
@@ -169,6 +170,7 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
             <QuotaBanner quota={overview.upstream_quota ?? null} />
             <SummaryCards overview={overview} />
             <AdmissionCards admission={overview.admission} tenantNames={tenantNames} navigate={navigate} />
+            <CircuitCards circuits={overview.circuits ?? null} />
           </>
         )}
         <div className={selectedId === null ? "workspace" : "workspace with-detail"}>

@@ -240,6 +240,12 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                       </time>
                     </div>
                     <dl className="attempt-facts">
+                      {a.skipped === "circuit_open" && (
+                        <>
+                          <dt>Skipped</dt>
+                          <dd data-testid={`attempt-${a.number}-skipped`}>the primary's circuit was open</dd>
+                        </>
+                      )}
                       <dt>Error</dt>
                       <dd>
                         {a.error === null ? (

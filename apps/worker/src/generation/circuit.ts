@@ -1,14 +1,17 @@
+import { type CircuitSnapshot, type CircuitState, circuitKeys, readCircuits } from "@darkroom/queue";
 import type { Redis } from "ioredis";
+
+export type { CircuitSnapshot, CircuitState };
 
 /**
  * Per-model circuit breaker shared by every worker process through Redis (docs/circuit-breaker.md).
  *
- * Keys (all under `{prefix}:circuit:{model}`): `:calls` and `:fails`, sorted sets of the call
- * outcomes of the last window (score = end time in ms); `:state`, a hash `{opened_at, open_until}`
- * present only while the circuit is open or half-open; `:probe`, the one half-open probe's lease
- * (SET NX PX), so exactly one worker over all processes makes the probe call.
+ * Keys (all under `{prefix}:circuit:{model}`, see `circuitKeys` in @darkroom/queue): `:calls` and
+ * `:fails`, sorted sets of the call outcomes of the last window (score = end time in ms); `:state`, a
+ * hash `{opened_at, open_until}` present only while the circuit is open or half-open; `:probe`, the
+ * one half-open probe's lease (SET NX PX), so exactly one worker over all processes makes the probe
+ * call.
  */
-export type CircuitState = "closed" | "open" | "half_open";
 
 /** What the worker does for a new attempt on a model. */
 export type CircuitDecision =
@@ -29,16 +32,6 @@ export interface CircuitSettings {
   openMs: number;
   /** How long a probe holds its lease before another worker may probe (a crashed prober). */
   probeLeaseMs: number;
-}
-
-export interface CircuitSnapshot {
-  model: string;
-  state: CircuitState;
-  calls: number;
-  failures: number;
-  failureRate: number;
-  /** When an open circuit lets its probe through; null when closed. */
-  reopensAt: Date | null;
 }
 
 /** Failure classes that say nothing about the model's health (the request's or caller's doing). */
@@ -111,6 +104,12 @@ redis.call('HSET', KEYS[3], 'opened_at', now, 'open_until', now + tonumber(ARGV[
 return 'reopened'
 `;
 
+// KEYS: probe. ARGV: owner. Frees the probe lease when this owner holds it.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 export class CircuitBreaker {
   private sequence = 0;
 
@@ -123,13 +122,7 @@ export class CircuitBreaker {
   ) {}
 
   private keys(model: string) {
-    const base = `${this.prefix}:circuit:${model}`;
-    return {
-      calls: `${base}:calls`,
-      fails: `${base}:fails`,
-      state: `${base}:state`,
-      probe: `${base}:probe`,
-    };
+    return circuitKeys(this.prefix, model);
   }
 
   /** Before an attempt on `model`: call it, skip it (open), or make the half-open probe. */
@@ -190,33 +183,17 @@ export class CircuitBreaker {
     return answer === "" ? null : (answer as CircuitTransition);
   }
 
+  /**
+   * A probe lease taken but not used (the attempt did not call the model, or ended without saying
+   * anything about it: canceled, worker stopping): another attempt may probe at once.
+   */
+  async releaseProbe(model: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.keys(model).probe, this.owner);
+  }
+
   /** The state of each model's circuit, for the overview, the dashboard and `/metrics`. */
-  async snapshot(models: readonly string[]): Promise<CircuitSnapshot[]> {
-    const now = this.now();
-    const since = now - this.settings.windowMs;
-    const pipeline = this.redis.multi();
-    for (const model of models) {
-      const k = this.keys(model);
-      pipeline.zcount(k.calls, since, "+inf");
-      pipeline.zcount(k.fails, since, "+inf");
-      pipeline.hget(k.state, "open_until");
-    }
-    const results = (await pipeline.exec()) ?? [];
-    return models.map((model, i) => {
-      const calls = Number(results[i * 3]?.[1] ?? 0);
-      const failures = Number(results[i * 3 + 1]?.[1] ?? 0);
-      const openUntil = results[i * 3 + 2]?.[1] as string | null;
-      const until = openUntil === null || openUntil === undefined ? null : Number(openUntil);
-      const state: CircuitState = until === null ? "closed" : now < until ? "open" : "half_open";
-      return {
-        model,
-        state,
-        calls,
-        failures,
-        failureRate: calls === 0 ? 0 : failures / calls,
-        reopensAt: until === null ? null : new Date(until),
-      };
-    });
+  snapshot(models: readonly string[]): Promise<CircuitSnapshot[]> {
+    return readCircuits(this.redis, this.prefix, models, this.settings.windowMs, this.now());
   }
 }
 

@@ -20,6 +20,7 @@ import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
 import type { AttemptTicker } from "./attempt-ticker";
+import { type CircuitGate, circuitOutcome } from "./circuit-gate";
 import { decideRetry } from "./policy";
 import { runAttempt } from "./run-attempt";
 import { storeImage } from "./store-images";
@@ -57,6 +58,8 @@ export interface GenerationDeps {
   metrics: WorkerMetrics;
   /** The pool of result-image downloads, with the address guard (image-dispatcher.ts). */
   images: Dispatcher;
+  /** The per-model circuit breaker (circuit-gate.ts): which models the claim skips, and each outcome. */
+  circuit: CircuitGate;
 }
 
 /** The attempt given back when the upstream answers that its quota is used up (the guard is on). */
@@ -132,11 +135,13 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     token: string | undefined,
     retryLater: ((at: Date) => void) | null,
   ): Promise<void> {
-    const claim: Claim | null = await claimJob(db, {
-      jobId,
-      leaseOwner: config.workerId,
-      leaseMs: config.leaseMs,
-    });
+    const { claimed: claim, circuit } = await deps.circuit.claim<Claim>((circuitOpen) =>
+      claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, circuitOpen }),
+    );
+    // The attempt's outcome as its model's circuit counts it (null: says nothing about the model).
+    const circuitEnded = async (outcome: { failed: boolean } | null) => {
+      if (circuit !== null) await deps.circuit.ended(circuit, outcome);
+    };
     if (claim === null) {
       // A job that waited past its start-by is failed here rather than left to the sweep: it never
       // reaches the upstream.
@@ -153,7 +158,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     // Fields rather than a child logger: a child per in-flight job costs memory for every stream.
     const fields = { job_id: job.id, attempt, model };
     const log = deps.logger;
-    log.info(fields, "attempt started");
+    if (claim.skipped === null) log.info(fields, "attempt started");
+    else
+      log.info(
+        { ...fields, skipped: claim.skipped },
+        `attempt started on the fallback: ${job.model}'s circuit is open`,
+      );
 
     const controller = new AbortController();
     deps.inFlight.set(job.id, controller);
@@ -187,6 +197,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       });
       // The result says more than any progress still waiting for its tick: it is dropped.
       progress.end();
+      await circuitEnded({ failed: false });
       const owned = await completeJob(db, {
         jobId: job.id,
         attempt,
@@ -224,6 +235,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       };
       if (controller.signal.reason instanceof WorkerShutdown) {
         // Not the job's fault: it goes back to the queue at once.
+        await circuitEnded(null);
         log.info(fields, "worker stopping: job returned to the queue");
         await giveBack();
         return;
@@ -232,11 +244,13 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       if (failure.errorClass === "quota" && deps.quotaGuard !== null) {
         // Not the job's fault either: generation pauses (every worker) and the job waits, its
         // attempt not counted, instead of every queued job failing on the same answer in turn.
+        await circuitEnded(null);
         await deps.quotaGuard.onQuotaAnswer(failure.message);
         log.warn({ ...fields, error_code: failure.code }, "upstream quota used up: job returned to the paused queue");
         await giveBack(QUOTA_PAUSE);
         return;
       }
+      await circuitEnded(circuitOutcome(failure));
       const decision = decideRetry(job, attempt, model, failure, config.retry);
       if (failure.unrecognisedStreamHead !== undefined) deps.metrics.unrecognisedStream(model);
       const owned = await failAttempt(db, {

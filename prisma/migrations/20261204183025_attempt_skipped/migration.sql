@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "JobAttempt" ADD COLUMN     "skipped" TEXT;
