@@ -127,6 +127,11 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               description:
                 "Start-by of the current run: creation (or the last user retry) plus `queue_timeout_seconds`. A job whose run has not started by then fails `queue_timeout` without reaching the upstream, at no cost. null without `queue_timeout_seconds`",
             },
+            hedge_after_seconds: {
+              type: ["integer", "null"],
+              description:
+                "As given at creation (1-600): when the primary shows no progress for this long, the fallback starts alongside it and the first valid result wins. null: no hedge",
+            },
             priority: {
               type: "string",
               enum: ["high", "normal", "low"],
@@ -313,6 +318,11 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               enum: ["circuit_open", null],
               description:
                 "`circuit_open`: the primary model's circuit breaker was open, so this attempt went straight to the fallback without calling the primary",
+            },
+            hedge: {
+              type: "boolean",
+              description:
+                "Started alongside a running attempt of the same job (hedged fallback, `hedge_after_seconds`). Of the two, the one that lost the race ends `canceled`",
             },
             started_at: { type: "string", format: "date-time" },
             finished_at: { type: ["string", "null"], format: "date-time" },

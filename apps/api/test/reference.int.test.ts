@@ -74,6 +74,7 @@ describe("reference endpoints", () => {
       [
         "deadline_seconds",
         "fallback_model",
+        "hedge_after_seconds",
         "max_attempts",
         "metadata",
         "model",

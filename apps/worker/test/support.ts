@@ -22,6 +22,9 @@ export interface JobJson {
     time_to_first_byte_ms: number | null;
     last_progress: number | null;
     skipped: string | null;
+    hedge: boolean;
+    started_at: string;
+    finished_at: string | null;
   }[];
   error: { code: string; message: string; retryable: boolean } | null;
   created_at: string;

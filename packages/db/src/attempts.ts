@@ -48,6 +48,8 @@ export interface ClaimedJob {
   maxAttempts: number;
   attemptBase: number;
   deadlineAt: Date;
+  /** Hedged fallback: start the fallback alongside a primary without progress this long; null: no hedge. */
+  hedgeAfterSeconds: number | null;
   /** Every attempt of the job, this one included, by number. */
   attempts: ClaimedAttempt[];
 }
@@ -97,7 +99,7 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
         OR (status = 'running'::"JobStatus" AND "leaseExpiresAt" < now()))
       RETURNING "Job".id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt,
         n, size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",
-        CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel",
+        "hedgeAfterSeconds", CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel",
         p.skip AS skipped),
     i AS (
       UPDATE "JobAttempt" a SET status = 'interrupted', "finishedAt" = now(), "errorClass" = 'interrupted',
@@ -125,7 +127,7 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
       WHERE s."webhookUrl" IS NOT NULL AND 'job.started' = ANY(s."webhookEvents")
       RETURNING id)
     SELECT c.id, c."tenantId", c.status, c.attempt, c.model, c."fallbackModel", c."fallbackUsed", c.prompt, c.n,
-      c.size, c.quality, c."maxAttempts", c."attemptBase", c."deadlineAt", c."attemptModel", c.skipped,
+      c.size, c.quality, c."maxAttempts", c."attemptBase", c."deadlineAt", c."hedgeAfterSeconds", c."attemptModel", c.skipped,
       COALESCE((SELECT json_agg(json_build_object('number', x.number, 'model', x.model,
         'errorClass', CASE WHEN x.number IN (SELECT number FROM i) THEN 'interrupted' ELSE x."errorClass" END)
         ORDER BY x.number) FROM "JobAttempt" x WHERE x."jobId" = c.id), '[]'::json) AS attempts
@@ -218,7 +220,13 @@ export interface StoredImageInput {
 
 export interface CompleteInput {
   jobId: string;
+  /** The attempt whose result this is. */
   attempt: number;
+  /**
+   * The job's current attempt number, which the write is fenced on: the same as `attempt`, except
+   * in a hedged run, where the hedge took the next number while the primary ran on.
+   */
+  fence?: number;
   model: string;
   images: StoredImageInput[];
   usage: unknown;
@@ -256,7 +264,7 @@ export async function completeJob(db: PrismaClient, input: CompleteInput): Promi
         "imagesStored" = ${images.length}::int, "costUsd" = ${(input.costMicroUsd / 1_000_000).toFixed(6)}::numeric,
         "finishedAt" = now(), "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
         "errorCode" = NULL, "errorMessage" = NULL, "errorRetryable" = NULL, "updatedAt" = now()
-      WHERE id = ${input.jobId} AND attempt = ${input.attempt}::int AND status = 'running'::"JobStatus"
+      WHERE id = ${input.jobId} AND attempt = ${input.fence ?? input.attempt}::int AND status = 'running'::"JobStatus"
       RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
     gone AS (
       DELETE FROM "Image" WHERE "jobId" IN (SELECT id FROM u) AND NOT (index = ANY(${images.map((i) => i.index)}::int[]))),
@@ -275,9 +283,49 @@ export async function completeJob(db: PrismaClient, input: CompleteInput): Promi
       UPDATE "JobAttempt" SET status = 'succeeded', "finishedAt" = now(), "lastProgress" = 100
         ${attemptFactsSql(input.facts)}
       WHERE "jobId" IN (SELECT id FROM u) AND number = ${input.attempt}::int),
+    -- A hedged run's other call, still running: it lost the race and is aborted.
+    lost AS (
+      UPDATE "JobAttempt" SET status = 'canceled', "finishedAt" = now(), "errorClass" = 'hedge_lost',
+        "errorMessage" = ${HEDGE_LOST_MESSAGE}
+      WHERE "jobId" IN (SELECT id FROM u) AND number <> ${input.attempt}::int AND status = 'running'),
     ${insertEventsCte("u", events)}
     SELECT id FROM u`;
   return rows.length === 1;
+}
+
+/** The words on the attempt of a hedged run that lost the race. */
+export const HEDGE_LOST_MESSAGE =
+  "The other attempt of this hedged run returned a result first; this call was aborted.";
+
+export interface StartHedgeInput {
+  jobId: string;
+  /** The running attempt (the primary's), which the hedge is fenced on. */
+  attempt: number;
+  /** The fallback model the hedge calls. */
+  model: string;
+}
+
+/**
+ * Starts the hedge of a running attempt (hedged fallback): the job moves to the next attempt number
+ * and to its fallback, and the hedge's attempt is recorded (`hedge`) with its `job.started` event,
+ * while the primary's attempt stays running. The two then share the job's attempt fence (the
+ * hedge's number) until one wins. Null when the primary no longer owns the job.
+ */
+export async function startHedge(db: PrismaClient, input: StartHedgeInput): Promise<number | null> {
+  const hedge = input.attempt + 1;
+  const events = planEvents([{ type: "job.started", data: { attempt: hedge, model: input.model, hedge: true } }]);
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH u AS (
+      UPDATE "Job" SET attempt = ${hedge}::int, "fallbackUsed" = true, "updatedAt" = now()
+      WHERE id = ${input.jobId} AND attempt = ${input.attempt}::int AND status = 'running'::"JobStatus"
+      RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
+    a AS (
+      INSERT INTO "JobAttempt" (id, "jobId", number, model, status, hedge)
+      SELECT 'att_' || substr(u.id, 5) || '_' || ${hedge}::int, u.id, ${hedge}::int, ${input.model}, 'running', true
+      FROM u),
+    ${insertEventsCte("u", events)}
+    SELECT id FROM u`;
+  return rows.length === 1 ? hedge : null;
 }
 
 export interface AttemptErrorInput {
@@ -303,6 +351,8 @@ export interface AttemptDiagnosis {
 export interface FailAttemptInput {
   jobId: string;
   attempt: number;
+  /** The job's current attempt number, when it differs from `attempt` (a hedged run: see CompleteInput). */
+  fence?: number;
   error: AttemptErrorInput;
   facts: AttemptFacts;
   /** When set, the job goes back to queued for another attempt at this time; otherwise it fails. */
@@ -337,9 +387,17 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
   const rows = await db.$queryRaw<{ id: string }[]>`
     WITH u AS (
       UPDATE "Job" SET ${jobSet}, "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "updatedAt" = now()
-      WHERE id = ${input.jobId} AND attempt = ${input.attempt}::int AND status = 'running'::"JobStatus"
+      WHERE id = ${input.jobId} AND attempt = ${input.fence ?? input.attempt}::int AND status = 'running'::"JobStatus"
       RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
-    a AS (
+    a AS (${failedAttemptSql(input)}),
+    ${insertEventsCte("u", events)}
+    SELECT id FROM u`;
+  return rows.length === 1;
+}
+
+/** The failed attempt's row (`input.attempt`), written when the job row `u` was. */
+function failedAttemptSql(input: Omit<FailAttemptInput, "retryAt">): Prisma.Sql {
+  return Prisma.sql`
       UPDATE "JobAttempt" SET status = 'failed', "finishedAt" = now(), "errorCode" = ${input.error.code},
         "errorClass" = ${input.error.errorClass}, "errorMessage" = ${input.error.message},
         retryable = ${input.error.retryable},
@@ -348,7 +406,31 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
         "progressStoodMs" = ${input.diagnosis?.progressStoodMs ?? null}::int,
         "streamHead" = ${input.diagnosis?.streamHead ?? null}
         ${attemptFactsSql(input.facts)}
-      WHERE "jobId" IN (SELECT id FROM u) AND number = ${input.attempt}::int),
+      WHERE "jobId" IN (SELECT id FROM u) AND number = ${input.attempt}::int`;
+}
+
+/**
+ * Records the failure of one call of a hedged run while the other still runs: the attempt ends
+ * `failed` (with its `job.attempt_failed` event, `next_attempt_at` null and the attempt still
+ * running named), the job stays running on the other. False when the run no longer owns the job.
+ */
+export async function failHedgedAttempt(
+  db: PrismaClient,
+  input: Omit<FailAttemptInput, "retryAt" | "switchToFallback"> & { fence: number; stillRunning: number },
+): Promise<boolean> {
+  const error = { code: input.error.code, message: input.error.message, retryable: input.error.retryable };
+  const events = planEvents([
+    {
+      type: "job.attempt_failed",
+      data: { attempt: input.attempt, error, next_attempt_at: null, still_running: input.stillRunning },
+    },
+  ]);
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH u AS (
+      SELECT id, "tenantId", "webhookUrl", "webhookEvents" FROM "Job"
+      WHERE id = ${input.jobId} AND attempt = ${input.fence}::int AND status = 'running'::"JobStatus"
+      FOR NO KEY UPDATE),
+    a AS (${failedAttemptSql(input)}),
     ${insertEventsCte("u", events)}
     SELECT id FROM u`;
   return rows.length === 1;
@@ -379,6 +461,7 @@ export async function releaseJob(
   lastProgress: number | null = null,
   reason: ReleaseReason = WORKER_STOPPED,
 ): Promise<boolean> {
+  // `attempt` is the job's current number; a hedged run's two running attempts both end here.
   const now = new Date();
   const { message } = reason;
   const events = planEvents([
@@ -402,7 +485,7 @@ export async function releaseJob(
       UPDATE "JobAttempt" SET status = 'interrupted', "finishedAt" = now(), "errorClass" = ${reason.errorClass},
         "errorCode" = ${reason.code === "internal" ? null : reason.code},
         "errorMessage" = ${message}, "lastProgress" = COALESCE(${lastProgress}::int, "lastProgress")
-      WHERE "jobId" IN (SELECT id FROM u) AND number = ${attempt}::int),
+      WHERE "jobId" IN (SELECT id FROM u) AND status = 'running'),
     ${insertEventsCte("u", events)}
     SELECT id FROM u`;
   return rows.length === 1;

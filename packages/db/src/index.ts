@@ -21,11 +21,15 @@ export {
   completeJob,
   type FailAttemptInput,
   failAttempt,
+  failHedgedAttempt,
+  HEDGE_LOST_MESSAGE,
   type ProgressInput,
   type ReleaseReason,
   releaseJob,
   renewLeases,
+  type StartHedgeInput,
   type StoredImageInput,
+  startHedge,
   writeProgressBatch,
 } from "./attempts";
 export { type CreateDbOptions, createPrismaClient, type DbClient, type Prisma, PrismaClient } from "./client";

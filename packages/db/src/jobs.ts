@@ -65,12 +65,13 @@ async function insertJobAndEvent(
     WITH t AS (${tenant}),
     j AS (
       INSERT INTO "Job" (id, "tenantId", model, "fallbackModel", prompt, n, size, quality, "maxAttempts",
-        "deadlineSeconds", "deadlineAt", "queueTimeoutSeconds", "queueExpiresAt", priority, "webhookUrl", "webhookEvents", metadata, "idempotencyKey",
+        "deadlineSeconds", "deadlineAt", "queueTimeoutSeconds", "queueExpiresAt", "hedgeAfterSeconds", priority, "webhookUrl", "webhookEvents", metadata, "idempotencyKey",
         "requestHash", "createdAt", "updatedAt")
       SELECT ${id}, ${args.tenantId}, ${input.model}, ${input.fallback_model}, ${input.prompt}, ${input.n},
         ${input.size}, ${input.quality}, ${input.max_attempts}, ${input.deadline_seconds},
         ${new Date(now.getTime() + input.deadline_seconds * 1000)}, ${input.queue_timeout_seconds}::int,
         ${input.queue_timeout_seconds === null ? null : new Date(now.getTime() + input.queue_timeout_seconds * 1000)}::timestamptz,
+        ${input.hedge_after_seconds}::int,
         ${input.priority}::"JobPriority",
         ${input.webhook_url}, ${webhookEvents}::text[], ${JSON.stringify(input.metadata)}::jsonb,
         ${args.idempotencyKey ?? null}, ${args.requestHash ?? null}, ${now}, ${now}

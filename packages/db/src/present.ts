@@ -39,6 +39,7 @@ export function presentJob(
     deadline_at: job.deadlineAt.toISOString(),
     queue_timeout_seconds: job.queueTimeoutSeconds,
     queue_expires_at: iso(job.queueExpiresAt),
+    hedge_after_seconds: job.hedgeAfterSeconds,
     priority: job.priority,
     progress: {
       percent: job.progressPercent,
@@ -66,6 +67,7 @@ export function presentJob(
       last_stage: a.lastStage,
       progress_stood_ms: a.progressStoodMs,
       skipped: a.skipped === "circuit_open" ? "circuit_open" : null,
+      hedge: a.hedge,
       started_at: a.startedAt.toISOString(),
       finished_at: iso(a.finishedAt),
     })),

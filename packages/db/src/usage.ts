@@ -28,6 +28,7 @@ export interface LimitedJob {
   n: number;
   model: string;
   fallbackModel: string | null;
+  hedgeAfterSeconds?: number | null;
 }
 
 /**
@@ -51,8 +52,12 @@ export async function readLimitUsage(
       COALESCE(SUM("imagesStored") FILTER (WHERE status = 'succeeded' AND "finishedAt" >= ${day}), 0)::bigint AS images_used,
       COALESCE(SUM(n) FILTER (WHERE status IN ('queued', 'running')), 0)::bigint AS images_reserved,
       COALESCE(SUM("costUsd" * 1000000) FILTER (WHERE status = 'succeeded'), 0)::bigint AS cost_used,
-      COALESCE(SUM(n * GREATEST(COALESCE((${micros}::jsonb ->> model)::bigint, 0),
-                                COALESCE((${micros}::jsonb ->> "fallbackModel")::bigint, 0)))
+      -- The worst case of worstCaseMicroUsd: a hedged job may pay for both calls.
+      COALESCE(SUM(n * CASE WHEN "hedgeAfterSeconds" IS NULL
+          THEN GREATEST(COALESCE((${micros}::jsonb ->> model)::bigint, 0),
+                        COALESCE((${micros}::jsonb ->> "fallbackModel")::bigint, 0))
+          ELSE COALESCE((${micros}::jsonb ->> model)::bigint, 0)
+             + COALESCE((${micros}::jsonb ->> "fallbackModel")::bigint, 0) END)
         FILTER (WHERE status IN ('queued', 'running')), 0)::bigint AS cost_reserved
     FROM "Job"
     WHERE "tenantId" = ${tenantId}

@@ -112,70 +112,90 @@ export const PRIORITIES = ["high", "normal", "low"] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 /** Body of `POST /v1/jobs`. Unknown fields are rejected so that typos never pass silently. */
-export const JobCreateSchema = z.strictObject({
-  prompt: z
-    .string({ error: "is required and must be a string" })
-    .min(1, { error: "must not be empty" })
-    .max(32000, { error: "must be at most 32000 characters" })
-    .refine((p) => !hasNul(p), { message: "must not contain NUL characters" })
-    .refine((p) => !hasLoneSurrogate(p), { message: LONE_SURROGATE_MESSAGE }),
-  model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
-  fallback_model: z.enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" }).nullable().default("gpt-image-1"),
-  n: z
-    .int({ error: "must be an integer" })
-    .min(1, { error: "must be at least 1" })
-    .max(4, { error: "must be at most 4" })
-    .default(1),
-  size: z.enum(SIZES, { error: `must be one of ${SIZES.join(", ")}` }).default("auto"),
-  quality: z.enum(QUALITIES, { error: `must be one of ${QUALITIES.join(", ")}` }).default("auto"),
-  max_attempts: z
-    .int({ error: "must be an integer" })
-    .min(1, { error: "must be at least 1" })
-    .max(10, { error: "must be at most 10" })
-    .default(4),
-  deadline_seconds: z
-    .int({ error: "must be an integer" })
-    .min(10, { error: "must be at least 10" })
-    .max(3600, { error: "must be at most 3600" })
-    .default(900),
-  /** Start-by: a job not started this long after creation (or a user retry) fails `queue_timeout`. */
-  queue_timeout_seconds: z
-    .int({ error: "must be an integer" })
-    .min(10, { error: "must be at least 10" })
-    .max(3600, { error: "must be at most 3600" })
-    .nullable()
-    .default(null)
-    .describe(
-      "Seconds the job may wait before its first attempt starts; past that it fails queue_timeout without reaching the upstream, at no cost. null: it may wait until its deadline",
-    ),
-  priority: z.enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` }).default("normal"),
-  webhook_url: absoluteHttpUrl
-    .refine((url) => !hasLoneSurrogate(url), { message: LONE_SURROGATE_MESSAGE })
-    .nullable()
-    .default(null),
-  webhook_events: z
-    .array(z.enum(WEBHOOK_EVENT_TYPES, { error: `each must be one of ${WEBHOOK_EVENT_TYPES.join(", ")}` }), {
-      error: "must be an array of event types",
-    })
-    .refine((events) => new Set(events).size === events.length, { message: "must not repeat an event type" })
-    .optional(),
-  metadata: z
-    .record(z.string(), z.unknown(), { error: "must be a JSON object" })
-    .superRefine((value, ctx) => {
-      if (depthExceeds(value, METADATA_MAX_DEPTH)) {
-        ctx.addIssue({ code: "custom", message: `must be nested at most ${METADATA_MAX_DEPTH} levels deep` });
-        return;
-      }
-      for (const issue of metadataIssues(value)) ctx.addIssue({ code: "custom", ...issue });
-      const serialized = JSON.stringify(value);
-      if (Buffer.byteLength(serialized, "utf8") > METADATA_MAX_BYTES) {
-        ctx.addIssue({ code: "custom", message: `must be at most ${METADATA_MAX_BYTES} bytes serialized` });
-      } else if (serialized.includes("\\u0000")) {
-        ctx.addIssue({ code: "custom", message: "must not contain NUL characters" });
-      }
-    })
-    .default({}),
-});
+export const JobCreateSchema = z
+  .strictObject({
+    prompt: z
+      .string({ error: "is required and must be a string" })
+      .min(1, { error: "must not be empty" })
+      .max(32000, { error: "must be at most 32000 characters" })
+      .refine((p) => !hasNul(p), { message: "must not contain NUL characters" })
+      .refine((p) => !hasLoneSurrogate(p), { message: LONE_SURROGATE_MESSAGE }),
+    model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
+    fallback_model: z.enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" }).nullable().default("gpt-image-1"),
+    n: z
+      .int({ error: "must be an integer" })
+      .min(1, { error: "must be at least 1" })
+      .max(4, { error: "must be at most 4" })
+      .default(1),
+    size: z.enum(SIZES, { error: `must be one of ${SIZES.join(", ")}` }).default("auto"),
+    quality: z.enum(QUALITIES, { error: `must be one of ${QUALITIES.join(", ")}` }).default("auto"),
+    max_attempts: z
+      .int({ error: "must be an integer" })
+      .min(1, { error: "must be at least 1" })
+      .max(10, { error: "must be at most 10" })
+      .default(4),
+    deadline_seconds: z
+      .int({ error: "must be an integer" })
+      .min(10, { error: "must be at least 10" })
+      .max(3600, { error: "must be at most 3600" })
+      .default(900),
+    /** Start-by: a job not started this long after creation (or a user retry) fails `queue_timeout`. */
+    queue_timeout_seconds: z
+      .int({ error: "must be an integer" })
+      .min(10, { error: "must be at least 10" })
+      .max(3600, { error: "must be at most 3600" })
+      .nullable()
+      .default(null)
+      .describe(
+        "Seconds the job may wait before its first attempt starts; past that it fails queue_timeout without reaching the upstream, at no cost. null: it may wait until its deadline",
+      ),
+    /** Hedged fallback: the fallback starts alongside a primary that showed no progress this long. */
+    hedge_after_seconds: z
+      .int({ error: "must be an integer" })
+      .min(1, { error: "must be at least 1" })
+      .max(600, { error: "must be at most 600" })
+      .nullable()
+      .default(null)
+      .describe(
+        "Hedged fallback: when the primary model has shown no progress for this many seconds, the fallback starts alongside it; the first valid result wins and the other call is aborted (both attempts are recorded and both count toward usage). Needs a fallback_model other than model. null: no hedge",
+      ),
+    priority: z.enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` }).default("normal"),
+    webhook_url: absoluteHttpUrl
+      .refine((url) => !hasLoneSurrogate(url), { message: LONE_SURROGATE_MESSAGE })
+      .nullable()
+      .default(null),
+    webhook_events: z
+      .array(z.enum(WEBHOOK_EVENT_TYPES, { error: `each must be one of ${WEBHOOK_EVENT_TYPES.join(", ")}` }), {
+        error: "must be an array of event types",
+      })
+      .refine((events) => new Set(events).size === events.length, { message: "must not repeat an event type" })
+      .optional(),
+    metadata: z
+      .record(z.string(), z.unknown(), { error: "must be a JSON object" })
+      .superRefine((value, ctx) => {
+        if (depthExceeds(value, METADATA_MAX_DEPTH)) {
+          ctx.addIssue({ code: "custom", message: `must be nested at most ${METADATA_MAX_DEPTH} levels deep` });
+          return;
+        }
+        for (const issue of metadataIssues(value)) ctx.addIssue({ code: "custom", ...issue });
+        const serialized = JSON.stringify(value);
+        if (Buffer.byteLength(serialized, "utf8") > METADATA_MAX_BYTES) {
+          ctx.addIssue({ code: "custom", message: `must be at most ${METADATA_MAX_BYTES} bytes serialized` });
+        } else if (serialized.includes("\\u0000")) {
+          ctx.addIssue({ code: "custom", message: "must not contain NUL characters" });
+        }
+      })
+      .default({}),
+  })
+  .superRefine((job, ctx) => {
+    if (job.hedge_after_seconds !== null && (job.fallback_model === null || job.fallback_model === job.model)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hedge_after_seconds"],
+        message: "needs a fallback_model other than model (there is nothing to hedge with)",
+      });
+    }
+  });
 export type JobCreateInput = z.input<typeof JobCreateSchema>;
 export type JobCreate = z.infer<typeof JobCreateSchema>;
 
@@ -225,6 +245,8 @@ export interface AttemptView {
    * the fallback without calling the primary; null otherwise.
    */
   skipped: "circuit_open" | null;
+  /** Started alongside a running attempt of the same job (hedged fallback, `hedge_after_seconds`). */
+  hedge: boolean;
   started_at: string;
   finished_at: string | null;
 }
@@ -267,6 +289,8 @@ export interface JobView {
   queue_timeout_seconds: number | null;
   /** The start-by of the current run (creation or last user retry plus `queue_timeout_seconds`); null without one. */
   queue_expires_at: string | null;
+  /** As given at creation; null: no hedged fallback. */
+  hedge_after_seconds: number | null;
   priority: Priority;
   progress: {
     percent: number;

@@ -40,6 +40,12 @@ describe("costs", () => {
       ),
     ).toBe(100_000);
   });
+
+  it("reserves both prices for a hedged job, whose aborted call may be billed too", () => {
+    const job = { n: 2, model: "gpt-4o-image", fallbackModel: "gpt-image-1" };
+    expect(worstCaseMicroUsd(PRICES, { ...job, hedgeAfterSeconds: 30 })).toBe(164_000);
+    expect(worstCaseMicroUsd(PRICES, { ...job, hedgeAfterSeconds: null })).toBe(84_000);
+  });
 });
 
 describe("usageLimitRefusal", () => {

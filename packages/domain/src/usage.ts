@@ -34,10 +34,13 @@ export function imagesCostMicroUsd(prices: ModelPrices, model: string, images: n
  */
 export function worstCaseMicroUsd(
   prices: ModelPrices,
-  job: { n: number; model: string; fallbackModel: string | null },
+  job: { n: number; model: string; fallbackModel: string | null; hedgeAfterSeconds?: number | null },
 ): MicroUsd {
+  const primary = imagesCostMicroUsd(prices, job.model, 1);
   const fallback = job.fallbackModel === null ? 0 : imagesCostMicroUsd(prices, job.fallbackModel, 1);
-  return job.n * Math.max(imagesCostMicroUsd(prices, job.model, 1), fallback);
+  // A hedged job may pay for both calls: the aborted one can be billed too.
+  const hedged = job.hedgeAfterSeconds !== undefined && job.hedgeAfterSeconds !== null;
+  return job.n * (hedged ? primary + fallback : Math.max(primary, fallback));
 }
 
 /** A tenant's limits as stored (null = none). */

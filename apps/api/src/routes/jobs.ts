@@ -40,7 +40,12 @@ function requestHash(input: JobCreate): string {
     .digest("hex");
 }
 
-const asLimited = (input: JobCreate) => ({ n: input.n, model: input.model, fallbackModel: input.fallback_model });
+const asLimited = (input: JobCreate) => ({
+  n: input.n,
+  model: input.model,
+  fallbackModel: input.fallback_model,
+  hedgeAfterSeconds: input.hedge_after_seconds,
+});
 
 /** The idempotency key was taken meanwhile: by `createJob`'s own check, or a unique violation (Prisma P2002, Postgres 23505). */
 function isUniqueViolation(error: unknown): boolean {

@@ -173,6 +173,14 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                 </dd>
               </>
             )}
+            {job.hedge_after_seconds !== null && (
+              <>
+                <dt>Hedge</dt>
+                <dd data-testid="detail-hedge">
+                  fallback alongside after {job.hedge_after_seconds} s without progress
+                </dd>
+              </>
+            )}
             {(job.status === "queued" || job.status === "running") && (
               <>
                 <dt>Estimate</dt>
@@ -244,6 +252,18 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                         <>
                           <dt>Skipped</dt>
                           <dd data-testid={`attempt-${a.number}-skipped`}>the primary's circuit was open</dd>
+                        </>
+                      )}
+                      {a.hedge && (
+                        <>
+                          <dt>Hedge</dt>
+                          <dd data-testid={`attempt-${a.number}-hedge`}>started alongside the running primary</dd>
+                        </>
+                      )}
+                      {a.status === "canceled" && job.hedge_after_seconds !== null && job.status !== "canceled" && (
+                        <>
+                          <dt>Aborted</dt>
+                          <dd data-testid={`attempt-${a.number}-hedge-lost`}>the other call of the hedged run won</dd>
                         </>
                       )}
                       <dt>Error</dt>

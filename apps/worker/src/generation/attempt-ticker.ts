@@ -37,7 +37,8 @@ export class TrackedAttempt {
 
   constructor(
     readonly jobId: string,
-    readonly attempt: number,
+    /** The job's attempt number the writes are fenced on (a hedge moves it on: {@link refence}). */
+    public attempt: number,
     initial: ProgressState,
     readonly onLost: () => void,
     private readonly ticker: AttemptTicker,
@@ -54,6 +55,11 @@ export class TrackedAttempt {
     this.latest = { stage: state.stage, percent };
     this.dirty = true;
     this.ticker.changed(this);
+  }
+
+  /** The job moved to attempt `attempt` (a hedge started alongside): later writes are fenced on it. */
+  refence(attempt: number): void {
+    this.attempt = attempt;
   }
 
   /** The attempt is over: anything not yet written is dropped (its final write says more). */

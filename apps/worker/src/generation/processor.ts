@@ -1,13 +1,17 @@
 import {
+  type AttemptDiagnosis,
+  type AttemptErrorInput,
   type Claim,
   claimJob,
   completeJob,
   failAttempt,
+  failHedgedAttempt,
   failQueueTimeout,
   type PrismaClient,
   type ReleaseReason,
   releaseJob,
   type StoredImageInput,
+  startHedge,
 } from "@darkroom/db";
 import { imagesCostMicroUsd } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
@@ -19,10 +23,11 @@ import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
-import type { AttemptTicker } from "./attempt-ticker";
+import type { AttemptTicker, ProgressState } from "./attempt-ticker";
 import { type CircuitGate, circuitOutcome } from "./circuit-gate";
+import { type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
 import { decideRetry } from "./policy";
-import { runAttempt } from "./run-attempt";
+import { type AttemptOutcome, runAttempt } from "./run-attempt";
 import { storeImage } from "./store-images";
 
 /** The abort reason when the worker process stops: the job goes back to the queue, unharmed. */
@@ -94,6 +99,26 @@ function toUpstreamError(error: unknown, signal: AbortSignal, deadlineAt: Date):
   });
 }
 
+/** A failed call's error, as its attempt records it. */
+function attemptError(failure: UpstreamError): AttemptErrorInput {
+  return {
+    code: failure.code,
+    message: failure.message,
+    retryable: failure.retryable,
+    errorClass: failure.errorClass,
+    upstreamDetail: failure.detail ?? null,
+  };
+}
+
+/** What a failed call showed about its stream, for diagnosis. */
+function attemptDiagnosis(failure: UpstreamError, lastStage: string): AttemptDiagnosis {
+  return {
+    lastStage,
+    progressStoodMs: failure.stall?.stoodMs ?? null,
+    streamHead: failure.unrecognisedStreamHead ?? null,
+  };
+}
+
 /** Processes one BullMQ generation job: claim, one upstream attempt, then success, retry or failure. */
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
@@ -138,10 +163,6 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     const { claimed: claim, circuit } = await deps.circuit.claim<Claim>((circuitOpen) =>
       claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, circuitOpen }),
     );
-    // The attempt's outcome as its model's circuit counts it (null: says nothing about the model).
-    const circuitEnded = async (outcome: { failed: boolean } | null) => {
-      if (circuit !== null) await deps.circuit.ended(circuit, outcome);
-    };
     if (claim === null) {
       // A job that waited past its start-by is failed here rather than left to the sweep: it never
       // reaches the upstream.
@@ -175,36 +196,139 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     const progress = deps.ticker.track(job.id, attempt, { stage: "starting", percent: 0 }, () =>
       controller.abort(new Error("lost ownership")),
     );
-    const stored: StoredImageInput[] = [];
-    const discardStored = async () => {
-      await Promise.all(stored.map((image) => deps.storage.delete(image.storageKey).catch(() => undefined)));
+    // Images stored by each call (by attempt number), removed when that call's result is not kept.
+    const stored = new Map<number, StoredImageInput[]>();
+    const discardStored = async (only?: number) => {
+      const images = [...stored].filter(([n]) => only === undefined || n === only).flatMap(([, list]) => list);
+      await Promise.all(images.map((image) => deps.storage.delete(image.storageKey).catch(() => undefined)));
     };
-
-    try {
-      const outcome = await runAttempt({
+    const callUpstream = (call: RaceCall, signal: AbortSignal, onProgress: (state: ProgressState) => void) =>
+      runAttempt({
         job,
-        model,
+        model: call.model,
         config,
-        signal: controller.signal,
+        signal,
         dispatcher: deps.upstream,
         imageDispatcher: deps.images,
-        onProgress: (state) => progress.push(state),
+        onProgress,
         store: async (index, bytes, sourceUrl) => {
           const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);
-          stored.push(image);
+          stored.set(call.attempt, [...(stored.get(call.attempt) ?? []), image]);
           return image;
         },
       });
+    // The call whose outcome is handled below, and the job's attempt number every write is fenced
+    // on: the claimed attempt, unless a hedged run's race started the fallback alongside it.
+    const primary: RaceCall = { attempt, model };
+    const run: { ended: RaceCall; hedge: RaceCall | null; fence: number } = {
+      ended: primary,
+      hedge: null,
+      fence: attempt,
+    };
+    // Each call's outcome as its model's circuit counts it (null: says nothing about the model).
+    const circuitOf = (call: RaceCall) => (call.attempt === attempt ? circuit : { model: call.model, probe: false });
+    const endCircuit = async (call: RaceCall, outcome: { failed: boolean } | null) => {
+      const gate = circuitOf(call);
+      if (gate !== null) await deps.circuit.ended(gate, outcome);
+    };
+    const hedged =
+      job.hedgeAfterSeconds !== null &&
+      claim.skipped === null &&
+      model === job.model &&
+      job.fallbackModel !== null &&
+      job.fallbackModel !== job.model;
+
+    try {
+      let outcome: AttemptOutcome;
+      let loser: RaceCall | null = null;
+      if (hedged && job.hedgeAfterSeconds !== null && job.fallbackModel !== null) {
+        // Hedged fallback (hedge.ts): the fallback starts alongside a primary that stands still.
+        const fallbackModel = job.fallbackModel;
+        const race = await raceWithHedge<AttemptOutcome>({
+          primary,
+          fallbackModel,
+          afterMs: job.hedgeAfterSeconds * 1000,
+          signal: controller.signal,
+          call: (call, signal, progressed) =>
+            callUpstream(call, signal, (state) => {
+              if (call.attempt !== attempt) {
+                // The fallback shows no progress of its own until its images are in.
+                if (state.stage === "storing") progress.push(state);
+                return;
+              }
+              const before = progress.latest;
+              progress.push(state);
+              if (progress.latest !== before) progressed();
+            }),
+          startHedge: async () => {
+            const number = await startHedge(db, { jobId: job.id, attempt, model: fallbackModel });
+            if (number === null) return null;
+            run.fence = number;
+            run.hedge = { attempt: number, model: fallbackModel };
+            progress.refence(number);
+            job.attempts.push({ number, model: fallbackModel, errorClass: null });
+            deps.notify(job.id);
+            log.info(
+              { ...fields, hedge_attempt: number, hedge_model: fallbackModel },
+              `no progress for ${job.hedgeAfterSeconds} s: the fallback started alongside (hedged run)`,
+            );
+            return number;
+          },
+          failedAlone: async (call, error, stillRunning) => {
+            const failure = toUpstreamError(error, controller.signal, job.deadlineAt);
+            await endCircuit(call, circuitOutcome(failure));
+            const record = job.attempts.find((a) => a.number === call.attempt);
+            if (record !== undefined) record.errorClass = failure.errorClass;
+            await discardStored(call.attempt);
+            const owned = await failHedgedAttempt(db, {
+              jobId: job.id,
+              attempt: call.attempt,
+              fence: run.fence,
+              stillRunning: stillRunning.attempt,
+              lastProgress: call.attempt === attempt ? progress.latest.percent : null,
+              error: attemptError(failure),
+              diagnosis: attemptDiagnosis(failure, progress.latest.stage),
+              facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
+            });
+            if (owned) deps.notify(job.id);
+            log.warn(
+              { job_id: job.id, attempt: call.attempt, model: call.model, error_code: failure.code },
+              "hedged call failed; the other call runs on",
+            );
+          },
+        }).catch((error: unknown) => {
+          if (!(error instanceof RaceFailed)) throw error;
+          run.ended = error.call;
+          throw error.error;
+        });
+        outcome = race.outcome;
+        run.ended = race.winner;
+        loser = race.loser;
+        if (loser !== null) {
+          const aborted = loser;
+          // The aborted call says nothing about its model; what it stored is not kept.
+          void race.loserSettled.then(() => discardStored(aborted.attempt));
+          await endCircuit(aborted, null);
+        }
+      } else {
+        outcome = await callUpstream(primary, controller.signal, (state) => progress.push(state));
+      }
       // The result says more than any progress still waiting for its tick: it is dropped.
       progress.end();
-      await circuitEnded({ failed: false });
+      const { ended } = run;
+      await endCircuit(ended, { failed: false });
+      const prices = config.env.MODEL_PRICES;
       const owned = await completeJob(db, {
         jobId: job.id,
-        attempt,
-        model,
+        attempt: ended.attempt,
+        fence: run.fence,
+        model: ended.model,
         images: outcome.images,
         usage: outcome.usage,
-        costMicroUsd: imagesCostMicroUsd(config.env.MODEL_PRICES, model, outcome.images.length),
+        // A hedged run's aborted call may be billed too: its price counts toward usage.
+        costMicroUsd:
+          imagesCostMicroUsd(prices, ended.model, outcome.images.length) +
+          (loser === null ? 0 : imagesCostMicroUsd(prices, loser.model, job.n)),
         facts: {
           upstreamRequestId: outcome.upstreamRequestId,
           timeToFirstByteMs: outcome.timeToFirstByteMs,
@@ -214,18 +338,23 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       deps.notify(job.id);
       if (!owned) {
         log.warn(fields, "attempt finished after losing the job; its result is discarded");
-        await discardStored();
+        await discardStored(ended.attempt);
         return;
       }
-      log.info({ ...fields, images: outcome.images.length }, "job succeeded");
+      log.info(
+        { ...fields, attempt: ended.attempt, model: ended.model, images: outcome.images.length },
+        loser === null ? "job succeeded" : "job succeeded: the other call of the hedged run was aborted",
+      );
     } catch (error) {
       progress.end();
+      const { ended, hedge, fence } = run;
       const lastProgress = progress.latest.percent;
       await discardStored();
       // Gives the job back without counting the attempt (`interrupted`): the same BullMQ job is
-      // moved back, so that another worker (or this one, restarted or resumed) takes it.
+      // moved back, so that another worker (or this one, restarted or resumed) takes it. Every
+      // running attempt of the run ends (both calls of a hedged one).
       const giveBack = async (reason?: ReleaseReason): Promise<boolean> => {
-        const owned = await releaseJob(db, job.id, attempt, lastProgress, reason);
+        const owned = await releaseJob(db, job.id, fence, lastProgress, reason);
         if (owned) deps.notify(job.id);
         if (owned && token !== undefined) {
           await bullJob.moveToDelayed(Date.now(), token);
@@ -235,7 +364,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       };
       if (controller.signal.reason instanceof WorkerShutdown) {
         // Not the job's fault: it goes back to the queue at once.
-        await circuitEnded(null);
+        await endCircuit(ended, null);
         log.info(fields, "worker stopping: job returned to the queue");
         await giveBack();
         return;
@@ -244,31 +373,30 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       if (failure.errorClass === "quota" && deps.quotaGuard !== null) {
         // Not the job's fault either: generation pauses (every worker) and the job waits, its
         // attempt not counted, instead of every queued job failing on the same answer in turn.
-        await circuitEnded(null);
+        await endCircuit(ended, null);
         await deps.quotaGuard.onQuotaAnswer(failure.message);
         log.warn({ ...fields, error_code: failure.code }, "upstream quota used up: job returned to the paused queue");
         await giveBack(QUOTA_PAUSE);
         return;
       }
-      await circuitEnded(circuitOutcome(failure));
-      const decision = decideRetry(job, attempt, model, failure, config.retry);
-      if (failure.unrecognisedStreamHead !== undefined) deps.metrics.unrecognisedStream(model);
+      await endCircuit(ended, circuitOutcome(failure));
+      // A hedged run whose calls both failed is on its fallback: what comes next is decided as
+      // after a failure of the hedge's attempt (the primary's already counted before it).
+      const decision = decideRetry(
+        job,
+        hedge?.attempt ?? ended.attempt,
+        hedge?.model ?? ended.model,
+        failure,
+        config.retry,
+      );
+      if (failure.unrecognisedStreamHead !== undefined) deps.metrics.unrecognisedStream(ended.model);
       const owned = await failAttempt(db, {
         jobId: job.id,
-        attempt,
-        lastProgress,
-        error: {
-          code: failure.code,
-          message: failure.message,
-          retryable: failure.retryable,
-          errorClass: failure.errorClass,
-          upstreamDetail: failure.detail ?? null,
-        },
-        diagnosis: {
-          lastStage: progress.latest.stage,
-          progressStoodMs: failure.stall?.stoodMs ?? null,
-          streamHead: failure.unrecognisedStreamHead ?? null,
-        },
+        attempt: ended.attempt,
+        fence,
+        lastProgress: ended.attempt === attempt ? lastProgress : null,
+        error: attemptError(failure),
+        diagnosis: attemptDiagnosis(failure, progress.latest.stage),
         facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
         retryAt: decision.retryAt,
         switchToFallback: decision.switchToFallback,
@@ -277,6 +405,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       log.warn(
         {
           ...fields,
+          attempt: ended.attempt,
+          model: ended.model,
           error_code: failure.code,
           error_class: failure.errorClass,
           retry_at: decision.retryAt,

@@ -1,0 +1,144 @@
+import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "./browser";
+import { jobEvents } from "./job-events";
+import { client, operatorAttempts, uniquePrompt, upstreamCalls } from "./support";
+
+// Issue 11: the hedged fallback (`hedge_after_seconds`), through real API and worker processes and
+// the simulator. The primary's stream stands still (keep-alive pings and dots, no progress); the
+// stall watchdog is far off (30 s), so only the hedge can start the fallback within a few seconds.
+
+let stack: Stack;
+let api: ReturnType<typeof client>;
+let key: string;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  stack = await startStack({
+    label: "hedge",
+    simulatorStepMs: 5,
+    env: { UPSTREAM_PROGRESS_STALL_MS: "30000", UPSTREAM_QUOTA_POLL_SECONDS: "0" },
+  });
+  key = await stack.newApiKey();
+  api = client(stack, key);
+});
+afterAll(async () => {
+  await browser?.close();
+  if (process.env.DEBUG_STACK) console.log(stack.api.output(), stack.workers[0]?.output());
+  await stack?.stop();
+});
+
+describe("hedged fallback", () => {
+  it("starts the fallback beside a primary without progress; the first result wins and the other call is aborted", async () => {
+    const prompt = uniquePrompt("[[sim script=stall_dots dot_ms=150 ping_ms=100]]");
+    const created = await api.create({ prompt, hedge_after_seconds: 1 });
+    expect(created).toMatchObject({ hedge_after_seconds: 1 });
+    const done = await api.waitTerminal(created.id, 15_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.result?.model).toBe("gpt-image-1");
+    expect(done.result?.images).toHaveLength(1);
+    // Both attempts are recorded: the primary lost the race (aborted), the hedge won.
+    const [primary, hedge] = done.attempts;
+    expect(done.attempts).toHaveLength(2);
+    expect(primary).toMatchObject({ number: 1, model: "gpt-4o-image", status: "canceled", hedge: false });
+    expect(hedge).toMatchObject({ number: 2, model: "gpt-image-1", status: "succeeded", hedge: true });
+    // The hedge started after about a second without progress, while the primary still ran.
+    const hedgeStart = Date.parse(hedge?.started_at ?? "");
+    expect(hedgeStart - Date.parse(primary?.started_at ?? "")).toBeGreaterThanOrEqual(1000);
+    expect(hedgeStart - Date.parse(primary?.started_at ?? "")).toBeLessThan(4000);
+    expect(Date.parse(primary?.finished_at ?? "")).toBeGreaterThanOrEqual(Date.parse(hedge?.finished_at ?? "") - 50);
+    // The simulator saw the primary's client close its call, and one images call.
+    const [chat, images] = upstreamCalls(stack, prompt);
+    expect(chat?.path).toBe("/v1/chat/completions");
+    await expect.poll(() => chat?.closedByClient, { timeout: 5000 }).toBe(true);
+    expect(images?.path).toBe("/v1/images/generations");
+    expect(images?.closedByClient).toBe(false);
+    // Operators read why the primary ended.
+    const attempts = await operatorAttempts(stack, created.id);
+    expect(attempts[0]).toMatchObject({ status: "canceled", hedge: false });
+    // Both calls count toward usage: the aborted one may be billed (default prices 0.04 + 0.042).
+    const usage = (await (
+      await fetch(`${stack.apiUrl}/v1/jobs/${created.id}`, { headers: { authorization: `Bearer ${key}` } })
+    ).json()) as { result: { cost_usd: number } };
+    expect(usage.result.cost_usd).toBeCloseTo(0.082, 6);
+    // The hedge's start is an event of its own.
+    const started = (await jobEvents(stack, key, created.id)).filter((e) => e.type === "job.started");
+    expect(started.map((e) => e.data)).toEqual([
+      { attempt: 1, model: "gpt-4o-image" },
+      { attempt: 2, model: "gpt-image-1", hedge: true },
+    ]);
+    // The dashboard's job detail tells the two calls apart.
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${stack.apiUrl}/dashboard/`);
+    await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
+    await page.getByTestId("sign-in").click();
+    await page.getByTestId(`job-row-${created.id}`).click();
+    await expect.poll(() => page.getByTestId("detail-hedge").textContent()).toContain("after 1 s");
+    expect(await page.getByTestId("attempt-2-hedge").textContent()).toContain("alongside");
+    expect(await page.getByTestId("attempt-1-hedge-lost").textContent()).toContain("won");
+  });
+
+  it("never starts the fallback while the primary keeps progressing", async () => {
+    const prompt = uniquePrompt("[[sim form=percent step_ms=150]]");
+    const created = await api.create({ prompt, hedge_after_seconds: 1 });
+    const done = await api.waitTerminal(created.id, 15_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.result?.model).toBe("gpt-4o-image");
+    expect(done.attempts).toHaveLength(1);
+    expect(done.attempts[0]).toMatchObject({ model: "gpt-4o-image", hedge: false });
+    const calls = upstreamCalls(stack, prompt);
+    expect(calls.map((c) => c.path)).toEqual(["/v1/chat/completions"]);
+    // The primary ran longer than the hedge delay: only its progress kept the hedge away.
+    expect(Date.parse(done.finished_at ?? "") - Date.parse(done.attempts[0]?.started_at ?? "")).toBeGreaterThan(1000);
+  });
+
+  it("lets the primary win when it resumes first: the hedge's call is aborted", async () => {
+    // The primary stands still for 1.8 s, then finishes; the hedge (started at 1 s) would take 5 s.
+    const prompt = uniquePrompt("[[sim script=stall_dots,gen_slow dot_ms=150 ping_ms=100 stall_ms=1800]]");
+    const created = await api.create({ prompt, hedge_after_seconds: 1 });
+    const done = await api.waitTerminal(created.id, 15_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.result?.model).toBe("gpt-4o-image");
+    expect(done.attempts).toHaveLength(2);
+    expect(done.attempts[0]).toMatchObject({ number: 1, model: "gpt-4o-image", status: "succeeded", hedge: false });
+    expect(done.attempts[1]).toMatchObject({ number: 2, model: "gpt-image-1", status: "canceled", hedge: true });
+    const [chat, images] = upstreamCalls(stack, prompt);
+    expect(chat?.closedByClient).toBe(false);
+    await expect.poll(() => images?.closedByClient, { timeout: 5000 }).toBe(true);
+  });
+
+  it("runs on when one call fails alone: the hedge fails, the primary resumes and wins", async () => {
+    const prompt = uniquePrompt("[[sim script=stall_dots,gen500 dot_ms=150 ping_ms=100 stall_ms=1800]]");
+    const created = await api.create({ prompt, hedge_after_seconds: 1 });
+    const done = await api.waitTerminal(created.id, 15_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.result?.model).toBe("gpt-4o-image");
+    expect(done.attempts[0]).toMatchObject({ number: 1, status: "succeeded" });
+    expect(done.attempts[1]).toMatchObject({ number: 2, model: "gpt-image-1", status: "failed", hedge: true });
+    expect(done.attempts[1]?.error?.code).toBe("upstream_error");
+    const failed = (await jobEvents(stack, key, created.id)).filter((e) => e.type === "job.attempt_failed");
+    expect(failed.map((e) => e.data)).toMatchObject([{ attempt: 2, next_attempt_at: null, still_running: 1 }]);
+  });
+
+  it("refuses hedge_after_seconds out of range or without a fallback, naming the field", async () => {
+    for (const [body, message] of [
+      [{ hedge_after_seconds: 0 }, "at least 1"],
+      [{ hedge_after_seconds: 601 }, "at most 600"],
+      [{ hedge_after_seconds: 1.5 }, "integer"],
+      [{ hedge_after_seconds: 5, fallback_model: null }, "fallback_model"],
+      [{ hedge_after_seconds: 5, model: "gpt-image-1" }, "fallback_model"],
+    ] as const) {
+      const res = await fetch(`${stack.apiUrl}/v1/jobs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ prompt: "p", ...body }),
+      });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const text = await res.text();
+      expect(text).toContain("hedge_after_seconds");
+      expect(text).toContain(message);
+    }
+  });
+});
