@@ -139,6 +139,29 @@ describe("POST /v1/jobs validation", () => {
     expect(paths).toEqual(["created_after", "cursor", "limit", "status"]);
   });
 
+  it("refuses combinations that cannot do what they say, naming the field", async () => {
+    for (const [body, path, message] of [
+      [{ webhook_events: ["job.succeeded"] }, "webhook_events", "needs webhook_url"],
+      [{ model: "gpt-image-1", fallback_model: "gpt-image-1" }, "fallback_model", "cannot fall back to itself"],
+    ] as const) {
+      const res = await h.request("POST", "/v1/jobs", { key, body: { prompt: "p", ...body } });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const errors = (await problem(res)).errors ?? [];
+      expect(errors.map((e) => e.path)).toEqual([path]);
+      expect(errors[0]?.message).toContain(message);
+    }
+  });
+
+  it("gives gpt-image-1 no fallback by default (it would be itself), and gpt-4o-image the gpt-image-1 one", async () => {
+    const own = await h.request("POST", "/v1/jobs", { key, body: { prompt: "p", model: "gpt-image-1" } });
+    expect(own.status).toBe(202);
+    expect(await own.json()).toMatchObject({ model: "gpt-image-1", fallback_model: null });
+    const primary = await h.request("POST", "/v1/jobs", { key, body: { prompt: "p", model: "gpt-4o-image" } });
+    expect(await primary.json()).toMatchObject({ model: "gpt-4o-image", fallback_model: "gpt-image-1" });
+    const none = await h.request("POST", "/v1/jobs", { key, body: { prompt: "p", fallback_model: null } });
+    expect(await none.json()).toMatchObject({ fallback_model: null });
+  });
+
   it("accepts a valid job with every default applied", async () => {
     const res = await h.request("POST", "/v1/jobs", { key, body: { prompt: "a lighthouse at dusk" } });
     expect(res.status).toBe(202);

@@ -121,7 +121,12 @@ export const JobCreateSchema = z
       .refine((p) => !hasNul(p), { message: "must not contain NUL characters" })
       .refine((p) => !hasLoneSurrogate(p), { message: LONE_SURROGATE_MESSAGE }),
     model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
-    fallback_model: z.enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" }).nullable().default("gpt-image-1"),
+    // Absent: gpt-image-1 for gpt-4o-image, none for gpt-image-1 itself (see the transform below).
+    fallback_model: z
+      .enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" })
+      .nullable()
+      .optional()
+      .describe("The model of the last attempt. Default: gpt-image-1 for gpt-4o-image, none (null) for gpt-image-1"),
     n: z
       .int({ error: "must be an integer" })
       .min(1, { error: "must be at least 1" })
@@ -188,14 +193,35 @@ export const JobCreateSchema = z
       .default({}),
   })
   .superRefine((job, ctx) => {
-    if (job.hedge_after_seconds !== null && (job.fallback_model === null || job.fallback_model === job.model)) {
+    if (job.fallback_model !== undefined && job.fallback_model !== null && job.fallback_model === job.model) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["fallback_model"],
+        message: `must differ from model (${job.model} cannot fall back to itself); null for no fallback`,
+      });
+    }
+    if (job.hedge_after_seconds !== null && fallbackOf(job) === null) {
       ctx.addIssue({
         code: "custom",
         path: ["hedge_after_seconds"],
         message: "needs a fallback_model other than model (there is nothing to hedge with)",
       });
     }
-  });
+    if (job.webhook_events !== undefined && job.webhook_events.length > 0 && job.webhook_url === null) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["webhook_events"],
+        message: "needs webhook_url: events are only sent to a webhook",
+      });
+    }
+  })
+  .transform((job) => ({ ...job, fallback_model: fallbackOf(job) }));
+
+/** The fallback a job gets: as given, else gpt-image-1 for any other model (none for gpt-image-1). */
+function fallbackOf(job: { model: Model; fallback_model?: "gpt-image-1" | null | undefined }): "gpt-image-1" | null {
+  if (job.fallback_model !== undefined) return job.fallback_model === job.model ? null : job.fallback_model;
+  return job.model === "gpt-image-1" ? null : "gpt-image-1";
+}
 export type JobCreateInput = z.input<typeof JobCreateSchema>;
 export type JobCreate = z.infer<typeof JobCreateSchema>;
 
