@@ -380,7 +380,7 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
         : []),
   ]);
   const jobSet = final
-    ? Prisma.sql`status = 'failed'::"JobStatus", "finishedAt" = now(), "errorCode" = ${input.error.code},
+    ? Prisma.sql`status = 'failed'::"JobStatus", "progressStage" = 'failed', "finishedAt" = now(), "errorCode" = ${input.error.code},
         "errorMessage" = ${input.error.message}, "errorRetryable" = ${input.error.retryable}`
     : Prisma.sql`status = 'queued'::"JobStatus", "nextAttemptAt" = ${input.retryAt}::timestamptz,
         "progressStage" = 'queued'${input.switchToFallback === true ? Prisma.sql`, "fallbackUsed" = true` : Prisma.empty}`;

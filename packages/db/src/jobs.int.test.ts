@@ -4,6 +4,8 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { claimJob, completeJob, failAttempt } from "./attempts";
+import { failQueueTimeout } from "./queue-timeout";
+import { cancelJob } from "./user-actions";
 import { PrismaClient } from "./client";
 import { createJob, findJobById, findJobForTenant, IdempotencyKeyTakenError, JOB_INCLUDE } from "./jobs";
 import { presentJob } from "./present";
@@ -128,6 +130,28 @@ describe("createJob", () => {
     for (const reason of refused) expect(reason).toBeInstanceOf(IdempotencyKeyTakenError);
     expect(await db.job.count({ where: { tenantId } })).toBe(1);
     expect(await db.jobEvent.count({ where: { tenantId } })).toBe(1);
+  });
+});
+
+describe("terminal progress stages", () => {
+  it("a failed job ends at stage failed, a canceled one at canceled (not where the last attempt stood)", async () => {
+    const { tenantId } = await createTenantWithKey(db, "stages");
+    const failing = await createJob(db, { tenantId, input: input({ max_attempts: 1 }) });
+    const claim = await claimJob(db, { jobId: failing.id, leaseOwner: "test", leaseMs: 60_000 });
+    if (claim === null) throw new Error("not claimable");
+    await db.job.update({ where: { id: failing.id }, data: { progressStage: "generating", progressPercent: 40 } });
+    const error = { code: "content_policy", message: "refused", retryable: false, errorClass: "content_policy" } as const;
+    await failAttempt(db, { jobId: failing.id, attempt: claim.attempt, error, facts: {}, retryAt: null });
+    expect(await findJobById(db, failing.id)).toMatchObject({ status: "failed", progressStage: "failed" });
+
+    const canceled = await createJob(db, { tenantId, input: input({}) });
+    await cancelJob(db, tenantId, canceled.id);
+    expect(await findJobById(db, canceled.id)).toMatchObject({ status: "canceled", progressStage: "canceled" });
+
+    const late = await createJob(db, { tenantId, input: input({ queue_timeout_seconds: 10 }) });
+    await db.job.update({ where: { id: late.id }, data: { queueExpiresAt: new Date(Date.now() - 1000) } });
+    expect(await failQueueTimeout(db, late.id)).toBe(true);
+    expect(await findJobById(db, late.id)).toMatchObject({ status: "failed", progressStage: "failed" });
   });
 });
 

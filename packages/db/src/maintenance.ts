@@ -21,6 +21,7 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
         where: { id: job.id, status: job.status, deadlineAt: { lt: now } },
         data: {
           status: "failed",
+          progressStage: "failed",
           finishedAt: now,
           errorCode: "deadline_exceeded",
           errorMessage: message,

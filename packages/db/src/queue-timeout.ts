@@ -22,7 +22,7 @@ export async function failQueueTimeout(db: PrismaClient, jobId: string): Promise
   const events = planEvents([{ type: "job.failed", data: { error } }]);
   const rows = await db.$queryRaw<{ id: string }[]>`
     WITH u AS (
-      UPDATE "Job" SET status = 'failed'::"JobStatus", "finishedAt" = now(), "errorCode" = ${error.code},
+      UPDATE "Job" SET status = 'failed'::"JobStatus", "progressStage" = 'failed', "finishedAt" = now(), "errorCode" = ${error.code},
         "errorMessage" = ${error.message}, "errorRetryable" = false, "nextAttemptAt" = NULL,
         "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "updatedAt" = now()
       WHERE id = ${jobId} AND status = 'queued'::"JobStatus" AND attempt = "attemptBase"

@@ -19,7 +19,14 @@ export async function cancelJob(
     const now = new Date();
     const updated = await tx.job.updateMany({
       where: { id: jobId, status: { in: ["queued", "running"] } },
-      data: { status: "canceled", finishedAt: now, leaseOwner: null, leaseExpiresAt: null, nextAttemptAt: null },
+      data: {
+        status: "canceled",
+        progressStage: "canceled",
+        finishedAt: now,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        nextAttemptAt: null,
+      },
     });
     if (updated.count === 0) {
       throw new AppError(

@@ -9,7 +9,17 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
 
-export const PROGRESS_STAGES = ["queued", "starting", "queuing_upstream", "generating", "storing", "done"] as const;
+/** A job's progress stage; `done`, `failed` and `canceled` are where its terminal states leave it. */
+export const PROGRESS_STAGES = [
+  "queued",
+  "starting",
+  "queuing_upstream",
+  "generating",
+  "storing",
+  "done",
+  "failed",
+  "canceled",
+] as const;
 export type ProgressStage = (typeof PROGRESS_STAGES)[number];
 
 /** True when the job can never change again (except by an explicit user retry). */
