@@ -4,12 +4,12 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { claimJob, completeJob, failAttempt } from "./attempts";
-import { failQueueTimeout } from "./queue-timeout";
-import { cancelJob } from "./user-actions";
 import { PrismaClient } from "./client";
 import { createJob, findJobById, findJobForTenant, IdempotencyKeyTakenError, JOB_INCLUDE } from "./jobs";
 import { presentJob } from "./present";
+import { failQueueTimeout } from "./queue-timeout";
 import { createTenantWithKey, updateTenantSettings } from "./tenants";
+import { cancelJob } from "./user-actions";
 
 /**
  * Creating a job is one statement (the job row and its `job.queued` event), and the record it
@@ -140,7 +140,12 @@ describe("terminal progress stages", () => {
     const claim = await claimJob(db, { jobId: failing.id, leaseOwner: "test", leaseMs: 60_000 });
     if (claim === null) throw new Error("not claimable");
     await db.job.update({ where: { id: failing.id }, data: { progressStage: "generating", progressPercent: 40 } });
-    const error = { code: "content_policy", message: "refused", retryable: false, errorClass: "content_policy" } as const;
+    const error = {
+      code: "content_policy",
+      message: "refused",
+      retryable: false,
+      errorClass: "content_policy",
+    } as const;
     await failAttempt(db, { jobId: failing.id, attempt: claim.attempt, error, facts: {}, retryAt: null });
     expect(await findJobById(db, failing.id)).toMatchObject({ status: "failed", progressStage: "failed" });
 
