@@ -129,6 +129,7 @@ describe("hedged fallback", () => {
       [{ hedge_after_seconds: 1.5 }, "integer"],
       [{ hedge_after_seconds: 5, fallback_model: null }, "fallback_model"],
       [{ hedge_after_seconds: 5, model: "gpt-image-1" }, "fallback_model"],
+      [{ hedge_after_seconds: 5, max_attempts: 1 }, "max_attempts of at least 2"],
     ] as const) {
       const res = await fetch(`${stack.apiUrl}/v1/jobs`, {
         method: "POST",

@@ -206,6 +206,13 @@ export const JobCreateSchema = z
         path: ["hedge_after_seconds"],
         message: "needs a fallback_model other than model (there is nothing to hedge with)",
       });
+    } else if (job.hedge_after_seconds !== null && job.max_attempts < 2) {
+      // The hedge is an attempt of its own: with one, the job could not make it.
+      ctx.addIssue({
+        code: "custom",
+        path: ["hedge_after_seconds"],
+        message: "needs max_attempts of at least 2 (the hedge is an attempt of its own)",
+      });
     }
     if (job.webhook_events !== undefined && job.webhook_events.length > 0 && job.webhook_url === null) {
       ctx.addIssue({
