@@ -162,7 +162,7 @@ export const JobCreateSchema = z
       .nullable()
       .default(null)
       .describe(
-        "Hedged fallback: when the primary model has shown no progress for this many seconds, the fallback starts alongside it; the first valid result wins and the other call is aborted (both attempts are recorded and both count toward usage). Needs a fallback_model other than model. null: no hedge",
+        "Hedged fallback: when the primary model has shown no progress for this many seconds, the fallback starts alongside it; the first valid result wins and the other call is aborted (both attempts are recorded and both count toward usage). Needs a fallback_model other than model and max_attempts of at least 2. null: no hedge",
       ),
     priority: z.enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` }).default("normal"),
     webhook_url: absoluteHttpUrl
