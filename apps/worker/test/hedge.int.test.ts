@@ -94,6 +94,17 @@ describe("hedged fallback", () => {
     expect(Date.parse(done.finished_at ?? "") - Date.parse(done.attempts[0]?.started_at ?? "")).toBeGreaterThan(1000);
   });
 
+  it("never hedges a job without hedge_after_seconds, however long its primary stands still", async () => {
+    const prompt = uniquePrompt("[[sim script=stall_dots dot_ms=150 ping_ms=100 stall_ms=1800]]");
+    const created = await api.create({ prompt });
+    expect(created.hedge_after_seconds).toBeNull();
+    const done = await api.waitTerminal(created.id, 15_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.result?.model).toBe("gpt-4o-image");
+    expect(done.attempts.map((a) => [a.model, a.status, a.hedge])).toEqual([["gpt-4o-image", "succeeded", false]]);
+    expect(upstreamCalls(stack, prompt).map((c) => c.path)).toEqual(["/v1/chat/completions"]);
+  });
+
   it("lets the primary win when it resumes first: the hedge's call is aborted", async () => {
     // The primary stands still for 1.8 s, then finishes; the hedge (started at 1 s) would take 5 s.
     const prompt = uniquePrompt("[[sim script=stall_dots,gen_slow dot_ms=150 ping_ms=100 stall_ms=1800]]");
@@ -120,6 +131,48 @@ describe("hedged fallback", () => {
     expect(done.attempts[1]?.error?.code).toBe("upstream_error");
     const failed = (await jobEvents(stack, key, created.id)).filter((e) => e.type === "job.attempt_failed");
     expect(failed.map((e) => e.data)).toMatchObject([{ attempt: 2, next_attempt_at: null, still_running: 1 }]);
+  });
+
+  it("aborts both calls when the hedged job is canceled: both attempts canceled", async () => {
+    const prompt = uniquePrompt("[[sim script=stall_dots,gen_slow dot_ms=150 ping_ms=100 gen_slow_ms=20000]]");
+    const created = await api.create({ prompt, hedge_after_seconds: 1 });
+    await api.waitFor(created.id, (j) => j.attempts.length === 2, 10_000);
+    expect((await api.post(`/v1/jobs/${created.id}/cancel`)).status).toBe(200);
+    const [chat, images] = upstreamCalls(stack, prompt);
+    await expect.poll(() => chat?.closedByClient, { timeout: 5000 }).toBe(true);
+    await expect.poll(() => images?.closedByClient, { timeout: 5000 }).toBe(true);
+    const job = await api.get(created.id);
+    expect(job.status).toBe("canceled");
+    expect(job.attempts.map((a) => [a.number, a.status, a.hedge])).toEqual([
+      [1, "canceled", false],
+      [2, "canceled", true],
+    ]);
+  });
+
+  it("gives both calls back when the worker stops: both attempts interrupted, neither counted", async () => {
+    // The primary stands still, the hedge starts at 1 s and would take 20 s: the worker stops while
+    // both calls run. The third call (the job's next run, on its fallback) answers at once.
+    const prompt = uniquePrompt("[[sim script=stall_dots,gen_slow dot_ms=150 ping_ms=100 gen_slow_ms=20000]]");
+    const created = await api.create({ prompt, hedge_after_seconds: 1, max_attempts: 2 });
+    await api.waitFor(created.id, (j) => j.attempts.length === 2, 10_000);
+    const holder = stack.workers[0];
+    if (holder === undefined) throw new Error("no worker");
+    expect(await holder.stop("SIGTERM")).toBe(0);
+    stack.workers.splice(stack.workers.indexOf(holder), 1);
+    const [chat, images] = upstreamCalls(stack, prompt);
+    expect(chat?.closedByClient).toBe(true);
+    expect(images?.closedByClient).toBe(true);
+    const returned = await api.get(created.id);
+    expect(returned.status).toBe("queued");
+    expect(returned.attempts.map((a) => [a.number, a.status, a.hedge])).toEqual([
+      [1, "interrupted", false],
+      [2, "interrupted", true],
+    ]);
+    await stack.addWorker();
+    // max_attempts 2 and two attempts given back, yet it runs again: neither counted.
+    const done = await api.waitTerminal(created.id, 10_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.attempts.map((a) => a.status)).toEqual(["interrupted", "interrupted", "succeeded"]);
   });
 
   it("refuses hedge_after_seconds out of range or without a fallback, naming the field", async () => {

@@ -9,6 +9,7 @@ export interface JobJson {
   status: string;
   progress: { percent: number; stage: string };
   fallback_used: boolean;
+  hedge_after_seconds: number | null;
   result: {
     model: string;
     images: { url: string; sha256: string; bytes: number; width: number; height: number; content_type: string }[];

@@ -390,6 +390,13 @@ export async function failAttempt(db: PrismaClient, input: FailAttemptInput): Pr
       WHERE id = ${input.jobId} AND attempt = ${input.fence ?? input.attempt}::int AND status = 'running'::"JobStatus"
       RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
     a AS (${failedAttemptSql(input)}),
+    -- A hedged run's other call, still running when the run's own signal (the deadline) took both
+    -- down: it ends with the run, with the same error. No attempt of a job outlives its run.
+    o AS (
+      UPDATE "JobAttempt" SET status = 'failed', "finishedAt" = now(), "errorCode" = ${input.error.code},
+        "errorClass" = ${input.error.errorClass}, "errorMessage" = ${input.error.message},
+        retryable = ${input.error.retryable}
+      WHERE "jobId" IN (SELECT id FROM u) AND number <> ${input.attempt}::int AND status = 'running'),
     ${insertEventsCte("u", events)}
     SELECT id FROM u`;
   return rows.length === 1;

@@ -20,11 +20,16 @@ export class HedgeLost extends Error {
   }
 }
 
-/** The race ended without a result: `call` failed last, with `error`. */
+/**
+ * The race ended without a result: `call` failed last, with `error`. `alongside` is the other call
+ * when the run's own signal ended both at once (cancel, deadline, worker stopping, lost ownership):
+ * it was aborted with `call`, and nothing was recorded for it on its own.
+ */
 export class RaceFailed extends Error {
   constructor(
     readonly call: RaceCall,
     readonly error: unknown,
+    readonly alongside: RaceCall | null = null,
   ) {
     super("every call of the hedged run failed");
     this.name = "RaceFailed";
@@ -61,60 +66,76 @@ export function raceWithHedge<T>(options: RaceOptions<T>): Promise<RaceResult<T>
   return new Promise((resolve, reject) => {
     const running = new Map<RaceCall, { abort: AbortController; settled: Promise<unknown> }>();
     let hedge: RaceCall | null = null;
-    let starting: Promise<void> = Promise.resolve();
     let done = false;
     let hedgeAsked = false;
     let timer: NodeJS.Timeout | undefined;
+    // Every decision of the race (the hedge recorded, a result, a failure) runs here, one at a time
+    // and each to its end, database writes included: a result never completes the job on a fence a
+    // hedge being recorded is about to move, a failure never takes a call that has just returned
+    // for one still running, and a result arriving while a lone failure is being recorded waits
+    // for that record instead of ending its attempt as the loser.
+    let chain: Promise<void> = Promise.resolve();
+    const serially = (step: () => Promise<void> | void) => {
+      chain = chain.then(step).catch(reject);
+    };
+    const finish = () => {
+      done = true;
+      clearTimeout(timer);
+    };
 
     const launch = (call: RaceCall, progressed: () => void) => {
       const abort = new AbortController();
       const promise = options.call(call, AbortSignal.any([options.signal, abort.signal]), progressed);
-      running.set(call, { abort, settled: promise.catch(() => undefined) });
+      const settled = promise.then(
+        () => undefined,
+        () => undefined,
+      );
+      running.set(call, { abort, settled });
       promise.then(
-        async (outcome) => {
-          running.delete(call);
-          await starting; // a hedge being recorded right now moves the fence: wait for it
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          const [other] = [...running.entries()];
-          other?.[1].abort.abort(new HedgeLost());
-          resolve({
-            outcome,
-            winner: call,
-            loser: other?.[0] ?? null,
-            hedge,
-            loserSettled: other?.[1].settled ?? Promise.resolve(),
-          });
-        },
-        async (error: unknown) => {
-          running.delete(call);
-          await starting;
-          if (done) return;
-          const [other] = [...running.keys()];
-          if (other !== undefined) {
-            await options.failedAlone(call, error, other).catch(() => undefined);
-            return;
-          }
-          done = true;
-          clearTimeout(timer);
-          reject(new RaceFailed(call, error));
-        },
+        (outcome) =>
+          serially(() => {
+            running.delete(call);
+            if (done) return;
+            finish();
+            const [other] = [...running.entries()];
+            other?.[1].abort.abort(new HedgeLost());
+            resolve({
+              outcome,
+              winner: call,
+              loser: other?.[0] ?? null,
+              hedge,
+              loserSettled: other?.[1].settled ?? Promise.resolve(),
+            });
+          }),
+        (error: unknown) =>
+          serially(async () => {
+            running.delete(call);
+            if (done) return;
+            const [other] = [...running.entries()];
+            if (other !== undefined && !options.signal.aborted) {
+              await options.failedAlone(call, error, other[0]).catch(() => undefined);
+              return;
+            }
+            finish();
+            // The run's own signal took both calls down: the run ends once, for both, when the other
+            // has wound down too (what it stored can then be removed).
+            await other?.[1].settled;
+            reject(new RaceFailed(call, error, other?.[0] ?? null));
+          }),
       );
     };
 
     const startHedge = () => {
       if (done || hedgeAsked || options.signal.aborted) return;
       hedgeAsked = true;
-      starting = (async () => {
+      serially(async () => {
+        if (done) return;
         const number = await options.startHedge().catch(() => null);
-        if (number === null || done) {
-          // Fenced out (the run lost the job): the primary learns it from its own writes.
-          return;
-        }
+        // Fenced out (the run lost the job): the primary learns it from its own writes.
+        if (number === null || done) return;
         hedge = { attempt: number, model: options.fallbackModel };
         launch(hedge, () => undefined);
-      })();
+      });
     };
 
     timer = setTimeout(startHedge, options.afterMs);

@@ -220,8 +220,9 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     // The call whose outcome is handled below, and the job's attempt number every write is fenced
     // on: the claimed attempt, unless a hedged run's race started the fallback alongside it.
     const primary: RaceCall = { attempt, model };
-    const run: { ended: RaceCall; hedge: RaceCall | null; fence: number } = {
+    const run: { ended: RaceCall; alongside: RaceCall | null; hedge: RaceCall | null; fence: number } = {
       ended: primary,
+      alongside: null,
       hedge: null,
       fence: attempt,
     };
@@ -299,6 +300,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         }).catch((error: unknown) => {
           if (!(error instanceof RaceFailed)) throw error;
           run.ended = error.call;
+          run.alongside = error.alongside;
           throw error.error;
         });
         outcome = race.outcome;
@@ -347,9 +349,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       );
     } catch (error) {
       progress.end();
-      const { ended, hedge, fence } = run;
+      const { ended, alongside, hedge, fence } = run;
       const lastProgress = progress.latest.percent;
       await discardStored();
+      // A call aborted with the other by the run's own signal says nothing about its model; its
+      // attempt ends below with the run (given back, or failed with the same error).
+      if (alongside !== null) await endCircuit(alongside, null);
       // Gives the job back without counting the attempt (`interrupted`): the same BullMQ job is
       // moved back, so that another worker (or this one, restarted or resumed) takes it. Every
       // running attempt of the run ends (both calls of a hedged one).

@@ -1,0 +1,92 @@
+import { JobCreateSchema } from "@darkroom/domain";
+import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimJob, completeJob, failAttempt, failHedgedAttempt, releaseJob, startHedge } from "./attempts";
+import { createPrismaClient, type PrismaClient } from "./client";
+import { createJob } from "./jobs";
+import { createTenantWithKey } from "./tenants";
+
+/** The hedged fallback's statements: two attempts of one run share the job's fence (docs/hedging.md). */
+
+let database: TestDatabase;
+let db: PrismaClient;
+let tenantId: string;
+beforeAll(async () => {
+  database = await createTestDatabase("hedge-attempts");
+  db = createPrismaClient({ databaseUrl: database.url, poolSize: 2 });
+  tenantId = (await createTenantWithKey(db, "t")).tenantId;
+});
+afterAll(async () => {
+  await db?.$disconnect();
+  await database?.drop();
+});
+
+const ERROR = { code: "deadline_exceeded", message: "late", retryable: false, errorClass: "stalled" } as const;
+
+/** A hedged job claimed on its primary (attempt 1) with its hedge started (attempt 2). */
+async function hedgedRun() {
+  const input = JobCreateSchema.parse({ prompt: "a lighthouse", hedge_after_seconds: 1 });
+  const job = await createJob(db, { tenantId, input });
+  const claim = await claimJob(db, { jobId: job.id, leaseOwner: "w", leaseMs: 30_000 });
+  expect(claim).toMatchObject({ attempt: 1, model: "gpt-4o-image" });
+  expect(await startHedge(db, { jobId: job.id, attempt: 1, model: "gpt-image-1" })).toBe(2);
+  return job.id;
+}
+
+async function attempts(jobId: string) {
+  const rows = await db.jobAttempt.findMany({ where: { jobId }, orderBy: { number: "asc" } });
+  return rows.map((a) => [a.number, a.status, a.hedge, a.errorClass]);
+}
+
+describe("hedged run statements", () => {
+  it("startHedge moves the fence: the primary's old number writes nothing, and a second hedge is refused", async () => {
+    const jobId = await hedgedRun();
+    const row = await db.job.findUniqueOrThrow({ where: { id: jobId } });
+    expect(row).toMatchObject({ attempt: 2, fallbackUsed: true, status: "running" });
+    expect(await attempts(jobId)).toEqual([
+      [1, "running", false, null],
+      [2, "running", true, null],
+    ]);
+    expect(await startHedge(db, { jobId, attempt: 1, model: "gpt-image-1" })).toBeNull();
+    const stale = { jobId, attempt: 1, model: "gpt-4o-image", images: [], usage: null, costMicroUsd: 0, facts: {} };
+    expect(await completeJob(db, stale)).toBe(false);
+    expect(await completeJob(db, { ...stale, fence: 2 })).toBe(true);
+    // The winner's completion ends the loser in the same statement.
+    expect(await attempts(jobId)).toEqual([
+      [1, "succeeded", false, null],
+      [2, "canceled", true, "hedge_lost"],
+    ]);
+  });
+
+  it("a lone failure ends one attempt and leaves the job running on the other", async () => {
+    const jobId = await hedgedRun();
+    const lone = { jobId, attempt: 2, error: ERROR, facts: {}, stillRunning: 1 };
+    expect(await failHedgedAttempt(db, { ...lone, fence: 1 })).toBe(false);
+    expect(await failHedgedAttempt(db, { ...lone, fence: 2 })).toBe(true);
+    expect((await db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe("running");
+    expect(await attempts(jobId)).toEqual([
+      [1, "running", false, null],
+      [2, "failed", true, "stalled"],
+    ]);
+  });
+
+  it("failing the run (the deadline took both calls) ends both attempts: none outlives the run", async () => {
+    const jobId = await hedgedRun();
+    expect(await failAttempt(db, { jobId, attempt: 1, fence: 2, error: ERROR, facts: {}, retryAt: null })).toBe(true);
+    expect((await db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe("failed");
+    expect(await attempts(jobId)).toEqual([
+      [1, "failed", false, "stalled"],
+      [2, "failed", true, "stalled"],
+    ]);
+  });
+
+  it("giving the run back (worker stopping) interrupts both attempts", async () => {
+    const jobId = await hedgedRun();
+    expect(await releaseJob(db, jobId, 1)).toBe(false);
+    expect(await releaseJob(db, jobId, 2)).toBe(true);
+    expect(await attempts(jobId)).toEqual([
+      [1, "interrupted", false, "interrupted"],
+      [2, "interrupted", true, "interrupted"],
+    ]);
+  });
+});
