@@ -1,7 +1,7 @@
-import { isTerminal, type JobCreateInput, type JobView, type UsageReport } from "@darkroom/domain";
-import { DarkroomError, DarkroomTimeoutError } from "./errors";
-import { streamJobEvents } from "./event-stream";
-import { type RequestSpec, requestJson, send, sleep, type Transport, translateFailure } from "./http";
+import { isTerminal, type JobCreateInput, type JobView, type UsageReport } from "./api-types.js";
+import { DarkroomError, DarkroomTimeoutError } from "./errors.js";
+import { streamJobEvents } from "./event-stream.js";
+import { type RequestSpec, requestJson, send, sleep, type Transport, translateFailure } from "./http.js";
 import type {
   CreateJobOptions,
   CreateJobResult,
@@ -16,7 +16,7 @@ import type {
   UsageQuery,
   WaitForJobOptions,
   WebhookDelivery,
-} from "./types";
+} from "./types.js";
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_WAIT_TIMEOUT_MS = 15 * 60_000;

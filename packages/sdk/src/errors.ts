@@ -1,4 +1,4 @@
-import type { ErrorCode, FieldError, JobView, UsageLimitRefusal } from "@darkroom/domain";
+import type { ErrorCode, FieldError, JobView, UsageLimitRefusal } from "./api-types.js";
 
 /**
  * Codes a {@link DarkroomError} can carry: the API's own problem codes, plus `network_error` (no

@@ -1,8 +1,8 @@
-import { isTerminal, type JobView } from "@darkroom/domain";
 import { createParser } from "eventsource-parser";
-import { DarkroomError, errorFromResponse, networkError } from "./errors";
-import { buildUrl, sleep, type Transport } from "./http";
-import { type DarkroomEvent, type EventPage, type StreamEventsOptions, TERMINAL_EVENT_TYPES } from "./types";
+import { isTerminal, type JobView } from "./api-types.js";
+import { DarkroomError, errorFromResponse, networkError } from "./errors.js";
+import { buildUrl, sleep, type Transport } from "./http.js";
+import { type DarkroomEvent, type EventPage, type StreamEventsOptions, TERMINAL_EVENT_TYPES } from "./types.js";
 
 /** Until the server sends its `retry:` hint (the EventSource default is about as long). */
 const DEFAULT_RETRY_MS = 2000;

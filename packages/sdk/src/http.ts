@@ -1,4 +1,4 @@
-import { DarkroomError, errorFromResponse, networkError } from "./errors";
+import { DarkroomError, errorFromResponse, networkError } from "./errors.js";
 
 /** One API request. */
 export interface RequestSpec {

@@ -1,10 +1,18 @@
 export type {
+  AttemptView,
   ErrorCode,
   FieldError,
+  ImageQuality,
+  ImageSize,
+  ImageView,
   JobCreateInput,
   JobErrorCode,
+  JobErrorView,
   JobStatus,
   JobView,
+  Model,
+  Priority,
+  ProgressStage,
   UsageFigures,
   UsageGroup,
   UsageLimitRefusal,
@@ -12,15 +20,9 @@ export type {
   UsageLimitView,
   UsageReport,
   UsageRow,
-} from "@darkroom/domain";
-export {
-  type VerifyWebhookOptions,
-  verifyWebhook,
-  type WebhookHeaderSource,
-  WebhookVerificationError,
-  type WebhookVerificationReason,
-} from "@darkroom/webhooks";
-export { DarkroomClient } from "./client";
+  WebhookEventType,
+} from "./api-types.js";
+export { DarkroomClient } from "./client.js";
 export {
   DarkroomError,
   type DarkroomErrorCode,
@@ -28,8 +30,8 @@ export {
   type DarkroomErrorLimit,
   DarkroomTimeoutError,
   parseRetryAfterSeconds,
-} from "./errors";
-export { isTerminalEvent } from "./event-stream";
+} from "./errors.js";
+export { isTerminalEvent } from "./event-stream.js";
 export {
   type CreateJobOptions,
   type CreateJobResult,
@@ -46,4 +48,11 @@ export {
   type UsageQuery,
   type WaitForJobOptions,
   type WebhookDelivery,
-} from "./types";
+} from "./types.js";
+export {
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookHeaderSource,
+  WebhookVerificationError,
+  type WebhookVerificationReason,
+} from "./webhooks.js";

@@ -1,4 +1,4 @@
-import type { JobStatus, JobView, Model, UsageGroup } from "@darkroom/domain";
+import type { JobStatus, JobView, Model, UsageGroup } from "./api-types.js";
 
 /** Options of `new DarkroomClient(…)`. */
 export interface DarkroomClientOptions {
