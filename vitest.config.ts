@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
@@ -35,6 +36,8 @@ class SlowFirstSequencer extends BaseSequencer {
 const TIMED = ["apps/worker/test/fair-wait.int.test.ts"];
 
 const SHARED = {
+  // The SDK's package.json names its build (dist, what it publishes); tests read its sources.
+  alias: { "@darkroom/sdk": fileURLToPath(new URL("./packages/sdk/src/index.ts", import.meta.url)) },
   // A hung test fails in 30 s. Tests that legitimately run longer (chaos, deadlines, fuzz) say
   // so with their own timeout.
   testTimeout: 30_000,
