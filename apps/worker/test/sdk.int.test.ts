@@ -8,10 +8,10 @@ import {
   verifyWebhook,
   WebhookVerificationError,
 } from "@darkroom/sdk";
-import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { type Stack, startStack } from "@darkroom/testing";
 import { generateWebhookSecret, webhookHeaders } from "@darkroom/webhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uniquePrompt } from "./support";
+import { newTenant, uniquePrompt } from "./support";
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -21,16 +21,6 @@ let webhookSecret: string;
 let receiver: Server;
 let receiverUrl: string;
 const received: { headers: IncomingHttpHeaders; body: string }[] = [];
-
-async function newTenant(name = `sdk-${Math.random().toString(36).slice(2, 8)}`) {
-  const res = await fetch(`${stack.apiUrl}/admin/api/keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name }),
-  });
-  const body = (await res.json()) as { api_key: string; webhook_secret: string };
-  return { apiKey: body.api_key, webhookSecret: body.webhook_secret };
-}
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -46,7 +36,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   stack = await startStack({ label: "sdk", simulatorStepMs: 5, env: { ALLOW_PRIVATE_WEBHOOK_URLS: "true" } });
-  const tenant = await newTenant("sdk");
+  const tenant = await newTenant(stack, "sdk");
   webhookSecret = tenant.webhookSecret;
   sdk = new DarkroomClient({ baseUrl: stack.apiUrl, apiKey: tenant.apiKey });
 });
@@ -187,7 +177,7 @@ describe("@darkroom/sdk against the whole system", () => {
       const cutting = cuttingFetch(mode, 4);
       const client = new DarkroomClient({
         baseUrl: stack.apiUrl,
-        apiKey: (await newTenant()).apiKey,
+        apiKey: (await newTenant(stack)).apiKey,
         fetch: cutting.fetch,
       });
       const { job } = await client.createJob({ prompt: uniquePrompt("[[sim step_ms=60]]") });
@@ -243,7 +233,7 @@ describe("@darkroom/sdk against the whole system", () => {
   });
 
   it("listAllJobs follows the cursors over every page", async () => {
-    const client = new DarkroomClient({ baseUrl: stack.apiUrl, apiKey: (await newTenant()).apiKey });
+    const client = new DarkroomClient({ baseUrl: stack.apiUrl, apiKey: (await newTenant(stack)).apiKey });
     const created: string[] = [];
     for (let i = 0; i < 5; i++) created.push((await client.createJob({ prompt: uniquePrompt("") })).job.id);
     const page = await client.listJobs({ limit: 2, created_after: new Date(Date.now() - 60_000) });

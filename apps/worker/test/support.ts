@@ -32,6 +32,18 @@ export interface JobJson {
   finished_at: string | null;
 }
 
+/** POST /admin/api/keys: a new tenant's API key and webhook secret. */
+export async function newTenant(stack: Stack, name = `t-${randomBytes(3).toString("hex")}`) {
+  const res = await fetch(`${stack.apiUrl}/admin/api/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  if (res.status !== 201) throw new Error(`POST /admin/api/keys answered ${res.status}: ${await res.text()}`);
+  const body = (await res.json()) as { api_key: string; webhook_secret: string };
+  return { apiKey: body.api_key, webhookSecret: body.webhook_secret };
+}
+
 /** A client of one stack with one tenant's key. */
 export function client(stack: Stack, key: string) {
   const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
