@@ -17,6 +17,12 @@ const run = promisify(execFile);
 const SDK_DIR = path.join(REPO_ROOT, "packages", "sdk");
 const TSC = path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
 
+/**
+ * npm's environment without what an enclosing `npm test` puts in it (`npm_config_*` such as its
+ * prefix and cache, `npm_package_*`): the install must happen as in a user's own empty project.
+ */
+const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+
 let stack: Stack;
 let work: string;
 let app: string;
@@ -84,7 +90,7 @@ beforeAll(async () => {
   app = path.join(work, "app");
   await mkdir(app);
   // `npm pack` runs the package's prepack script: the build.
-  await run("npm", ["pack", "--pack-destination", work, "--silent"], { cwd: SDK_DIR, timeout: 120_000 });
+  await run("npm", ["pack", "--pack-destination", work, "--silent"], { cwd: SDK_DIR, env: npmEnv, timeout: 120_000 });
   const tarball = (await readdir(work)).find((file) => file.endsWith(".tgz"));
   if (tarball === undefined) throw new Error("npm pack wrote no tarball");
   await writeFile(
@@ -94,7 +100,7 @@ beforeAll(async () => {
   await run(
     "npm",
     ["install", path.join(work, tarball), "--offline", "--no-audit", "--no-fund", "--cache", path.join(work, "cache")],
-    { cwd: app, timeout: 120_000 },
+    { cwd: app, env: npmEnv, timeout: 120_000 },
   );
 
   const [esm, cjs] = await readmeExamples();
