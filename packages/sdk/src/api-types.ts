@@ -89,7 +89,7 @@ export interface JobCreateInput {
   deadline_seconds?: number | undefined;
   /** Not started this long after creation: fails `queue_timeout`, at no cost. null: may wait until its deadline. */
   queue_timeout_seconds?: number | null | undefined;
-  /** Hedged fallback: the fallback starts alongside a primary that showed no progress this long. null: no hedge. */
+  /** Hedged fallback: the fallback starts alongside a primary that showed no progress this long (needs a fallback and `max_attempts` of at least 2). null: no hedge. */
   hedge_after_seconds?: number | null | undefined;
   priority?: Priority | undefined;
   /** Where the job's events are sent, signed (see `verifyWebhook`). */
