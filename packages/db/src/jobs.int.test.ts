@@ -26,6 +26,9 @@ beforeAll(async () => {
   database = await createTestDatabase("create-job");
   pool = new pg.Pool({ connectionString: database.url, max: 8 });
   pool.on("connect", (client) => {
+    // The drop at teardown terminates the backends (WITH (FORCE)); a client whose end was still on
+    // its way then gets the server's "terminating connection" error, which must not be uncaught.
+    client.on("error", () => undefined);
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       const first = args[0] as string | { text?: string };
