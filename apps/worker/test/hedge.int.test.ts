@@ -81,8 +81,10 @@ describe("hedged fallback", () => {
   });
 
   it("never starts the fallback while the primary keeps progressing", async () => {
-    const prompt = uniquePrompt("[[sim form=percent step_ms=150]]");
-    const created = await api.create({ prompt, hedge_after_seconds: 1 });
+    // Progress moves at least every ~0.5 s and the stream lasts over 3 s: a 3 s hedge delay has a
+    // wide margin against a loaded machine's hiccups, and only the progress can keep it away.
+    const prompt = uniquePrompt("[[sim form=percent step_ms=250]]");
+    const created = await api.create({ prompt, hedge_after_seconds: 3 });
     const done = await api.waitTerminal(created.id, 15_000);
     expect(done.status).toBe("succeeded");
     expect(done.result?.model).toBe("gpt-4o-image");
@@ -91,7 +93,7 @@ describe("hedged fallback", () => {
     const calls = upstreamCalls(stack, prompt);
     expect(calls.map((c) => c.path)).toEqual(["/v1/chat/completions"]);
     // The primary ran longer than the hedge delay: only its progress kept the hedge away.
-    expect(Date.parse(done.finished_at ?? "") - Date.parse(done.attempts[0]?.started_at ?? "")).toBeGreaterThan(1000);
+    expect(Date.parse(done.finished_at ?? "") - Date.parse(done.attempts[0]?.started_at ?? "")).toBeGreaterThan(3000);
   });
 
   it("never hedges a job without hedge_after_seconds, however long its primary stands still", async () => {

@@ -9,7 +9,9 @@ async function newestSource(): Promise<{ file: string; mtimeMs: number }> {
   for (const top of ["apps", "packages", "scripts"]) {
     const files = await readdir(path.join(REPO_ROOT, top), { recursive: true });
     for (const file of files) {
-      if (!file.endsWith(".ts") || file.includes("node_modules") || file.includes(`${path.sep}generated${path.sep}`)) {
+      // Build output is not source: the SDK's pack test writes packages/sdk/dist/*.d.ts during the run.
+      const built = file.includes(`${path.sep}generated${path.sep}`) || file.split(path.sep).includes("dist");
+      if (!file.endsWith(".ts") || file.includes("node_modules") || built) {
         continue;
       }
       const { mtimeMs } = await stat(path.join(REPO_ROOT, top, file));
