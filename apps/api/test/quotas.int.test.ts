@@ -206,6 +206,17 @@ describe("monthly_budget_usd", () => {
     expect((await create(t.key, { n: 1, fallback_model: null })).status).toBe(429);
   });
 
+  it("holds both prices for a hedged job, whose aborted call may be billed too", async () => {
+    const t = await tenantWith({ monthly_budget_usd: 0.32 });
+    // Hedged: 2 x (0.05 + 0.07) = 0.24 held, where an unhedged job holds 2 x 0.07.
+    await created(t.key, { n: 2, hedge_after_seconds: 30 });
+    // The request itself is priced the same way: 0.12 more would pass 0.32.
+    const refused = (await (await create(t.key, { n: 1, hedge_after_seconds: 30 })).json()) as Problem;
+    expect(refused).toMatchObject({ code: "budget_exceeded", limit: { reserved: 0.24, requested: 0.12 } });
+    // Unhedged, the same job holds only the higher price (0.07) and fits in the 0.08 left.
+    await created(t.key, { n: 1 });
+  });
+
   it("counts the estimated cost of succeeded jobs this month (what was stored, by the model that stored it)", async () => {
     const t = await tenantWith({ monthly_budget_usd: 0.27 });
     const job = await created(t.key, { n: 3, model: "gpt-image-1" });
