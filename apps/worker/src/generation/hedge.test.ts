@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HedgeLost, type RaceCall, RaceFailed, type RaceOptions, raceWithHedge } from "./hedge";
+import { HedgeLost, hedgePlan, type RaceCall, RaceFailed, type RaceOptions, raceWithHedge } from "./hedge";
 
 /** A call the test settles by hand; it rejects with the signal's reason when aborted. */
 interface Manual {
@@ -147,5 +147,17 @@ describe("raceWithHedge", () => {
     await tick(60);
     expect(log).toEqual([]);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe("hedgePlan", () => {
+  const job = { model: "gpt-4o-image", fallbackModel: "gpt-image-1", hedgeAfterSeconds: 5 };
+  it("hedges only an attempt on the primary of a job with hedge_after_seconds and another fallback", () => {
+    expect(hedgePlan(job, "gpt-4o-image")).toEqual({ fallbackModel: "gpt-image-1", afterMs: 5000 });
+    // Already on the fallback (after a failure, or sent there by an open circuit).
+    expect(hedgePlan(job, "gpt-image-1")).toBeNull();
+    expect(hedgePlan({ ...job, hedgeAfterSeconds: null }, "gpt-4o-image")).toBeNull();
+    expect(hedgePlan({ ...job, fallbackModel: null }, "gpt-4o-image")).toBeNull();
+    expect(hedgePlan({ ...job, model: "gpt-image-1" }, "gpt-image-1")).toBeNull();
   });
 });

@@ -6,6 +6,20 @@
  * failed before the hedge started).
  */
 
+/**
+ * Whether an attempt on `model` is hedged, and how: only an attempt on the job's primary whose
+ * fallback is another model (so not one already on the fallback, nor one a circuit sent there),
+ * for a job created with `hedge_after_seconds`.
+ */
+export function hedgePlan(
+  job: { model: string; fallbackModel: string | null; hedgeAfterSeconds: number | null },
+  model: string,
+): { fallbackModel: string; afterMs: number } | null {
+  if (job.hedgeAfterSeconds === null || job.fallbackModel === null) return null;
+  if (model !== job.model || job.fallbackModel === job.model) return null;
+  return { fallbackModel: job.fallbackModel, afterMs: job.hedgeAfterSeconds * 1000 };
+}
+
 /** One upstream call of the run: its attempt number and model. */
 export interface RaceCall {
   attempt: number;

@@ -25,7 +25,7 @@ import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
 import type { AttemptTicker, ProgressState } from "./attempt-ticker";
 import { type CircuitGate, circuitOutcome } from "./circuit-gate";
-import { type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
+import { hedgePlan, type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
 import { decideRetry } from "./policy";
 import { type AttemptOutcome, runAttempt } from "./run-attempt";
 import { storeImage } from "./store-images";
@@ -213,7 +213,9 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         onProgress,
         store: async (index, bytes, sourceUrl) => {
           const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);
-          stored.set(call.attempt, [...(stored.get(call.attempt) ?? []), image]);
+          const list = stored.get(call.attempt) ?? [];
+          list.push(image);
+          stored.set(call.attempt, list);
           return image;
         },
       });
@@ -232,23 +234,18 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       const gate = circuitOf(call);
       if (gate !== null) await deps.circuit.ended(gate, outcome);
     };
-    const hedged =
-      job.hedgeAfterSeconds !== null &&
-      claim.skipped === null &&
-      model === job.model &&
-      job.fallbackModel !== null &&
-      job.fallbackModel !== job.model;
+    const hedge = hedgePlan(job, model);
 
     try {
       let outcome: AttemptOutcome;
       let loser: RaceCall | null = null;
-      if (hedged && job.hedgeAfterSeconds !== null && job.fallbackModel !== null) {
+      if (hedge !== null) {
         // Hedged fallback (hedge.ts): the fallback starts alongside a primary that stands still.
-        const fallbackModel = job.fallbackModel;
+        const { fallbackModel } = hedge;
         const race = await raceWithHedge<AttemptOutcome>({
           primary,
           fallbackModel,
-          afterMs: job.hedgeAfterSeconds * 1000,
+          afterMs: hedge.afterMs,
           signal: controller.signal,
           call: (call, signal, progressed) =>
             callUpstream(call, signal, (state) => {
