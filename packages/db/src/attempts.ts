@@ -73,6 +73,16 @@ export interface Claim {
 export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Claim | null> {
   const [started] = planEvents([{ type: "job.started", data: {} }]);
   if (started === undefined) throw new Error("unreachable");
+  const open = input.circuitOpen ?? [];
+  // Whether the attempt skips to the fallback. With no open circuit (the usual case) nothing is
+  // read; else the row is locked first, so the skip is decided on the row the update changes (not
+  // an older version).
+  const skipSql =
+    open.length === 0
+      ? Prisma.sql`SELECT ${input.jobId}::text AS id, false AS skip`
+      : Prisma.sql`SELECT id, NOT "fallbackUsed" AND "fallbackModel" IS NOT NULL AND "fallbackModel" <> model
+          AND model = ANY(${[...open]}::text[]) AS skip
+        FROM "Job" WHERE id = ${input.jobId} FOR NO KEY UPDATE`;
   const rows = await db.$queryRaw<
     (Omit<ClaimedJob, "attempts"> & {
       attempt: number;
@@ -81,11 +91,7 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
       attempts: ClaimedAttempt[];
     })[]
   >`
-    WITH p AS (
-      -- Locked first, so the skip is decided on the row the update changes (not an older version).
-      SELECT id, NOT "fallbackUsed" AND "fallbackModel" IS NOT NULL AND "fallbackModel" <> model
-        AND model = ANY(${[...(input.circuitOpen ?? [])]}::text[]) AS skip
-      FROM "Job" WHERE id = ${input.jobId} FOR NO KEY UPDATE),
+    WITH p AS (${skipSql}),
     c AS (
       UPDATE "Job" SET status = 'running'::"JobStatus", attempt = attempt + 1,
         "fallbackUsed" = "fallbackUsed" OR p.skip,
