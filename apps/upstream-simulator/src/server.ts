@@ -237,10 +237,14 @@ async function route(
 }
 
 /**
- * `POST /_sim/model-faults`: a JSON body `{model, fail_rate, kind?}` makes the model fail at that
- * rate (see ModelFaults); answers every model's setting, 400 naming a wrong field.
+ * A `POST /_sim/…` setting: `apply` takes the JSON body (throwing names a wrong field, answered 400),
+ * then the setting as it now stands is answered.
  */
-async function handleModelFaults(sim: SimContext, ctx: RequestContext): Promise<void> {
+async function handleSetting(
+  ctx: RequestContext,
+  apply: (body: Record<string, unknown>) => void,
+  current: () => unknown,
+): Promise<void> {
   const { req, res, requestId } = ctx;
   if (req.method !== "POST") {
     sendJson(res, 405, envelope("use POST with a JSON body", requestId), requestId);
@@ -249,12 +253,24 @@ async function handleModelFaults(sim: SimContext, ctx: RequestContext): Promise<
   const body = parseJsonBody(res, await readRequestBody(req), requestId);
   if (body === null) return;
   try {
-    sim.modelFaults.set(body);
+    apply(body);
   } catch (error) {
     sendJson(res, 400, envelope((error as Error).message, requestId, "invalid_request"), requestId);
     return;
   }
-  sendJson(res, 200, JSON.stringify(sim.modelFaults.list()), requestId);
+  sendJson(res, 200, JSON.stringify(current()), requestId);
+}
+
+/**
+ * `POST /_sim/model-faults`: a JSON body `{model, fail_rate, kind?}` makes the model fail at that
+ * rate (see ModelFaults); answers every model's setting, 400 naming a wrong field.
+ */
+function handleModelFaults(sim: SimContext, ctx: RequestContext): Promise<void> {
+  return handleSetting(
+    ctx,
+    (body) => sim.modelFaults.set(body),
+    () => sim.modelFaults.list(),
+  );
 }
 
 /**
@@ -264,19 +280,11 @@ async function handleModelFaults(sim: SimContext, ctx: RequestContext): Promise<
 async function handleQuota(sim: SimContext, ctx: RequestContext, path: string): Promise<void> {
   const { req, res, requestId } = ctx;
   if (path === "/_sim/quota") {
-    if (req.method !== "POST") {
-      sendJson(res, 405, envelope("use POST with a JSON body", requestId), requestId);
-      return;
-    }
-    const body = parseJsonBody(res, await readRequestBody(req), requestId);
-    if (body === null) return;
-    try {
-      updateQuota(sim.quota, body);
-    } catch (error) {
-      sendJson(res, 400, envelope((error as Error).message, requestId, "invalid_request"), requestId);
-      return;
-    }
-    sendJson(res, 200, JSON.stringify(sim.quota), requestId);
+    await handleSetting(
+      ctx,
+      (body) => updateQuota(sim.quota, body),
+      () => sim.quota,
+    );
     return;
   }
   if (req.method !== "GET") {
