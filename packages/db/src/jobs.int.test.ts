@@ -25,10 +25,11 @@ const statements: string[] = [];
 beforeAll(async () => {
   database = await createTestDatabase("create-job");
   pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  // The drop at teardown terminates the backends (WITH (FORCE)); an idle client still ending then
+  // gets the server's "terminating connection" error, which the pool re-emits as its own "error"
+  // event: without a listener on the pool (not the client) that is an uncaught exception.
+  pool.on("error", () => undefined);
   pool.on("connect", (client) => {
-    // The drop at teardown terminates the backends (WITH (FORCE)); a client whose end was still on
-    // its way then gets the server's "terminating connection" error, which must not be uncaught.
-    client.on("error", () => undefined);
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       const first = args[0] as string | { text?: string };
