@@ -300,8 +300,7 @@ export async function completeJob(db: PrismaClient, input: CompleteInput): Promi
 }
 
 /** The words on the attempt of a hedged run that lost the race. */
-export const HEDGE_LOST_MESSAGE =
-  "The other attempt of this hedged run returned a result first; this call was aborted.";
+const HEDGE_LOST_MESSAGE = "The other attempt of this hedged run returned a result first; this call was aborted.";
 
 export interface StartHedgeInput {
   jobId: string;

@@ -22,7 +22,6 @@ export {
   type FailAttemptInput,
   failAttempt,
   failHedgedAttempt,
-  HEDGE_LOST_MESSAGE,
   type ProgressInput,
   type ReleaseReason,
   releaseJob,
