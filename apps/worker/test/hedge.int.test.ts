@@ -120,6 +120,11 @@ describe("hedged fallback", () => {
     const [chat, images] = upstreamCalls(stack, prompt);
     expect(chat?.closedByClient).toBe(false);
     await expect.poll(() => images?.closedByClient, { timeout: 5000 }).toBe(true);
+    // The primary's progress after the hedge started is still attempt 1's (the job's fence moved to
+    // attempt 2, the progress did not): its events say so.
+    const progress = (await jobEvents(stack, key, created.id)).filter((e) => e.type === "job.progress");
+    expect(progress.some((e) => (e.data as { percent: number }).percent > 10)).toBe(true);
+    expect(new Set(progress.map((e) => (e.data as { attempt: number }).attempt))).toEqual(new Set([1]));
   });
 
   it("runs on when one call fails alone: the hedge fails, the primary resumes and wins", async () => {

@@ -151,7 +151,10 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
 
 export interface ProgressInput {
   jobId: string;
+  /** The attempt whose progress this is (named in its event). */
   attempt: number;
+  /** The job's attempt number the write is fenced on, when it differs from `attempt` (a hedged run). */
+  fence?: number;
   percent: number;
   stage: ProgressStage;
 }
@@ -167,12 +170,13 @@ export async function writeProgressBatch(db: PrismaClient, inputs: ProgressInput
   const rows = await db.$queryRaw<{ id: string }[]>`
     WITH v AS (
       SELECT * FROM unnest(${ordered.map((p) => p.jobId)}::text[], ${ordered.map((p) => p.attempt)}::int[],
+        ${ordered.map((p) => p.fence ?? p.attempt)}::int[],
         ${ordered.map((p) => p.percent)}::int[], ${ordered.map((p) => p.stage)}::text[],
         ${events.map((e) => e.id)}::text[], ${events.map((e) => e.deliveryId)}::text[])
-        WITH ORDINALITY AS v(id, attempt, percent, stage, evt, whd, ord)),
+        WITH ORDINALITY AS v(id, attempt, fence, percent, stage, evt, whd, ord)),
     u AS (
       UPDATE "Job" j SET "progressPercent" = v.percent, "progressStage" = v.stage, "updatedAt" = now()
-      FROM v WHERE j.id = v.id AND j.attempt = v.attempt AND j.status = 'running'::"JobStatus"
+      FROM v WHERE j.id = v.id AND j.attempt = v.fence AND j.status = 'running'::"JobStatus"
       RETURNING j.id, j."tenantId", j."webhookUrl", j."webhookEvents", v.attempt, v.percent, v.stage, v.evt, v.whd, v.ord),
     ev AS (
       INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)

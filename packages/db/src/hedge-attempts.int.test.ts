@@ -1,7 +1,16 @@
 import { JobCreateSchema } from "@darkroom/domain";
 import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimJob, completeJob, failAttempt, failHedgedAttempt, releaseJob, startHedge } from "./attempts";
+import {
+  claimJob,
+  completeJob,
+  failAttempt,
+  failHedgedAttempt,
+  releaseJob,
+  renewLeases,
+  startHedge,
+  writeProgressBatch,
+} from "./attempts";
 import { createPrismaClient, type PrismaClient } from "./client";
 import { createJob } from "./jobs";
 import { createTenantWithKey } from "./tenants";
@@ -56,6 +65,18 @@ describe("hedged run statements", () => {
       [1, "succeeded", false, null],
       [2, "canceled", true, "hedge_lost"],
     ]);
+  });
+
+  it("the primary's progress and lease go on under the hedge's fence, its events naming attempt 1", async () => {
+    const jobId = await hedgedRun();
+    const progress = { jobId, attempt: 1, percent: 40, stage: "generating" } as const;
+    expect(await writeProgressBatch(db, [progress])).toEqual(new Set());
+    expect(await writeProgressBatch(db, [{ ...progress, fence: 2 }])).toEqual(new Set([jobId]));
+    expect(await renewLeases(db, [{ jobId, attempt: 1 }], 30_000)).toEqual(new Set());
+    expect(await renewLeases(db, [{ jobId, attempt: 2 }], 30_000)).toEqual(new Set([jobId]));
+    const events = await db.jobEvent.findMany({ where: { jobId, type: "job.progress" } });
+    expect(events.map((e) => e.data)).toEqual([{ attempt: 1, percent: 40, stage: "generating" }]);
+    expect(await db.job.findUniqueOrThrow({ where: { id: jobId } })).toMatchObject({ progressPercent: 40 });
   });
 
   it("a lone failure ends one attempt and leaves the job running on the other", async () => {

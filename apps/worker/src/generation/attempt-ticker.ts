@@ -7,7 +7,10 @@ export interface ProgressState {
 
 export interface ProgressRow extends ProgressState {
   jobId: string;
+  /** The attempt whose progress this is. */
   attempt: number;
+  /** The job's attempt number the write is fenced on, when it differs (a hedged run: see TrackedAttempt). */
+  fence?: number;
 }
 
 export interface TickerDeps {
@@ -26,10 +29,20 @@ export interface TickerDeps {
   leaseEveryMs: number;
 }
 
-/** One attempt's progress, as the ticker tracks it. */
+/**
+ * One run's progress, as the ticker tracks it: its attempt's, or in a hedged run the job's one
+ * progress, which both calls push to (each labelled with its own attempt number).
+ */
 export class TrackedAttempt {
   /** The last state offered (written, or waiting for the next tick). */
   latest: ProgressState;
+  /** The attempt whose progress `latest` is. */
+  latestOf: number;
+  /**
+   * The job's attempt number the writes and the lease are fenced on: `attempt`, until a hedge
+   * started alongside moves the job on ({@link refence}) while the primary's progress goes on.
+   */
+  fence: number;
   /** Waiting for the next tick. */
   dirty = false;
   /** Ended (finished, or fenced out): nothing more is written. */
@@ -37,29 +50,43 @@ export class TrackedAttempt {
 
   constructor(
     readonly jobId: string,
-    /** The job's attempt number the writes are fenced on (a hedge moves it on: {@link refence}). */
-    public attempt: number,
+    /** The attempt the run claimed. */
+    readonly attempt: number,
     initial: ProgressState,
     readonly onLost: () => void,
     private readonly ticker: AttemptTicker,
   ) {
     this.latest = initial;
+    this.latestOf = attempt;
+    this.fence = attempt;
   }
 
-  /** Offers a new state; percent never goes down within a stage of an attempt. */
-  push(state: ProgressState): void {
+  /** Offers a new state of attempt `of`; percent never goes down within a stage of an attempt. */
+  push(state: ProgressState, of: number = this.attempt): void {
     if (this.ended) return;
     const base = this.latest;
-    const percent = Math.max(state.percent, state.stage === base.stage ? base.percent : 0);
-    if (state.stage === base.stage && percent === base.percent) return;
+    const same = state.stage === base.stage && of === this.latestOf;
+    const percent = Math.max(state.percent, same ? base.percent : 0);
+    if (same && percent === base.percent) return;
     this.latest = { stage: state.stage, percent };
+    this.latestOf = of;
     this.dirty = true;
     this.ticker.changed(this);
   }
 
-  /** The job moved to attempt `attempt` (a hedge started alongside): later writes are fenced on it. */
-  refence(attempt: number): void {
-    this.attempt = attempt;
+  /** The job moved to attempt `fence` (a hedge started alongside): later writes are fenced on it. */
+  refence(fence: number): void {
+    this.fence = fence;
+  }
+
+  /** The latest state as a row to write. */
+  row(): ProgressRow {
+    return {
+      jobId: this.jobId,
+      attempt: this.latestOf,
+      ...(this.fence === this.latestOf ? {} : { fence: this.fence }),
+      ...this.latest,
+    };
   }
 
   /** The attempt is over: anything not yet written is dropped (its final write says more). */
@@ -98,7 +125,7 @@ export class AttemptTicker {
 
   /** @internal by TrackedAttempt.push */
   changed(tracked: TrackedAttempt): void {
-    this.deps.changed?.({ jobId: tracked.jobId, attempt: tracked.attempt, ...tracked.latest });
+    this.deps.changed?.(tracked.row());
   }
 
   /** @internal by TrackedAttempt.end */
@@ -136,7 +163,7 @@ export class AttemptTicker {
       if (!tracked.dirty) continue;
       tracked.dirty = false;
       batch.push(tracked);
-      rows.push({ jobId: tracked.jobId, attempt: tracked.attempt, ...tracked.latest });
+      rows.push(tracked.row());
     }
     if (rows.length === 0) return;
     let owned: Set<string>;
@@ -157,7 +184,7 @@ export class AttemptTicker {
     if (batch.length === 0) return;
     let owned: Set<string>;
     try {
-      owned = await this.deps.renewLeases(batch.map((t) => ({ jobId: t.jobId, attempt: t.attempt })));
+      owned = await this.deps.renewLeases(batch.map((t) => ({ jobId: t.jobId, attempt: t.fence })));
     } catch (error) {
       this.deps.onError(error, "lease");
       return;

@@ -251,7 +251,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
             callUpstream(call, signal, (state) => {
               if (call.attempt !== attempt) {
                 // The fallback shows no progress of its own until its images are in.
-                if (state.stage === "storing") progress.push(state);
+                if (state.stage === "storing") progress.push(state, call.attempt);
                 return;
               }
               const before = progress.latest;
