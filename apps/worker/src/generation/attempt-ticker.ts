@@ -47,6 +47,13 @@ export class TrackedAttempt {
   dirty = false;
   /** Ended (finished, or fenced out): nothing more is written. */
   ended = false;
+  /** The fence is moving (a hedge being recorded): nothing is sent until it has moved. */
+  moving = false;
+  /**
+   * Counts the fence's moves (each start and end): a statement sent under one epoch and answered
+   * under another says nothing about ownership, since it may have met the job at the new number.
+   */
+  epoch = 0;
 
   constructor(
     readonly jobId: string,
@@ -74,9 +81,20 @@ export class TrackedAttempt {
     this.ticker.changed(this);
   }
 
-  /** The job moved to attempt `fence` (a hedge started alongside): later writes are fenced on it. */
-  refence(fence: number): void {
-    this.fence = fence;
+  /** A statement that may move the job's attempt number (a hedge's start) is about to be sent. */
+  beginRefence(): void {
+    this.moving = true;
+    this.epoch += 1;
+  }
+
+  /**
+   * The statement of {@link beginRefence} answered: the job moved to attempt `fence` (a hedge
+   * started alongside) and later writes are fenced on it; null: it did not move.
+   */
+  refence(fence: number | null): void {
+    if (fence !== null) this.fence = fence;
+    this.moving = false;
+    this.epoch += 1;
   }
 
   /** The latest state as a row to write. */
@@ -95,6 +113,12 @@ export class TrackedAttempt {
     this.ended = true;
     this.ticker.forget(this);
   }
+}
+
+/** An attempt as a statement was sent for it: the fence's epoch then. */
+interface Sent {
+  tracked: TrackedAttempt;
+  epoch: number;
 }
 
 /**
@@ -157,12 +181,12 @@ export class AttemptTicker {
   }
 
   private async writeProgress(): Promise<void> {
-    const batch: TrackedAttempt[] = [];
+    const batch: Sent[] = [];
     const rows: ProgressRow[] = [];
     for (const tracked of this.attempts.values()) {
-      if (!tracked.dirty) continue;
+      if (!tracked.dirty || tracked.moving) continue;
       tracked.dirty = false;
-      batch.push(tracked);
+      batch.push({ tracked, epoch: tracked.epoch });
       rows.push(tracked.row());
     }
     if (rows.length === 0) return;
@@ -171,20 +195,22 @@ export class AttemptTicker {
       owned = await this.deps.writeProgress(rows);
     } catch (error) {
       // Written at the next tick (the latest state then); nothing is lost but time.
-      for (const tracked of batch) if (!tracked.ended) tracked.dirty = true;
+      for (const { tracked } of batch) if (!tracked.ended) tracked.dirty = true;
       this.deps.onError(error, "progress");
       return;
     }
-    this.lose(batch, owned);
+    // A write refused because the fence moved meanwhile is written again under the new one.
+    for (const tracked of this.lose(batch, owned)) tracked.dirty = true;
     if (owned.size > 0) this.deps.published([...owned]);
   }
 
   private async renewLeases(): Promise<void> {
-    const batch = [...this.attempts.values()];
+    // An attempt whose fence is moving is renewed at the next lease tick (well within its lease).
+    const batch = [...this.attempts.values()].filter((t) => !t.moving).map((t) => ({ tracked: t, epoch: t.epoch }));
     if (batch.length === 0) return;
     let owned: Set<string>;
     try {
-      owned = await this.deps.renewLeases(batch.map((t) => ({ jobId: t.jobId, attempt: t.fence })));
+      owned = await this.deps.renewLeases(batch.map(({ tracked: t }) => ({ jobId: t.jobId, attempt: t.fence })));
     } catch (error) {
       this.deps.onError(error, "lease");
       return;
@@ -192,12 +218,22 @@ export class AttemptTicker {
     this.lose(batch, owned);
   }
 
-  private lose(batch: TrackedAttempt[], owned: Set<string>): void {
-    for (const tracked of batch) {
+  /**
+   * Ends and tells every attempt of `batch` its statement found fenced out; returns those whose
+   * answer was inconclusive (their fence moved while the statement ran), which are left running.
+   */
+  private lose(batch: Sent[], owned: Set<string>): TrackedAttempt[] {
+    const inconclusive: TrackedAttempt[] = [];
+    for (const { tracked, epoch } of batch) {
       if (owned.has(tracked.jobId) || tracked.ended) continue;
+      if (tracked.epoch !== epoch || tracked.moving) {
+        inconclusive.push(tracked);
+        continue;
+      }
       tracked.end();
       tracked.onLost();
     }
+    return inconclusive;
   }
 
   close(): void {

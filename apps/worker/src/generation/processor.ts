@@ -259,11 +259,18 @@ export function createGenerationProcessor(deps: GenerationDeps) {
               if (progress.latest !== before) progressed();
             }),
           startHedge: async () => {
-            const number = await startHedge(db, { jobId: job.id, attempt, model: fallbackModel });
+            // The job's attempt number moves with this statement: a progress or lease write the
+            // ticker has in flight may meet the new number, which says nothing about ownership.
+            progress.beginRefence();
+            let number: number | null = null;
+            try {
+              number = await startHedge(db, { jobId: job.id, attempt, model: fallbackModel });
+            } finally {
+              progress.refence(number);
+            }
             if (number === null) return null;
             run.fence = number;
             run.hedge = { attempt: number, model: fallbackModel };
-            progress.refence(number);
             job.attempts.push({ number, model: fallbackModel, errorClass: null });
             deps.notify(job.id);
             log.info(
