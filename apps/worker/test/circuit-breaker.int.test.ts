@@ -160,4 +160,27 @@ describe("per-model circuit breaker", () => {
     const next = await api.waitTerminal((await api.create({ prompt: uniquePrompt("") })).id);
     expect(next.attempts.map((a) => [a.model, a.skipped])).toEqual([["gpt-4o-image", null]]);
   });
+
+  // Last: it leaves gpt-image-1's circuit open.
+  it("starts no hedge onto a fallback whose circuit is not closed: the primary runs on alone", {
+    timeout: 20_000,
+  }, async () => {
+    await setModelFault({ model: "gpt-image-1", fail_rate: 1, kind: "gen500" });
+    const failing = await Promise.all(
+      Array.from({ length: 4 }, () => api.create({ prompt: uniquePrompt(""), model: "gpt-image-1", max_attempts: 1 })),
+    );
+    await Promise.all(failing.map((job) => api.waitTerminal(job.id, 15_000)));
+    await setModelFault({ model: "gpt-image-1", fail_rate: 0 });
+    expect((await circuit("gpt-image-1"))?.state).toBe("open");
+
+    // The primary stands still for 1.8 s (past hedge_after_seconds), then finishes.
+    const prompt = uniquePrompt("[[sim script=stall_dots dot_ms=150 ping_ms=100 stall_ms=1800]]");
+    const done = await api.waitTerminal((await api.create({ prompt, hedge_after_seconds: 1 })).id, 15_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.attempts.map((a) => [a.model, a.status, a.hedge])).toEqual([["gpt-4o-image", "succeeded", false]]);
+    expect(upstreamCalls(stack, prompt).map((c) => c.model)).toEqual(["gpt-4o-image"]);
+    expect(stack.workers[0]?.output()).toMatch(
+      new RegExp(`"job_id":"${done.id}".*gpt-image-1's circuit is not closed: no hedge now`),
+    );
+  });
 });

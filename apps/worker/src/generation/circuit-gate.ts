@@ -103,6 +103,22 @@ export class CircuitGate {
     }
   }
 
+  /**
+   * Whether `model`'s circuit is closed, as the shared state (read at most once per cache period)
+   * says. A hedged run starts its fallback alongside only then: an open circuit means the model is
+   * failing, a half-open one lets only its probe through, and a hedge is an extra call, never a
+   * probe. A Redis failure reads as closed, as for claims.
+   */
+  async isClosed(model: string): Promise<boolean> {
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.deps.logger.warn({ err, model }, "circuit state not read: the model is called");
+      return true;
+    }
+    return !this.openUntil.has(model);
+  }
+
   /** The attempt ended: `outcome` null when it says nothing about the model (see circuitOutcome). */
   async ended(attempt: AttemptCircuit, outcome: { failed: boolean } | null): Promise<void> {
     const { breaker, logger } = this.deps;

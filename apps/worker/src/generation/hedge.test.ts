@@ -80,6 +80,29 @@ describe("raceWithHedge", () => {
     expect(calls[0]?.signal.reason).toBeInstanceOf(HedgeLost);
   });
 
+  it("does not start the hedge while canHedge says no, and asks again after another afterMs", async () => {
+    const answers = [false, true];
+    const asked: number[] = [];
+    const started = Date.now();
+    const { race, calls, log } = harness({
+      afterMs: 30,
+      canHedge: async () => {
+        asked.push(Date.now() - started);
+        return answers.shift() ?? true;
+      },
+    });
+    await tick(45);
+    expect(asked).toHaveLength(1);
+    expect(log).toEqual([]);
+    expect(calls).toHaveLength(1);
+    await tick(45);
+    expect(asked).toHaveLength(2);
+    expect((asked[1] ?? 0) - (asked[0] ?? 0)).toBeGreaterThanOrEqual(25);
+    expect(log).toEqual(["hedge recorded"]);
+    calls[1]?.resolve("hedge image");
+    expect(await race).toMatchObject({ winner: { attempt: 2 } });
+  });
+
   it("records a lone failure and runs on with the other call", async () => {
     const { race, calls, log } = harness();
     await tick(40);

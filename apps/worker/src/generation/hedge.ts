@@ -58,6 +58,11 @@ export interface RaceOptions<T> {
   signal: AbortSignal;
   /** Makes one call; `progressed` is called whenever its progress (percent or stage) moved. */
   call: (call: RaceCall, signal: AbortSignal, progressed: () => void) => Promise<T>;
+  /**
+   * Whether the hedge may start now (the fallback's circuit closed); when not, it is asked again
+   * after another `afterMs` without progress. Absent: always.
+   */
+  canHedge?: () => Promise<boolean>;
   /** Records the hedge's attempt (the job moves to its number): that number, or null when fenced out. */
   startHedge: () => Promise<number | null>;
   /** Records a call that failed while the other still runs. */
@@ -144,6 +149,12 @@ export function raceWithHedge<T>(options: RaceOptions<T>): Promise<RaceResult<T>
       hedgeAsked = true;
       serially(async () => {
         if (done) return;
+        if (options.canHedge !== undefined && !(await options.canHedge().catch(() => true))) {
+          // Not now: asked again once the primary has stood still for another afterMs.
+          hedgeAsked = false;
+          timer?.refresh();
+          return;
+        }
         const number = await options.startHedge().catch(() => null);
         // Fenced out (the run lost the job): the primary learns it from its own writes.
         if (number === null || done) return;

@@ -258,6 +258,14 @@ export function createGenerationProcessor(deps: GenerationDeps) {
               progress.push(state);
               if (progress.latest !== before) progressed();
             }),
+          canHedge: async () => {
+            if (await deps.circuit.isClosed(fallbackModel)) return true;
+            log.info(
+              { ...fields, hedge_model: fallbackModel },
+              `no progress for ${job.hedgeAfterSeconds} s, but ${fallbackModel}'s circuit is not closed: no hedge now`,
+            );
+            return false;
+          },
           startHedge: async () => {
             // The job's attempt number moves with this statement: a progress or lease write the
             // ticker has in flight may meet the new number, which says nothing about ownership.
