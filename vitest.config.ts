@@ -49,6 +49,8 @@ export default defineConfig({
   test: {
     globalSetup: ["./vitest.global-setup.ts"],
     ...SHARED,
+    // Vitest reads the sequencer from the root config only: set on a project, it is ignored.
+    sequence: { sequencer: SlowFirstSequencer },
     // The projects below do not extend this config (that would run the global setup once per
     // project): each repeats the few settings it needs.
     projects: [
@@ -65,7 +67,7 @@ export default defineConfig({
           exclude: [...TIMED, "**/node_modules/**"],
           // Two cores: files run in parallel, each with its own database and queue prefix.
           maxWorkers: 2,
-          sequence: { sequencer: SlowFirstSequencer, groupOrder: 0 },
+          sequence: { groupOrder: 0 },
         },
       },
       {
