@@ -136,7 +136,7 @@ describe("commands", () => {
     };
     expect(failure.code).toBe(78);
     expect(failure.stderr).toMatch(/PORT: must be a whole number/);
-    expect(failure.stderr).toMatch(/ALLOW_PRIVATE_WEBHOOK_URLS: must be "true" or "false"/);
+    expect(failure.stderr).toMatch(/ALLOW_PRIVATE_WEBHOOK_URLS: must be "true", "false" or "loopback"/);
     const worker = (await node("worker.js", [], { NODE_ENV: "production" }).catch((e: unknown) => e)) as {
       code: number;
       stderr: string;
