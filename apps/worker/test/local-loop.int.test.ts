@@ -141,6 +141,16 @@ describe("npm start: the local loop", () => {
       expect(body.type).toBe("job.succeeded");
       webhookImageUrl = body.data.result.images[0]?.url ?? "";
       expect((await fetch(imageUrl)).status).toBe(200);
+      // The test event the banner suggests: signed the same way, verified with the same secret.
+      const probe = receiver.script("/probe", () => ({ status: 200 }));
+      const tested = await api(ports, before.apiKey, "/v1/webhooks/test", {
+        method: "POST",
+        body: JSON.stringify({ url: probe }),
+      });
+      expect(await tested.json()).toMatchObject({ ok: true, status: 200, error: null });
+      const [event] = receiver.of("/probe");
+      if (event === undefined) throw new Error("no test event");
+      expect(() => verifyWebhook(before.webhookSecret, event.headers, event.body)).not.toThrow();
     } finally {
       expect(await first.stop("SIGTERM")).toBe(0);
     }
