@@ -54,6 +54,25 @@ function webhookUrlPolicy(): string {
   return env.NODE_ENV === "production" ? "false" : "loopback";
 }
 
+/** The secrets of this run; a development tenant only outside production. */
+interface RunSecrets {
+  adminToken: string;
+  imageUrlSecret: string;
+  tenant: Pick<DevelopmentSecrets, "apiKey" | "webhookSecret"> | null;
+}
+
+/**
+ * Production configures its secrets (ADMIN_TOKEN and IMAGE_URL_SECRET are required there), and no
+ * key is made up or stored in plain text: tenants come from the CLI or the admin API.
+ */
+async function runSecrets(): Promise<RunSecrets> {
+  if (env.NODE_ENV === "production" && env.ADMIN_TOKEN !== undefined && env.IMAGE_URL_SECRET !== undefined) {
+    return { adminToken: env.ADMIN_TOKEN, imageUrlSecret: env.IMAGE_URL_SECRET, tenant: null };
+  }
+  const secrets = await developmentSecrets();
+  return { adminToken: secrets.adminToken, imageUrlSecret: secrets.imageUrlSecret, tenant: secrets };
+}
+
 async function developmentSecrets(): Promise<DevelopmentSecrets> {
   const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: 1 });
   try {
@@ -78,7 +97,7 @@ async function main(): Promise<void> {
   }
   const migrations = await migrate(env.DATABASE_URL, await findMigrationsDir(here));
   console.log(`database ready (${migrations.applied.length} migration(s) applied now)`);
-  const secrets = await developmentSecrets();
+  const secrets = await runSecrets();
   const webhookUrls = webhookUrlPolicy();
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
@@ -108,13 +127,20 @@ async function main(): Promise<void> {
   printBanner(env.PUBLIC_BASE_URL ?? apiUrl, upstream, secrets, webhookUrls);
 }
 
-function printBanner(publicUrl: string, upstream: string, secrets: DevelopmentSecrets, webhookUrls: string): void {
+function printBanner(publicUrl: string, upstream: string, secrets: RunSecrets, webhookUrls: string): void {
   const webhooks =
     webhookUrls === "loopback"
       ? "loopback URLs allowed (127.0.0.1, localhost, ::1; ALLOW_PRIVATE_WEBHOOK_URLS=loopback, development)"
       : webhookUrls === "true"
         ? "every address allowed (ALLOW_PRIVATE_WEBHOOK_URLS=true)"
         : "public addresses only (set ALLOW_PRIVATE_WEBHOOK_URLS=loopback for a receiver on this machine)";
+  const key = secrets.tenant?.apiKey ?? "$KEY";
+  const tenantLines =
+    secrets.tenant === null
+      ? "  API key:        none made in production (npm run cli -- keys create --name NAME)"
+      : `  API key:        ${secrets.tenant.apiKey}
+  Webhook secret: ${secrets.tenant.webhookSecret}
+  Secrets kept:   in this instance's database (table "${INSTANCE_SECRETS_TABLE}"), so restarts keep them`;
   console.log(`
 Darkroom is running.
   API:            ${publicUrl}
@@ -122,15 +148,13 @@ Darkroom is running.
   API docs:       ${publicUrl}/docs
   Upstream:       ${upstream}${simulated ? " (simulator: no COMETAPI_KEY set)" : ""}
   Admin token:    ${env.ADMIN_TOKEN === undefined ? secrets.adminToken : "(from ADMIN_TOKEN)"}
-  API key:        ${secrets.apiKey}
-  Webhook secret: ${secrets.webhookSecret}
+${tenantLines}
   Webhooks:       ${webhooks}
-  Secrets kept:   in this instance's database (table "${INSTANCE_SECRETS_TABLE}"), so restarts keep them
 
 Try it:
-  curl -s -X POST ${publicUrl}/v1/jobs -H "Authorization: Bearer ${secrets.apiKey}" \\
+  curl -s -X POST ${publicUrl}/v1/jobs -H "Authorization: Bearer ${key}" \\
        -H "Content-Type: application/json" -d '{"prompt":"a lighthouse at dusk"}'
-  curl -s -X POST ${publicUrl}/v1/webhooks/test -H "Authorization: Bearer ${secrets.apiKey}" \\
+  curl -s -X POST ${publicUrl}/v1/webhooks/test -H "Authorization: Bearer ${key}" \\
        -H "Content-Type: application/json" -d '{"url":"http://127.0.0.1:3901/hook"}'
 `);
 }

@@ -6,6 +6,7 @@ import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/prom
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createPrismaClient } from "@darkroom/db";
 import {
   bundleDir,
   createTestDatabase,
@@ -174,6 +175,57 @@ describe("npm start: the local loop", () => {
       expect(data.filter((t) => t.name === "development")).toHaveLength(1);
     } finally {
       expect(await second.stop("SIGINT")).toBe(0);
+    }
+    expect(await waitUntilGone(prefix)).toEqual([]);
+  });
+
+  it("in production makes up and stores no secret, and a loopback webhook is refused naming ALLOW_PRIVATE_WEBHOOK_URLS", {
+    timeout: 120_000,
+  }, async () => {
+    const own = await createTestDatabase("localloop-prod");
+    const ports = await newPorts();
+    const prefix = `${redis.prefix}prod`;
+    const adminToken = "prod-admin-token-0123456789";
+    const start = startProcess(
+      "start.js",
+      startEnv(ports, prefix, {
+        DATABASE_URL: own.url,
+        NODE_ENV: "production",
+        ADMIN_TOKEN: adminToken,
+        IMAGE_URL_SECRET: "prod-image-url-secret-0123456789",
+      }),
+    );
+    try {
+      await start.waitFor(/API key: +none made in production/, 90_000);
+      expect(start.output()).toMatch(/Webhooks: +public addresses only/);
+      expect(start.output()).not.toMatch(/whsec_|Secrets kept/);
+      const created = await fetch(`http://127.0.0.1:${ports.PORT}/admin/api/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "prod" }),
+      });
+      const { api_key: key } = (await created.json()) as { api_key: string };
+      const hook = receiver.script("/prod", () => ({ status: 200 }));
+      for (const [pathname, body, field] of [
+        ["/v1/jobs", { prompt: "x", webhook_url: hook }, "webhook_url"],
+        ["/v1/webhooks/test", { url: hook }, "url"],
+      ] as const) {
+        const res = await api(ports, key, pathname, { method: "POST", body: JSON.stringify(body) });
+        expect(res.status, pathname).toBe(400);
+        const problem = (await res.json()) as { errors: { path: string; message: string }[] };
+        expect(problem.errors[0]?.path).toBe(field);
+        expect(problem.errors[0]?.message).toMatch(/loopback address \(127\.0\.0\.1\).*ALLOW_PRIVATE_WEBHOOK_URLS/);
+      }
+      expect(receiver.of("/prod")).toEqual([]);
+      const prisma = createPrismaClient({ databaseUrl: own.url, poolSize: 1 });
+      try {
+        expect(await prisma.instanceSecret.count()).toBe(0);
+      } finally {
+        await prisma.$disconnect();
+      }
+    } finally {
+      expect(await start.stop("SIGTERM")).toBe(0);
+      await own.drop();
     }
     expect(await waitUntilGone(prefix)).toEqual([]);
   });
