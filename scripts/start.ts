@@ -1,44 +1,23 @@
 // `npm start`: migrate, then run the API, the worker and (without COMETAPI_KEY) the upstream
-// simulator as one process tree; print the URLs and a development API key.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+// simulator as one process tree; print the URLs, the development API key and its webhook secret.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadEnvOrExit } from "@darkroom/config";
-import { findMigrationsDir, migrate } from "@darkroom/db";
+import { loadEnvOrExit, tenantDefaults } from "@darkroom/config";
+import {
+  createPrismaClient,
+  type DevelopmentSecrets,
+  ensureDevelopmentSecrets,
+  findMigrationsDir,
+  INSTANCE_SECRETS_TABLE,
+  migrate,
+} from "@darkroom/db";
+import { findBusyPort, type PortClaim, Supervisor } from "./start/supervisor";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = loadEnvOrExit();
-const children: ChildProcess[] = [];
-let stopping = false;
-
-function run(name: string, file: string, childEnv: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ["--enable-source-maps", path.join(here, file)], {
-    env: childEnv,
-    stdio: "inherit",
-  });
-  child.on("exit", (code, signal) => {
-    if (stopping) return;
-    console.error(`${name} exited (${signal ?? code}); stopping everything`);
-    void stopAll(1);
-  });
-  children.push(child);
-  return child;
-}
-
-async function stopAll(code: number): Promise<void> {
-  stopping = true;
-  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
-  const deadline = Date.now() + env.SHUTDOWN_GRACE_MS + 3000;
-  while (children.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  process.exit(code);
-}
-process.on("SIGINT", () => void stopAll(0));
-process.on("SIGTERM", () => void stopAll(0));
+const supervisor = new Supervisor(here, env.SHUTDOWN_GRACE_MS);
+supervisor.stopOnSignalsAndOrphaning();
+const simulated = env.COMETAPI_KEY === undefined;
 
 async function waitForHttp(url: string, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,79 +33,135 @@ async function waitForHttp(url: string, what: string, timeoutMs = 30_000): Promi
   }
 }
 
-const migrations = await migrate(env.DATABASE_URL, await findMigrationsDir(here));
-console.log(`database ready (${migrations.applied.length} migration(s) applied now)`);
-
-const adminToken = env.ADMIN_TOKEN ?? `adm_${randomBytes(24).toString("base64url")}`;
-const childEnv: NodeJS.ProcessEnv = { ...process.env, ADMIN_TOKEN: adminToken };
-let upstream = env.COMETAPI_BASE_URL;
-if (env.COMETAPI_KEY === undefined) {
-  const simPort = String(env.SIMULATOR_PORT);
-  upstream = `http://127.0.0.1:${simPort}`;
-  run("simulator", "simulator.js", { ...process.env, SIMULATOR_PORT: simPort, SIMULATOR_HOST: "127.0.0.1" });
-  await waitForHttp(`${upstream}/healthz`, "the upstream simulator");
-  childEnv.COMETAPI_BASE_URL = upstream;
-  childEnv.IMAGE_HOST_ALLOWLIST = [...env.IMAGE_HOST_ALLOWLIST, `127.0.0.1:${simPort}`].join(",");
-  // The simulator serves its images over plain http on 127.0.0.1.
-  childEnv.ALLOW_PRIVATE_IMAGE_URLS = "true";
+/** The ports this run will listen on, each with the variable that moves it. */
+function portClaims(): PortClaim[] {
+  const claims: PortClaim[] = [{ port: env.PORT, host: env.HOST, variable: "PORT", what: "the API" }];
+  if (simulated) {
+    claims.push({ port: env.SIMULATOR_PORT, host: "127.0.0.1", variable: "SIMULATOR_PORT", what: "the simulator" });
+  }
+  if (env.METRICS_PORT !== undefined) {
+    claims.push({ port: env.METRICS_PORT, host: env.HOST, variable: "METRICS_PORT", what: "the worker's metrics" });
+  }
+  return claims;
 }
-run("api", "api.js", childEnv);
-run("worker", "worker.js", childEnv);
-const apiUrl = `http://127.0.0.1:${env.PORT}`;
-await waitForHttp(`${apiUrl}/healthz`, "the API");
 
 /**
- * The development key belongs to a tenant in one database, so its file is named after that
- * database (host, port and name; not the credentials, which may change) and lives in the data
- * folder beside STORAGE_DIR: instances with different databases never overwrite each other's key,
- * even when their storage shares a parent, and instances on one database share one key.
+ * Loopback webhook URLs are allowed in development unless ALLOW_PRIVATE_WEBHOOK_URLS says otherwise,
+ * so that a receiver on this machine works without a setting; production keeps the variable's default.
  */
-function devKeyFile(storageDir: string, databaseUrl: string): string {
-  const url = new URL(databaseUrl);
-  const name = decodeURIComponent(url.pathname.replace(/^\//, "")) || "postgres";
-  const identity = `${url.hostname}:${url.port || "5432"}/${name}`;
-  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 12);
-  const readable = name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
-  return path.resolve(storageDir, "..", `dev-api-key.${readable}.${digest}.json`);
+function webhookUrlPolicy(): string {
+  if (process.env.ALLOW_PRIVATE_WEBHOOK_URLS?.trim()) return String(env.ALLOW_PRIVATE_WEBHOOK_URLS);
+  return env.NODE_ENV === "production" ? "false" : "loopback";
 }
 
-// Reused across restarts while its tenant exists.
-const keyFile = devKeyFile(env.STORAGE_DIR, env.DATABASE_URL);
-async function devApiKey(): Promise<string> {
-  try {
-    const saved = JSON.parse(await readFile(keyFile, "utf8")) as { api_key?: string };
-    if (typeof saved.api_key === "string") {
-      const check = await fetch(`${apiUrl}/v1/jobs?limit=1`, { headers: { authorization: `Bearer ${saved.api_key}` } });
-      if (check.ok) return saved.api_key;
-    }
-  } catch {
-    // none saved yet
+/** The secrets of this run; a development tenant only outside production. */
+interface RunSecrets {
+  adminToken: string;
+  imageUrlSecret: string;
+  tenant: Pick<DevelopmentSecrets, "apiKey" | "webhookSecret"> | null;
+}
+
+/**
+ * Production configures its secrets (ADMIN_TOKEN and IMAGE_URL_SECRET are required there), and no
+ * key is made up or stored in plain text: tenants come from the CLI or the admin API.
+ */
+async function runSecrets(): Promise<RunSecrets> {
+  if (env.NODE_ENV === "production" && env.ADMIN_TOKEN !== undefined && env.IMAGE_URL_SECRET !== undefined) {
+    return { adminToken: env.ADMIN_TOKEN, imageUrlSecret: env.IMAGE_URL_SECRET, tenant: null };
   }
-  const res = await fetch(`${apiUrl}/admin/api/keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "development" }),
-  });
-  if (!res.ok) throw new Error(`could not create a development key: ${res.status} ${await res.text()}`);
-  const created = (await res.json()) as { api_key: string };
-  await mkdir(path.dirname(keyFile), { recursive: true });
-  await writeFile(keyFile, `${JSON.stringify(created, null, 2)}\n`, { mode: 0o600 });
-  return created.api_key;
+  const secrets = await developmentSecrets();
+  return { adminToken: secrets.adminToken, imageUrlSecret: secrets.imageUrlSecret, tenant: secrets };
 }
-const apiKey = await devApiKey();
 
-const publicUrl = env.PUBLIC_BASE_URL ?? apiUrl;
-console.log(`
+async function developmentSecrets(): Promise<DevelopmentSecrets> {
+  const db = createPrismaClient({ databaseUrl: env.DATABASE_URL, poolSize: 1 });
+  try {
+    return await ensureDevelopmentSecrets(db, {
+      adminToken: env.ADMIN_TOKEN,
+      imageUrlSecret: env.IMAGE_URL_SECRET,
+      tenantSettings: tenantDefaults(env),
+    });
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const busy = await findBusyPort(portClaims());
+  if (busy !== null) {
+    console.error(
+      `port ${busy.port} (${busy.variable}, for ${busy.what}) is already in use on ${busy.host}: ` +
+        `stop what listens there or set ${busy.variable} to a free port. Nothing was started.`,
+    );
+    process.exit(1);
+  }
+  const migrations = await migrate(env.DATABASE_URL, await findMigrationsDir(here));
+  console.log(`database ready (${migrations.applied.length} migration(s) applied now)`);
+  const secrets = await runSecrets();
+  const webhookUrls = webhookUrlPolicy();
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    ADMIN_TOKEN: secrets.adminToken,
+    IMAGE_URL_SECRET: secrets.imageUrlSecret,
+    ALLOW_PRIVATE_WEBHOOK_URLS: webhookUrls,
+  };
+  let upstream = env.COMETAPI_BASE_URL;
+  if (simulated) {
+    const simPort = String(env.SIMULATOR_PORT);
+    upstream = `http://127.0.0.1:${simPort}`;
+    supervisor.run("simulator", "simulator.js", {
+      ...process.env,
+      SIMULATOR_PORT: simPort,
+      SIMULATOR_HOST: "127.0.0.1",
+    });
+    await waitForHttp(`${upstream}/healthz`, "the upstream simulator");
+    childEnv.COMETAPI_BASE_URL = upstream;
+    childEnv.IMAGE_HOST_ALLOWLIST = [...env.IMAGE_HOST_ALLOWLIST, `127.0.0.1:${simPort}`].join(",");
+    // The simulator serves its images over plain http on 127.0.0.1.
+    childEnv.ALLOW_PRIVATE_IMAGE_URLS = "true";
+  }
+  supervisor.run("api", "api.js", childEnv);
+  supervisor.run("worker", "worker.js", childEnv);
+  const apiUrl = `http://127.0.0.1:${env.PORT}`;
+  await waitForHttp(`${apiUrl}/healthz`, "the API");
+  printBanner(env.PUBLIC_BASE_URL ?? apiUrl, upstream, secrets, webhookUrls);
+}
+
+function printBanner(publicUrl: string, upstream: string, secrets: RunSecrets, webhookUrls: string): void {
+  const webhooks =
+    webhookUrls === "loopback"
+      ? "loopback URLs allowed (127.0.0.1, localhost, ::1; ALLOW_PRIVATE_WEBHOOK_URLS=loopback, development)"
+      : webhookUrls === "true"
+        ? "every address allowed (ALLOW_PRIVATE_WEBHOOK_URLS=true)"
+        : "public addresses only (set ALLOW_PRIVATE_WEBHOOK_URLS=loopback for a receiver on this machine)";
+  const key = secrets.tenant?.apiKey ?? "$KEY";
+  const tenantLines =
+    secrets.tenant === null
+      ? "  API key:        none made in production (npm run cli -- keys create --name NAME)"
+      : `  API key:        ${secrets.tenant.apiKey}
+  Webhook secret: ${secrets.tenant.webhookSecret}
+  Secrets kept:   in this instance's database (table "${INSTANCE_SECRETS_TABLE}"), so restarts keep them`;
+  console.log(`
 Darkroom is running.
-  API:          ${publicUrl}
-  Dashboard:    ${publicUrl}/dashboard/ (sign in with the admin token)
-  API docs:     ${publicUrl}/docs
-  Upstream:     ${upstream}${env.COMETAPI_KEY === undefined ? " (simulator: no COMETAPI_KEY set)" : ""}
-  Admin token:  ${env.ADMIN_TOKEN === undefined ? adminToken : "(from ADMIN_TOKEN)"}
-  API key:      ${apiKey}
-  Key file:     ${keyFile}
+  API:            ${publicUrl}
+  Dashboard:      ${publicUrl}/dashboard/ (sign in with the admin token)
+  API docs:       ${publicUrl}/docs
+  Upstream:       ${upstream}${simulated ? " (simulator: no COMETAPI_KEY set)" : ""}
+  Admin token:    ${env.ADMIN_TOKEN === undefined ? secrets.adminToken : "(from ADMIN_TOKEN)"}
+${tenantLines}
+  Webhooks:       ${webhooks}
 
 Try it:
-  curl -s -X POST ${publicUrl}/v1/jobs -H "Authorization: Bearer ${apiKey}" \\
+  curl -s -X POST ${publicUrl}/v1/jobs -H "Authorization: Bearer ${key}" \\
        -H "Content-Type: application/json" -d '{"prompt":"a lighthouse at dusk"}'
+  curl -s -X POST ${publicUrl}/v1/webhooks/test -H "Authorization: Bearer ${key}" \\
+       -H "Content-Type: application/json" -d '{"url":"http://127.0.0.1:3901/hook"}'
 `);
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
+  await supervisor.stop(1);
+}

@@ -581,6 +581,54 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           },
         },
       },
+      "/v1/webhooks/test": {
+        post: {
+          summary: "Send a signed `webhook.test` event to a URL now",
+          description:
+            'Sends one event `{type: "webhook.test", timestamp, data: {tenant_id, message}}` to `url`, signed and sent as real deliveries are (Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature` with the tenant\'s secret, `WEBHOOK_TIMEOUT_MS`, no redirects followed), and answers what the receiver did. Nothing is stored or retried. The URL must pass the rules of `webhook_url` (public addresses, unless `ALLOW_PRIVATE_WEBHOOK_URLS` is `loopback`, as under `npm start` in development, or `true`).',
+          requestBody: {
+            required: true,
+            content: json({
+              type: "object",
+              required: ["url"],
+              additionalProperties: false,
+              properties: {
+                url: { type: "string", format: "uri", maxLength: 2048, example: "http://127.0.0.1:3901/hook" },
+              },
+            }),
+          },
+          responses: {
+            "200": {
+              description: "The attempt was made; `ok` says whether the receiver answered 2xx",
+              content: json({
+                type: "object",
+                required: ["object", "event_id", "url", "ok", "status", "error", "duration_ms", "response_body"],
+                properties: {
+                  object: { type: "string", enum: ["webhook_test"] },
+                  event_id: { type: "string", description: "The `webhook-id` header sent" },
+                  url: { type: "string" },
+                  ok: { type: "boolean" },
+                  status: { type: ["integer", "null"], description: "The receiver's HTTP status; null when none came" },
+                  error: {
+                    type: ["string", "null"],
+                    description:
+                      "Why it failed (`receiver answered HTTP 500`, `connection refused`, `timed out after 10000 ms`); null on success",
+                  },
+                  duration_ms: { type: "integer" },
+                  response_body: { type: "string", description: "The first KiB of the receiver's answer" },
+                },
+              }),
+            },
+            "400": problem(
+              "`validation_failed`: `url` is missing, not an absolute http(s) URL, carries credentials, or points at an address webhooks may not reach (the message names `ALLOW_PRIVATE_WEBHOOK_URLS`); `errors` names the field",
+            ),
+            "401": errors["401"],
+            "415": problem("Body is not application/json"),
+            "429": errors["429"],
+            "503": errors["503"],
+          },
+        },
+      },
       "/v1/usage": {
         get: {
           summary: "The tenant's usage (jobs, images, tokens, estimated cost) by UTC day or model, with its limits",

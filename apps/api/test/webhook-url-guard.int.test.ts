@@ -33,6 +33,8 @@ describe("webhook_url SSRF guard at creation", () => {
     expect(body.errors).toHaveLength(1);
     expect(body.errors?.[0]?.path).toBe("webhook_url");
     expect(body.errors?.[0]?.message).toMatch(/^is refused: /);
+    // The refusal says what allows such a URL: a developer meets it first when testing locally.
+    expect(body.errors?.[0]?.message).toMatch(/ALLOW_PRIVATE_WEBHOOK_URLS=loopback .*=true/);
   });
 
   it("refuses a hostname that resolves to a private address", async () => {
@@ -57,5 +59,27 @@ describe("webhook_url SSRF guard at creation", () => {
     const job = (await ok.json()) as { webhook_url: string; webhook_events: string[] };
     expect(job.webhook_url).toBe("https://8.8.8.8/hook");
     expect(job.webhook_events).toEqual(["job.succeeded", "job.failed", "job.canceled"]);
+  });
+});
+
+describe("webhook_url with ALLOW_PRIVATE_WEBHOOK_URLS=loopback (what npm start sets in development)", () => {
+  it("accepts this machine's addresses and still refuses private ones", async () => {
+    const loop = await startApiHarness("ssrf-loopback", { ALLOW_PRIVATE_WEBHOOK_URLS: "loopback" });
+    try {
+      const { apiKey } = await loop.newTenant();
+      for (const url of ["http://127.0.0.1:3901/hook", "http://localhost:3901/hook", "http://[::1]:3901/hook"]) {
+        const res = await loop.request("POST", "/v1/jobs", { key: apiKey, body: { prompt: "x", webhook_url: url } });
+        expect(res.status, url).toBe(202);
+      }
+      for (const url of ["http://10.1.2.3/hook", "http://169.254.169.254/", "http://192.168.0.10/hook"]) {
+        const res = await loop.request("POST", "/v1/jobs", { key: apiKey, body: { prompt: "x", webhook_url: url } });
+        expect(res.status, url).toBe(400);
+        const body = (await res.json()) as { errors: { path: string; message: string }[] };
+        expect(body.errors[0]?.path).toBe("webhook_url");
+        expect(body.errors[0]?.message).toMatch(/ALLOW_PRIVATE_WEBHOOK_URLS/);
+      }
+    } finally {
+      await loop.close();
+    }
   });
 });

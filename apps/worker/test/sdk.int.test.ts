@@ -292,4 +292,16 @@ describe("@darkroom/sdk against the whole system", () => {
     expect(both[1]?.headers["webhook-id"]).toBe(first.headers["webhook-id"]);
     expect(both[1]?.body).toBe(first.body);
   });
+
+  it("sendTestWebhook sends a signed webhook.test event and resolves with the receiver's answer", async () => {
+    const outcome = await sdk.sendTestWebhook(`${receiverUrl}?test=1`);
+    expect(outcome).toMatchObject({ object: "webhook_test", ok: true, status: 200, error: null });
+    const arrived = received.find((r) => r.headers["webhook-id"] === outcome.event_id);
+    if (arrived === undefined) throw new Error("the test event did not arrive");
+    expect(() => verifyWebhook(webhookSecret, arrived.headers, arrived.body)).not.toThrow();
+    expect(JSON.parse(arrived.body)).toMatchObject({ type: "webhook.test" });
+    const refused = await sdk.sendTestWebhook("ftp://127.0.0.1/").catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DarkroomError);
+    expect((refused as DarkroomError).errors?.map((e) => e.path)).toEqual(["url"]);
+  });
 });

@@ -46,7 +46,7 @@ describe("environment parsing", () => {
       expect(error).toBeInstanceOf(ConfigError);
       const vars = (error as ConfigError).issues.map((i) => i.variable).sort();
       expect(vars).toEqual(["ALLOW_PRIVATE_WEBHOOK_URLS", "PORT", "REDIS_URL", "WEBHOOK_RETRY_SCHEDULE"]);
-      expect((error as Error).message).toContain('ALLOW_PRIVATE_WEBHOOK_URLS: must be "true" or "false"');
+      expect((error as Error).message).toContain('ALLOW_PRIVATE_WEBHOOK_URLS: must be "true", "false" or "loopback"');
     }
   });
 
@@ -66,6 +66,7 @@ describe("environment parsing", () => {
   it("parses booleans strictly and lists case-insensitively", () => {
     expect(parseEnv({ ALLOW_PRIVATE_WEBHOOK_URLS: "false" }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(false);
     expect(parseEnv({ ALLOW_PRIVATE_WEBHOOK_URLS: "true" }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(true);
+    expect(parseEnv({ ALLOW_PRIVATE_WEBHOOK_URLS: "loopback" }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe("loopback");
     expect(parseEnv({ IMAGE_HOST_ALLOWLIST: " CDN.example.com, 127.0.0.1:4010 ,," }).IMAGE_HOST_ALLOWLIST).toEqual([
       "cdn.example.com",
       "127.0.0.1:4010",

@@ -112,7 +112,15 @@ export const EnvSchema = z.object({
   WORKER_CONCURRENCY: int(50, 1, 20_000),
   STORAGE_DIR: z.string().min(1).default("./data/images"),
   WEBHOOK_RETRY_SCHEDULE: durationList("5s,5m,30m,2h,5h,10h,10h"),
-  ALLOW_PRIVATE_WEBHOOK_URLS: bool(false),
+  /**
+   * Webhook URLs (and the addresses they connect to) that are not public: `true` all of them
+   * (development and tests), `loopback` only this machine (127.0.0.0/8, ::1, `localhost`: what
+   * `npm start` uses in development when this is unset), `false` none.
+   */
+  ALLOW_PRIVATE_WEBHOOK_URLS: z
+    .enum(["true", "false", "loopback"], { error: 'must be "true", "false" or "loopback"' })
+    .default("false")
+    .transform((v): boolean | "loopback" => (v === "loopback" ? v : v === "true")),
   /** Bound on one webhook attempt: connect, headers and body (design section 4: 10 s). */
   WEBHOOK_TIMEOUT_MS: int(10_000, 100, 600_000),
   /** Webhook attempts one worker process sends at once. */

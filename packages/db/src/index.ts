@@ -60,6 +60,12 @@ export {
 } from "./events";
 export type { Tenant } from "./generated/prisma/client";
 export {
+  type DevelopmentSecrets,
+  type DevelopmentSecretsOptions,
+  ensureDevelopmentSecrets,
+  INSTANCE_SECRETS_TABLE,
+} from "./instance-secrets";
+export {
   type CreateJobInput,
   createJob,
   findImage,

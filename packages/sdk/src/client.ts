@@ -16,6 +16,7 @@ import type {
   UsageQuery,
   WaitForJobOptions,
   WebhookDelivery,
+  WebhookTestResult,
 } from "./types.js";
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -198,6 +199,22 @@ export class DarkroomClient {
   async redeliverWebhook(deliveryId: string): Promise<WebhookDelivery> {
     const path = `/v1/webhook-deliveries/${encodeURIComponent(deliveryId)}/redeliver`;
     return (await requestJson<WebhookDelivery>(this.transport, { method: "POST", path })).body;
+  }
+
+  /**
+   * `POST /v1/webhooks/test`: sends one signed `webhook.test` event to `url` now, signed and sent as
+   * real deliveries are, and resolves with what the receiver did (`ok`, `status`, `error`): a
+   * receiver that answers 500 or cannot be reached resolves with `ok: false`, not a rejection. A URL
+   * webhooks may not reach (a private address, unless the server's `ALLOW_PRIVATE_WEBHOOK_URLS`
+   * allows it) rejects with `validation_failed` naming `url`.
+   */
+  async sendTestWebhook(url: string): Promise<WebhookTestResult> {
+    const { body } = await requestJson<WebhookTestResult>(this.transport, {
+      method: "POST",
+      path: "/v1/webhooks/test",
+      body: { url },
+    });
+    return body;
   }
 
   /**

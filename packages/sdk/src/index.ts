@@ -48,6 +48,7 @@ export {
   type UsageQuery,
   type WaitForJobOptions,
   type WebhookDelivery,
+  type WebhookTestResult,
 } from "./types.js";
 export {
   type VerifyWebhookOptions,

@@ -76,6 +76,26 @@ export interface WebhookDelivery {
   created_at: string;
 }
 
+/**
+ * What `sendTestWebhook` did: one signed `webhook.test` event sent to a URL at once, as real
+ * deliveries are sent (nothing stored, nothing retried).
+ */
+export interface WebhookTestResult {
+  object: "webhook_test";
+  /** The `webhook-id` header sent. */
+  event_id: string;
+  url: string;
+  /** The receiver answered 2xx. */
+  ok: boolean;
+  /** The receiver's HTTP status; null when none came (refused, timed out). */
+  status: number | null;
+  /** Why it failed (`receiver answered HTTP 500`, `connection refused`, ...); null on success. */
+  error: string | null;
+  duration_ms: number;
+  /** The first KiB of the receiver's answer. */
+  response_body: string;
+}
+
 /** Filters of `listJobs`; dates as ISO 8601 strings or `Date`s. */
 export interface ListJobsQuery {
   status?: JobStatus;

@@ -31,6 +31,7 @@ export {
   createGuardedDispatcher,
   type GuardedDispatcherOptions,
   type LookupFn,
+  type PrivateWebhookUrls,
   type ResolvedAddress,
   type WebhookUrlCheck,
 } from "./ssrf";

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BlockedAddressError, createGuardedDispatcher, type LookupFn } from "./ssrf";
+import { BlockedAddressError, createGuardedDispatcher, type LookupFn, type PrivateWebhookUrls } from "./ssrf";
 
 let server: Server;
 let port = 0;
@@ -22,7 +22,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-async function attempt(url: string, allowPrivate: boolean, lookup?: LookupFn): Promise<unknown> {
+async function attempt(url: string, allowPrivate: PrivateWebhookUrls, lookup?: LookupFn): Promise<unknown> {
   const dispatcher = createGuardedDispatcher({ allowPrivate, timeoutMs: 2_000, ...(lookup ? { lookup } : {}) });
   try {
     const response = await request(url, { dispatcher });
@@ -56,6 +56,17 @@ describe("createGuardedDispatcher: security", () => {
     const outcome = await attempt(`http://hooks.example.com:${port}/`, false, rebound);
     expect(outcome).toBeInstanceOf(BlockedAddressError);
     expect(String(outcome)).toContain("hooks.example.com: resolves to a loopback address (127.0.0.1)");
+  });
+
+  it('with "loopback" connects to this machine but still refuses a name that resolves to a private address', async () => {
+    expect(await attempt(`http://127.0.0.1:${port}/`, "loopback")).toBe("hello");
+    expect(await attempt(`http://localhost:${port}/`, "loopback")).toBe("hello");
+    const before = requestsSeen;
+    const rebound: LookupFn = async () => [{ address: "10.0.0.9", family: 4 }];
+    const outcome = await attempt(`http://hooks.example.com:${port}/`, "loopback", rebound);
+    expect(outcome).toBeInstanceOf(BlockedAddressError);
+    expect(String(outcome)).toContain("hooks.example.com: resolves to a private address (10.0.0.9)");
+    expect(requestsSeen).toBe(before);
   });
 });
 

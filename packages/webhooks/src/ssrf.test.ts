@@ -146,4 +146,27 @@ describe("checkWebhookUrl: happy", () => {
     expect((await checkWebhookUrl("http://u:p@localhost/", { allowPrivate: true })).ok).toBe(false);
     expect((await checkWebhookUrl("ftp://localhost/", { allowPrivate: true })).ok).toBe(false);
   });
+
+  it('with allowPrivate "loopback" accepts this machine only', async () => {
+    const loopback = { allowPrivate: "loopback" as const, lookup: resolvesTo("127.0.0.1", "::1") };
+    for (const url of [
+      "http://127.0.0.1:3901/x",
+      "http://127.8.9.1/",
+      "http://[::1]:8080/",
+      "http://localhost:3000/",
+    ]) {
+      expect(await checkWebhookUrl(url, loopback)).toEqual({ ok: true });
+    }
+    expect(await checkWebhookUrl("http://my.example.com/", loopback)).toEqual({ ok: true });
+    const refused: [string, LookupFn, string][] = [
+      ["http://10.0.0.7/", doesNotResolve, "is a private address (10.0.0.7)"],
+      ["http://169.254.169.254/", doesNotResolve, "is a cloud metadata address (169.254.169.254)"],
+      ["http://[fd00::1]/", doesNotResolve, "is a private address (fd00::1)"],
+      ["https://a.internal/", resolvesTo("93.184.215.14"), "points to an internal host name (a.internal)"],
+      ["https://hooks.example.com/", resolvesTo("127.0.0.1", "10.0.0.7"), "resolves to a private address (10.0.0.7)"],
+    ];
+    for (const [url, lookup, reason] of refused) {
+      expect(await checkWebhookUrl(url, { allowPrivate: "loopback", lookup })).toEqual({ ok: false, reason });
+    }
+  });
 });

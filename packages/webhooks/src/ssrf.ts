@@ -15,10 +15,17 @@ export type LookupFn = (hostname: string) => Promise<ResolvedAddress[]>;
 /** Outcome of {@link checkWebhookUrl}; `reason` is short and meant for the user who registered the URL. */
 export type WebhookUrlCheck = { ok: true } | { ok: false; reason: string };
 
+/**
+ * `ALLOW_PRIVATE_WEBHOOK_URLS`: `true` accepts every address (development and tests), `"loopback"`
+ * only this machine besides public addresses (127.0.0.0/8, ::1 and `localhost`: what `npm start`
+ * allows in development, so a receiver on the developer's machine works), `false` public addresses only.
+ */
+export type PrivateWebhookUrls = boolean | "loopback";
+
 /** Options of {@link checkWebhookUrl}. */
 export interface CheckWebhookUrlOptions {
-  /** `ALLOW_PRIVATE_WEBHOOK_URLS`: accept any http(s) URL (development and tests). */
-  allowPrivate: boolean;
+  /** `ALLOW_PRIVATE_WEBHOOK_URLS`: accept any http(s) URL, or loopback ones too (see {@link PrivateWebhookUrls}). */
+  allowPrivate: PrivateWebhookUrls;
   /** Name resolution; default `dns.lookup` with `{ all: true, verbatim: true }`. */
   lookup?: LookupFn;
   /**
@@ -30,8 +37,8 @@ export interface CheckWebhookUrlOptions {
 
 /** Options of {@link createGuardedDispatcher}. */
 export interface GuardedDispatcherOptions {
-  /** `ALLOW_PRIVATE_WEBHOOK_URLS`: connect to any address (development and tests). */
-  allowPrivate: boolean;
+  /** `ALLOW_PRIVATE_WEBHOOK_URLS`: connect to any address, or loopback ones too (see {@link PrivateWebhookUrls}). */
+  allowPrivate: PrivateWebhookUrls;
   /** Connect, headers and body timeouts, each. */
   timeoutMs: number;
   /** Name resolution; default `dns.lookup` with `{ all: true, verbatim: true }`. */
@@ -69,9 +76,24 @@ function isInternalHostname(hostname: string): boolean {
   return INTERNAL_NAMES.includes(hostname) || INTERNAL_SUFFIXES.some((suffix) => hostname.endsWith(suffix));
 }
 
-function firstForbidden(addresses: readonly ResolvedAddress[]): { address: string; kind: ForbiddenAddressKind } | null {
+// Names that always mean this machine (RFC 6761): allowed with "loopback", checked again at connect time.
+function isLoopbackHostname(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "localhost.localdomain" || hostname.endsWith(".localhost");
+}
+
+/** Why `address` may not be reached under `policy`, or null when it may. */
+function forbiddenUnder(address: string, policy: PrivateWebhookUrls): ForbiddenAddressKind | null {
+  if (policy === true) return null;
+  const kind = forbiddenAddressKind(address);
+  return policy === "loopback" && kind === "loopback" ? null : kind;
+}
+
+function firstForbidden(
+  addresses: readonly ResolvedAddress[],
+  policy: PrivateWebhookUrls,
+): { address: string; kind: ForbiddenAddressKind } | null {
   for (const { address } of addresses) {
-    const kind = forbiddenAddressKind(address);
+    const kind = forbiddenUnder(address, policy);
     if (kind !== null) return { address, kind };
   }
   return null;
@@ -98,14 +120,15 @@ export async function checkWebhookUrl(url: string, options: CheckWebhookUrlOptio
   if (parsed.username !== "" || parsed.password !== "") {
     return { ok: false, reason: "must not contain a username or password" };
   }
-  if (options.allowPrivate) return { ok: true };
+  if (options.allowPrivate === true) return { ok: true };
 
   // WHATWG URL parsing already normalised odd IPv4 forms (0x7f.1, 2130706433) to dotted quads.
   const hostname = parsed.hostname.replace(/^\[(.*)\]$/, "$1").replace(/\.+$/, "");
   if (isIP(hostname) !== 0) {
-    const kind = forbiddenAddressKind(hostname);
+    const kind = forbiddenUnder(hostname, options.allowPrivate);
     return kind === null ? { ok: true } : { ok: false, reason: `is ${describeForbiddenAddress(hostname, kind)}` };
   }
+  if (options.allowPrivate === "loopback" && isLoopbackHostname(hostname)) return { ok: true };
   if (isInternalHostname(hostname)) {
     return { ok: false, reason: `points to an internal host name (${hostname})` };
   }
@@ -119,7 +142,7 @@ export async function checkWebhookUrl(url: string, options: CheckWebhookUrlOptio
   if (addresses.length === 0) {
     return options.requireResolvable === true ? { ok: false, reason: "does not resolve" } : { ok: true };
   }
-  const forbidden = firstForbidden(addresses);
+  const forbidden = firstForbidden(addresses, options.allowPrivate);
   if (forbidden !== null) {
     return { ok: false, reason: `resolves to ${describeForbiddenAddress(forbidden.address, forbidden.kind)}` };
   }
@@ -131,7 +154,7 @@ function toError(error: unknown): Error {
 }
 
 /** A `net.connect` lookup that resolves with `resolve` and, unless allowed, refuses forbidden addresses. */
-function createGuardedLookup(resolve: LookupFn, allowPrivate: boolean): LookupFunction {
+function createGuardedLookup(resolve: LookupFn, allowPrivate: PrivateWebhookUrls): LookupFunction {
   return (hostname, options, callback) => {
     resolve(hostname).then(
       (all) => {
@@ -143,7 +166,7 @@ function createGuardedLookup(resolve: LookupFn, allowPrivate: boolean): LookupFu
           return;
         }
         // Every address is checked, not only the first: with autoSelectFamily the socket may try any of them.
-        const forbidden = allowPrivate ? null : firstForbidden(addresses);
+        const forbidden = firstForbidden(addresses, allowPrivate);
         if (forbidden !== null) {
           callback(new BlockedAddressError(hostname, forbidden.address, forbidden.kind), "");
         } else if (options.all === true) {
@@ -169,8 +192,8 @@ export function createGuardedDispatcher(options: GuardedDispatcherOptions): Disp
   const connectBase = buildConnector({ timeout: options.timeoutMs, lookup });
   const connect: buildConnector.connector = (connectOptions, callback) => {
     const host = connectOptions.hostname;
-    if (!options.allowPrivate && isIP(host) !== 0) {
-      const kind = forbiddenAddressKind(host);
+    if (isIP(host) !== 0) {
+      const kind = forbiddenUnder(host, options.allowPrivate);
       if (kind !== null) {
         callback(new BlockedAddressError(host, host, kind), null);
         return;

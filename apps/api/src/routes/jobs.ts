@@ -14,12 +14,12 @@ import {
 } from "@darkroom/db";
 import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
 import { publishCancel, publishJobEvents, workIdOf } from "@darkroom/queue";
-import { checkWebhookUrl } from "@darkroom/webhooks";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { apiKeyOf, tenantOf, tenantShareOf } from "../http/context";
 import { parsePreferWait, waitForTerminal } from "../http/job-watch";
 import { parseOrThrow } from "../http/validate";
+import { assertWebhookUrlAllowed } from "../http/webhook-url";
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -163,16 +163,7 @@ export function jobsRouter(deps: ApiDeps): Router {
     const idempotencyKey = req.get("idempotency-key");
     const hash = requestHash(input);
     if (input.webhook_url !== null) {
-      // Loopback, private, link-local and metadata targets, by literal address or after DNS; the
-      // worker checks again when it connects, so a later DNS change cannot get around this.
-      const check = await checkWebhookUrl(input.webhook_url, {
-        allowPrivate: deps.config.env.ALLOW_PRIVATE_WEBHOOK_URLS,
-      });
-      if (!check.ok) {
-        throw new AppError("validation_failed", `webhook_url is refused: ${check.reason}.`, {
-          errors: [{ path: "webhook_url", message: `is refused: ${check.reason}` }],
-        });
-      }
+      await assertWebhookUrlAllowed("webhook_url", input.webhook_url, deps.config.env.ALLOW_PRIVATE_WEBHOOK_URLS);
     }
 
     const replay = async (existing: JobRecord) => {

@@ -1,11 +1,73 @@
-import { findDeliveryForTenant, findJobForTenant, listDeliveries, presentDelivery, redeliver } from "@darkroom/db";
-import { AppError, isId } from "@darkroom/domain";
+import {
+  findDeliveryForTenant,
+  findJobForTenant,
+  findTenant,
+  listDeliveries,
+  presentDelivery,
+  redeliver,
+  signingSecrets,
+} from "@darkroom/db";
+import { AppError, isId, newId } from "@darkroom/domain";
+import { createGuardedDispatcher, sendWebhook } from "@darkroom/webhooks";
 import { Router } from "express";
+import { z } from "zod";
 import type { ApiDeps } from "../deps";
 import { tenantOf } from "../http/context";
+import { parseOrThrow } from "../http/validate";
+import { assertWebhookUrlAllowed } from "../http/webhook-url";
+
+const WebhookTestSchema = z.strictObject({ url: z.string().min(1).max(2048) });
+
+/** The `type` of the event `POST /v1/webhooks/test` sends. */
+export const WEBHOOK_TEST_EVENT = "webhook.test";
 
 export function webhooksRouter(deps: ApiDeps): Router {
   const router = Router();
+  // The address rules of real deliveries (ALLOW_PRIVATE_WEBHOOK_URLS), checked again at connect time.
+  const dispatcher = createGuardedDispatcher({
+    allowPrivate: deps.config.env.ALLOW_PRIVATE_WEBHOOK_URLS,
+    timeoutMs: deps.config.env.WEBHOOK_TIMEOUT_MS,
+  });
+
+  /**
+   * Sends one signed `webhook.test` event to `url` now, from this process, signed and sent exactly
+   * as the worker sends real deliveries (same headers, secrets and timeout), and answers with what
+   * the receiver did. Nothing is stored and nothing is retried: it is for checking a receiver.
+   */
+  router.post("/v1/webhooks/test", async (req, res) => {
+    const tenantId = tenantOf(res);
+    if (!req.is("application/json")) {
+      throw new AppError("unsupported_media_type", 'Send `{"url": …}` with `Content-Type: application/json`.');
+    }
+    const { url } = parseOrThrow(WebhookTestSchema, req.body, "body");
+    await assertWebhookUrlAllowed("url", url, deps.config.env.ALLOW_PRIVATE_WEBHOOK_URLS);
+    const tenant = await findTenant(deps.db, tenantId);
+    if (tenant === null) throw new AppError("unauthorized", "The API key's tenant no longer exists.");
+    const eventId = newId("evt");
+    const body = JSON.stringify({
+      type: WEBHOOK_TEST_EVENT,
+      timestamp: new Date().toISOString(),
+      data: { tenant_id: tenantId, message: "A test event from POST /v1/webhooks/test." },
+    });
+    const result = await sendWebhook({
+      url,
+      secret: signingSecrets(tenant),
+      eventId,
+      body,
+      timeoutMs: deps.config.env.WEBHOOK_TIMEOUT_MS,
+      dispatcher,
+    });
+    res.json({
+      object: "webhook_test",
+      event_id: eventId,
+      url,
+      ok: result.ok,
+      status: result.status,
+      error: result.error,
+      duration_ms: result.durationMs,
+      response_body: result.responseBody,
+    });
+  });
 
   router.get("/v1/jobs/:id/webhook-deliveries", async (req, res) => {
     const tenantId = tenantOf(res);
