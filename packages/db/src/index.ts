@@ -90,6 +90,7 @@ export { type LiveProgress, presentJob, presentJobForOperator } from "./present"
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
 export { failQueueTimeout, failQueueTimeouts, QUEUE_TIMEOUT_MESSAGE } from "./queue-timeout";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
+export { findEventSnapshots, jobAsOf } from "./snapshot";
 export {
   type ApiKeyView,
   addApiKey,
