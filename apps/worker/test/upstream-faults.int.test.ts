@@ -128,6 +128,9 @@ describe("section E, row by row", () => {
       "gpt-4o-image:failed:upstream_rate_limited",
       "gpt-image-1:succeeded",
     ]);
+    // Four calls listed, one of max_attempts used: the 429s are not counted.
+    expect(job.attempts.map((a) => a.counted)).toEqual([false, false, false, true]);
+    expect(job.attempts_used).toBe(1);
   });
 
   it("8: a 429 with Retry-After: 2, twice, then success: calls at least 2 s apart", async () => {
