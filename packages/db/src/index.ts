@@ -24,6 +24,7 @@ export {
   failHedgedAttempt,
   type ProgressInput,
   type ReleaseReason,
+  recordTimesToFirstByte,
   releaseJob,
   renewLeases,
   type StartHedgeInput,
