@@ -449,7 +449,12 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
         },
         get: {
           summary: "List jobs, newest first",
-          parameters: Object.entries(listQuery.properties).map(([name, schema]) => ({ name, in: "query", schema })),
+          parameters: Object.entries(listQuery.properties).map(([name, schema]) => ({
+            name,
+            in: "query",
+            schema,
+            description: (schema as { description?: string }).description,
+          })),
           responses: {
             "200": {
               description: "A page",

@@ -239,7 +239,18 @@ export const JobListQuerySchema = z.strictObject({
   status: z
     .enum(["queued", "running", "succeeded", "failed", "canceled"], { error: "must be a job status" })
     .optional(),
-  model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).optional(),
+  model: z
+    .enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` })
+    .optional()
+    .describe(
+      "Jobs that asked for this model (their `model`), whichever model produced the result: a job that fell back to gpt-image-1 matches `model=gpt-4o-image`, not `model=gpt-image-1` (see `result_model`)",
+    ),
+  result_model: z
+    .enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` })
+    .optional()
+    .describe(
+      "Jobs whose images this model stored (their `result.model`, the fallback's when it took over); only succeeded jobs have one",
+    ),
   created_after: isoDate.optional(),
   created_before: isoDate.optional(),
   limit: z.coerce
