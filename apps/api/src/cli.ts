@@ -1,4 +1,5 @@
-// npm run cli -- <group> <command> [options]: tenants and keys, straight against Postgres.
+// npm run -s cli -- <group> <command> [options]: tenants and keys, straight against Postgres.
+// (`-s`: without it npm prints its own banner on stdout, before the command's output.)
 import { parseArgs } from "node:util";
 import { loadEnvOrExit, tenantDefaults } from "@darkroom/config";
 import {
@@ -23,20 +24,21 @@ import {
   withTimeout,
 } from "@darkroom/queue";
 import type { Redis } from "ioredis";
+import { describeCliError } from "./cli-errors";
 import { storedSettings, TenantSettingsSchema } from "./tenant-settings";
 import { buildUsageReport } from "./usage-report";
 
 const USAGE = [
-  "usage: npm run cli -- keys create --name NAME [--json]",
-  "       npm run cli -- keys list --tenant TENANT_ID [--json]",
-  "       npm run cli -- keys add --tenant TENANT_ID --name NAME [--json]",
-  "       npm run cli -- keys revoke KEY_ID [--json]",
-  "       npm run cli -- tenants list [--json]",
-  "       npm run cli -- tenants show TENANT_ID [--json]",
-  "       npm run cli -- tenants set TENANT_ID [--name N] [--max-concurrency N|none] [--weight N]",
+  "usage: npm run -s cli -- keys create --name NAME [--json]",
+  "       npm run -s cli -- keys list --tenant TENANT_ID [--json]",
+  "       npm run -s cli -- keys add --tenant TENANT_ID --name NAME [--json]",
+  "       npm run -s cli -- keys revoke KEY_ID [--json]",
+  "       npm run -s cli -- tenants list [--json]",
+  "       npm run -s cli -- tenants show TENANT_ID [--json]",
+  "       npm run -s cli -- tenants set TENANT_ID [--name N] [--max-concurrency N|none] [--weight N]",
   "            [--rate-limit-per-minute N] [--images-per-day N|none] [--monthly-budget-usd N|none] [--json]",
-  "       npm run cli -- tenants usage TENANT_ID [--from ISO] [--to ISO] [--group-by day|model] [--json]",
-  "       npm run cli -- tenants rotate-secret TENANT_ID [--json]",
+  "       npm run -s cli -- tenants usage TENANT_ID [--from ISO] [--to ISO] [--group-by day|model] [--json]",
+  "       npm run -s cli -- tenants rotate-secret TENANT_ID [--json]",
 ].join("\n");
 
 const SETTING_FLAGS = {
@@ -262,6 +264,11 @@ try {
       );
     }
   }
+} catch (error) {
+  // One readable line on stderr, never a stack: stdout keeps only what the command printed (JSON
+  // with --json), so `| jq` sees valid JSON or nothing.
+  console.error(describeCliError(error, env.DATABASE_URL));
+  process.exitCode = 1;
 } finally {
-  await db.$disconnect();
+  await db.$disconnect().catch(() => undefined);
 }

@@ -157,6 +157,11 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               },
             },
             attempts: { type: "array", items: ref("Attempt") },
+            attempts_used: {
+              type: "integer",
+              description:
+                "Attempts of the current run (since creation or the last retry) that used up one of `max_attempts` (`counted`); never more than `max_attempts`",
+            },
             fallback_used: { type: "boolean" },
             result: {
               oneOf: [
@@ -324,6 +329,11 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
               description:
                 "Started alongside a running attempt of the same job (hedged fallback, `hedge_after_seconds`). Of the two, the one that lost the race ends `canceled`",
             },
+            counted: {
+              type: "boolean",
+              description:
+                "Whether this call used up one of its run's `max_attempts`: false for a 429 (the upstream queue waits instead) and for an `interrupted` call (a worker stopping, the quota guard's pause)",
+            },
             started_at: { type: "string", format: "date-time" },
             finished_at: { type: ["string", "null"], format: "date-time" },
           },
@@ -439,7 +449,12 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
         },
         get: {
           summary: "List jobs, newest first",
-          parameters: Object.entries(listQuery.properties).map(([name, schema]) => ({ name, in: "query", schema })),
+          parameters: Object.entries(listQuery.properties).map(([name, schema]) => ({
+            name,
+            in: "query",
+            schema,
+            description: (schema as { description?: string }).description,
+          })),
           responses: {
             "200": {
               description: "A page",

@@ -57,6 +57,41 @@ describe("commands", () => {
     expect(text.stdout).toMatch(/cannot be shown again/);
   });
 
+  it("npm run -s cli -- … --json: stdout is only the JSON; a database problem is one line on stderr and status 1", async () => {
+    // As a user runs it, through npm from the repository root (without the npm_* settings of an
+    // enclosing `npm test`).
+    const root = path.resolve(import.meta.dirname, "../../..");
+    const npm = (args: string[], databaseUrl: string) =>
+      run("npm", ["run", "-s", "cli", "--", ...args], {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATABASE_URL: databaseUrl },
+      }).then(
+        (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
+        (failed: { code: number; stdout: string; stderr: string }) => failed,
+      );
+    const ok = await npm(["keys", "create", "--name", "Piped", "--json"], db.url);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as { api_key: string }).api_key).toMatch(/^dr_/);
+
+    const missing = new URL(db.url);
+    missing.pathname = `/${missing.pathname.slice(1)}_missing`;
+    const unreachable = new URL(db.url);
+    unreachable.port = await freePort();
+    for (const [url, says] of [
+      [
+        missing.href,
+        /^the database .*_missing \(DATABASE_URL\) does not exist: run `npm start` or `npm run db:migrate`/,
+      ],
+      [unreachable.href, /^cannot reach Postgres at 127\.0\.0\.1:\d+\/.* \(DATABASE_URL\)/],
+    ] as const) {
+      const failed = await npm(["tenants", "list", "--json"], url);
+      expect(failed.code).toBe(1);
+      expect(failed.stdout).toBe("");
+      expect(failed.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(failed.stderr).toMatch(says);
+    }
+  });
+
   it("npm run cli -- keys list/add/revoke and tenants list/show/set manage keys and settings", async () => {
     const redis = createTestRedis("cli");
     const cliEnv = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix };

@@ -77,6 +77,9 @@ describe("cancel", () => {
     const job = await expectCanceledOnce(created.id);
     expect(job.attempts.map((a) => a.status)).toEqual(["canceled"]);
     expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+    // The stream had begun: the canceled attempt records when (written as the worker lets it go).
+    const after = await api.waitFor(created.id, (j) => j.attempts[0]?.time_to_first_byte_ms !== null);
+    expect(after.attempts[0]?.time_to_first_byte_ms).toBeGreaterThanOrEqual(0);
   });
 
   it("cancels a job waiting for a retry: its delayed retry never runs; a terminal job is refused with 409", async () => {

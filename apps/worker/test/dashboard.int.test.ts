@@ -53,6 +53,11 @@ describe("dashboard", () => {
     const slow = await api.create({ prompt: uniquePrompt("[[sim step_ms=60]]") });
     // A 401: no retry, no fallback; the upstream's "Invalid token" is for operators (the dashboard).
     const failing = await api.create({ prompt: uniquePrompt("[[sim script=http401]]") });
+    // A 429, then success: two calls, one of max_attempts 1 used (the dashboard once showed "2/1").
+    const limited = await api.create({
+      prompt: uniquePrompt("[[sim script=http429,ok retry_after_ms=50]]"),
+      max_attempts: 1,
+    });
 
     const row = page.getByTestId(`job-row-${slow.id}`);
     const percents: number[] = [];
@@ -76,6 +81,14 @@ describe("dashboard", () => {
     await expect
       .poll(() => page.getByTestId(`job-row-${failing.id}`).getAttribute("data-status"), { timeout: 20_000 })
       .toBe("failed");
+    await expect
+      .poll(() => page.getByTestId(`job-row-${limited.id}`).getAttribute("data-status"), { timeout: 20_000 })
+      .toBe("succeeded");
+    await expect.poll(() => page.getByTestId(`job-attempts-${limited.id}`).textContent()).toBe("1/1");
+    expect((await api.get(limited.id)).attempts.map((a) => [a.status, a.counted])).toEqual([
+      ["failed", false],
+      ["succeeded", true],
+    ]);
     await expect.poll(() => cardCount("succeeded"), { timeout: 10_000 }).toBeGreaterThan(succeededBefore);
     expect(await page.evaluate("window.__sameDocument === true")).toBe(true);
 

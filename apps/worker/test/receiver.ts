@@ -8,12 +8,14 @@ export interface Received {
   at: number;
 }
 
-/** How the receiver answers one request: a status after `delayMs`, or never (`hang`). */
+/** How the receiver answers one request: a status after `delayMs` (and `until` settled), or never (`hang`). */
 export interface Answer {
   status: number;
   headers?: Record<string, string>;
   delayMs?: number;
   hang?: boolean;
+  /** Holds the answer until this settles. */
+  until?: Promise<unknown>;
 }
 
 /**
@@ -51,10 +53,13 @@ export class Receiver {
         res.on("close", finish);
         const answer = this.scripts.get(path)?.(i) ?? { status: 200 };
         if (answer.hang === true) return;
-        setTimeout(() => {
-          res.writeHead(answer.status, answer.headers ?? {});
-          res.end(answer.status >= 300 ? "receiver says no" : "ok");
-        }, answer.delayMs ?? 0);
+        const reply = () =>
+          setTimeout(() => {
+            res.writeHead(answer.status, answer.headers ?? {});
+            res.end(answer.status >= 300 ? "receiver says no" : "ok");
+          }, answer.delayMs ?? 0);
+        if (answer.until === undefined) reply();
+        else void answer.until.finally(reply);
       });
     });
     await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", () => r()));

@@ -164,11 +164,23 @@ describe("the packed @darkroom/sdk in an empty project", () => {
     expect(out).toMatch(/^webhook job\.succeeded succeeded$/m);
   }, 90_000);
 
+  it("the README's tarball install starts with npm ci in the clone, then npm pack as this test runs it", async () => {
+    const readme = await readFile(path.join(SDK_DIR, "README.md"), "utf8");
+    const install = readme.slice(readme.indexOf("## Install"), readme.indexOf("## A complete example"));
+    const tarball = [...install.matchAll(/```sh\n([\s\S]*?)```/g)]
+      .map((m) => m[1] ?? "")
+      .find((b) => b.includes("npm pack"));
+    const commands = (tarball ?? "").split("\n").map((line) => line.replace(/#.*$/, "").trim());
+    expect(commands[0]).toBe("npm ci");
+    expect(commands[1]).toMatch(/^cd packages\/sdk && npm pack --pack-destination \S+$/);
+  });
+
   it("runs the README's CommonJS example with require", async () => {
     const out = await runNode("example.cjs");
     expect(out).toMatch(/^job job_\w+ succeeded$/m);
     expect(out).toMatch(/^events job\.queued .*job\.succeeded$/m);
-    expect(out).toMatch(/^refused: missing_headers$/m);
+    expect(out).toMatch(/^verified: job\.succeeded succeeded$/m);
+    expect(out).toMatch(/^refused: no_matching_signature$/m);
     expect(out).toMatch(/^refused: 400 validation_failed /m);
   }, 90_000);
 

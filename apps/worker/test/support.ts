@@ -24,10 +24,13 @@ export interface JobJson {
     last_progress: number | null;
     skipped: string | null;
     hedge: boolean;
+    counted: boolean;
     started_at: string;
     finished_at: string | null;
   }[];
   error: { code: string; message: string; retryable: boolean } | null;
+  max_attempts: number;
+  attempts_used: number;
   created_at: string;
   finished_at: string | null;
 }

@@ -128,6 +128,9 @@ describe("section E, row by row", () => {
       "gpt-4o-image:failed:upstream_rate_limited",
       "gpt-image-1:succeeded",
     ]);
+    // Four calls listed, one of max_attempts used: the 429s are not counted.
+    expect(job.attempts.map((a) => a.counted)).toEqual([false, false, false, true]);
+    expect(job.attempts_used).toBe(1);
   });
 
   it("8: a 429 with Retry-After: 2, twice, then success: calls at least 2 s apart", async () => {
@@ -295,6 +298,25 @@ describe("options that shape the policy", () => {
     expect(job.attempts[0]?.upstream_request_id).toBeTruthy();
     expect(job.attempts[1]?.time_to_first_byte_ms).toBeGreaterThanOrEqual(0);
     expect(job.attempts[1]?.upstream_request_id).toBeTruthy();
+  });
+
+  it("records the time to first byte of every attempt whose response began: failed ones and the fallback's", async () => {
+    const { job } = await run("[[sim script=http503*3]]", { max_attempts: 4 });
+    expect(attemptSummary(job)).toEqual([
+      "gpt-4o-image:failed:upstream_error",
+      "gpt-4o-image:failed:upstream_error",
+      "gpt-4o-image:failed:upstream_error",
+      "gpt-image-1:succeeded",
+    ]);
+    for (const a of job.attempts) expect(a.time_to_first_byte_ms).toEqual(expect.any(Number));
+    const midStream = await run("[[sim script=midstream_error*2]]", { fallback_model: null, max_attempts: 2 });
+    expect(midStream.job.attempts.map((a) => [a.status, typeof a.time_to_first_byte_ms])).toEqual([
+      ["failed", "number"],
+      ["failed", "number"],
+    ]);
+    // No response at all: nothing to time.
+    const reset = await run("[[sim script=reset*5]]", { fallback_model: null, max_attempts: 1 });
+    expect(reset.job.attempts.map((a) => [a.status, a.time_to_first_byte_ms])).toEqual([["failed", null]]);
   });
 });
 

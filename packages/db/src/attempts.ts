@@ -245,6 +245,24 @@ export interface CompleteInput {
   facts: AttemptFacts;
 }
 
+/**
+ * Records when the upstream's response began for attempts whose ending statement did not (a call
+ * canceled or aborted by the other of a hedged run, one whose job moved on meanwhile). Not fenced
+ * on the attempt's status: it is a fact about a call that happened, true whatever became of the
+ * attempt; an attempt that has its time keeps it.
+ */
+export async function recordTimesToFirstByte(
+  db: PrismaClient,
+  jobId: string,
+  times: { attempt: number; ms: number }[],
+): Promise<void> {
+  if (times.length === 0) return;
+  await db.$executeRaw`
+    UPDATE "JobAttempt" a SET "timeToFirstByteMs" = v.ms
+    FROM unnest(${times.map((t) => t.attempt)}::int[], ${times.map((t) => t.ms)}::int[]) AS v(number, ms)
+    WHERE a."jobId" = ${jobId} AND a.number = v.number AND a."timeToFirstByteMs" IS NULL`;
+}
+
 /** SET items for the attempt facts given (an absent fact keeps its column). */
 function attemptFactsSql(facts: AttemptFacts): Prisma.Sql {
   const items: Prisma.Sql[] = [];

@@ -48,7 +48,7 @@ export async function findDeliveryToSend(db: DbClient, id: string) {
   const delivery = await db.webhookDelivery.findUnique({
     where: { id },
     include: {
-      event: true,
+      event: { include: { snapshot: true } },
       job: {
         include: {
           tenant: {

@@ -24,6 +24,7 @@ export {
   failHedgedAttempt,
   type ProgressInput,
   type ReleaseReason,
+  recordTimesToFirstByte,
   releaseJob,
   renewLeases,
   type StartHedgeInput,
@@ -96,6 +97,7 @@ export { type LiveProgress, presentJob, presentJobForOperator } from "./present"
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
 export { failQueueTimeout, failQueueTimeouts, QUEUE_TIMEOUT_MESSAGE } from "./queue-timeout";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
+export { findEventSnapshots, jobAsOf } from "./snapshot";
 export {
   type ApiKeyView,
   addApiKey,

@@ -151,6 +151,7 @@ export async function listJobs(
   const where: Prisma.JobWhereInput = { tenantId };
   if (query.status !== undefined) where.status = query.status;
   if (query.model !== undefined) where.model = query.model;
+  if (query.result_model !== undefined) where.resultModel = query.result_model;
   if (query.cursor !== undefined) where.id = { lt: query.cursor };
   if (query.created_after !== undefined || query.created_before !== undefined) {
     where.createdAt = {

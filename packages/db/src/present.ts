@@ -1,4 +1,5 @@
 import {
+  countsAgainstMaxAttempts,
   type ImageQuality,
   type ImageSize,
   isJobErrorCode,
@@ -68,9 +69,12 @@ export function presentJob(
       progress_stood_ms: a.progressStoodMs,
       skipped: a.skipped === "circuit_open" ? "circuit_open" : null,
       hedge: a.hedge,
+      counted: countsAgainstMaxAttempts(a.errorClass),
       started_at: a.startedAt.toISOString(),
       finished_at: iso(a.finishedAt),
     })),
+    attempts_used: job.attempts.filter((a) => a.number > job.attemptBase && countsAgainstMaxAttempts(a.errorClass))
+      .length,
     fallback_used: job.fallbackUsed,
     result:
       job.status === "succeeded"

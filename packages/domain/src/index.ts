@@ -55,6 +55,7 @@ export {
   type WebhookEventType,
 } from "./job-schemas";
 export {
+  countsAgainstMaxAttempts,
   isTerminal,
   JOB_STATUSES,
   type JobStatus,

@@ -239,7 +239,18 @@ export const JobListQuerySchema = z.strictObject({
   status: z
     .enum(["queued", "running", "succeeded", "failed", "canceled"], { error: "must be a job status" })
     .optional(),
-  model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).optional(),
+  model: z
+    .enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` })
+    .optional()
+    .describe(
+      "Jobs that asked for this model (their `model`), whichever model produced the result: a job that fell back to gpt-image-1 matches `model=gpt-4o-image`, not `model=gpt-image-1` (see `result_model`)",
+    ),
+  result_model: z
+    .enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` })
+    .optional()
+    .describe(
+      "Jobs whose images this model stored (their `result.model`, the fallback's when it took over); only succeeded jobs have one",
+    ),
   created_after: isoDate.optional(),
   created_before: isoDate.optional(),
   limit: z.coerce
@@ -280,6 +291,11 @@ export interface AttemptView {
   skipped: "circuit_open" | null;
   /** Started alongside a running attempt of the same job (hedged fallback, `hedge_after_seconds`). */
   hedge: boolean;
+  /**
+   * Whether this call used up one of its run's `max_attempts`: false for a 429 (the upstream queue
+   * waits instead) and for an `interrupted` call (a worker stopping, the quota guard's pause).
+   */
+  counted: boolean;
   started_at: string;
   finished_at: string | null;
 }
@@ -334,6 +350,11 @@ export interface JobView {
     eta_seconds: number | null;
   };
   attempts: AttemptView[];
+  /**
+   * Attempts of the current run (since creation or the last `POST /retry`) that used up one of
+   * `max_attempts` (`counted`); never more than `max_attempts`.
+   */
+  attempts_used: number;
   fallback_used: boolean;
   /** `cost_usd`: the estimate (MODEL_PRICES of `model` times the images stored); null for jobs stored before it was recorded. */
   result: { model: string; images: ImageView[]; usage: unknown; cost_usd: number | null } | null;

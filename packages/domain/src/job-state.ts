@@ -22,6 +22,15 @@ export const PROGRESS_STAGES = [
 ] as const;
 export type ProgressStage = (typeof PROGRESS_STAGES)[number];
 
+/**
+ * Whether an attempt that ended with this error class used up one of its run's `max_attempts`: a 429
+ * slows the upstream queue instead, and a call cut short by a worker that stopped (or by the quota
+ * guard's pause) is not the job's fault. A running attempt counts.
+ */
+export function countsAgainstMaxAttempts(errorClass: string | null): boolean {
+  return errorClass !== "rate_limited" && errorClass !== "interrupted";
+}
+
 /** True when the job can never change again (except by an explicit user retry). */
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);

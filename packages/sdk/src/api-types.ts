@@ -124,6 +124,8 @@ export interface AttemptView {
   skipped: "circuit_open" | null;
   /** Started alongside a running attempt of the same job (hedged fallback). */
   hedge: boolean;
+  /** Whether this call used up one of its run's `max_attempts` (false for a 429 and for an `interrupted` call). */
+  counted: boolean;
   started_at: string;
   finished_at: string | null;
 }
@@ -169,6 +171,8 @@ export interface JobView {
     eta_seconds: number | null;
   };
   attempts: AttemptView[];
+  /** Attempts of the current run (since creation or the last retry) that used up one of `max_attempts`; never more. */
+  attempts_used: number;
   fallback_used: boolean;
   /** `cost_usd`: the estimated cost; null for jobs stored before it was recorded. */
   result: { model: string; images: ImageView[]; usage: unknown; cost_usd: number | null } | null;

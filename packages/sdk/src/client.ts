@@ -95,6 +95,7 @@ export class DarkroomClient {
       query: {
         status: query.status,
         model: query.model,
+        result_model: query.result_model,
         created_after: isoDate(query.created_after),
         created_before: isoDate(query.created_before),
         limit: query.limit === undefined ? undefined : String(query.limit),

@@ -99,7 +99,10 @@ export interface WebhookTestResult {
 /** Filters of `listJobs`; dates as ISO 8601 strings or `Date`s. */
 export interface ListJobsQuery {
   status?: JobStatus;
+  /** Jobs that asked for this model (`model`), whichever model produced the result. */
   model?: Model;
+  /** Jobs whose images this model stored (`result.model`: the fallback's when it took over); succeeded jobs only. */
+  result_model?: Model;
   created_after?: string | Date;
   created_before?: string | Date;
   /** 1–100, default 20. */

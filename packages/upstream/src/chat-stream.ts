@@ -30,7 +30,8 @@ export interface ChatImageOptions {
    */
   progressStallMs?: number;
   onProgress?: (snapshot: ProgressSnapshot) => void;
-  onFirstByte?: () => void;
+  /** The response's headers arrived, this long after the request went out (a failure may follow). */
+  onFirstByte?: (timeToFirstByteMs: number) => void;
   /** Use this dispatcher instead of a per-call Agent (connect timeout is then the dispatcher's). */
   dispatcher?: Dispatcher;
 }
@@ -216,7 +217,7 @@ export async function streamChatImage(options: ChatImageOptions): Promise<ChatIm
       throw explain(error, false);
     }
     const timeToFirstByteMs = Math.round(performance.now() - started);
-    options.onFirstByte?.();
+    options.onFirstByte?.(timeToFirstByteMs);
     arm(options.idleTimeoutMs, "idle");
     const { statusCode: httpStatus, headers, body } = response;
     const contentType = (headerValue(headers, "content-type") ?? "").toLowerCase();

@@ -24,6 +24,8 @@ export interface GenerateImagesOptions {
   /** Whole call, from sending to the last body byte; gpt-image-1 routinely needs 60–180 s. */
   timeoutMs: number;
   dispatcher?: Dispatcher;
+  /** The response's headers arrived, this long after the request went out (a failure may follow). */
+  onFirstByte?: (timeToFirstByteMs: number) => void;
 }
 
 /** A successful gpt-image-1 call: decoded, verified image bytes. */
@@ -32,6 +34,7 @@ export interface GenerateImagesResult {
   usage: ImagesUsage | null;
   requestId: string | undefined;
   httpStatus: number;
+  timeToFirstByteMs: number;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -88,6 +91,8 @@ export async function generateImages(options: GenerateImagesOptions): Promise<Ge
   try {
     let response: Dispatcher.ResponseData;
     let text: string;
+    let timeToFirstByteMs = 0;
+    const started = performance.now();
     try {
       response = await request(joinUrl(options.baseUrl, "/v1/images/generations"), {
         method: "POST",
@@ -102,6 +107,8 @@ export async function generateImages(options: GenerateImagesOptions): Promise<Ge
           quality: options.quality,
         }),
       });
+      timeToFirstByteMs = Math.round(performance.now() - started);
+      options.onFirstByte?.(timeToFirstByteMs);
       text = await readBodyText(response.body, 256 * 1024 * 1024);
     } catch (error) {
       if (signal?.aborted) throw canceled();
@@ -140,7 +147,7 @@ export async function generateImages(options: GenerateImagesOptions): Promise<Ge
       }
       return bytes;
     });
-    return { images, usage: readUsage(record.usage), requestId, httpStatus };
+    return { images, usage: readUsage(record.usage), requestId, httpStatus, timeToFirstByteMs };
   } finally {
     scope.dispose();
   }

@@ -1,14 +1,19 @@
 import {
   type EventView,
+  findEventSnapshots,
   findJobForTenant,
   isTerminalEvent,
   type JobEventRecord,
+  jobAsOf,
   presentEvent,
   presentJob,
 } from "@darkroom/db";
 import type { ApiDeps } from "../deps";
 
-/** Events as the API shows them; terminal ones carry the job as it is now, so a client needs no extra call for the result. */
+/**
+ * Events as the API shows them; terminal ones carry the job as of that event (its snapshot), so a
+ * client needs no extra call for the result, and a job retried since still shows how that run ended.
+ */
 export async function renderEvents(
   deps: Pick<ApiDeps, "db" | "signer">,
   tenantId: string,
@@ -19,6 +24,13 @@ export async function renderEvents(
     last !== undefined && events.some((e) => isTerminalEvent(e.type))
       ? await findJobForTenant(deps.db, tenantId, last.jobId)
       : null;
-  const view = job === null ? undefined : presentJob(job, (id, i) => deps.signer.url(id, i));
-  return events.map((e) => presentEvent(e, isTerminalEvent(e.type) ? view : undefined));
+  if (job === null) return events.map((e) => presentEvent(e));
+  const snapshots = await findEventSnapshots(
+    deps.db,
+    events.filter((e) => isTerminalEvent(e.type)).map((e) => e.id),
+  );
+  const url = (id: string, i: number) => deps.signer.url(id, i);
+  return events.map((e) =>
+    presentEvent(e, isTerminalEvent(e.type) ? presentJob(jobAsOf(job, snapshots.get(e.id)), url) : undefined),
+  );
 }

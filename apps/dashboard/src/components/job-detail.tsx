@@ -254,6 +254,12 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                           <dd data-testid={`attempt-${a.number}-skipped`}>the primary's circuit was open</dd>
                         </>
                       )}
+                      {!a.counted && (
+                        <>
+                          <dt>Counted</dt>
+                          <dd data-testid={`attempt-${a.number}-not-counted`}>no: used up none of max_attempts</dd>
+                        </>
+                      )}
                       {a.hedge && (
                         <>
                           <dt>Hedge</dt>

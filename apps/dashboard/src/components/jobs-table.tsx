@@ -91,8 +91,13 @@ export function JobsTable({ jobs, loaded, filter, selectedId, now, onFilter, onS
                 <td className="col-progress" data-label="Progress">
                   <ProgressBar percent={job.progress.percent} stage={job.progress.stage} status={job.status} />
                 </td>
-                <td className="num" data-label="Attempts">
-                  {job.attempts.length}/{job.max_attempts}
+                <td
+                  className="num"
+                  data-label="Attempts"
+                  data-testid={`job-attempts-${job.id}`}
+                  title={`${job.attempts.length} upstream call(s); those that used up none of max_attempts (a 429, an interrupted call) are not counted`}
+                >
+                  {job.attempts_used}/{job.max_attempts}
                 </td>
                 <td data-label="Fallback">
                   {job.fallback_used ? <span className="flag">fallback</span> : <span className="muted">–</span>}

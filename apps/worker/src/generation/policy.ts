@@ -1,4 +1,5 @@
 import type { ClaimedJob } from "@darkroom/db";
+import { countsAgainstMaxAttempts } from "@darkroom/domain";
 
 /** What the policy reads of a job (a claim's job, or a whole JobRecord). */
 export type PolicyJob = Pick<
@@ -36,14 +37,6 @@ const RETRY_LIMITS: Record<string, number> = {
   busy: 2,
 };
 const DEFAULT_RETRY_LIMIT = 2;
-
-/**
- * 429s slow the upstream queue instead of using up the job's attempts, and a call cut short by a
- * worker that stopped is not the job's fault: neither counts against `max_attempts`.
- */
-export function countsAsAttempt(errorClass: string | null): boolean {
-  return errorClass !== "rate_limited" && errorClass !== "interrupted";
-}
 
 /**
  * The model of the next attempt: the fallback once the job switched to it, else the primary. The
@@ -108,7 +101,8 @@ export function decideRetry(
   const fail = { retryAt: null, switchToFallback: false };
   const earlier = job.attempts.filter((a) => a.number > job.attemptBase && a.number < attempt);
   const used =
-    earlier.filter((a) => countsAsAttempt(a.errorClass)).length + (countsAsAttempt(failure.errorClass) ? 1 : 0);
+    earlier.filter((a) => countsAgainstMaxAttempts(a.errorClass)).length +
+    (countsAgainstMaxAttempts(failure.errorClass) ? 1 : 0);
   if (used >= job.maxAttempts) return fail;
 
   let sameInARow = 1;

@@ -9,6 +9,7 @@ import {
   failQueueTimeout,
   type PrismaClient,
   type ReleaseReason,
+  recordTimesToFirstByte,
   releaseJob,
   type StoredImageInput,
   startHedge,
@@ -196,6 +197,14 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     const progress = deps.ticker.track(job.id, attempt, { stage: "starting", percent: 0 }, () =>
       controller.abort(new Error("lost ownership")),
     );
+    // When each call's response began (by attempt number), and which of those an attempt's ending
+    // statement wrote; the others are written when the run ends (recordTimesToFirstByte).
+    const firstBytes = new Map<number, number>();
+    const firstBytesWritten = new Set<number>();
+    const firstByteFact = (call: number) => {
+      const ms = firstBytes.get(call);
+      return ms === undefined ? {} : { timeToFirstByteMs: ms };
+    };
     // Images stored by each call (by attempt number), removed when that call's result is not kept.
     const stored = new Map<number, StoredImageInput[]>();
     const discardStored = async (only?: number) => {
@@ -211,6 +220,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         dispatcher: deps.upstream,
         imageDispatcher: deps.images,
         onProgress,
+        onFirstByte: (ms) => firstBytes.set(call.attempt, ms),
         store: async (index, bytes, sourceUrl) => {
           const image = await storeImage(deps.storage, job.id, index, bytes, sourceUrl);
           const list = stored.get(call.attempt) ?? [];
@@ -301,9 +311,16 @@ export function createGenerationProcessor(deps: GenerationDeps) {
               lastProgress: call.attempt === attempt ? progress.latest.percent : null,
               error: attemptError(failure),
               diagnosis: attemptDiagnosis(failure, progress.latest.stage),
-              facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
+              facts: {
+                upstreamRequestId: failure.requestId ?? null,
+                httpStatus: failure.httpStatus ?? null,
+                ...firstByteFact(call.attempt),
+              },
             });
-            if (owned) deps.notify(job.id);
+            if (owned) {
+              firstBytesWritten.add(call.attempt);
+              deps.notify(job.id);
+            }
             log.warn(
               { job_id: job.id, attempt: call.attempt, model: call.model, error_code: failure.code },
               "hedged call failed; the other call runs on",
@@ -349,6 +366,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
           httpStatus: outcome.httpStatus,
         },
       });
+      if (owned) firstBytesWritten.add(ended.attempt);
       deps.notify(job.id);
       if (!owned) {
         log.warn(fields, "attempt finished after losing the job; its result is discarded");
@@ -414,11 +432,18 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         lastProgress: ended.attempt === attempt ? lastProgress : null,
         error: attemptError(failure),
         diagnosis: attemptDiagnosis(failure, progress.latest.stage),
-        facts: { upstreamRequestId: failure.requestId ?? null, httpStatus: failure.httpStatus ?? null },
+        facts: {
+          upstreamRequestId: failure.requestId ?? null,
+          httpStatus: failure.httpStatus ?? null,
+          ...firstByteFact(ended.attempt),
+        },
         retryAt: decision.retryAt,
         switchToFallback: decision.switchToFallback,
       });
-      if (owned) deps.notify(job.id);
+      if (owned) {
+        firstBytesWritten.add(ended.attempt);
+        deps.notify(job.id);
+      }
       log.warn(
         {
           ...fields,
@@ -453,6 +478,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       deps.inFlight.delete(job.id);
       clearTimeout(deadlineTimer);
       progress.end();
+      const unwritten = [...firstBytes]
+        .filter(([call]) => !firstBytesWritten.has(call))
+        .map(([call, ms]) => ({ attempt: call, ms }));
+      await recordTimesToFirstByte(db, job.id, unwritten).catch((err: unknown) =>
+        log.warn({ ...fields, err }, "time to first byte not recorded"),
+      );
     }
   }
 }

@@ -30,6 +30,11 @@ export interface AttemptContext {
   /** The pool of result-image downloads, with the address guard (image-dispatcher.ts). */
   imageDispatcher: Dispatcher;
   onProgress: (state: ProgressState) => void;
+  /**
+   * The upstream's response began (headers in), this long after the call: recorded on the attempt
+   * whatever its end (failed, canceled, interrupted), not only with a result.
+   */
+  onFirstByte: (timeToFirstByteMs: number) => void;
   /** Validates and stores one image (the caller keeps track, to remove them if the attempt is fenced out). */
   store: (index: number, bytes: Buffer, sourceUrl: string | null) => Promise<StoredImageInput>;
 }
@@ -125,6 +130,7 @@ async function runImagesApi(ctx: AttemptContext): Promise<AttemptOutcome> {
     signal,
     timeoutMs: Math.max(1000, job.deadlineAt.getTime() - Date.now()),
     dispatcher: ctx.dispatcher,
+    onFirstByte: ctx.onFirstByte,
   });
   if (result.images.length < job.n) {
     throw new UpstreamError({
@@ -145,7 +151,7 @@ async function runImagesApi(ctx: AttemptContext): Promise<AttemptOutcome> {
     images,
     usage: result.usage,
     upstreamRequestId: result.requestId ?? null,
-    timeToFirstByteMs: null,
+    timeToFirstByteMs: result.timeToFirstByteMs,
     httpStatus: result.httpStatus,
   };
 }
@@ -167,6 +173,7 @@ async function runChatStream(ctx: AttemptContext): Promise<AttemptOutcome> {
     progressStallMs: config.upstream.progressStallMs,
     dispatcher: ctx.dispatcher,
     onProgress: (snapshot) => ctx.onProgress(toProgress(snapshot)),
+    onFirstByte: ctx.onFirstByte,
   });
   if (result.imageUrls.length < job.n) {
     throw new UpstreamError({

@@ -3,6 +3,7 @@ import {
   findDeliveryToSend,
   findEventBody,
   findJobById,
+  jobAsOf,
   type PrismaClient,
   presentJob,
   recordDeliveryAttempt,
@@ -143,13 +144,15 @@ export async function wakeDelivery(queue: Queue, deliveryId: string): Promise<bo
 }
 
 /**
- * `{type, timestamp, data: <job object>}`, the job as it stands at the event's first attempt. Its
+ * `{type, timestamp, data: <job object>}`, the job as of the event (its snapshot, written with the
+ * event's first delivery), however late the first attempt goes out: a `job.progress` webhook sent
+ * after the job succeeded still shows that progress, as the event stream does at that seq. Its
  * image URLs are signed for the whole retry window plus IMAGE_URL_TTL_SECONDS (webhookUrl), since
  * every retry sends this body verbatim.
  */
 async function buildBody(
   deps: WebhookDeps,
-  delivery: { jobId: string; event: { type: string; createdAt: Date } },
+  delivery: { jobId: string; event: { type: string; createdAt: Date; snapshot: { job: unknown } | null } },
 ): Promise<string> {
   const job = await findJobById(deps.db, delivery.jobId);
   if (job === null) throw new Error(`job ${delivery.jobId} of a pending delivery is gone`);
@@ -158,6 +161,6 @@ async function buildBody(
   return JSON.stringify({
     type: delivery.event.type,
     timestamp: delivery.event.createdAt.toISOString(),
-    data: presentJob(job, imageUrl),
+    data: presentJob(jobAsOf(job, delivery.event.snapshot?.job), imageUrl),
   });
 }

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Job_tenantId_resultModel_id_idx" ON "Job"("tenantId", "resultModel", "id");
