@@ -18,7 +18,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  receiver.close();
+  await receiver.close();
 });
 
 const prompt = (directives = "") => `openapi ${randomBytes(4).toString("hex")} ${directives}`;
