@@ -1,10 +1,12 @@
+import { readFileSync } from "node:fs";
 import { JOB_EVENT_TYPES } from "@darkroom/db";
 import type * as domain from "@darkroom/domain";
 import { WEBHOOK_EVENT_TYPES } from "@darkroom/domain";
+import type * as sdk from "@darkroom/sdk";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
-import type { EVENT_DATA } from "./event-schemas";
+import { type EVENT_DATA, pascal, type webhookBody } from "./event-schemas";
 import { buildOpenApi } from "./index";
 import type { JobSchema } from "./job-schemas";
 import type { ApiKeySchema, OverviewSchema, TenantSchema, UsageSchema } from "./resource-schemas";
@@ -117,5 +119,32 @@ describe("the OpenAPI document", () => {
     expectTypeOf<z.output<typeof UsageSchema>["totals"]>().toEqualTypeOf<domain.UsageFigures>();
     expectTypeOf<z.output<typeof OverviewSchema>["jobs"]>().toEqualTypeOf<domain.AdminOverview["jobs"]>();
     expectTypeOf<keyof typeof EVENT_DATA>().toEqualTypeOf<(typeof JOB_EVENT_TYPES)[number]>();
+  });
+
+  it("types events and webhooks as the SDK does", () => {
+    // EVENT_DATA is `as const`: its keys are readonly, the SDK's are not.
+    type DocumentedData = { -readonly [T in keyof typeof EVENT_DATA]: z.output<(typeof EVENT_DATA)[T]> };
+    expectTypeOf<sdk.DarkroomEventData>().branded.toEqualTypeOf<DocumentedData>();
+    expectTypeOf<sdk.DarkroomEvent["type"]>().toEqualTypeOf<keyof typeof EVENT_DATA>();
+    type DocumentedWebhook = {
+      [T in domain.WebhookEventType]: z.output<ReturnType<typeof webhookBody<T>>>;
+    }[domain.WebhookEventType];
+    expectTypeOf<sdk.DarkroomWebhookPayload>().branded.toEqualTypeOf<DocumentedWebhook>();
+  });
+
+  it("agrees with the README's API section: every operation named, each event type's data fields", () => {
+    const readme = readFileSync(new URL("../../../../README.md", import.meta.url), "utf8");
+    const unnamed = operations(doc.paths)
+      .map(({ path, method }) => `${method.toUpperCase()} ${path}`)
+      .filter((op) => !readme.includes(`\`${op}\``));
+    expect(unnamed).toEqual([]);
+    for (const type of JOB_EVENT_TYPES) {
+      const row = readme.split("\n").find((line) => line.startsWith(`| \`${type}\` |`)) ?? "";
+      const named = [...(row.split("|")[2] ?? "").matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
+      const schema = doc.components.schemas[`${pascal(type)}Data`];
+      const fields = Object.keys(schema?.properties ?? {});
+      expect(fields.length, type).toBeGreaterThan(0);
+      expect(named.filter((n) => fields.includes(n ?? "")).sort(), `README row of ${type}`).toEqual(fields.sort());
+    }
   });
 });

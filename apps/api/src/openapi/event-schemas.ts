@@ -74,8 +74,8 @@ export type JobEventTypeName = keyof typeof EVENT_DATA;
 export const EVENT_TYPES = Object.keys(EVENT_DATA) as JobEventTypeName[];
 const TERMINAL_EVENTS = new Set<JobEventTypeName>(["job.succeeded", "job.failed", "job.canceled"]);
 
-/** `job.attempt_failed` -> `JobAttemptFailed`. */
-const pascal = (type: string) =>
+/** `job.attempt_failed` -> `JobAttemptFailed`: how the document names an event type's schemas. */
+export const pascal = (type: string) =>
   type
     .split(/[._]/)
     .map((w) => (w[0] ?? "").toUpperCase() + w.slice(1))
@@ -138,7 +138,7 @@ export const EventPageSchema = z
   .meta({ id: "EventPage", description: "A page of a job's events" });
 
 /** The body of a webhook of one event type: the job as it stands when the webhook is first sent. */
-export const webhookBody = (type: (typeof WEBHOOK_EVENT_TYPES)[number]) =>
+export const webhookBody = <T extends (typeof WEBHOOK_EVENT_TYPES)[number]>(type: T) =>
   z
     .strictObject({
       type: z.literal(type).meta({ description: "The event type" }),
