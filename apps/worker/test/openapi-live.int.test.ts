@@ -1,10 +1,17 @@
 // Real requests to a running system (API and worker processes, the simulator upstream): every
 // route's success and error answers, each checked against the OpenAPI document the API serves.
 import { randomBytes } from "node:crypto";
-import { readSse, STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { readSse, STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "./browser";
 import { OpenApiChecker, type OpenApiDoc } from "./openapi-checker";
 import { Receiver } from "./receiver";
+
+// Kept after the run for a person to look at; named by run so that runs sharing a machine never
+// overwrite each other's.
+const SCREENSHOT = path.join(tmpdir(), `darkroom-docs-${testRunId()}.png`);
 
 let stack: Stack;
 let checker: OpenApiChecker;
@@ -272,4 +279,36 @@ describe("the API's real answers match its OpenAPI document", () => {
     // Every operation of the document answered at least once with a success.
     expect(checker.withoutSuccess()).toEqual([]);
   }, 240_000);
+
+  it("renders at /docs in a browser, with nothing loaded from anywhere else and no CSP refusal", {
+    timeout: 90_000,
+  }, async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      const elsewhere: string[] = [];
+      const refused: string[] = [];
+      await page.route("**/*", (route) => {
+        const url = route.request().url();
+        if (url.startsWith(stack.apiUrl) || url.startsWith("data:") || url.startsWith("blob:")) return route.continue();
+        elsewhere.push(url);
+        return route.abort();
+      });
+      page.on("console", (message) => {
+        if (/Content Security Policy|Refused to/.test(message.text())) refused.push(message.text());
+      });
+      await page.goto(`${stack.apiUrl}/docs`);
+      // Redoc has rendered the document: an operation's summary, a webhook, and a typed event.
+      await page.locator("h2", { hasText: "Create a job" }).first().waitFor({ timeout: 60_000 });
+      await page.locator("h2", { hasText: "job.succeeded webhook" }).first().waitFor();
+      await page.locator("h2", { hasText: "Create a job" }).first().scrollIntoViewIfNeeded();
+      await page.screenshot({ path: SCREENSHOT });
+      expect(elsewhere).toEqual([]);
+      // The CSP refuses what would come from elsewhere (Redoc's attribution logo on its CDN, which
+      // it then hides); nothing of this API's and no inline script or style may be refused.
+      expect(refused.filter((message) => !/'https:\/\/(?!127\.0\.0\.1)/.test(message))).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
 });

@@ -11,7 +11,8 @@ const REDOC_BUNDLE = createRequire(import.meta.url).resolve("redoc/bundles/redoc
 
 /**
  * Scripts only from this origin, and no inline script; Redoc's styled-components write `<style>`
- * elements and its search index runs in a worker made from a blob, which these allow.
+ * elements and its search index runs in a worker made from a blob, which these allow. Nothing from
+ * elsewhere: the one thing Redoc would fetch, its attribution logo on its CDN, is refused (it hides it).
  */
 const DOCS_CSP = [
   "default-src 'none'",
