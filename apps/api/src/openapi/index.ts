@@ -6,6 +6,7 @@ import { z } from "zod";
 import { StreamEventSchema, webhookBody } from "./event-schemas";
 import { registerAdminPaths, registerServicePaths } from "./paths-admin";
 import { registerV1Paths } from "./paths-v1";
+import { ProblemSchema } from "./resource-schemas";
 
 const WEBHOOK_HEADERS = z.object({
   "webhook-id": z
@@ -70,9 +71,13 @@ let cached: { url: string; doc: Record<string, unknown> } | null = null;
 /** The OpenAPI 3.1 document of the whole API (served at /openapi.json, rendered at /docs). */
 export function buildOpenApi(serverUrl: string): Record<string, unknown> {
   if (cached?.url === serverUrl) return cached.doc;
-  // StreamEvent is named by no route's schema (an SSE body is text), so it is added by itself;
-  // `.meta({ id })` makes it a component.
-  const definitions = [...buildRegistry().definitions, { type: "schema" as const, schema: StreamEventSchema }];
+  // Named by no route's zod schema (an SSE body is text; problems are referenced by $ref with their
+  // codes narrowed), so added by themselves; `.meta({ id })` makes each a component.
+  const definitions = [
+    ...buildRegistry().definitions,
+    { type: "schema" as const, schema: StreamEventSchema },
+    { type: "schema" as const, schema: ProblemSchema },
+  ];
   const doc = new OpenApiGeneratorV31(definitions).generateDocument({
     openapi: "3.1.0",
     info: { title: "Darkroom API", version: "1.0.0", description: DESCRIPTION },

@@ -1,6 +1,5 @@
 // The error answers of the API, each once: a route's registry entry lists the ones it can give.
 import type { ErrorCode } from "@darkroom/domain";
-import { ProblemSchema } from "./resource-schemas";
 
 interface ProblemAnswer {
   status: number;
@@ -151,7 +150,10 @@ export const ADMIN_PROBLEMS: ProblemName[] = ["adminToken", "adminRate", "unavai
 /** What a route that reads a JSON body can answer about the body itself. */
 export const BODY_PROBLEMS: ProblemName[] = ["malformedJson", "tooLarge"];
 
-/** The responses object of the named problems: one entry per status, its causes listed. */
+/**
+ * The responses object of the named problems: one entry per status, its causes listed, its `code`
+ * narrowed to theirs (the Problem component is added to the document by index.ts).
+ */
 export function problemResponses(names: ProblemName[]) {
   const byStatus = new Map<number, ProblemAnswer[]>();
   for (const name of new Set(names)) {
@@ -165,7 +167,16 @@ export function problemResponses(names: ProblemName[]) {
         String(status),
         {
           description: answers.map((a) => a.when).join(". Or "),
-          content: { "application/problem+json": { schema: ProblemSchema } },
+          content: {
+            "application/problem+json": {
+              schema: {
+                allOf: [
+                  { $ref: "#/components/schemas/Problem" },
+                  { type: "object" as const, properties: { code: { enum: [...new Set(answers.map((a) => a.code))] } } },
+                ],
+              },
+            },
+          },
         },
       ]),
   );
