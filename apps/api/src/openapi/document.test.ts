@@ -4,6 +4,8 @@ import type * as domain from "@darkroom/domain";
 import { WEBHOOK_EVENT_TYPES } from "@darkroom/domain";
 import type * as sdk from "@darkroom/sdk";
 import { Validator } from "@seriousme/openapi-schema-validator";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
 import { type EVENT_DATA, pascal, type webhookBody } from "./event-schemas";
@@ -77,6 +79,34 @@ describe("the OpenAPI document", () => {
       missing.push(...undescribed(schema, name));
     }
     expect(missing).toEqual([]);
+  });
+
+  it("gives examples that match their own schemas", () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false });
+    addFormats(ajv);
+    ajv.addSchema(doc, "doc");
+    const wrong: string[] = [];
+    const check = (pointer: string, example: unknown) => {
+      const validate = ajv.getSchema(`doc#${pointer}`);
+      if (validate !== undefined && !validate(example)) wrong.push(`${pointer}: ${ajv.errorsText(validate.errors)}`);
+    };
+    let examples = 0;
+    for (const [name, schema] of Object.entries(doc.components.schemas) as [string, { example?: unknown }][]) {
+      if (schema.example === undefined) continue;
+      examples++;
+      check(`/components/schemas/${name}`, schema.example);
+    }
+    const escape = (s: string) => s.replace(/~/g, "~0").replace(/\//g, "~1");
+    for (const { path, method, op } of operations(doc.paths)) {
+      const content = (op as { requestBody?: { content: Record<string, { example?: unknown }> } }).requestBody?.content;
+      for (const [type, media] of Object.entries(content ?? {})) {
+        if (media.example === undefined) continue;
+        examples++;
+        check(`/paths/${escape(path)}/${method}/requestBody/content/${escape(type)}/schema`, media.example);
+      }
+    }
+    expect(examples).toBeGreaterThan(5);
+    expect(wrong).toEqual([]);
   });
 
   it("lists per route only the errors it can answer", () => {

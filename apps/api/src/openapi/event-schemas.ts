@@ -32,7 +32,11 @@ export const EVENT_DATA = {
       percent: z.int().min(0).max(100).meta({ description: "0 to 100" }),
       stage: z.enum(PROGRESS_STAGES).meta({ description: "Where the attempt is" }),
     })
-    .meta({ id: "JobProgressData", description: "The attempt's progress moved" }),
+    .meta({
+      id: "JobProgressData",
+      description: "The attempt's progress moved",
+      example: { attempt: 1, percent: 40, stage: "generating" },
+    }),
   "job.attempt_failed": z
     .strictObject({
       attempt,
@@ -46,7 +50,15 @@ export const EVENT_DATA = {
         .optional()
         .meta({ description: "Present (true) when the worker running the attempt stopped" }),
     })
-    .meta({ id: "JobAttemptFailedData", description: "An attempt failed" }),
+    .meta({
+      id: "JobAttemptFailedData",
+      description: "An attempt failed",
+      example: {
+        attempt: 1,
+        error: { code: "upstream_error", message: "The upstream answered HTTP 500.", retryable: true },
+        next_attempt_at: "2026-12-01T10:00:20.000Z",
+      },
+    }),
   "job.fallback": z
     .strictObject({
       after_attempt: z.int().meta({ description: "The attempt after which the fallback takes over" }),

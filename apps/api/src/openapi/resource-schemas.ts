@@ -23,7 +23,27 @@ export const WebhookDeliverySchema = z
     next_attempt_at: instant("When the next retry goes out; null when none will").nullable(),
     created_at: instant("When the attempt was planned"),
   })
-  .meta({ id: "WebhookDelivery", description: "One attempt to deliver one event to the job's webhook_url" });
+  .meta({
+    id: "WebhookDelivery",
+    description: "One attempt to deliver one event to the job's webhook_url",
+    example: {
+      id: "whd_01KBX7RZ0J3V9Q2M6T8W4YHN5C",
+      object: "webhook_delivery",
+      event_id: "evt_01KBX7RYV5F8H1K4N7Q0S3V6XZ",
+      job_id: JOB_ID_EXAMPLE,
+      url: "https://example.com/hooks/darkroom",
+      attempt: 1,
+      status: "succeeded",
+      manual: false,
+      response_status: 204,
+      response_body: "",
+      error: null,
+      duration_ms: 84,
+      sent_at: "2026-12-01T10:00:12.000Z",
+      next_attempt_at: null,
+      created_at: "2026-12-01T10:00:12.000Z",
+    },
+  });
 
 export const DeliveryListSchema = z
   .strictObject({

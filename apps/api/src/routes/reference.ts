@@ -1,4 +1,7 @@
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
 import { Router } from "express";
 import type { ApiDeps } from "../deps";
 import { buildOpenApi } from "../openapi";
@@ -8,6 +11,13 @@ const escapeHtml = (text: string) =>
 
 /** Redoc's standalone bundle, served from this API: the reference makes no request to anywhere else. */
 const REDOC_BUNDLE = createRequire(import.meta.url).resolve("redoc/bundles/redoc.standalone.js");
+
+/** The bundle (2.3 MB) gzipped once, on first use: a quarter of the bytes for every client that accepts gzip. */
+let gzippedBundle: Promise<Buffer> | null = null;
+const readGzippedBundle = () => {
+  gzippedBundle ??= readFile(REDOC_BUNDLE).then((bytes) => promisify(gzip)(bytes));
+  return gzippedBundle;
+};
 
 /**
  * Scripts only from this origin, and no inline script; Redoc's styled-components write `<style>`
@@ -56,7 +66,15 @@ export function referenceRouter(deps: ApiDeps): Router {
     res.setHeader("Content-Security-Policy", DOCS_CSP);
     res.type("html").send(renderDocs(buildOpenApi(deps.config.publicBaseUrl)));
   });
-  router.get("/docs/redoc.standalone.js", (_req, res) => {
+  router.get("/docs/redoc.standalone.js", async (req, res) => {
+    res.vary("Accept-Encoding");
+    if (req.acceptsEncodings("gzip") === "gzip") {
+      const bytes = await readGzippedBundle();
+      res.setHeader("Cache-Control", "public, max-age=86400");
+      res.setHeader("Content-Encoding", "gzip");
+      res.type("text/javascript; charset=utf-8").send(bytes);
+      return;
+    }
     res.sendFile(REDOC_BUNDLE, { maxAge: "1d", headers: { "Content-Type": "text/javascript; charset=utf-8" } });
   });
   router.get("/metrics", async (_req, res) => {
