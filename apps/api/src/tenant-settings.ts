@@ -10,10 +10,19 @@ const wholeNumber = (min: number, max: number) =>
 
 /** Every tenant setting, as sent to the admin API (snake_case; null lifts a cap, quota or budget). */
 export const TenantSettingsSchema = z.object({
-  max_concurrency: wholeNumber(1, 100_000).nullable().optional(),
-  weight: wholeNumber(1, 1000).optional(),
-  rate_limit_per_minute: wholeNumber(1, 1_000_000).optional(),
-  images_per_day: wholeNumber(0, 100_000_000).nullable().optional(),
+  max_concurrency: wholeNumber(1, 100_000)
+    .nullable()
+    .optional()
+    .meta({ description: "Most of the tenant's jobs running at once; null: no cap" }),
+  weight: wholeNumber(1, 1000)
+    .optional()
+    .meta({ description: "The tenant's share of the workers against other busy tenants (1-1000)" }),
+  rate_limit_per_minute: wholeNumber(1, 1_000_000)
+    .optional()
+    .meta({ description: "Requests each of the tenant's API keys may make per minute" }),
+  images_per_day: wholeNumber(0, 100_000_000).nullable().optional().meta({
+    description: "Images the tenant may store per UTC day (queued and running jobs reserve theirs); null: no quota",
+  }),
   monthly_budget_usd: z
     .number({ error: "must be a number of US dollars" })
     .min(0, { error: "must be at least 0" })
@@ -22,7 +31,8 @@ export const TenantSettingsSchema = z.object({
       message: "must have at most 4 decimal places",
     })
     .nullable()
-    .optional(),
+    .optional()
+    .meta({ description: "Estimated USD the tenant may spend per UTC month (MODEL_PRICES); null: no budget" }),
 });
 
 type SettingsBody = z.infer<typeof TenantSettingsSchema>;

@@ -115,7 +115,7 @@ describe("reference endpoints", () => {
     expect(tooMany("/v1/webhook-deliveries/{id}/redeliver", "post")).toContain("WEBHOOK_REDELIVERIES_PER_MINUTE");
   });
 
-  it("/docs renders every endpoint of the OpenAPI document as HTML", async () => {
+  it("/docs renders the OpenAPI document with the bundled Redoc, nothing loaded from elsewhere", async () => {
     const doc = (await (await h.request("GET", "/openapi.json")).json()) as {
       paths: Record<string, Record<string, unknown>>;
     };
@@ -129,7 +129,18 @@ describe("reference endpoints", () => {
       .filter(([method, path]) => !html.includes(`${method?.toUpperCase()}</span> <code>${path}</code>`))
       .map(([method, path]) => `${method} ${path}`);
     expect(missing).toEqual([]);
-    expect(html).not.toContain("<script");
+    expect(html).toContain('<redoc spec-url="/openapi.json"');
+    // No inline script, and every script from this API (the CSP would refuse anything else anyway).
+    const scripts = [...html.matchAll(/<script([^>]*)>([^<]*)<\/script>/g)];
+    expect(scripts.map(([, attrs, body]) => [attrs?.trim(), body])).toEqual([['src="/docs/redoc.standalone.js"', ""]]);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).not.toMatch(/https?:|\*/);
+    const bundle = await h.request("GET", "/docs/redoc.standalone.js");
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect((await bundle.text()).length).toBeGreaterThan(100_000);
   });
 
   it("/metrics counts requests by route pattern and reads job and queue gauges", async () => {

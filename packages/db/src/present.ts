@@ -1,4 +1,5 @@
 import {
+  type AttemptStatus,
   countsAgainstMaxAttempts,
   type ImageQuality,
   type ImageSize,
@@ -51,7 +52,7 @@ export function presentJob(
     attempts: job.attempts.map((a) => ({
       number: a.number,
       model: a.model,
-      status: a.status,
+      status: a.status as AttemptStatus,
       error:
         a.errorCode !== null && isJobErrorCode(a.errorCode)
           ? {

@@ -28,6 +28,8 @@ export {
   ImageUrlSigner,
 } from "./image-urls";
 export {
+  ATTEMPT_STATUSES,
+  type AttemptStatus,
   type AttemptView,
   DEFAULT_WEBHOOK_EVENTS,
   hasLoneSurrogate,

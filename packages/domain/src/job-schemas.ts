@@ -119,8 +119,15 @@ export const JobCreateSchema = z
       .min(1, { error: "must not be empty" })
       .max(32000, { error: "must be at most 32000 characters" })
       .refine((p) => !hasNul(p), { message: "must not contain NUL characters" })
-      .refine((p) => !hasLoneSurrogate(p), { message: LONE_SURROGATE_MESSAGE }),
-    model: z.enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` }).default("gpt-4o-image"),
+      .refine((p) => !hasLoneSurrogate(p), { message: LONE_SURROGATE_MESSAGE })
+      .meta({
+        description: "What to draw, 1 to 32,000 characters (no NUL, no unpaired UTF-16 surrogate)",
+        example: "a lighthouse at dusk, watercolor",
+      }),
+    model: z
+      .enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` })
+      .default("gpt-4o-image")
+      .meta({ description: "The model of the first attempts" }),
     // Absent: gpt-image-1 for gpt-4o-image, none for gpt-image-1 itself (see the transform below).
     fallback_model: z
       .enum(["gpt-image-1"], { error: "must be gpt-image-1 or null" })
@@ -131,19 +138,28 @@ export const JobCreateSchema = z
       .int({ error: "must be an integer" })
       .min(1, { error: "must be at least 1" })
       .max(4, { error: "must be at most 4" })
-      .default(1),
-    size: z.enum(SIZES, { error: `must be one of ${SIZES.join(", ")}` }).default("auto"),
-    quality: z.enum(QUALITIES, { error: `must be one of ${QUALITIES.join(", ")}` }).default("auto"),
+      .default(1)
+      .meta({ description: "How many images, 1 to 4" }),
+    size: z
+      .enum(SIZES, { error: `must be one of ${SIZES.join(", ")}` })
+      .default("auto")
+      .meta({ description: "Width x height in pixels; auto lets the model choose" }),
+    quality: z
+      .enum(QUALITIES, { error: `must be one of ${QUALITIES.join(", ")}` })
+      .default("auto")
+      .meta({ description: "Rendering quality (gpt-image-1 honours it; gpt-4o-image ignores it)" }),
     max_attempts: z
       .int({ error: "must be an integer" })
       .min(1, { error: "must be at least 1" })
       .max(10, { error: "must be at most 10" })
-      .default(4),
+      .default(4)
+      .meta({ description: "Most upstream calls for the job, fallback included (1-10)" }),
     deadline_seconds: z
       .int({ error: "must be an integer" })
       .min(10, { error: "must be at least 10" })
       .max(3600, { error: "must be at most 3600" })
-      .default(900),
+      .default(900)
+      .meta({ description: "Seconds from creation after which the job fails deadline_exceeded (10-3600)" }),
     /** Start-by: a job not started this long after creation (or a user retry) fails `queue_timeout`. */
     queue_timeout_seconds: z
       .int({ error: "must be an integer" })
@@ -164,17 +180,29 @@ export const JobCreateSchema = z
       .describe(
         "Hedged fallback: when the primary model has shown no progress for this many seconds, the fallback starts alongside it; the first valid result wins and the other call is aborted (both attempts are recorded and both count toward usage). Needs a fallback_model other than model and max_attempts of at least 2. null: no hedge",
       ),
-    priority: z.enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` }).default("normal"),
+    priority: z
+      .enum(PRIORITIES, { error: `must be one of ${PRIORITIES.join(", ")}` })
+      .default("normal")
+      .meta({ description: "Order among the tenant's own queued jobs (then age)" }),
     webhook_url: absoluteHttpUrl
       .refine((url) => !hasLoneSurrogate(url), { message: LONE_SURROGATE_MESSAGE })
       .nullable()
-      .default(null),
+      .default(null)
+      .meta({
+        description:
+          "Where to POST signed webhooks (Standard Webhooks) for this job's events; private and loopback addresses are refused unless ALLOW_PRIVATE_WEBHOOK_URLS=true",
+        example: "https://example.com/hooks/darkroom",
+      }),
     webhook_events: z
       .array(z.enum(WEBHOOK_EVENT_TYPES, { error: `each must be one of ${WEBHOOK_EVENT_TYPES.join(", ")}` }), {
         error: "must be an array of event types",
       })
       .refine((events) => new Set(events).size === events.length, { message: "must not repeat an event type" })
-      .optional(),
+      .optional()
+      .meta({
+        description:
+          "Which events to send to webhook_url (needs webhook_url). Default with a webhook_url: job.succeeded, job.failed, job.canceled",
+      }),
     metadata: z
       .record(z.string(), z.unknown(), { error: "must be a JSON object" })
       .superRefine((value, ctx) => {
@@ -190,7 +218,11 @@ export const JobCreateSchema = z
           ctx.addIssue({ code: "custom", message: "must not contain NUL characters" });
         }
       })
-      .default({}),
+      .default({})
+      .meta({
+        description: "Your own JSON object, returned as sent (at most 16 KiB serialized, 16 levels deep)",
+        example: { order: "A-1042" },
+      }),
   })
   .superRefine((job, ctx) => {
     if (job.fallback_model !== undefined && job.fallback_model !== null && job.fallback_model === job.model) {
@@ -238,31 +270,36 @@ const isoDate = z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-
 export const JobListQuerySchema = z.strictObject({
   status: z
     .enum(["queued", "running", "succeeded", "failed", "canceled"], { error: "must be a job status" })
-    .optional(),
+    .optional()
+    .meta({ description: "Only jobs in this status (one status)" }),
   model: z
     .enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` })
     .optional()
-    .describe(
-      "Jobs that asked for this model (their `model`), whichever model produced the result: a job that fell back to gpt-image-1 matches `model=gpt-4o-image`, not `model=gpt-image-1` (see `result_model`)",
-    ),
+    .meta({
+      description:
+        "Jobs that asked for this model (their `model`), whichever model produced the result: a job that fell back to gpt-image-1 matches `model=gpt-4o-image`, not `model=gpt-image-1` (see `result_model`)",
+    }),
   result_model: z
     .enum(MODELS, { error: `must be one of ${MODELS.join(", ")}` })
     .optional()
-    .describe(
-      "Jobs whose images this model stored (their `result.model`, the fallback's when it took over); only succeeded jobs have one",
-    ),
-  created_after: isoDate.optional(),
-  created_before: isoDate.optional(),
+    .meta({
+      description:
+        "Jobs whose images this model stored (their `result.model`, the fallback's when it took over); only succeeded jobs have one",
+    }),
+  created_after: isoDate.optional().meta({ description: "Only jobs created at or after this instant" }),
+  created_before: isoDate.optional().meta({ description: "Only jobs created before this instant" }),
   limit: z.coerce
     .number({ error: "must be an integer" })
     .int({ error: "must be an integer" })
     .min(1, { error: "must be at least 1" })
     .max(100, { error: "must be at most 100" })
-    .default(20),
+    .default(20)
+    .meta({ description: "Page size, 1 to 100" }),
   cursor: z
     .string()
     .regex(/^job_[0-9A-HJKMNP-TV-Z]{26}$/, { error: "is not a cursor this API issued" })
-    .optional(),
+    .optional()
+    .meta({ description: "The previous page's next_cursor" }),
 });
 export type JobListQuery = z.infer<typeof JobListQuerySchema>;
 
@@ -272,10 +309,14 @@ export interface JobErrorView {
   retryable: boolean;
 }
 
+/** What became of one attempt; `interrupted`: the worker running it stopped, and the job runs again. */
+export const ATTEMPT_STATUSES = ["running", "succeeded", "failed", "canceled", "interrupted"] as const;
+export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
+
 export interface AttemptView {
   number: number;
   model: string;
-  status: string;
+  status: AttemptStatus;
   error: (JobErrorView & { class: string | null; http_status: number | null }) | null;
   upstream_request_id: string | null;
   time_to_first_byte_ms: number | null;

@@ -23,6 +23,7 @@ describe("the SDK's API types", () => {
     expectTypeOf<sdk.ErrorCode>().toEqualTypeOf<domain.ErrorCode>();
     expectTypeOf<sdk.FieldError>().toEqualTypeOf<domain.FieldError>();
     expectTypeOf<sdk.JobErrorView>().toEqualTypeOf<domain.JobErrorView>();
+    expectTypeOf<sdk.AttemptStatus>().toEqualTypeOf<domain.AttemptStatus>();
     expectTypeOf<sdk.AttemptView>().toEqualTypeOf<domain.AttemptView>();
     expectTypeOf<sdk.ImageView>().toEqualTypeOf<domain.ImageView>();
     expectTypeOf<sdk.JobView>().toEqualTypeOf<domain.JobView>();

@@ -108,10 +108,14 @@ export interface JobErrorView {
 }
 
 /** One attempt of a job at an upstream model. */
+/** What became of one attempt; `interrupted`: the worker running it stopped, and the job runs again. */
+export type AttemptStatus = "running" | "succeeded" | "failed" | "canceled" | "interrupted";
+
+/** One attempt of a job at an upstream model. */
 export interface AttemptView {
   number: number;
   model: string;
-  status: string;
+  status: AttemptStatus;
   error: (JobErrorView & { class: string | null; http_status: number | null }) | null;
   upstream_request_id: string | null;
   time_to_first_byte_ms: number | null;

@@ -1,4 +1,13 @@
-import type { JobStatus, JobView, Model, UsageGroup } from "./api-types.js";
+import type {
+  JobErrorCode,
+  JobErrorView,
+  JobStatus,
+  JobView,
+  Model,
+  ProgressStage,
+  UsageGroup,
+  WebhookEventType,
+} from "./api-types.js";
 
 /** Options of `new DarkroomClient(…)`. */
 export interface DarkroomClientOptions {
@@ -29,22 +38,61 @@ export type DarkroomEventType =
 /** Event types after which a job's stream ends. */
 export const TERMINAL_EVENT_TYPES: readonly DarkroomEventType[] = ["job.succeeded", "job.failed", "job.canceled"];
 
-/** One entry of a job's event log, as SSE, the JSON list and webhooks show it. */
-export interface DarkroomEvent {
-  /** The event id (`evt_…`); also the `webhook-id` of its webhook deliveries. */
-  id: string;
-  object: "event";
-  /** Position in the job's log: strictly increasing, and the SSE `id:` (`Last-Event-ID`). */
-  seq: number;
-  /** The type; unknown future types pass through as strings. */
-  type: DarkroomEventType | (string & {});
-  job_id: string;
-  created_at: string;
-  /** Type-specific details, such as `{percent, stage}` of `job.progress`. */
-  data: unknown;
-  /** The job as it is now; present on terminal events. */
-  job?: JobView;
+/** `data` of each event type (the API's OpenAPI document has the same, as `Job…Data` schemas). */
+export interface DarkroomEventData {
+  /** The job was created (or queued again by `retryJob`: `retry: true`). */
+  "job.queued": { status: "queued"; retry?: true | undefined };
+  /** An attempt started: `skipped` when the primary's circuit was open, `hedge` for a hedged fallback. */
+  "job.started": { attempt: number; model: Model; skipped?: "circuit_open" | undefined; hedge?: true | undefined };
+  /** The attempt's progress moved. */
+  "job.progress": { attempt: number; percent: number; stage: ProgressStage };
+  /** An attempt failed; `next_attempt_at` null when none is planned. */
+  "job.attempt_failed": {
+    attempt: number;
+    error: JobErrorView;
+    next_attempt_at: string | null;
+    /** Hedged runs: the attempt that goes on. */
+    still_running?: number | undefined;
+    /** The worker running the attempt stopped. */
+    interrupted?: true | undefined;
+  };
+  /** The next attempts use the fallback model, after `after_attempt` failed with `reason`. */
+  "job.fallback": { after_attempt: number; reason: JobErrorCode };
+  /** The images are stored. */
+  "job.succeeded": { attempt: number; model: string; images: number };
+  /** The job failed for good. */
+  "job.failed": { error: JobErrorView };
+  /** The job was canceled from this status. */
+  "job.canceled": { previous_status: "queued" | "running" };
 }
+
+/**
+ * One entry of a job's event log, as SSE and the JSON list show it; `data` is typed by `type`
+ * (`if (event.type === "job.progress") event.data.percent`).
+ */
+export type DarkroomEvent = {
+  [T in DarkroomEventType]: {
+    /** The event id (`evt_…`); also the `webhook-id` of its webhook deliveries. */
+    id: string;
+    object: "event";
+    /** Position in the log of every job (global: one job's events skip numbers); the SSE `id:` (`Last-Event-ID`). */
+    seq: number;
+    type: T;
+    job_id: string;
+    created_at: string;
+    data: DarkroomEventData[T];
+    /** The job as it is now; present on terminal events. */
+    job?: JobView;
+  };
+}[DarkroomEventType];
+
+/**
+ * The JSON body of a webhook, once `verifyWebhook` accepted it: the job as it stood when the event
+ * was first sent (every retry sends the same body).
+ */
+export type DarkroomWebhookPayload = {
+  [T in WebhookEventType]: { type: T; timestamp: string; data: JobView };
+}[WebhookEventType];
 
 /** A page of a job's event log. */
 export interface EventPage {

@@ -18,18 +18,24 @@ import { z } from "zod";
 import type { ApiDeps } from "../deps";
 import { parseOrThrow } from "../http/validate";
 
-const AdminJobsQuerySchema = z.strictObject({
-  status: z.enum(JOB_STATUSES, { error: "must be a job status" }).optional(),
+/** Query of `GET /admin/api/jobs`. */
+export const AdminJobsQuerySchema = z.strictObject({
+  status: z
+    .enum(JOB_STATUSES, { error: "must be a job status" })
+    .optional()
+    .meta({ description: "Only jobs in this status" }),
   limit: z.coerce
     .number({ error: "must be an integer" })
     .int()
     .min(1, { error: "must be at least 1" })
     .max(100, { error: "must be at most 100" })
-    .default(50),
+    .default(50)
+    .meta({ description: "Page size, 1 to 100" }),
   cursor: z
     .string()
     .regex(/^job_[0-9A-HJKMNP-TV-Z]{26}$/, { error: "is not a cursor this API issued" })
-    .optional(),
+    .optional()
+    .meta({ description: "The previous page's next_cursor" }),
 });
 
 // Commits of different jobs can land out of seq order, so each poll looks back this far and

@@ -27,11 +27,15 @@ const NameSchema = z
   .min(1, { error: "must not be empty" })
   .max(200, { error: "must be at most 200 characters" })
   .refine((name) => !name.includes("\u0000"), { message: "must not contain NUL characters" })
-  .refine((name) => !hasLoneSurrogate(name), { message: LONE_SURROGATE_MESSAGE });
+  .refine((name) => !hasLoneSurrogate(name), { message: LONE_SURROGATE_MESSAGE })
+  .meta({ description: "A name for people, 1 to 200 characters (trimmed); not unique", example: "acme" });
 
-const KeyCreateSchema = z.strictObject({ name: NameSchema, ...TenantSettingsSchema.shape });
-const TenantPatchSchema = z.strictObject({ name: NameSchema.optional(), ...TenantSettingsSchema.shape });
-const KeyAddSchema = z.strictObject({ name: NameSchema });
+/** Body of `POST /admin/api/keys`. */
+export const KeyCreateSchema = z.strictObject({ name: NameSchema, ...TenantSettingsSchema.shape });
+/** Body of `PATCH /admin/api/tenants/{id}`. */
+export const TenantPatchSchema = z.strictObject({ name: NameSchema.optional(), ...TenantSettingsSchema.shape });
+/** Body of `POST /admin/api/tenants/{id}/keys`. */
+export const KeyAddSchema = z.strictObject({ name: NameSchema });
 
 function requireJson(req: Request, example: string): void {
   if (!req.is("application/json")) {

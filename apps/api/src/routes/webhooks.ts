@@ -16,7 +16,16 @@ import { tenantOf } from "../http/context";
 import { parseOrThrow } from "../http/validate";
 import { assertWebhookUrlAllowed } from "../http/webhook-url";
 
-const WebhookTestSchema = z.strictObject({ url: z.string().min(1).max(2048) });
+/** The body of `POST /v1/webhooks/test` (also the OpenAPI document's). */
+export const WebhookTestSchema = z
+  .strictObject({
+    url: z.string().min(1).max(2048).meta({
+      description:
+        "Where to send the test event: an absolute http(s) URL under the rules of a job's `webhook_url` (public addresses, unless ALLOW_PRIVATE_WEBHOOK_URLS is `loopback`, as under `npm start` in development, or `true`)",
+      example: "http://127.0.0.1:3901/hook",
+    }),
+  })
+  .meta({ id: "WebhookTestRequest", description: "The receiver to send one signed `webhook.test` event to" });
 
 /** The `type` of the event `POST /v1/webhooks/test` sends. */
 export const WEBHOOK_TEST_EVENT = "webhook.test";

@@ -1,0 +1,319 @@
+// The operators' API (`/admin/api`, Bearer ADMIN_TOKEN) and the unauthenticated service routes.
+import type { OpenAPIRegistry, RouteConfig } from "@asteasolutions/zod-to-openapi";
+import { UsageQuerySchema } from "@darkroom/domain";
+import { z } from "zod";
+import { KeyAddSchema, KeyCreateSchema, TenantPatchSchema } from "../routes/admin";
+import { AdminJobsQuerySchema } from "../routes/admin-dashboard";
+import { jobPage } from "./job-schemas";
+import { JobIdParams, json } from "./paths-v1";
+import { ADMIN_PROBLEMS, BODY_PROBLEMS, type ProblemName, problemResponses } from "./problems";
+import {
+  AdminJobDetailSchema,
+  AdminJobSchema,
+  ApiKeySchema,
+  OverviewSchema,
+  TenantSchema,
+  TenantWithLimitsSchema,
+  UsageSchema,
+} from "./resource-schemas";
+
+const TenantParams = z.object({
+  id: z.string().meta({ description: "The tenant's id", example: "ten_01KBX7KQ2W5N8R3T6V9YHZC4MD" }),
+});
+const secret = z.string().meta({ description: "Shown once", example: "whsec_…" });
+
+type AdminRoute = Omit<RouteConfig, "responses" | "security" | "tags"> & {
+  ok: RouteConfig["responses"];
+  problems: ProblemName[];
+};
+
+function registerAdmin(registry: OpenAPIRegistry, route: AdminRoute): void {
+  const { ok, problems, ...rest } = route;
+  registry.registerPath({
+    ...rest,
+    tags: ["Admin"],
+    security: [{ adminToken: [] }],
+    responses: { ...ok, ...problemResponses([...ADMIN_PROBLEMS, ...problems]) },
+  });
+}
+
+export function registerAdminPaths(registry: OpenAPIRegistry): void {
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/keys",
+    operationId: "createTenant",
+    summary: "Create a tenant with an API key and webhook secret",
+    description: "Settings are optional (TENANT_DEFAULT_* otherwise). The key and secret are shown once.",
+    request: { body: { required: true, content: json(KeyCreateSchema, { name: "acme", images_per_day: 500 }) } },
+    ok: {
+      201: {
+        description: "Created",
+        content: json(
+          z
+            .strictObject({
+              tenant_id: z.string().meta({ description: "The new tenant's id" }),
+              api_key: z.string().meta({ description: "Shown once", example: "dr_live_…" }),
+              webhook_secret: secret,
+            })
+            .meta({ id: "TenantCreated", description: "The new tenant's credentials" }),
+        ),
+      },
+    },
+    problems: [...BODY_PROBLEMS, "invalidBody", "notJson"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/tenants",
+    operationId: "listTenants",
+    summary: "Every tenant with its settings, oldest first",
+    description: "Every tenant with its settings, oldest first.",
+    ok: {
+      200: {
+        description: "The tenants",
+        content: json(
+          z
+            .strictObject({ data: z.array(TenantSchema).meta({ description: "Every tenant" }) })
+            .meta({ id: "TenantList", description: "Every tenant" }),
+        ),
+      },
+    },
+    problems: [],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/tenants/{id}",
+    operationId: "getTenant",
+    summary: "One tenant with its settings and what is used of its quota and budget",
+    description: "The tenant with `limits`.",
+    request: { params: TenantParams },
+    ok: { 200: { description: "The tenant", content: json(TenantWithLimitsSchema) } },
+    problems: ["badPath", "noTenant"],
+  });
+  registerAdmin(registry, {
+    method: "patch",
+    path: "/admin/api/tenants/{id}",
+    operationId: "updateTenant",
+    summary: "Change a tenant's name or settings",
+    description:
+      "Only the fields sent change; null lifts a cap, quota or budget. Workers and API processes take it at once.",
+    request: { params: TenantParams, body: { required: true, content: json(TenantPatchSchema, { weight: 2 }) } },
+    ok: { 200: { description: "The tenant", content: json(TenantWithLimitsSchema) } },
+    problems: [...BODY_PROBLEMS, "badPath", "noTenant", "invalidBody", "notJson", "settingsNotice"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/tenants/{id}/usage",
+    operationId: "getTenantUsage",
+    summary: "A tenant's usage, as GET /v1/usage answers it",
+    description: "As GET /v1/usage, for any tenant.",
+    request: { params: TenantParams, query: UsageQuerySchema },
+    ok: { 200: { description: "The usage", content: json(UsageSchema) } },
+    problems: ["badPath", "noTenant", "invalidUsage"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/tenants/{id}/keys",
+    operationId: "listTenantKeys",
+    summary: "A tenant's API keys (never the keys themselves)",
+    description: "The tenant's keys, oldest first, revoked ones included.",
+    request: { params: TenantParams },
+    ok: {
+      200: {
+        description: "The keys",
+        content: json(
+          z
+            .strictObject({ data: z.array(ApiKeySchema).meta({ description: "The keys, oldest first" }) })
+            .meta({ id: "ApiKeyList", description: "A tenant's API keys" }),
+        ),
+      },
+    },
+    problems: ["badPath", "noTenant"],
+  });
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/tenants/{id}/keys",
+    operationId: "addTenantKey",
+    summary: "Add an API key to a tenant",
+    description: "A new key for the tenant; shown once.",
+    request: { params: TenantParams, body: { required: true, content: json(KeyAddSchema, { name: "ci" }) } },
+    ok: {
+      201: {
+        description: "The key",
+        content: json(
+          z
+            .strictObject({
+              id: z.string().meta({ description: "The key's id" }),
+              api_key: z.string().meta({ description: "Shown once", example: "dr_live_…" }),
+            })
+            .meta({ id: "ApiKeyCreated", description: "A new API key" }),
+        ),
+      },
+    },
+    problems: [...BODY_PROBLEMS, "badPath", "noTenant", "invalidBody", "notJson"],
+  });
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/keys/{id}/revoke",
+    operationId: "revokeKey",
+    summary: "Revoke an API key",
+    description:
+      "Every API process refuses it (401) within moments (cached keys are dropped through Redis). Idempotent.",
+    request: { params: z.object({ id: z.string().meta({ description: "The key's id" }) }) },
+    ok: { 200: { description: "The key, with its (first) revoked_at", content: json(ApiKeySchema) } },
+    problems: [...BODY_PROBLEMS, "badPath", "noKey", "revokeNotice"],
+  });
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/tenants/{id}/webhook-secret/rotate",
+    operationId: "rotateWebhookSecret",
+    summary: "A new webhook secret for a tenant",
+    description:
+      "Webhooks carry a signature with the previous secret too until previous_valid_until (WEBHOOK_SECRET_GRACE_HOURS).",
+    request: { params: TenantParams },
+    ok: {
+      200: {
+        description: "The new secret",
+        content: json(
+          z
+            .strictObject({
+              webhook_secret: secret,
+              previous_valid_until: z
+                .string()
+                .meta({ description: "Until when the previous secret still signs", format: "date-time" }),
+            })
+            .meta({ id: "WebhookSecretRotated", description: "A new webhook secret" }),
+        ),
+      },
+    },
+    problems: [...BODY_PROBLEMS, "badPath", "noTenant"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/overview",
+    operationId: "getOverview",
+    summary: "Dashboard: the whole system at a glance",
+    description:
+      "Jobs by status, queue, admission, the upstream quota guard, circuit breakers, the last hour (all tenants).",
+    ok: { 200: { description: "The overview", content: json(OverviewSchema) } },
+    problems: [],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/jobs",
+    operationId: "listAllJobs",
+    summary: "Dashboard: jobs of every tenant, newest first",
+    description: "progress.queue_position and progress.eta_seconds are null here: open one job for them.",
+    request: { query: AdminJobsQuerySchema },
+    ok: {
+      200: {
+        description: "A page of jobs",
+        content: json(jobPage(AdminJobSchema, "AdminJobPage", "A page of jobs of every tenant")),
+      },
+    },
+    problems: ["invalidQuery"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/jobs/{id}",
+    operationId: "getAnyJob",
+    summary: "Dashboard: one job with its events and webhook deliveries",
+    description: "Any tenant's job, with what the upstream said on each attempt.",
+    request: { params: JobIdParams },
+    ok: { 200: { description: "The job", content: json(AdminJobDetailSchema) } },
+    problems: ["badPath", "noAnyJob"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/stream",
+    operationId: "streamAllEvents",
+    summary: "Dashboard: SSE of every new event of every job",
+    description:
+      "Starts from now, or after Last-Event-ID. Frames carry `{seq, type, job_id, tenant_id, data, created_at}`.",
+    request: {
+      headers: z.object({ "Last-Event-ID": z.string().optional().meta({ description: "Resume after this seq" }) }),
+    },
+    ok: {
+      200: {
+        description: "The event stream",
+        content: { "text/event-stream": { schema: z.string().meta({ description: "Server-sent events" }) } },
+      },
+    },
+    problems: [],
+  });
+}
+
+/** Routes without authentication: health, metrics, this reference, the dashboard. */
+export function registerServicePaths(registry: OpenAPIRegistry): void {
+  const open = (path: string, operationId: string, summary: string, responses: RouteConfig["responses"]) =>
+    registry.registerPath({
+      method: "get",
+      path,
+      operationId,
+      tags: ["Service"],
+      summary,
+      description: summary,
+      security: [],
+      responses,
+    });
+  const health = z.strictObject({ status: z.literal("ok").meta({ description: "Always `ok`" }) }).meta({
+    id: "Health",
+    description: "The process is up",
+  });
+  const readiness = z
+    .strictObject({
+      status: z.enum(["ready", "not_ready"]).meta({ description: "Whether the API can serve" }),
+      checks: z
+        .strictObject({
+          postgres: z.string().meta({ description: "`ok` or `unavailable: <reason>`" }),
+          redis: z.string().meta({ description: "`ok` or `unavailable: <reason>`" }),
+          workers: z.string().meta({ description: "`ok`, `unavailable: <jobs waiting too long>`, or `paused: …`" }),
+          upstream_quota: z.string().meta({ description: "The upstream quota guard's state, in words" }),
+        })
+        .meta({ description: "Each check" }),
+    })
+    .meta({ id: "Readiness", description: "Readiness and its checks" });
+  open("/healthz", "healthz", "Liveness", {
+    200: { description: "Alive", content: { "application/json": { schema: health } } },
+  });
+  open(
+    "/readyz",
+    "readyz",
+    "Readiness: Postgres and Redis reachable and workers taking jobs (a generation paused for quota does not make the API unready)",
+    {
+      200: { description: "Ready", content: { "application/json": { schema: readiness } } },
+      503: {
+        description: "Not ready; `checks` names the cause",
+        content: { "application/json": { schema: readiness } },
+      },
+    },
+  );
+  open("/metrics", "metrics", "Prometheus metrics", {
+    200: {
+      description: "Text exposition format",
+      content: { "text/plain": { schema: z.string().meta({ description: "Metrics" }) } },
+    },
+  });
+  open("/openapi.json", "openapi", "This document (OpenAPI 3.1)", {
+    200: {
+      description: "OpenAPI 3.1",
+      content: {
+        "application/json": { schema: z.record(z.string(), z.unknown()).meta({ description: "The document" }) },
+      },
+    },
+  });
+  open("/docs", "docs", "This document, rendered (Redoc, served from this API: no external requests)", {
+    200: { description: "HTML", content: { "text/html": { schema: z.string().meta({ description: "The page" }) } } },
+  });
+  open("/docs/redoc.standalone.js", "docsScript", "The renderer's script (Redoc's standalone bundle)", {
+    200: {
+      description: "JavaScript",
+      content: { "text/javascript": { schema: z.string().meta({ description: "The script" }) } },
+    },
+  });
+  open("/dashboard", "dashboard", "The dashboard (single-page app; sign in with the admin token)", {
+    302: {
+      description: "To /dashboard/",
+      headers: { Location: { description: "/dashboard/", schema: { type: "string" } } },
+    },
+  });
+}
