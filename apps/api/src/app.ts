@@ -24,19 +24,20 @@ export function createApp(deps: ApiDeps): Express {
   app.use(requestContext(deps.logger));
   app.use(deps.metrics.middleware());
   app.use(express.json({ limit: "1mb", strict: false, type: ["application/json", "application/*+json"] }));
-  app.use(healthRouter(deps));
-  app.use(referenceRouter(deps));
-  app.use(dashboardRouter());
-  app.use("/admin/api", requireAdminToken(deps));
-  app.use(adminRouter(deps));
-  app.use(adminDashboardRouter(deps));
-  // Image URLs carry their own signature, so this router authenticates by itself.
+  // The API first: a job request walks no admin, dashboard or static layer on its way.
+  // Image URLs carry their own signature, so this router authenticates by itself (before the key check).
   app.use(imagesRouter(deps));
   app.use("/v1", requireApiKey(deps));
   app.use(jobsRouter(deps));
   app.use(usageRouter(deps));
   app.use(eventsRouter(deps));
   app.use(webhooksRouter(deps));
+  app.use(healthRouter(deps));
+  app.use(referenceRouter(deps));
+  app.use(dashboardRouter());
+  app.use("/admin/api", requireAdminToken(deps));
+  app.use(adminRouter(deps));
+  app.use(adminDashboardRouter(deps));
   app.use((req, _res) => {
     throw new AppError("not_found", `No route for ${req.method} ${req.path}.`);
   });

@@ -45,8 +45,13 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     poolSize: env.DATABASE_POOL_SIZE ?? 20,
     acquireTimeoutMs: 30_000,
   });
-  const redis = createRedisConnection(env.REDIS_URL, "producer");
+  // Auto-pipelining: the commands that concurrent requests issue in one tick of the event loop
+  // (rate-limit counts, enqueues) leave in one write and come back in one read, instead of a write
+  // and a read each. Only short non-blocking commands run here; BullMQ's queue has its own connection.
+  const redis = createRedisConnection(env.REDIS_URL, "producer", { enableAutoPipelining: true });
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+  const queueRedis = createRedisConnection(env.REDIS_URL, "producer");
+  queueRedis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error (queue)"));
   // The producer connection fails fast instead of queueing commands, so give it a moment to connect
   // before taking requests; with Redis down the API starts anyway (jobs are still accepted).
   await new Promise<void>((resolve) => {
@@ -56,7 +61,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
       resolve();
     });
   });
-  const queue = createGenerationQueue(redis, env.QUEUE_PREFIX);
+  const queue = createGenerationQueue(queueRedis, env.QUEUE_PREFIX);
   queue.on("error", (err) => logger.warn({ err: err.message }, "queue error"));
   const signals = new JobEventSignals(env.REDIS_URL, env.QUEUE_PREFIX);
   const apiKeys = new ApiKeyCache(env.REDIS_URL, env.QUEUE_PREFIX);
@@ -143,6 +148,7 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
       await queue.close().catch(() => undefined);
       signals.close();
       apiKeys.close();
+      queueRedis.disconnect();
       redis.disconnect();
       await db.$disconnect();
     },

@@ -1,10 +1,9 @@
 import { JobCreateSchema } from "@darkroom/domain";
 import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
-import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { claimJob, completeJob, failAttempt } from "./attempts";
-import { PrismaClient } from "./client";
+import { createPrismaClient, type PrismaClient, poolOf } from "./client";
 import { createJob, findJobById, findJobForTenant, IdempotencyKeyTakenError, JOB_INCLUDE } from "./jobs";
 import { presentJob } from "./present";
 import { failQueueTimeout } from "./queue-timeout";
@@ -14,13 +13,16 @@ import { cancelJob } from "./user-actions";
 /**
  * Creating a job is one statement (the job row and its `job.queued` event), and the record it
  * returns is the one a later read gives. Statements are counted at the pg driver, under Prisma:
- * BEGIN and COMMIT of a transaction count too.
+ * BEGIN and COMMIT of a transaction count too. Outside a transaction the insert goes to the pool
+ * directly, not through Prisma, so its record is compared field by field with Prisma's read.
  */
 
 let database: TestDatabase;
 let pool: pg.Pool;
 let db: PrismaClient;
 const statements: string[] = [];
+/** Per statement: whether Prisma sent it (its adapter asks pg for rows as arrays). */
+const byPrisma: boolean[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase("create-job");
@@ -32,12 +34,13 @@ beforeAll(async () => {
   pool.on("connect", (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      const first = args[0] as string | { text?: string };
+      const first = args[0] as string | { text?: string; rowMode?: string };
       statements.push(typeof first === "string" ? first : (first.text ?? ""));
+      byPrisma.push(typeof first !== "string" && first.rowMode === "array");
       return query(...args);
     };
   });
-  db = new PrismaClient({ adapter: new PrismaPg(pool) });
+  db = createPrismaClient({ databaseUrl: database.url, pool });
 });
 afterAll(async () => {
   await db?.$disconnect();
@@ -46,10 +49,11 @@ afterAll(async () => {
 });
 
 /** The statements `work` sends to Postgres. */
-async function counted<T>(work: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+async function counted<T>(work: () => Promise<T>): Promise<{ result: T; sent: string[]; viaPrisma: string[] }> {
   statements.length = 0;
+  byPrisma.length = 0;
   const result = await work();
-  return { result, sent: [...statements] };
+  return { result, sent: [...statements], viaPrisma: statements.filter((_, i) => byPrisma[i]) };
 }
 
 const input = (body: Record<string, unknown> = {}) =>
@@ -83,6 +87,40 @@ describe("createJob", () => {
     expect(presentJob(job, url)).toEqual(presentJob(read ?? job, url));
     const events = await db.jobEvent.findMany({ where: { jobId: job.id } });
     expect(events.map((e) => [e.type, e.data, e.tenantId])).toEqual([["job.queued", { status: "queued" }, tenantId]]);
+  });
+
+  it("returns from the pool, without Prisma, the record Prisma reads: dates, jsonb, arrays, enums, nullable columns", async () => {
+    expect(poolOf(db)?.pool).toBe(pool);
+    const { tenantId } = await createTenantWithKey(db, "shape");
+    const create = (idempotencyKey: string) =>
+      counted(() =>
+        createJob(db, {
+          tenantId,
+          input: input({
+            webhook_url: "https://example.com/hook",
+            webhook_events: ["job.succeeded"],
+            fallback_model: "gpt-image-1",
+            queue_timeout_seconds: 30,
+            hedge_after_seconds: 5,
+            priority: "low",
+            metadata: { list: [1, "two", null], deep: { yes: true } },
+          }),
+          idempotencyKey,
+          requestHash: "hash-of-the-body",
+        }),
+      );
+    // Twice: the second run is the named prepared statement.
+    for (const key of ["k-1", "k-2"]) {
+      const { result: job, sent, viaPrisma } = await create(key);
+      expect(sent).toHaveLength(1);
+      expect(viaPrisma).toEqual([]);
+      const read = await findJobById(db, job.id);
+      expect(job).toEqual(read);
+      expect(job.createdAt).toBeInstanceOf(Date);
+      expect(job.queueExpiresAt?.getTime()).toBe(job.createdAt.getTime() + 30_000);
+      expect([job.idempotencyKey, job.requestHash, job.priority]).toEqual([key, "hash-of-the-body", "low"]);
+      expect(presentJob(job, url)).toEqual(presentJob(read ?? job, url));
+    }
   });
 
   it("skips the usage guard for a tenant without limits: one statement, no transaction", async () => {

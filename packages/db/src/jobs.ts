@@ -1,5 +1,5 @@
 import { DEFAULT_WEBHOOK_EVENTS, type JobCreate, type JobListQuery, newId } from "@darkroom/domain";
-import type { DbClient, PrismaClient } from "./client";
+import { type DbClient, type PrismaClient, poolOf } from "./client";
 import { Prisma } from "./generated/prisma/client";
 
 export const JOB_INCLUDE = {
@@ -42,12 +42,37 @@ export class IdempotencyKeyTakenError extends Error {
 
 type JobRow = Omit<JobRecord, "attempts" | "images">;
 
+/** The tenant condition of an insert that applies only when the tenant has no quota and no budget. */
+const UNLIMITED_TENANT = `SELECT 1 FROM "Tenant" WHERE id = $2 AND "imagesPerDay" IS NULL AND "monthlyBudgetUsd" IS NULL`;
+
+/** The create statement; `$2` is the tenant id. Two texts in all (with and without the tenant condition). */
+const insertJobSql = (tenant: string) => `
+    WITH t AS (${tenant}),
+    j AS (
+      INSERT INTO "Job" (id, "tenantId", model, "fallbackModel", prompt, n, size, quality, "maxAttempts",
+        "deadlineSeconds", "deadlineAt", "queueTimeoutSeconds", "queueExpiresAt", "hedgeAfterSeconds", priority, "webhookUrl", "webhookEvents", metadata, "idempotencyKey",
+        "requestHash", "createdAt", "updatedAt")
+      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::int, $13::timestamptz, $14::int, $15::"JobPriority",
+        $16, $17::text[], $18::jsonb, $19, $20, $21, $21
+      FROM t
+      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+      RETURNING *),
+    e AS (
+      INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
+      SELECT $22, j.id, j."tenantId", 'job.queued', '{"status":"queued"}'::jsonb FROM j)
+    SELECT j.*, EXISTS (SELECT 1 FROM t) AS tenant_unlimited FROM (SELECT 1) one LEFT JOIN j ON true`;
+const INSERT_JOB_ANY_TENANT = insertJobSql("SELECT 1");
+const INSERT_JOB_UNLIMITED_TENANT = insertJobSql(UNLIMITED_TENANT);
+
+type InsertedRow = JobRow & { tenant_unlimited: boolean };
+
 /**
  * The job row and its `job.queued` event in one statement (one round trip, one commit). With
  * `onlyUnlimited`, nothing is written when the tenant has a quota or a budget. A job whose
  * idempotency key the tenant already used is not written either (ON CONFLICT DO NOTHING: a
  * concurrent insert with the same key is waited for, then seen). `job.queued` is not a webhook
- * event type, so it never has an outbox row.
+ * event type, so it never has an outbox row. Outside a transaction the statement goes to the pg
+ * pool directly (`poolOf`), as the same named prepared statement Prisma would use.
  */
 async function insertJobAndEvent(
   db: DbClient,
@@ -57,35 +82,52 @@ async function insertJobAndEvent(
   onlyUnlimited: boolean,
 ): Promise<{ job: JobRow | null; tenantUnlimited: boolean }> {
   const { input } = args;
-  const tenant = onlyUnlimited
-    ? Prisma.sql`SELECT 1 FROM "Tenant" WHERE id = ${args.tenantId} AND "imagesPerDay" IS NULL AND "monthlyBudgetUsd" IS NULL`
-    : Prisma.sql`SELECT 1`;
-  const webhookEvents = input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS);
-  const rows = await db.$queryRaw<(JobRow & { tenant_unlimited: boolean })[]>`
-    WITH t AS (${tenant}),
-    j AS (
-      INSERT INTO "Job" (id, "tenantId", model, "fallbackModel", prompt, n, size, quality, "maxAttempts",
-        "deadlineSeconds", "deadlineAt", "queueTimeoutSeconds", "queueExpiresAt", "hedgeAfterSeconds", priority, "webhookUrl", "webhookEvents", metadata, "idempotencyKey",
-        "requestHash", "createdAt", "updatedAt")
-      SELECT ${id}, ${args.tenantId}, ${input.model}, ${input.fallback_model}, ${input.prompt}, ${input.n},
-        ${input.size}, ${input.quality}, ${input.max_attempts}, ${input.deadline_seconds},
-        ${new Date(now.getTime() + input.deadline_seconds * 1000)}, ${input.queue_timeout_seconds}::int,
-        ${input.queue_timeout_seconds === null ? null : new Date(now.getTime() + input.queue_timeout_seconds * 1000)}::timestamptz,
-        ${input.hedge_after_seconds}::int,
-        ${input.priority}::"JobPriority",
-        ${input.webhook_url}, ${webhookEvents}::text[], ${JSON.stringify(input.metadata)}::jsonb,
-        ${args.idempotencyKey ?? null}, ${args.requestHash ?? null}, ${now}, ${now}
-      FROM t
-      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
-      RETURNING *),
-    e AS (
-      INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
-      SELECT ${newId("evt")}, j.id, j."tenantId", 'job.queued', '{"status":"queued"}'::jsonb FROM j)
-    SELECT j.*, EXISTS (SELECT 1 FROM t) AS tenant_unlimited FROM (SELECT 1) one LEFT JOIN j ON true`;
-  const row = rows[0];
+  const text = onlyUnlimited ? INSERT_JOB_UNLIMITED_TENANT : INSERT_JOB_ANY_TENANT;
+  const values = [
+    id,
+    args.tenantId,
+    input.model,
+    input.fallback_model,
+    input.prompt,
+    input.n,
+    input.size,
+    input.quality,
+    input.max_attempts,
+    input.deadline_seconds,
+    new Date(now.getTime() + input.deadline_seconds * 1000),
+    input.queue_timeout_seconds,
+    input.queue_timeout_seconds === null ? null : new Date(now.getTime() + input.queue_timeout_seconds * 1000),
+    input.hedge_after_seconds,
+    input.priority,
+    input.webhook_url,
+    input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS),
+    JSON.stringify(input.metadata),
+    args.idempotencyKey ?? null,
+    args.requestHash ?? null,
+    now,
+    newId("evt"),
+  ];
+  const direct = poolOf(db);
+  let row: InsertedRow | undefined;
+  if (direct === null) {
+    row = (await db.$queryRawUnsafe<InsertedRow[]>(text, ...values))[0];
+  } else {
+    const result = await direct.pool.query<InsertedRow>({ name: direct.statements.nameOf(text), text, values });
+    row = asPrismaRow(result.rows[0]);
+  }
   if (row === undefined) throw new Error("job insert returned no row");
   const { tenant_unlimited: tenantUnlimited, ...job } = row;
   return { job: job.id === null ? null : (job as JobRow), tenantUnlimited };
+}
+
+/**
+ * A `Job` row as pg parses it, typed as Prisma returns it: pg already gives timestamptz as Date,
+ * jsonb parsed, text[] as an array, enums and text as strings, int4 as numbers; `numeric` comes
+ * back as a string, Prisma's is a Decimal.
+ */
+function asPrismaRow(row: InsertedRow | undefined): InsertedRow | undefined {
+  if (row === undefined || row.costUsd === null) return row;
+  return { ...row, costUsd: new Prisma.Decimal(row.costUsd as unknown as string) };
 }
 
 /**

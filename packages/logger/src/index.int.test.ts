@@ -47,4 +47,27 @@ describe("the asynchronous stdout logger", () => {
     expect(code).not.toBe(0);
     expect(stdout.trim().split("\n")).toHaveLength(LINES);
   }, 20_000);
+
+  it("writes a lone line while the process keeps running (lines wait for a batch only briefly)", async () => {
+    const script = `import { createLogger } from ${JSON.stringify(path.join(here, "index.ts"))};
+      createLogger({ name: "t", level: "info", pretty: false }).info("alone");
+      setInterval(() => {}, 60_000);`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      // Without the periodic flush the line would wait in the buffer until the process ends.
+      const line = await new Promise<string>((resolve, reject) => {
+        let stdout = "";
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+          stdout += chunk;
+          if (stdout.includes("\n")) resolve(stdout);
+        });
+        child.on("exit", () => reject(new Error(`exited first; stdout: ${stdout}`)));
+      });
+      expect(JSON.parse(line)).toMatchObject({ level: "info", msg: "alone" });
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 20_000);
 });

@@ -161,7 +161,8 @@ export function jobsRouter(deps: ApiDeps): Router {
     prefer: number | null,
   ): Promise<void> => {
     const idempotencyKey = req.get("idempotency-key");
-    const hash = requestHash(input);
+    // The hash only tells a replay from a different body under the same key: without a key there is nothing to compare.
+    const hash = idempotencyKey === undefined ? null : requestHash(input);
     if (input.webhook_url !== null) {
       await assertWebhookUrlAllowed("webhook_url", input.webhook_url, deps.config.env.ALLOW_PRIVATE_WEBHOOK_URLS);
     }
