@@ -2,8 +2,6 @@ import {
   type AttemptDiagnosis,
   type AttemptErrorInput,
   type Claim,
-  claimJob,
-  completeJob,
   failAttempt,
   failHedgedAttempt,
   failQueueTimeout,
@@ -23,6 +21,7 @@ import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
+import { createAttemptBatchers } from "./attempt-batchers";
 import type { AttemptTicker, ProgressState } from "./attempt-ticker";
 import { type CircuitGate, circuitOutcome } from "./circuit-gate";
 import { hedgePlan, type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
@@ -122,6 +121,7 @@ function attemptDiagnosis(failure: UpstreamError, lastStage: string): AttemptDia
 /** Processes one BullMQ generation job: claim, one upstream attempt, then success, retry or failure. */
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
+  const { claims, completions } = createAttemptBatchers(deps);
   return async (bullJob: Job, token?: string): Promise<void> => {
     const { jobId, work } = parsePayload("generation", bullJob.data);
     const admission = work === undefined || bullJob.id === undefined ? null : { work, bullJobId: bullJob.id };
@@ -161,7 +161,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     retryLater: ((at: Date) => void) | null,
   ): Promise<void> {
     const { claimed: claim, circuit } = await deps.circuit.claim<Claim>((circuitOpen) =>
-      claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, circuitOpen }),
+      claims.submit({ jobId, circuitOpen }),
     );
     if (claim === null) {
       // A job that waited past its start-by is failed here rather than left to the sweep: it never
@@ -332,7 +332,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       const { ended } = run;
       await endCircuit(ended, { failed: false });
       const prices = config.env.MODEL_PRICES;
-      const owned = await completeJob(db, {
+      const owned = await completions.submit({
         jobId: job.id,
         attempt: ended.attempt,
         fence: run.fence,
