@@ -6,7 +6,7 @@ import { Prisma } from "./generated/prisma/client";
  * The two transitions every attempt makes, claim (queued -> running) and completion (running ->
  * succeeded), for MANY jobs in ONE statement: a worker's processor claims and finishes dozens of
  * jobs in the same few milliseconds, and a statement per job cost each job two commits and two
- * round trips (worker/statement-batcher.ts gathers them). Each row of a batch is fenced on its own
+ * round trips (the worker's CallBatcher gathers them). Each row of a batch is fenced on its own
  * (id, attempt, status = running), exactly as a statement of its own would be: a row fenced out
  * is refused alone, the others go on. Each job's event and webhook outbox row commit with its
  * change, in the same statement. Lease times use the database clock.

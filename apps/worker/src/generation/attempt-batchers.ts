@@ -1,7 +1,8 @@
 import { type Claim, type CompleteInput, claimJobs, completeJobs, type PrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
+import type { FairIntake, ReleaseItem } from "@darkroom/queue";
 import type { WorkerConfig } from "../config";
-import { StatementBatcher } from "./statement-batcher";
+import { CallBatcher } from "./call-batcher";
 
 /** At most this many jobs are claimed or finished in one statement. */
 const MAX_BATCH = 200;
@@ -13,7 +14,7 @@ export interface ClaimRequest {
 }
 
 /**
- * The process's claims and completions, each batched across jobs (statement-batcher.ts): one
+ * The process's claims and completions, each batched across jobs (call-batcher.ts): one
  * statement, and one commit, for every job claimed or finished meanwhile. Fencing is per row.
  */
 export function createAttemptBatchers(deps: {
@@ -24,7 +25,7 @@ export function createAttemptBatchers(deps: {
   const { db, config, logger } = deps;
   const onBatchError = (what: string) => (err: unknown, size: number) =>
     logger.warn({ err, size }, `${what} batch failed: its jobs are retried one by one`);
-  const claims = new StatementBatcher<ClaimRequest, Claim | null>(
+  const claims = new CallBatcher<ClaimRequest, Claim | null>(
     async (requests) => {
       // Claims that saw the same circuits share a statement (nearly always all of them).
       const groups = new Map<string, ClaimRequest[]>();
@@ -48,7 +49,7 @@ export function createAttemptBatchers(deps: {
     },
     { keyOf: (r) => r.jobId, maxBatch: MAX_BATCH, onBatchError: onBatchError("claim") },
   );
-  const completions = new StatementBatcher<CompleteInput, boolean>(
+  const completions = new CallBatcher<CompleteInput, boolean>(
     async (inputs) => {
       const owned = await completeJobs(db, inputs);
       return inputs.map((input) => owned.has(input.jobId));
@@ -56,4 +57,20 @@ export function createAttemptBatchers(deps: {
     { keyOf: (input) => input.jobId, maxBatch: MAX_BATCH, onBatchError: onBatchError("completion") },
   );
   return { claims, completions };
+}
+
+/**
+ * The fair intake's start marks and slot releases of the process, each one Redis call for every
+ * job taken or finished meanwhile (each admission fenced on its BullMQ id inside the script).
+ */
+export function createIntakeBatchers(intake: Pick<FairIntake, "startedMany" | "releaseMany">) {
+  const started = new CallBatcher<{ work: string; bullJobId: string }, boolean>((items) => intake.startedMany(items), {
+    keyOf: (item) => item.work,
+    maxBatch: MAX_BATCH,
+  });
+  const released = new CallBatcher<ReleaseItem, boolean>((items) => intake.releaseMany(items), {
+    keyOf: (item) => item.work,
+    maxBatch: MAX_BATCH,
+  });
+  return { started, released };
 }

@@ -21,7 +21,7 @@ import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
-import { createAttemptBatchers } from "./attempt-batchers";
+import { createAttemptBatchers, createIntakeBatchers } from "./attempt-batchers";
 import type { AttemptTicker, ProgressState } from "./attempt-ticker";
 import { type CircuitGate, circuitOutcome } from "./circuit-gate";
 import { hedgePlan, type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
@@ -122,11 +122,12 @@ function attemptDiagnosis(failure: UpstreamError, lastStage: string): AttemptDia
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
   const { claims, completions } = createAttemptBatchers(deps);
+  const admissions = createIntakeBatchers(deps.intake);
   return async (bullJob: Job, token?: string): Promise<void> => {
     const { jobId, work } = parsePayload("generation", bullJob.data);
     const admission = work === undefined || bullJob.id === undefined ? null : { work, bullJobId: bullJob.id };
     if (admission !== null) {
-      await deps.intake.started(admission.work, admission.bullJobId).catch(() => undefined);
+      await admissions.started.submit(admission).catch(() => undefined);
     }
     // The slot ends with the run: freed, or handed to the retry (which waits for its time).
     let hold = false;
@@ -144,8 +145,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       });
     } finally {
       if (admission !== null && !hold) {
-        await deps.intake
-          .release(admission.work, admission.bullJobId, retryAt)
+        await admissions.released
+          .submit({ ...admission, retryAt })
           .then(() => deps.onSlotFreed())
           .catch((err: unknown) =>
             deps.logger.warn({ err, job_id: jobId }, "slot not freed (the reconciler's sweep frees it)"),

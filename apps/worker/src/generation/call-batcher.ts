@@ -1,14 +1,14 @@
 /**
- * Gathers the calls of many jobs into one statement (group commit): a call made while no batch is
- * in flight goes out with every other call of the same turn of the event loop; calls made while a
- * batch is in flight wait for it and then go out together. So a worker running dozens of jobs
- * claims and finishes them a batch at a time, a commit per batch instead of per job, and a call
- * never waits longer than the statement ahead of it.
+ * Gathers the calls of many jobs into one statement or one Redis script call (group commit): a call
+ * made while no batch is in flight goes out with every other call of the same turn of the event
+ * loop; calls made while a batch is in flight wait for it and then go out together. So a worker
+ * running dozens of jobs claims and finishes them a batch at a time, a commit (or a round trip) per
+ * batch instead of per job, and a call never waits longer than the batch ahead of it.
  *
  * A batch that fails as a whole (a bad row, a deadlock, a dropped connection) is run again one call
  * at a time: each call gets its own answer or its own error, never another's.
  */
-export class StatementBatcher<I, O> {
+export class CallBatcher<I, O> {
   private waiting: { input: I; resolve: (out: O) => void; reject: (error: unknown) => void }[] = [];
   private inFlight = false;
   private scheduled = false;

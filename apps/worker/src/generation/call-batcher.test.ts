@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StatementBatcher } from "./statement-batcher";
+import { CallBatcher } from "./call-batcher";
 
 /** A run function that records each batch and can be held open, to see what joins which batch. */
 function recorder(fail: (input: string) => boolean = () => false) {
@@ -26,10 +26,10 @@ function recorder(fail: (input: string) => boolean = () => false) {
 
 const byItself = (input: string) => input;
 
-describe("StatementBatcher", () => {
+describe("CallBatcher", () => {
   it("sends the calls of one turn in one batch, and those made meanwhile together in the next", async () => {
     const rec = recorder();
-    const batcher = new StatementBatcher(rec.run, { keyOf: byItself, maxBatch: 100 });
+    const batcher = new CallBatcher(rec.run, { keyOf: byItself, maxBatch: 100 });
     rec.hold();
     const first = ["a", "b", "c"].map((x) => batcher.submit(x));
     await new Promise((r) => setImmediate(r));
@@ -48,7 +48,7 @@ describe("StatementBatcher", () => {
 
   it("never puts two calls with one key, or more than maxBatch calls, in one batch", async () => {
     const rec = recorder();
-    const batcher = new StatementBatcher(rec.run, { keyOf: (x) => x.slice(0, 1), maxBatch: 2 });
+    const batcher = new CallBatcher(rec.run, { keyOf: (x) => x.slice(0, 1), maxBatch: 2 });
     const answers = await Promise.all(["a1", "a2", "b", "c"].map((x) => batcher.submit(x)));
     expect(answers).toEqual(["A1", "A2", "B", "C"]);
     expect(rec.batches).toEqual([
@@ -60,7 +60,7 @@ describe("StatementBatcher", () => {
   it("runs a failed batch again one call at a time: only the bad call fails, the others are answered", async () => {
     const rec = recorder((x) => x === "bad");
     const errors: number[] = [];
-    const batcher = new StatementBatcher(rec.run, {
+    const batcher = new CallBatcher(rec.run, {
       keyOf: byItself,
       maxBatch: 100,
       onBatchError: (_error, size) => errors.push(size),
