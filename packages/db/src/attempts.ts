@@ -1,6 +1,7 @@
 import type { JobErrorCode, ProgressStage } from "@darkroom/domain";
+import type { AttemptFacts } from "./attempt-batches";
 import type { PrismaClient } from "./client";
-import { insertEventsCte, planEvents } from "./events";
+import { insertEventsCte, insertRowEventsCte, planEvents } from "./events";
 import { Prisma } from "./generated/prisma/client";
 
 /*
@@ -10,144 +11,6 @@ import { Prisma } from "./generated/prisma/client";
  * to a newer attempt changes nothing when it wakes up. Each event commits with the change it
  * describes, and with its webhook outbox row (insertEventsCte). Lease times use the database clock.
  */
-
-export interface ClaimInput {
-  jobId: string;
-  leaseOwner: string;
-  leaseMs: number;
-  /**
-   * Models whose circuit is open (circuit breaker): an attempt that would call one of them goes to
-   * the job's fallback instead when it has one ahead (the job switches to it), recorded with
-   * `skipped = 'circuit_open'`.
-   */
-  circuitOpen?: readonly string[];
-}
-
-/** Why an attempt did not call the model it would have: its circuit was open. */
-export type AttemptSkip = "circuit_open";
-
-/** An earlier attempt of the job, as the retry policy reads it. */
-export interface ClaimedAttempt {
-  number: number;
-  model: string;
-  errorClass: string | null;
-}
-
-/** What an attempt needs of its job: returned by the claim, nothing re-read. */
-export interface ClaimedJob {
-  id: string;
-  tenantId: string;
-  status: string;
-  model: string;
-  fallbackModel: string | null;
-  fallbackUsed: boolean;
-  prompt: string;
-  n: number;
-  size: string;
-  quality: string;
-  maxAttempts: number;
-  attemptBase: number;
-  deadlineAt: Date;
-  /** Hedged fallback: start the fallback alongside a primary without progress this long; null: no hedge. */
-  hedgeAfterSeconds: number | null;
-  /** Every attempt of the job, this one included, by number. */
-  attempts: ClaimedAttempt[];
-}
-
-export interface Claim {
-  job: ClaimedJob;
-  attempt: number;
-  model: string;
-  /** Set when the attempt went to the fallback because the primary's circuit was open. */
-  skipped: AttemptSkip | null;
-}
-
-/**
- * Moves a queued job to running as attempt n+1 and records the attempt (on the fallback model once
- * the job switched to it, else the primary); a running job whose lease expired (its worker died) is
- * taken over the same way, its attempt ending as interrupted. Null when the job is not claimable,
- * which includes a queued job whose start-by (`queue_timeout_seconds`) passed before its run started.
- * An attempt that would call a model of `circuitOpen` while the job has its fallback ahead is made on
- * the fallback (the job switches to it, as after a failure) and marked skipped.
- */
-export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Claim | null> {
-  const [started] = planEvents([{ type: "job.started", data: {} }]);
-  if (started === undefined) throw new Error("unreachable");
-  const open = input.circuitOpen ?? [];
-  // Whether the attempt skips to the fallback. With no open circuit (the usual case) nothing is
-  // read; else the row is locked first, so the skip is decided on the row the update changes (not
-  // an older version).
-  const skipSql =
-    open.length === 0
-      ? Prisma.sql`SELECT ${input.jobId}::text AS id, false AS skip`
-      : Prisma.sql`SELECT id, NOT "fallbackUsed" AND "fallbackModel" IS NOT NULL AND "fallbackModel" <> model
-          AND model = ANY(${[...open]}::text[]) AS skip
-        FROM "Job" WHERE id = ${input.jobId} FOR NO KEY UPDATE`;
-  const rows = await db.$queryRaw<
-    (Omit<ClaimedJob, "attempts"> & {
-      attempt: number;
-      attemptModel: string;
-      skipped: boolean;
-      attempts: ClaimedAttempt[];
-    })[]
-  >`
-    WITH p AS (${skipSql}),
-    c AS (
-      UPDATE "Job" SET status = 'running'::"JobStatus", attempt = attempt + 1,
-        "fallbackUsed" = "fallbackUsed" OR p.skip,
-        "startedAt" = COALESCE("startedAt", now()), "progressStage" = 'starting',
-        "leaseOwner" = ${input.leaseOwner}, "leaseExpiresAt" = now() + make_interval(secs => ${input.leaseMs / 1000}),
-        "nextAttemptAt" = NULL, "updatedAt" = now()
-      FROM p
-      WHERE "Job".id = p.id AND ((status = 'queued'::"JobStatus"
-          -- A run not started by its start-by never starts: failQueueTimeout fails it instead.
-          AND NOT (attempt = "attemptBase" AND "queueExpiresAt" IS NOT NULL AND "queueExpiresAt" < now()))
-        OR (status = 'running'::"JobStatus" AND "leaseExpiresAt" < now()))
-      RETURNING "Job".id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt,
-        n, size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",
-        "hedgeAfterSeconds", CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel",
-        p.skip AS skipped),
-    i AS (
-      UPDATE "JobAttempt" a SET status = 'interrupted', "finishedAt" = now(), "errorClass" = 'interrupted',
-        "errorMessage" = 'The worker stopped during this attempt.',
-        -- Its progress was written to the job row only (attempts get theirs when they end).
-        "lastProgress" = COALESCE(a."lastProgress", c."progressPercent")
-      FROM c WHERE a."jobId" = c.id AND a.status = 'running'
-      RETURNING a.number),
-    a AS (
-      INSERT INTO "JobAttempt" (id, "jobId", number, model, status, skipped)
-      SELECT 'att_' || substr(c.id, 5) || '_' || c.attempt, c.id, c.attempt, c."attemptModel", 'running',
-        CASE WHEN c.skipped THEN 'circuit_open' END FROM c),
-    s AS (
-      SELECT c.id, c."tenantId", c."webhookUrl", c."webhookEvents",
-        jsonb_build_object('attempt', c.attempt, 'model', c."attemptModel")
-          || CASE WHEN c.skipped THEN jsonb_build_object('skipped', 'circuit_open') ELSE '{}'::jsonb END AS data
-      FROM c),
-    ev AS (
-      INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
-      SELECT ${started.id}, s.id, s."tenantId", 'job.started', s.data FROM s
-      RETURNING id),
-    wh AS (
-      INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
-      SELECT ${started.deliveryId}, ${started.id}, s.id, s."tenantId", s."webhookUrl", 1, 'pending', now() FROM s
-      WHERE s."webhookUrl" IS NOT NULL AND 'job.started' = ANY(s."webhookEvents")
-      RETURNING id)
-    SELECT c.id, c."tenantId", c.status, c.attempt, c.model, c."fallbackModel", c."fallbackUsed", c.prompt, c.n,
-      c.size, c.quality, c."maxAttempts", c."attemptBase", c."deadlineAt", c."hedgeAfterSeconds", c."attemptModel", c.skipped,
-      COALESCE((SELECT json_agg(json_build_object('number', x.number, 'model', x.model,
-        'errorClass', CASE WHEN x.number IN (SELECT number FROM i) THEN 'interrupted' ELSE x."errorClass" END)
-        ORDER BY x.number) FROM "JobAttempt" x WHERE x."jobId" = c.id), '[]'::json) AS attempts
-    FROM c`;
-  const row = rows[0];
-  if (row === undefined) return null;
-  const { attemptModel, attempt, attempts, skipped, ...job } = row;
-  // The statement's own insert is not visible to its SELECT: the new attempt is added here.
-  const all = [
-    ...attempts.filter((a) => a.number !== attempt),
-    { number: attempt, model: attemptModel, errorClass: null },
-  ];
-  return { job: { ...job, attempts: all }, attempt, model: attemptModel, skipped: skipped ? "circuit_open" : null };
-}
 
 export interface ProgressInput {
   jobId: string;
@@ -173,22 +36,13 @@ export async function writeProgressBatch(db: PrismaClient, inputs: ProgressInput
         ${ordered.map((p) => p.fence ?? p.attempt)}::int[],
         ${ordered.map((p) => p.percent)}::int[], ${ordered.map((p) => p.stage)}::text[],
         ${events.map((e) => e.id)}::text[], ${events.map((e) => e.deliveryId)}::text[])
-        WITH ORDINALITY AS v(id, attempt, fence, percent, stage, evt, whd, ord)),
+        AS v(id, attempt, fence, percent, stage, evt, whd)),
     u AS (
       UPDATE "Job" j SET "progressPercent" = v.percent, "progressStage" = v.stage, "updatedAt" = now()
       FROM v WHERE j.id = v.id AND j.attempt = v.fence AND j.status = 'running'::"JobStatus"
-      RETURNING j.id, j."tenantId", j."webhookUrl", j."webhookEvents", v.attempt, v.percent, v.stage, v.evt, v.whd, v.ord),
-    ev AS (
-      INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
-      SELECT u.evt, u.id, u."tenantId", 'job.progress',
-        jsonb_build_object('attempt', u.attempt, 'percent', u.percent, 'stage', u.stage)
-      FROM u ORDER BY u.ord
-      RETURNING id),
-    wh AS (
-      INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
-      SELECT u.whd, u.evt, u.id, u."tenantId", u."webhookUrl", 1, 'pending', now() FROM u
-      WHERE u."webhookUrl" IS NOT NULL AND 'job.progress' = ANY(u."webhookEvents")
-      RETURNING id)
+      RETURNING j.id, j."tenantId", j."webhookUrl", j."webhookEvents", v.evt, v.whd,
+        jsonb_build_object('attempt', v.attempt, 'percent', v.percent, 'stage', v.stage) AS data),
+    ${insertRowEventsCte("u", "job.progress")}
     SELECT id FROM u`;
   return new Set(rows.map((r) => r.id));
 }
@@ -209,40 +63,6 @@ export async function renewLeases(
     WHERE j.id = v.id AND j.attempt = v.attempt AND j.status = 'running'::"JobStatus"
     RETURNING j.id`;
   return new Set(rows.map((r) => r.id));
-}
-
-export interface AttemptFacts {
-  upstreamRequestId?: string | null;
-  timeToFirstByteMs?: number | null;
-  httpStatus?: number | null;
-}
-
-export interface StoredImageInput {
-  index: number;
-  storageKey: string;
-  contentType: string;
-  bytes: number;
-  sha256: string;
-  width: number | null;
-  height: number | null;
-  sourceUrl: string | null;
-}
-
-export interface CompleteInput {
-  jobId: string;
-  /** The attempt whose result this is. */
-  attempt: number;
-  /**
-   * The job's current attempt number, which the write is fenced on: the same as `attempt`, except
-   * in a hedged run, where the hedge took the next number while the primary ran on.
-   */
-  fence?: number;
-  model: string;
-  images: StoredImageInput[];
-  usage: unknown;
-  /** Estimated cost of the images (MODEL_PRICES of `model` times their number), in micro-dollars. */
-  costMicroUsd: number;
-  facts: AttemptFacts;
 }
 
 /**
@@ -273,56 +93,6 @@ function attemptFactsSql(facts: AttemptFacts): Prisma.Sql {
   if (facts.httpStatus !== undefined) items.push(Prisma.sql`"httpStatus" = ${facts.httpStatus}::int`);
   return items.length === 0 ? Prisma.empty : Prisma.sql`, ${Prisma.join(items, ", ")}`;
 }
-
-/** Marks the job succeeded with its stored images; false when the attempt no longer owns the job. */
-export async function completeJob(db: PrismaClient, input: CompleteInput): Promise<boolean> {
-  const events = planEvents([
-    {
-      type: "job.succeeded",
-      data: { attempt: input.attempt, model: input.model, images: input.images.length },
-    },
-  ]);
-  const images = input.images;
-  const usage = input.usage === null || input.usage === undefined ? null : JSON.stringify(input.usage);
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    WITH u AS (
-      UPDATE "Job" SET status = 'succeeded'::"JobStatus", "progressPercent" = 100, "progressStage" = 'done',
-        "resultModel" = ${input.model}, usage = COALESCE(${usage}::jsonb, usage),
-        -- Written with the result, so usage figures and budgets can never see one without the other.
-        "imagesStored" = ${images.length}::int, "costUsd" = ${(input.costMicroUsd / 1_000_000).toFixed(6)}::numeric,
-        "finishedAt" = now(), "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
-        "errorCode" = NULL, "errorMessage" = NULL, "errorRetryable" = NULL, "updatedAt" = now()
-      WHERE id = ${input.jobId} AND attempt = ${input.fence ?? input.attempt}::int AND status = 'running'::"JobStatus"
-      RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
-    gone AS (
-      DELETE FROM "Image" WHERE "jobId" IN (SELECT id FROM u) AND NOT (index = ANY(${images.map((i) => i.index)}::int[]))),
-    im AS (
-      INSERT INTO "Image" (id, "jobId", index, "storageKey", "contentType", bytes, sha256, width, height, "sourceUrl")
-      SELECT 'img_' || substr(u.id, 5) || '_' || x.index, u.id, x.index, x.key, x.ct, x.bytes, x.sha, x.w, x.h, x.src
-      FROM u, unnest(${images.map((i) => i.index)}::int[], ${images.map((i) => i.storageKey)}::text[],
-        ${images.map((i) => i.contentType)}::text[], ${images.map((i) => i.bytes)}::int[],
-        ${images.map((i) => i.sha256)}::text[], ${images.map((i) => i.width)}::int[],
-        ${images.map((i) => i.height)}::int[], ${images.map((i) => i.sourceUrl)}::text[])
-        AS x(index, key, ct, bytes, sha, w, h, src)
-      ON CONFLICT ("jobId", index) DO UPDATE SET "storageKey" = excluded."storageKey",
-        "contentType" = excluded."contentType", bytes = excluded.bytes, sha256 = excluded.sha256,
-        width = excluded.width, height = excluded.height, "sourceUrl" = excluded."sourceUrl"),
-    a AS (
-      UPDATE "JobAttempt" SET status = 'succeeded', "finishedAt" = now(), "lastProgress" = 100
-        ${attemptFactsSql(input.facts)}
-      WHERE "jobId" IN (SELECT id FROM u) AND number = ${input.attempt}::int),
-    -- A hedged run's other call, still running: it lost the race and is aborted.
-    lost AS (
-      UPDATE "JobAttempt" SET status = 'canceled', "finishedAt" = now(), "errorClass" = 'hedge_lost',
-        "errorMessage" = ${HEDGE_LOST_MESSAGE}
-      WHERE "jobId" IN (SELECT id FROM u) AND number <> ${input.attempt}::int AND status = 'running'),
-    ${insertEventsCte("u", events)}
-    SELECT id FROM u`;
-  return rows.length === 1;
-}
-
-/** The words on the attempt of a hedged run that lost the race. */
-const HEDGE_LOST_MESSAGE = "The other attempt of this hedged run returned a result first; this call was aborted.";
 
 export interface StartHedgeInput {
   jobId: string;

@@ -1,7 +1,8 @@
 import { JobCreateSchema } from "@darkroom/domain";
 import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimJob, failAttempt } from "./attempts";
+import { claimJob } from "./attempt-batches";
+import { failAttempt } from "./attempts";
 import { createPrismaClient, type PrismaClient } from "./client";
 import { createJob } from "./jobs";
 import { createTenantWithKey } from "./tenants";

@@ -115,3 +115,23 @@ export function insertEventsCte(source: string, events: PlannedEvent[]): Prisma.
     WHERE x.whd IS NOT NULL AND s."webhookUrl" IS NOT NULL AND x.type = ANY(s."webhookEvents")
     RETURNING id)`;
 }
+
+/**
+ * Two CTEs (`ev`, `wh`) to chain after a CTE `source` that changed many job rows, one event of
+ * `type` each: `source` returns per row the job's id, "tenantId", "webhookUrl" and "webhookEvents",
+ * and the event's planned id (`evt`), outbox row id (`whd`) and `data`. The batched form of
+ * {@link insertEventsCte}: a row `source` did not return (fenced out) gets nothing.
+ */
+export function insertRowEventsCte(source: string, type: JobEventType): Prisma.Sql {
+  const src = Prisma.raw(`"${source}"`);
+  return Prisma.sql`
+  ev AS (
+    INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
+    SELECT s.evt, s.id, s."tenantId", ${type}, s.data FROM ${src} s
+    RETURNING id),
+  wh AS (
+    INSERT INTO "WebhookDelivery" (id, "eventId", "jobId", "tenantId", url, "attemptNumber", status, "nextAttemptAt")
+    SELECT s.whd, s.evt, s.id, s."tenantId", s."webhookUrl", 1, 'pending', now() FROM ${src} s
+    WHERE s.whd IS NOT NULL AND s."webhookUrl" IS NOT NULL AND ${type} = ANY(s."webhookEvents")
+    RETURNING id)`;
+}

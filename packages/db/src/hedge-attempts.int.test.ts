@@ -1,16 +1,8 @@
 import { JobCreateSchema } from "@darkroom/domain";
 import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  claimJob,
-  completeJob,
-  failAttempt,
-  failHedgedAttempt,
-  releaseJob,
-  renewLeases,
-  startHedge,
-  writeProgressBatch,
-} from "./attempts";
+import { claimJob, completeJob } from "./attempt-batches";
+import { failAttempt, failHedgedAttempt, releaseJob, renewLeases, startHedge, writeProgressBatch } from "./attempts";
 import { createPrismaClient, type PrismaClient } from "./client";
 import { createJob } from "./jobs";
 import { createTenantWithKey } from "./tenants";

@@ -8,17 +8,23 @@ export {
   readOverview,
 } from "./admin-queries";
 export {
-  type AttemptDiagnosis,
-  type AttemptErrorInput,
   type AttemptFacts,
   type AttemptSkip,
   type Claim,
+  type ClaimBatchOptions,
   type ClaimedAttempt,
   type ClaimedJob,
   type ClaimInput,
   type CompleteInput,
   claimJob,
+  claimJobs,
   completeJob,
+  completeJobs,
+  type StoredImageInput,
+} from "./attempt-batches";
+export {
+  type AttemptDiagnosis,
+  type AttemptErrorInput,
   type FailAttemptInput,
   failAttempt,
   failHedgedAttempt,
@@ -28,7 +34,6 @@ export {
   releaseJob,
   renewLeases,
   type StartHedgeInput,
-  type StoredImageInput,
   startHedge,
   writeProgressBatch,
 } from "./attempts";

@@ -7,7 +7,7 @@ import { newId } from "@darkroom/domain";
 import { createEmptyDatabase, TEST_SERVER_URL } from "@darkroom/testing";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { claimJob } from "./attempts";
+import { claimJob } from "./attempt-batches";
 import { createPrismaClient } from "./client";
 import { findDueDeliveries, findEventBody, listDeliveries, presentDelivery } from "./deliveries";
 import { listEvents } from "./events";

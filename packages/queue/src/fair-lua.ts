@@ -23,6 +23,14 @@ local function parseAdmitted(v)
   local tenant, at, state, bull = string.match(v, '^(%S+) (%S+) (%S+) (%S+)$')
   return tenant, at, state, bull
 end
+-- The admission of work when the BullMQ id \`bull\` holds it: tenant, admitted ms, state; else nil.
+local function heldBy(K, work, bull)
+  local v = redis.call('HGET', K .. ':admitted', work)
+  if not v then return nil end
+  local tenant, at, state, held = parseAdmitted(v)
+  if held ~= bull then return nil end
+  return tenant, at, state
+end
 local function recomputeCapacity(K, now)
   local dead = redis.call('ZRANGEBYSCORE', K .. ':workers', '-inf', now)
   if #dead > 0 then
@@ -128,40 +136,54 @@ if #nextDue > 0 then out[1] = nextDue[2] end
 return out
 `;
 
-/** ARGV: K, work, BullMQ id. Marks admitted work as started (its worker took it). */
+/**
+ * ARGV: K, then (work, BullMQ id) per admission. Marks each admitted work as started (its worker
+ * took it); one call for every job a worker took meanwhile. Returns 1 or 0 per admission.
+ */
 export const STARTED = `${PARSE}
-local K, work = ARGV[1], ARGV[2]
-local v = redis.call('HGET', K .. ':admitted', work)
-if not v then return 0 end
-local tenant, at, state, bull = parseAdmitted(v)
-if bull ~= ARGV[3] or state ~= 'p' then return 0 end
-redis.call('HSET', K .. ':admitted', work, tenant .. ' ' .. at .. ' s ' .. bull)
-redis.call('HINCRBY', K .. ':pending', tenant, -1)
-return 1
+local K = ARGV[1]
+local out = {}
+for i = 2, #ARGV - 1, 2 do
+  local work, ok = ARGV[i], 0
+  local tenant, at, state = heldBy(K, work, ARGV[i + 1])
+  if tenant and state == 'p' then
+    redis.call('HSET', K .. ':admitted', work, tenant .. ' ' .. at .. ' s ' .. ARGV[i + 1])
+    redis.call('HINCRBY', K .. ':pending', tenant, -1)
+    ok = 1
+  end
+  out[#out + 1] = ok
+end
+return out
 `;
 
 /**
- * ARGV: K, work, BullMQ id, due ms (0 = done). Frees the work's slot, fenced on the BullMQ id (a
- * stale duplicate frees nothing); with a due time the work waits in \`later\` for its retry.
+ * ARGV: K, then (work, BullMQ id, due ms (0 = done)) per admission. Frees each work's slot, fenced
+ * on the BullMQ id (a stale duplicate frees nothing); with a due time the work waits in `later`
+ * for its retry. One call for every job a worker finished meanwhile. Returns 1 or 0 per admission.
  */
 export const RELEASE = `${PARSE}
-local K, work = ARGV[1], ARGV[2]
-local v = redis.call('HGET', K .. ':admitted', work)
-if not v then return 0 end
-local tenant, at, state, bull = parseAdmitted(v)
-if bull ~= ARGV[3] then return 0 end
-redis.call('HDEL', K .. ':admitted', work)
-if redis.call('HINCRBY', K .. ':running', tenant, -1) <= 0 then redis.call('HDEL', K .. ':running', tenant) end
-if state == 'p' and redis.call('HINCRBY', K .. ':pending', tenant, -1) <= 0 then
-  redis.call('HDEL', K .. ':pending', tenant)
+local K = ARGV[1]
+local out = {}
+for i = 2, #ARGV - 2, 3 do
+  local work, ok = ARGV[i], 0
+  local tenant, at, state = heldBy(K, work, ARGV[i + 1])
+  if tenant then
+    redis.call('HDEL', K .. ':admitted', work)
+    if redis.call('HINCRBY', K .. ':running', tenant, -1) <= 0 then redis.call('HDEL', K .. ':running', tenant) end
+    if state == 'p' and redis.call('HINCRBY', K .. ':pending', tenant, -1) <= 0 then
+      redis.call('HDEL', K .. ':pending', tenant)
+    end
+    local due = tonumber(ARGV[i + 2])
+    if due > 0 and redis.call('HEXISTS', K .. ':meta', work) == 1 then
+      redis.call('ZADD', K .. ':later', due, work)
+    else
+      redis.call('HDEL', K .. ':meta', work)
+    end
+    ok = 1
+  end
+  out[#out + 1] = ok
 end
-local due = tonumber(ARGV[4])
-if due > 0 and redis.call('HEXISTS', K .. ':meta', work) == 1 then
-  redis.call('ZADD', K .. ':later', due, work)
-else
-  redis.call('HDEL', K .. ':meta', work)
-end
-return 1
+return out
 `;
 
 /** ARGV: K, work. Takes queued (not admitted) work out of its intake or of \`later\`: a cancel. */

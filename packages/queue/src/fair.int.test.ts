@@ -149,6 +149,32 @@ describe("fair admission", () => {
     expect(await admitAll()).toHaveLength(1);
   });
 
+  it("marks and frees many admissions in one call, each fenced on its own BullMQ id", async () => {
+    await intake.heartbeat("w", 4, 10_000);
+    const works = await queue("a", 6);
+    const held = await admitAll();
+    expect(held).toHaveLength(4);
+    const [one, two, three, four] = held;
+    if (one === undefined || two === undefined || three === undefined || four === undefined) {
+      throw new Error("no admission");
+    }
+    // A stale BullMQ id among them changes nothing of its own admission, and nothing of the others'.
+    const stale = { work: two.work, bullJobId: `${two.work}-a999` };
+    expect(await intake.startedMany([one, stale, three, four])).toEqual([true, false, true, true]);
+    expect((await intake.places(works.slice(0, 4))).map((p) => p.state)).toEqual([
+      "started",
+      "admitted",
+      "started",
+      "started",
+    ]);
+    const retryAt = new Date(Date.now() + 60_000);
+    expect(await intake.releaseMany([one, stale, { ...three, retryAt }, four])).toEqual([true, false, true, true]);
+    // Three slots freed (one of them held for a retry); the stale id freed nothing.
+    expect((await intake.places([two.work, three.work])).map((p) => p.state)).toEqual(["admitted", "retry_wait"]);
+    expect(await admitAll()).toHaveLength(2);
+    expect((await intake.snapshot()).admitted).toBe(3);
+  });
+
   it("a retry waits for its time outside the intake, keeping its place in the tenant's order", async () => {
     await intake.heartbeat("w", 1, 10_000);
     const [first] = await queue("a", 1, { priority: "high" });

@@ -62,6 +62,13 @@ export interface QueuePlace {
   tenantRunning: number;
 }
 
+/** An admission whose run ended: its slot is freed, or with `retryAt` held for the retry's wait. */
+export interface ReleaseItem {
+  work: string;
+  bullJobId: string;
+  retryAt?: Date | null;
+}
+
 export interface AdmittedEntry {
   work: string;
   jobId: string;
@@ -187,12 +194,28 @@ export class FairIntake {
 
   /** The worker took the admission's BullMQ job. */
   async started(work: string, bullJobId: string): Promise<void> {
-    await this.call("darkroomFairStarted", work, bullJobId);
+    await this.startedMany([{ work, bullJobId }]);
+  }
+
+  /** The worker took these admissions' BullMQ jobs (one call); per admission, whether it was marked. */
+  async startedMany(items: readonly { work: string; bullJobId: string }[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const out = (await this.call("darkroomFairStarted", ...items.flatMap((i) => [i.work, i.bullJobId]))) as number[];
+    return items.map((_, i) => out[i] === 1);
   }
 
   /** Frees the admission's slot; with `retryAt` the work waits for it and is then queued again. */
   async release(work: string, bullJobId: string, retryAt: Date | null = null): Promise<boolean> {
-    return (await this.call("darkroomFairRelease", work, bullJobId, retryAt?.getTime() ?? 0)) === 1;
+    const [freed] = await this.releaseMany([{ work, bullJobId, retryAt }]);
+    return freed === true;
+  }
+
+  /** {@link release} for many admissions in one call; per admission, whether its slot was freed. */
+  async releaseMany(items: readonly ReleaseItem[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const args = items.flatMap((i) => [i.work, i.bullJobId, i.retryAt?.getTime() ?? 0]);
+    const out = (await this.call("darkroomFairRelease", ...args)) as number[];
+    return items.map((_, i) => out[i] === 1);
   }
 
   /** Takes queued work out of its intake (a cancel); false when it is admitted or not there. */

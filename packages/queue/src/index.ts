@@ -13,6 +13,7 @@ export {
   jobIdOfWork,
   type QueuePlace,
   type QueueState,
+  type ReleaseItem,
   type TenantShare,
   workIdOf,
 } from "./fair";

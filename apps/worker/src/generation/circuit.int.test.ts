@@ -64,6 +64,18 @@ describe("circuit breaker in Redis", () => {
     expect(await b.decide(MODEL)).toBe("skip");
   });
 
+  it("records the outcomes of attempts ending together in one call, and tells the opening once", async () => {
+    const { breakers } = setup();
+    const [b] = breakers as [CircuitBreaker];
+    // 2 successes and 5 failures in one turn: all counted; the circuit opens (5/7 > 0.5).
+    const outcomes = [false, true, false, true, true, true, true];
+    const told = await Promise.all(outcomes.map((failed) => b.record(MODEL, failed)));
+    expect(told.filter((t) => t === "opened")).toHaveLength(1);
+    expect(told.filter((t) => t === null)).toHaveLength(outcomes.length - 1);
+    const [snap] = await b.snapshot([MODEL]);
+    expect(snap).toMatchObject({ state: "open", calls: 7, failures: 5 });
+  });
+
   it("forgets outcomes older than the window", async () => {
     const { clock, breakers } = setup();
     const [b] = breakers as [CircuitBreaker];

@@ -1,5 +1,6 @@
 import { type CircuitSnapshot, type CircuitState, circuitKeys, readCircuits } from "@darkroom/queue";
 import type { Redis } from "ioredis";
+import { CallBatcher } from "./call-batcher";
 
 export type { CircuitSnapshot, CircuitState };
 
@@ -60,27 +61,31 @@ export function shouldOpen(
   return calls >= settings.minCalls && calls > 0 && failures / calls > settings.failureRate;
 }
 
-// KEYS: calls, fails, state. ARGV: now, windowMs, failed(0|1), member, minCalls, failureRate, openMs.
+// KEYS: calls, fails, state. ARGV: now, windowMs, minCalls, failureRate, openMs, then (failed(0|1),
+// member) per call outcome (every outcome of the model a worker saw meanwhile, in one call).
 // Returns [transition, calls, failures]. Only a closed circuit opens here; the probe's outcome
 // decides an open one (settleProbe).
 const RECORD = `
 local now = tonumber(ARGV[1])
 local since = now - tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], now, ARGV[4]) end
+for i = 6, #ARGV - 1, 2 do
+  redis.call('ZADD', KEYS[1], now, ARGV[i + 1])
+  if ARGV[i] == '1' then redis.call('ZADD', KEYS[2], now, ARGV[i + 1]) end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. since)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. since)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 local calls = redis.call('ZCARD', KEYS[1])
 local fails = redis.call('ZCARD', KEYS[2])
-if redis.call('EXISTS', KEYS[3]) == 0 and calls >= tonumber(ARGV[5]) and calls > 0
-   and fails / calls > tonumber(ARGV[6]) then
-  redis.call('HSET', KEYS[3], 'opened_at', now, 'open_until', now + tonumber(ARGV[7]))
+if redis.call('EXISTS', KEYS[3]) == 0 and calls >= tonumber(ARGV[3]) and calls > 0
+   and fails / calls > tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[3], 'opened_at', now, 'open_until', now + tonumber(ARGV[5]))
   return {'opened', calls, fails}
 end
 return {'', calls, fails}
 `;
+const RECORD_COMMAND = "darkroomCircuitRecord";
 
 // KEYS: state, probe. ARGV: now, probeLeaseMs, owner. Returns 'call', 'skip' or 'probe'.
 const DECIDE = `
@@ -110,8 +115,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** One call outcome waiting to be recorded. */
+interface Outcome {
+  model: string;
+  failed: boolean;
+  member: string;
+}
+
 export class CircuitBreaker {
   private sequence = 0;
+  /** The outcomes of every attempt ending meanwhile go to Redis together, one call per model. */
+  private readonly outcomes: CallBatcher<Outcome, CircuitTransition>;
 
   constructor(
     private readonly redis: Redis,
@@ -119,7 +133,13 @@ export class CircuitBreaker {
     private readonly settings: CircuitSettings,
     private readonly owner: string,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    if (!(RECORD_COMMAND in redis)) redis.defineCommand(RECORD_COMMAND, { numberOfKeys: 3, lua: RECORD });
+    this.outcomes = new CallBatcher((batch) => this.recordMany(batch), {
+      keyOf: (outcome) => outcome.member,
+      maxBatch: 500,
+    });
+  }
 
   private keys(model: string) {
     return circuitKeys(this.prefix, model);
@@ -145,24 +165,37 @@ export class CircuitBreaker {
    * ({@link isUpstreamFault}); cancels and the like should not be recorded at all.
    */
   async record(model: string, failed: boolean): Promise<CircuitTransition> {
-    const k = this.keys(model);
-    const now = this.now();
-    const member = `${now}:${this.owner}:${++this.sequence}`;
-    const [transition] = (await this.redis.eval(
-      RECORD,
-      3,
-      k.calls,
-      k.fails,
-      k.state,
-      now,
-      this.settings.windowMs,
-      failed ? 1 : 0,
-      member,
-      this.settings.minCalls,
-      this.settings.failureRate,
-      this.settings.openMs,
-    )) as [string, number, number];
-    return transition === "opened" ? "opened" : null;
+    return this.outcomes.submit({ model, failed, member: `${this.now()}:${this.owner}:${++this.sequence}` });
+  }
+
+  /** Records a batch of outcomes, one script call per model; a transition is told to its model's last outcome. */
+  private async recordMany(batch: Outcome[]): Promise<CircuitTransition[]> {
+    const byModel = new Map<string, Outcome[]>();
+    for (const outcome of batch) byModel.set(outcome.model, [...(byModel.get(outcome.model) ?? []), outcome]);
+    const told = new Map<Outcome, CircuitTransition>();
+    const script = (this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[
+      RECORD_COMMAND
+    ] as (...args: (string | number)[]) => Promise<unknown>;
+    await Promise.all(
+      [...byModel].map(async ([model, outcomes]) => {
+        const k = this.keys(model);
+        const [transition] = (await script.call(
+          this.redis,
+          k.calls,
+          k.fails,
+          k.state,
+          this.now(),
+          this.settings.windowMs,
+          this.settings.minCalls,
+          this.settings.failureRate,
+          this.settings.openMs,
+          ...outcomes.flatMap((o) => [o.failed ? 1 : 0, o.member]),
+        )) as [string, number, number];
+        const last = outcomes[outcomes.length - 1];
+        if (transition === "opened" && last !== undefined) told.set(last, "opened");
+      }),
+    );
+    return batch.map((outcome) => told.get(outcome) ?? null);
   }
 
   /** The probe's outcome: success closes the circuit (with a fresh window), failure re-opens it. */

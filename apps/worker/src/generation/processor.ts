@@ -2,8 +2,6 @@ import {
   type AttemptDiagnosis,
   type AttemptErrorInput,
   type Claim,
-  claimJob,
-  completeJob,
   failAttempt,
   failHedgedAttempt,
   failQueueTimeout,
@@ -24,6 +22,7 @@ import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
+import { createAttemptBatchers, createIntakeBatchers } from "./attempt-batchers";
 import type { AttemptTicker, ProgressState } from "./attempt-ticker";
 import { type CircuitGate, circuitOutcome } from "./circuit-gate";
 import { hedgePlan, type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
@@ -123,11 +122,13 @@ function attemptDiagnosis(failure: UpstreamError, lastStage: string): AttemptDia
 /** Processes one BullMQ generation job: claim, one upstream attempt, then success, retry or failure. */
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
+  const { claims, completions } = createAttemptBatchers(deps);
+  const admissions = createIntakeBatchers(deps.intake);
   return async (bullJob: Job, token?: string): Promise<void> => {
     const { jobId, work } = parsePayload("generation", bullJob.data);
     const admission = work === undefined || bullJob.id === undefined ? null : { work, bullJobId: bullJob.id };
     if (admission !== null) {
-      await deps.intake.started(admission.work, admission.bullJobId).catch(() => undefined);
+      await admissions.started.submit(admission).catch(() => undefined);
     }
     // The slot ends with the run: freed, or handed to the retry (which waits for its time).
     let hold = false;
@@ -145,8 +146,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       });
     } finally {
       if (admission !== null && !hold) {
-        await deps.intake
-          .release(admission.work, admission.bullJobId, retryAt)
+        await admissions.released
+          .submit({ ...admission, retryAt })
           .then(() => deps.onSlotFreed())
           .catch((err: unknown) =>
             deps.logger.warn({ err, job_id: jobId }, "slot not freed (the reconciler's sweep frees it)"),
@@ -162,7 +163,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
     retryLater: ((at: Date) => void) | null,
   ): Promise<void> {
     const { claimed: claim, circuit } = await deps.circuit.claim<Claim>((circuitOpen) =>
-      claimJob(db, { jobId, leaseOwner: config.workerId, leaseMs: config.leaseMs, circuitOpen }),
+      claims.submit({ jobId, circuitOpen }),
     );
     if (claim === null) {
       // A job that waited past its start-by is failed here rather than left to the sweep: it never
@@ -349,7 +350,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       const { ended } = run;
       await endCircuit(ended, { failed: false });
       const prices = config.env.MODEL_PRICES;
-      const owned = await completeJob(db, {
+      const owned = await completions.submit({
         jobId: job.id,
         attempt: ended.attempt,
         fence: run.fence,

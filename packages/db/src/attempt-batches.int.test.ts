@@ -1,0 +1,184 @@
+import { JobCreateSchema } from "@darkroom/domain";
+import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CompleteInput, claimJob, claimJobs, completeJobs } from "./attempt-batches";
+import { failAttempt } from "./attempts";
+import { createPrismaClient, type PrismaClient } from "./client";
+import { createJob } from "./jobs";
+import { createTenantWithKey } from "./tenants";
+
+/** Claims and completions of many jobs in one statement: each row fenced on its own. */
+
+let database: TestDatabase;
+let db: PrismaClient;
+let tenantId: string;
+beforeAll(async () => {
+  database = await createTestDatabase("attempt-batches");
+  db = createPrismaClient({ databaseUrl: database.url, poolSize: 2 });
+  tenantId = (await createTenantWithKey(db, "t")).tenantId;
+});
+afterAll(async () => {
+  await db?.$disconnect();
+  await database?.drop();
+});
+
+const LEASE = { leaseOwner: "w", leaseMs: 30_000 };
+
+async function newJobs(count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const input = JobCreateSchema.parse({
+      prompt: `batch ${i}`,
+      webhook_url: "https://example.com/hook",
+      webhook_events: ["job.started", "job.succeeded"],
+    });
+    ids.push((await createJob(db, { tenantId, input })).id);
+  }
+  return ids;
+}
+
+async function eventTypes(jobId: string): Promise<string[]> {
+  const events = await db.jobEvent.findMany({ where: { jobId }, orderBy: { seq: "asc" } });
+  return events.map((e) => e.type);
+}
+
+async function outbox(jobId: string): Promise<string[]> {
+  const rows = await db.webhookDelivery.findMany({ where: { jobId }, include: { event: true } });
+  return rows.map((r) => r.event.type).sort();
+}
+
+function completion(jobId: string, attempt: number, index = 0): CompleteInput {
+  return {
+    jobId,
+    attempt,
+    model: "gpt-4o-image",
+    images: [
+      {
+        index,
+        storageKey: `${jobId}/${index}-abc.png`,
+        contentType: "image/png",
+        bytes: 100,
+        sha256: "ab".repeat(32),
+        width: 1024,
+        height: 1024,
+        sourceUrl: null,
+      },
+    ],
+    usage: { total_tokens: 7 },
+    costMicroUsd: 40_000,
+    facts: { upstreamRequestId: `req-${jobId}`, timeToFirstByteMs: 12, httpStatus: 200 },
+  };
+}
+
+describe("claimJobs", () => {
+  it("claims every claimable job of the batch in one statement and leaves the others alone", async () => {
+    const [a, b, c, held, done] = await newJobs(5);
+    if (a === undefined || b === undefined || c === undefined || held === undefined || done === undefined) {
+      throw new Error("unreachable");
+    }
+    // Owned by a live attempt elsewhere, and finished: neither may be claimed again.
+    expect(await claimJob(db, { jobId: held, ...LEASE })).not.toBeNull();
+    expect(await claimJob(db, { jobId: done, ...LEASE })).not.toBeNull();
+    expect(await completeJobs(db, [completion(done, 1)])).toEqual(new Set([done]));
+
+    const claims = await claimJobs(db, [c, held, a, done, b], { leaseOwner: "batch", leaseMs: 30_000 });
+    expect([...claims.keys()].sort()).toEqual([a, b, c].sort());
+    for (const id of [a, b, c]) {
+      expect(claims.get(id)).toMatchObject({
+        attempt: 1,
+        model: "gpt-4o-image",
+        skipped: null,
+        job: { id, tenantId, attempts: [{ number: 1, model: "gpt-4o-image", errorClass: null }] },
+      });
+      expect(await db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
+        status: "running",
+        attempt: 1,
+        leaseOwner: "batch",
+      });
+      expect(await eventTypes(id)).toEqual(["job.queued", "job.started"]);
+      expect(await outbox(id)).toEqual(["job.started"]);
+    }
+    // The refused rows kept their owner, attempt and events.
+    expect(await db.job.findUniqueOrThrow({ where: { id: held } })).toMatchObject({ attempt: 1, leaseOwner: "w" });
+    expect(await eventTypes(held)).toEqual(["job.queued", "job.started"]);
+    expect(await db.job.findUniqueOrThrow({ where: { id: done } })).toMatchObject({ status: "succeeded" });
+    expect(await eventTypes(done)).toEqual(["job.queued", "job.started", "job.succeeded"]);
+  });
+
+  it("gives each job its own earlier attempts, and the next attempt number after a retry", async () => {
+    const [first, second] = await newJobs(2);
+    if (first === undefined || second === undefined) throw new Error("unreachable");
+    await claimJob(db, { jobId: first, ...LEASE });
+    const error = { code: "upstream_error", message: "boom", retryable: true, errorClass: "server_error" } as const;
+    await failAttempt(db, { jobId: first, attempt: 1, error, facts: {}, retryAt: new Date() });
+
+    const claims = await claimJobs(db, [first, second], LEASE);
+    expect(claims.get(first)).toMatchObject({
+      attempt: 2,
+      job: {
+        attempts: [
+          { number: 1, errorClass: "server_error" },
+          { number: 2, errorClass: null },
+        ],
+      },
+    });
+    expect(claims.get(second)).toMatchObject({ attempt: 1, job: { attempts: [{ number: 1 }] } });
+  });
+});
+
+describe("completeJobs", () => {
+  it("completes every owned job of the batch; a fenced-out one is refused alone, nothing of it written", async () => {
+    const ids = await newJobs(4);
+    const claims = await claimJobs(db, ids, LEASE);
+    expect(claims.size).toBe(4);
+    const [stale, ...owned] = ids;
+    if (stale === undefined) throw new Error("unreachable");
+    // Taken over: the job moved on to attempt 2 (as after a lost lease), so attempt 1's result is stale.
+    await db.job.update({ where: { id: stale }, data: { attempt: 2 } });
+
+    const done = await completeJobs(
+      db,
+      ids.map((id) => completion(id, 1)),
+    );
+    expect([...done].sort()).toEqual([...owned].sort());
+    for (const id of owned) {
+      expect(await db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
+        status: "succeeded",
+        progressPercent: 100,
+        resultModel: "gpt-4o-image",
+        imagesStored: 1,
+        leaseOwner: null,
+        usage: { total_tokens: 7 },
+      });
+      expect(Number((await db.job.findUniqueOrThrow({ where: { id } })).costUsd)).toBeCloseTo(0.04);
+      expect(await db.jobAttempt.findFirstOrThrow({ where: { jobId: id, number: 1 } })).toMatchObject({
+        status: "succeeded",
+        upstreamRequestId: `req-${id}`,
+        timeToFirstByteMs: 12,
+        httpStatus: 200,
+      });
+      expect(await db.image.findMany({ where: { jobId: id }, select: { index: true, storageKey: true } })).toEqual([
+        { index: 0, storageKey: `${id}/0-abc.png` },
+      ]);
+      expect(await eventTypes(id)).toEqual(["job.queued", "job.started", "job.succeeded"]);
+      expect(await outbox(id)).toEqual(["job.started", "job.succeeded"]);
+    }
+    expect(await db.job.findUniqueOrThrow({ where: { id: stale } })).toMatchObject({ status: "running" });
+    expect(await db.image.count({ where: { jobId: stale } })).toBe(0);
+    expect(await eventTypes(stale)).toEqual(["job.queued", "job.started"]);
+    expect(await outbox(stale)).toEqual(["job.started"]);
+  });
+
+  it("keeps an absent fact, and refuses a job given twice", async () => {
+    const [id] = await newJobs(1);
+    if (id === undefined) throw new Error("unreachable");
+    await claimJob(db, { jobId: id, ...LEASE });
+    await db.jobAttempt.updateMany({ where: { jobId: id }, data: { upstreamRequestId: "from-the-stream" } });
+    await expect(completeJobs(db, [completion(id, 1), completion(id, 1)])).rejects.toThrow(/given twice/);
+    expect(await completeJobs(db, [{ ...completion(id, 1), facts: { httpStatus: null } }])).toEqual(new Set([id]));
+    expect(await db.jobAttempt.findFirstOrThrow({ where: { jobId: id } })).toMatchObject({
+      upstreamRequestId: "from-the-stream",
+      httpStatus: null,
+    });
+  });
+});
