@@ -50,19 +50,13 @@ async function ledger(stack: Stack, key: string, jobId: string): Promise<[number
   return data.map((d) => [d.attempt, d.status]);
 }
 
-/** The stacks the describes below asked for: all started at once, before the first test. */
-const starts: (() => Promise<void>)[] = [];
-const stops: (() => Promise<void>)[] = [];
-beforeAll(() => Promise.all(starts.map((start) => start())).then(() => undefined), 120_000);
-afterAll(() => Promise.all(stops.map((stop) => stop())).then(() => undefined));
-
 /**
  * A stack of its own and a receiver for the tests of one `describe`, with private webhook URLs
  * allowed; `env` adds to the stack's environment.
  */
 function stackWithReceiver(label: string, env: Record<string, string>, workers = 1) {
   const ctx = {} as { stack: Stack; receiver: Receiver };
-  starts.push(async () => {
+  beforeAll(async () => {
     ctx.receiver = new Receiver();
     await ctx.receiver.start();
     ctx.stack = await startStack({
@@ -72,7 +66,7 @@ function stackWithReceiver(label: string, env: Record<string, string>, workers =
       env: { ALLOW_PRIVATE_WEBHOOK_URLS: "true", ...env },
     });
   });
-  stops.push(async () => {
+  afterAll(async () => {
     await ctx.stack?.stop();
     await ctx.receiver?.close();
   });
