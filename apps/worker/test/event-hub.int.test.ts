@@ -8,9 +8,19 @@ import { client, uniquePrompt } from "./support";
 let stack: Stack;
 let key: string;
 let api: ReturnType<typeof client>;
+// Extra API processes of the hub tests, each with its own fallback poll, started together up front.
+const POLL_MS = 200;
+const hubApis = { signalOnly: "", polling: "", lateJoin: "" };
 beforeAll(async () => {
   stack = await startStack({ label: "event_hub", simulatorStepMs: 5 });
-  key = await stack.newApiKey();
+  const hubApi = async (pollMs: number) => (await stack.addApi({ EVENTS_FALLBACK_POLL_MS: String(pollMs) })).url;
+  // signalOnly and lateJoin poll far away: every read after the start follows a Redis signal.
+  [key, hubApis.signalOnly, hubApis.polling, hubApis.lateJoin] = await Promise.all([
+    stack.newApiKey(),
+    hubApi(60_000),
+    hubApi(POLL_MS),
+    hubApi(60_000),
+  ]);
   api = client(stack, key);
 });
 afterAll(() => stack?.stop());
@@ -48,8 +58,7 @@ async function eventLog(jobId: string): Promise<number[]> {
 
 describe("the event hub", () => {
   it("feeds 20 SSE clients and 3 Prefer: wait callers of a job from one reader: reads grow with signals, not clients", async () => {
-    // The fallback poll is far away: every read after the start follows a Redis signal.
-    const hubApi = (await stack.addApi({ EVENTS_FALLBACK_POLL_MS: "60000" })).url;
+    const hubApi = hubApis.signalOnly;
     const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=80]]") });
     const CLIENTS = 20;
     const WAITERS = 3;
@@ -86,8 +95,7 @@ describe("the event hub", () => {
   });
 
   it("a Prefer: wait=60 caller that leaves after 1 s stops its feed: no more reads, Redis unsubscribed", async () => {
-    const POLL_MS = 200;
-    const hubApi = (await stack.addApi({ EVENTS_FALLBACK_POLL_MS: String(POLL_MS) })).url;
+    const hubApi = hubApis.polling;
     const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=2000]]") });
     const gone = new AbortController();
     const waiting = fetch(`${hubApi}/v1/jobs/${created.id}`, {
@@ -127,7 +135,7 @@ describe("the event hub", () => {
   });
 
   it("a client joining late with Last-Event-ID gets exactly the missing events, then the live ones", async () => {
-    const hubApi = (await stack.addApi({ EVENTS_FALLBACK_POLL_MS: "60000" })).url;
+    const hubApi = hubApis.lateJoin;
     const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=100]]") });
     const url = `${hubApi}/v1/jobs/${created.id}/events`;
     let joined: () => void = () => undefined;

@@ -73,26 +73,30 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await simulator.close();
     await db.drop();
   };
-  let port: string | undefined;
-  try {
-    [, port] = await api.waitFor(API_LISTENING);
-  } catch (error) {
-    await abandon();
-    throw error;
-  }
-  const apiUrl = `http://127.0.0.1:${port}`;
   const addWorker = async (extraEnv: Record<string, string> = {}) => {
     const worker = startProcess("worker.js", { ...env, ...extraEnv });
-    await worker.waitFor(/worker ready/);
+    try {
+      await worker.waitFor(/worker ready/);
+    } catch (error) {
+      await worker.stop("SIGKILL");
+      throw error;
+    }
     workers.push(worker);
     return worker;
   };
-  try {
-    for (let i = 0; i < (options.workers ?? 1); i++) await addWorker();
-  } catch (error) {
+  // The API and the workers start together (the test database is cloned from a migrated template,
+  // so no worker waits on the API's migration): a stack is ready in one process start, not 1 + N.
+  const starting = await Promise.allSettled([
+    api.waitFor(API_LISTENING),
+    ...Array.from({ length: options.workers ?? 1 }, () => addWorker()),
+  ]);
+  const failed = starting.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
     await abandon();
-    throw error;
+    throw failed.reason;
   }
+  const port = (starting[0] as PromiseFulfilledResult<RegExpMatchArray>).value[1];
+  const apiUrl = `http://127.0.0.1:${port}`;
   return {
     apiUrl,
     simulator,
