@@ -159,7 +159,7 @@ describe("commands", () => {
       stderr: string;
     };
     expect(other.code).toBe(2);
-    expect(other.stderr).toMatch(/usage: npm run cli -- keys create --name NAME \[--json\]/);
+    expect(other.stderr).toMatch(/usage: npm run -s cli -- keys create --name NAME \[--json\]/);
   });
 
   it("a process with an invalid variable stops with a message naming it", async () => {
