@@ -36,7 +36,7 @@ export const PROBLEMS = {
   invalidJob: {
     status: 400,
     code: "validation_failed",
-    when: "`validation_failed`: `errors` names each bad field. Text must be storable as sent: a NUL or a lone UTF-16 surrogate in `prompt`, `webhook_url` or any `metadata` key or value is refused with its path (`metadata.k`). `metadata` nests at most 16 levels, its numbers must be finite and `__proto__` is refused as a key at any depth. `webhook_url` is refused when it points to a loopback, private, link-local or metadata address (unless ALLOW_PRIVATE_WEBHOOK_URLS=true); `Idempotency-Key` must be 1 to 255 visible ASCII characters",
+    when: "`validation_failed`: `errors` names each bad field. Text must be storable as sent: a NUL or a lone UTF-16 surrogate in `prompt`, `webhook_url` or any `metadata` key or value is refused with its path (`metadata.k`). `metadata` nests at most 16 levels, its numbers must be finite and `__proto__` is refused as a key at any depth. `webhook_url` is refused when it points to a loopback, private, link-local or metadata address (unless ALLOW_PRIVATE_WEBHOOK_URLS is `loopback`, for this machine, as under `npm start` in development, or `true`; the message names the variable); `Idempotency-Key` must be 1 to 255 visible ASCII characters",
   },
   invalidWebhookTest: {
     status: 400,
