@@ -103,12 +103,16 @@ describe("per-model circuit breaker", () => {
     expect(Date.parse(open?.reopens_at ?? "")).toBeGreaterThan(Date.now());
     expect(await stateGauge()).toBe(1);
     expect(await stateGauge("gpt-image-1")).toBe(0);
-    expect(stack.workers[0]?.output()).toMatch(/"model":"gpt-4o-image","calls":4,"failures":3.*circuit opened/);
-    expect(stack.workers[0]?.output()).toMatch(
-      new RegExp(
-        `"job_id":"${skipped.id}".*"skipped":"circuit_open".*attempt started on the fallback: gpt-4o-image's circuit is open`,
-      ),
-    );
+    await expect
+      .poll(() => stack.workers[0]?.output(), { timeout: 5_000 })
+      .toMatch(/"model":"gpt-4o-image","calls":4,"failures":3.*circuit opened/);
+    await expect
+      .poll(() => stack.workers[0]?.output(), { timeout: 5_000 })
+      .toMatch(
+        new RegExp(
+          `"job_id":"${skipped.id}".*"skipped":"circuit_open".*attempt started on the fallback: gpt-4o-image's circuit is open`,
+        ),
+      );
 
     // The dashboard shows the circuit while it is not closed.
     browser = await launchChromium();
@@ -135,7 +139,9 @@ describe("per-model circuit breaker", () => {
     });
     expect(closed).toMatchObject({ calls: 0, failures: 0, reopens_at: null });
     expect(await stateGauge()).toBe(0);
-    expect(stack.workers[0]?.output()).toMatch(/"model":"gpt-4o-image".*circuit closed: the probe call succeeded/);
+    await expect
+      .poll(() => stack.workers[0]?.output(), { timeout: 5_000 })
+      .toMatch(/"model":"gpt-4o-image".*circuit closed: the probe call succeeded/);
 
     const next = await api.waitTerminal((await api.create({ prompt: uniquePrompt("") })).id);
     expect(next.attempts.map((a) => [a.model, a.skipped])).toEqual([["gpt-4o-image", null]]);
@@ -179,8 +185,8 @@ describe("per-model circuit breaker", () => {
     expect(done.status).toBe("succeeded");
     expect(done.attempts.map((a) => [a.model, a.status, a.hedge])).toEqual([["gpt-4o-image", "succeeded", false]]);
     expect(upstreamCalls(stack, prompt).map((c) => c.model)).toEqual(["gpt-4o-image"]);
-    expect(stack.workers[0]?.output()).toMatch(
-      new RegExp(`"job_id":"${done.id}".*gpt-image-1's circuit is not closed: no hedge now`),
-    );
+    await expect
+      .poll(() => stack.workers[0]?.output(), { timeout: 5_000 })
+      .toMatch(new RegExp(`"job_id":"${done.id}".*gpt-image-1's circuit is not closed: no hedge now`));
   });
 });

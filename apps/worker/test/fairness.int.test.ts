@@ -171,7 +171,9 @@ describe("admission survives its admitter's crash", () => {
       expect(upstreamCalls(stack, prompt)).toHaveLength(1);
     }
     // The chosen-but-never-added work came back through the reconciler's sweep.
-    expect(stack.workers.at(-1)?.output()).toMatch(/re-added an admission whose BullMQ job was lost/);
+    await expect
+      .poll(() => stack?.workers.at(-1)?.output(), { timeout: 5_000 })
+      .toMatch(/re-added an admission whose BullMQ job was lost/);
   });
 
   it("a worker killed (kill -9) while jobs wait: every job still succeeds exactly once", {

@@ -156,7 +156,7 @@ describe("no secret reaches a log, at any level", () => {
     // The output covers the flows above, so the search below means something. (Today the API logs at
     // info and the worker at info/warn/error; LOG_LEVEL=trace makes sure no level is filtered out.)
     expect(outputs.api).toContain(ok.id);
-    expect(stack.workers[0]?.output()).toContain(failed.id);
+    await expect.poll(() => stack.workers[0]?.output(), { timeout: 5_000 }).toContain(failed.id);
 
     const secrets: Record<string, string> = {
       "tenant A api key": tenantA.api_key,

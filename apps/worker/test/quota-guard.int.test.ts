@@ -91,7 +91,7 @@ describe("upstream quota guard", () => {
     const after = await quota();
     expect(after).toMatchObject({ paused: false, status: "ok", available: 5_000_000 });
     expect(await metric("darkroom_upstream_quota_paused")).toBe(0);
-    expect(stack.workers[0]?.output()).toMatch(/generation resumed/);
+    await expect.poll(() => stack.workers[0]?.output(), { timeout: 5_000 }).toMatch(/generation resumed/);
   });
 
   it("a quota answer pauses generation at once; the job waits, its attempt not counted, and succeeds", {
