@@ -305,8 +305,9 @@ async function submitScenario(system: System) {
   try {
     const [, port] = await baseline.waitFor(/baseline listening on port (\d+)/);
     const baselineUrl = `http://127.0.0.1:${port}/v1/jobs`;
-    const { key } = await newTenant(system);
+    const { key, tenantId } = await newTenant(system);
     const auth = { authorization: `Bearer ${key}` };
+    const jobsOfTenant = async () => Object.values(await countByStatus(system, tenantId)).reduce((a, b) => a + b, 0);
     // warm-up of both (JIT, pools), not measured
     const warmUp = Math.min(200, flags.submits === undefined ? 200 : num("submits"));
     await autocannon({
@@ -327,16 +328,21 @@ async function submitScenario(system: System) {
     });
     const runs = [];
     for (let run = 0; run < RUNS; run++) {
+      const jobsBefore = await jobsOfTenant();
       let snap = cpuSnapshot({ api: { pid: system.api.pid }, postgres: POSTGRES, redis: REDIS });
       const darkroom = await cannon(`${system.apiUrl}/v1/jobs`, auth);
       const dCpu = snap.since();
+      // Every 202 is a job in the database (more may be: requests still in flight when autocannon stopped).
+      const written = (await jobsOfTenant()) - jobsBefore;
+      const lost = Math.max(0, darkroom.requests - written);
+      if (lost > 0) log(`submit run ${run + 1}: ${lost} accepted job(s) are not in the database`);
       snap = cpuSnapshot({ baseline: { pid: baseline.pid }, postgres: POSTGRES, redis: REDIS });
       const bare = await cannon(baselineUrl, {});
       const bCpu = snap.since();
       const perReq = (cpu: Record<string, number>, n: number) =>
         Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / Math.max(1, n)]));
       runs.push({
-        darkroom,
+        darkroom: { ...darkroom, lost },
         baseline: bare,
         ratio: darkroom.rps / bare.rps,
         cpuMsPerRequest: { darkroom: perReq(dCpu, darkroom.requests), baseline: perReq(bCpu, bare.requests) },
@@ -356,6 +362,7 @@ async function submitScenario(system: System) {
         darkroomP50: over(runs, (r) => r.darkroom.p50),
         darkroomP99: over(runs, (r) => r.darkroom.p99),
         darkroomErrors: over(runs, (r) => r.darkroom.errors + r.darkroom.non2xx),
+        darkroomLost: over(runs, (r) => r.darkroom.lost),
         baselineRps: over(runs, (r) => r.baseline.rps),
         baselineP50: over(runs, (r) => r.baseline.p50),
         baselineP99: over(runs, (r) => r.baseline.p99),

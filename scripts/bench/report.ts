@@ -206,6 +206,7 @@ export function tableRows(result: BenchResult): string[][] {
     add("1 submit", "Darkroom p50 ms", m.darkroomP50);
     add("1 submit", "Darkroom p99 ms", m.darkroomP99, goalOf("submit.p99"));
     add("1 submit", "Darkroom errors + non-2xx", m.darkroomErrors);
+    add("1 submit", "Darkroom accepted jobs not in the database", m.darkroomLost);
     add("1 submit", "baseline req/s", m.baselineRps);
     add("1 submit", "baseline p50 ms", m.baselineP50);
     add("1 submit", "baseline p99 ms", m.baselineP99);

@@ -19,6 +19,9 @@ import { webhooksRouter } from "./routes/webhooks";
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable("x-powered-by");
+  // No weak ETag (a SHA-1 of every JSON answer, POST ones included): job states change under
+  // polls, and a 304 would still build the whole body. Images set their own (their SHA-256).
+  app.disable("etag");
   app.set("trust proxy", deps.config.env.TRUST_PROXY);
   app.set("query parser", "simple");
   app.use(requestContext(deps.logger));

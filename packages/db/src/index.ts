@@ -37,6 +37,7 @@ export {
   startHedge,
   writeProgressBatch,
 } from "./attempts";
+export { CallBatcher } from "./call-batcher";
 export { type CreateDbOptions, createPrismaClient, type DbClient, type Prisma, PrismaClient } from "./client";
 export {
   type DeliveryOutcome,

@@ -174,6 +174,49 @@ describe("createJob", () => {
     expect(await db.job.count({ where: { tenantId } })).toBe(1);
     expect(await db.jobEvent.count({ where: { tenantId } })).toBe(1);
   });
+
+  it("writes concurrent creates in shared statements (one commit per batch), each answered with its own job", async () => {
+    const { tenantId: open } = await createTenantWithKey(db, "batch-open");
+    const { tenantId: limited } = await createTenantWithKey(db, "batch-limited");
+    await updateTenantSettings(db, limited, { imagesPerDay: 100 });
+    const creates = Array.from({ length: 40 }, (_, i) => ({
+      // Every fourth believes (stale cache) that a limited tenant has none: only its row is held back.
+      tenantId: i % 4 === 3 ? limited : open,
+      prompt: `batched ${i}`,
+    }));
+    const { result: jobs, sent } = await counted(() =>
+      Promise.all(
+        creates.map((c) =>
+          createJob(db, {
+            tenantId: c.tenantId,
+            input: input({ prompt: c.prompt }),
+            tenantUnlimited: true,
+            guard: async () => {},
+          }),
+        ),
+      ),
+    );
+    const inserts = sent.filter((text) => /INSERT INTO "Job"/.test(text));
+    // The 40 unguarded rows went out in a few statements, not 40; the 10 limited ones then each
+    // ran their guard in a transaction of their own.
+    expect(inserts.length).toBeLessThan(20);
+    expect(sent.filter((text) => text === "BEGIN")).toHaveLength(10);
+    expect(jobs.map((j) => [j.tenantId, j.prompt])).toEqual(creates.map((c) => [c.tenantId, c.prompt]));
+    for (const job of jobs) expect(await findJobById(db, job.id)).toEqual(job);
+    expect(await db.jobEvent.count({ where: { jobId: { in: jobs.map((j) => j.id) }, type: "job.queued" } })).toBe(40);
+  });
+
+  it("a batch that fails as a whole is rerun one create at a time: only the bad one fails", async () => {
+    const { tenantId } = await createTenantWithKey(db, "batch-bad");
+    const outcomes = await Promise.allSettled(
+      ["fine 1", "fine 2", "no such tenant", "fine 3"].map((prompt) =>
+        createJob(db, { tenantId: prompt === "no such tenant" ? "ten_missing" : tenantId, input: input({ prompt }) }),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    expect(String((outcomes[2] as PromiseRejectedResult).reason)).toMatch(/foreign key/);
+    expect(await db.job.count({ where: { tenantId } })).toBe(3);
+  });
 });
 
 describe("terminal progress stages", () => {

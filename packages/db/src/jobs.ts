@@ -1,4 +1,5 @@
 import { DEFAULT_WEBHOOK_EVENTS, type JobCreate, type JobListQuery, newId } from "@darkroom/domain";
+import { CallBatcher } from "./call-batcher";
 import { type DbClient, type PrismaClient, poolOf } from "./client";
 import { Prisma } from "./generated/prisma/client";
 
@@ -42,37 +43,141 @@ export class IdempotencyKeyTakenError extends Error {
 
 type JobRow = Omit<JobRecord, "attempts" | "images">;
 
-/** The tenant condition of an insert that applies only when the tenant has no quota and no budget. */
-const UNLIMITED_TENANT = `SELECT 1 FROM "Tenant" WHERE id = $2 AND "imagesPerDay" IS NULL AND "monthlyBudgetUsd" IS NULL`;
-
-/** The create statement; `$2` is the tenant id. Two texts in all (with and without the tenant condition). */
-const insertJobSql = (tenant: string) => `
-    WITH t AS (${tenant}),
+/**
+ * The create statement for a batch of jobs: each job row and its `job.queued` event, for every
+ * input row at once (one round trip, one commit for the batch). Each input is one element of every
+ * array parameter (`unnest` keeps them in step); `$23` says whether the row applies only when its
+ * tenant has no `imagesPerDay` and no `monthlyBudgetUsd` (otherwise nothing of it is written).
+ * A row whose idempotency key the tenant already used is not written (ON CONFLICT DO NOTHING: a
+ * concurrent insert with the same key is waited for, then seen). One answer row per input, in input
+ * order, with the job's columns null when it was not written.
+ */
+const INSERT_JOBS = `
+    WITH input AS (
+      SELECT u.*, (NOT u.only_unlimited OR EXISTS (
+          SELECT 1 FROM "Tenant" t WHERE t.id = u.tenant_id AND t."imagesPerDay" IS NULL AND t."monthlyBudgetUsd" IS NULL
+        )) AS applies
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],
+        $9::int[], $10::int[], $11::timestamptz[], $12::int[], $13::timestamptz[], $14::int[], $15::text[],
+        $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::timestamptz[], $22::text[], $23::bool[])
+        WITH ORDINALITY AS u(id, tenant_id, model, fallback_model, prompt, n, size, quality, max_attempts,
+          deadline_seconds, deadline_at, queue_timeout_seconds, queue_expires_at, hedge_after_seconds, priority,
+          webhook_url, webhook_events, metadata, idempotency_key, request_hash, created_at, event_id, only_unlimited, ord)
+    ),
     j AS (
       INSERT INTO "Job" (id, "tenantId", model, "fallbackModel", prompt, n, size, quality, "maxAttempts",
-        "deadlineSeconds", "deadlineAt", "queueTimeoutSeconds", "queueExpiresAt", "hedgeAfterSeconds", priority, "webhookUrl", "webhookEvents", metadata, "idempotencyKey",
-        "requestHash", "createdAt", "updatedAt")
-      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::int, $13::timestamptz, $14::int, $15::"JobPriority",
-        $16, $17::text[], $18::jsonb, $19, $20, $21, $21
-      FROM t
+        "deadlineSeconds", "deadlineAt", "queueTimeoutSeconds", "queueExpiresAt", "hedgeAfterSeconds", priority,
+        "webhookUrl", "webhookEvents", metadata, "idempotencyKey", "requestHash", "createdAt", "updatedAt")
+      SELECT id, tenant_id, model, fallback_model, prompt, n, size, quality, max_attempts, deadline_seconds, deadline_at,
+        queue_timeout_seconds, queue_expires_at, hedge_after_seconds, priority::"JobPriority", webhook_url,
+        ARRAY(SELECT jsonb_array_elements_text(webhook_events::jsonb)), metadata::jsonb, idempotency_key, request_hash,
+        created_at, created_at
+      FROM input WHERE applies ORDER BY ord
       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
       RETURNING *),
     e AS (
       INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
-      SELECT $22, j.id, j."tenantId", 'job.queued', '{"status":"queued"}'::jsonb FROM j)
-    SELECT j.*, EXISTS (SELECT 1 FROM t) AS tenant_unlimited FROM (SELECT 1) one LEFT JOIN j ON true`;
-const INSERT_JOB_ANY_TENANT = insertJobSql("SELECT 1");
-const INSERT_JOB_UNLIMITED_TENANT = insertJobSql(UNLIMITED_TENANT);
+      SELECT input.event_id, j.id, j."tenantId", 'job.queued', '{"status":"queued"}'::jsonb
+      FROM j JOIN input ON input.id = j.id ORDER BY input.ord)
+    SELECT j.*, input.applies AS tenant_unlimited
+    FROM input LEFT JOIN j ON j.id = input.id ORDER BY input.ord`;
+
+/** One job of a batched create: the caller's input, the new id and the time. */
+interface InsertCall {
+  args: CreateJobInput;
+  id: string;
+  now: Date;
+  onlyUnlimited: boolean;
+}
 
 type InsertedRow = JobRow & { tenant_unlimited: boolean };
 
+/** The array parameters of `INSERT_JOBS` for a batch: one array per column, one element per job. */
+function insertParameters(calls: InsertCall[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 23 }, () => []);
+  for (const { args, id, now, onlyUnlimited } of calls) {
+    const { input } = args;
+    const row = [
+      id,
+      args.tenantId,
+      input.model,
+      input.fallback_model,
+      input.prompt,
+      input.n,
+      input.size,
+      input.quality,
+      input.max_attempts,
+      input.deadline_seconds,
+      new Date(now.getTime() + input.deadline_seconds * 1000),
+      input.queue_timeout_seconds,
+      input.queue_timeout_seconds === null ? null : new Date(now.getTime() + input.queue_timeout_seconds * 1000),
+      input.hedge_after_seconds,
+      input.priority,
+      input.webhook_url,
+      JSON.stringify(input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS)),
+      JSON.stringify(input.metadata),
+      args.idempotencyKey ?? null,
+      args.requestHash ?? null,
+      now,
+      newId("evt"),
+      onlyUnlimited,
+    ];
+    for (const [i, value] of row.entries()) columns[i]?.push(value);
+  }
+  return columns;
+}
+
+/** Runs `INSERT_JOBS` for a batch; one answer per call, in order. */
+async function insertJobs(
+  db: DbClient,
+  calls: InsertCall[],
+): Promise<{ job: JobRow | null; tenantUnlimited: boolean }[]> {
+  const values = insertParameters(calls);
+  const direct = poolOf(db);
+  const rows =
+    direct === null
+      ? await db.$queryRawUnsafe<InsertedRow[]>(INSERT_JOBS, ...values)
+      : (
+          await direct.pool.query<InsertedRow>({
+            name: direct.statements.nameOf(INSERT_JOBS),
+            text: INSERT_JOBS,
+            values,
+          })
+        ).rows;
+  if (rows.length !== calls.length) throw new Error(`job insert returned ${rows.length} rows for ${calls.length} jobs`);
+  return rows.map((row) => {
+    const { tenant_unlimited: tenantUnlimited, ...job } = direct === null ? row : (asPrismaRow(row) as InsertedRow);
+    return { job: job.id === null ? null : (job as JobRow), tenantUnlimited };
+  });
+}
+
 /**
- * The job row and its `job.queued` event in one statement (one round trip, one commit). With
- * `onlyUnlimited`, nothing is written when the tenant has a quota or a budget. A job whose
- * idempotency key the tenant already used is not written either (ON CONFLICT DO NOTHING: a
- * concurrent insert with the same key is waited for, then seen). `job.queued` is not a webhook
- * event type, so it never has an outbox row. Outside a transaction the statement goes to the pg
- * pool directly (`poolOf`), as the same named prepared statement Prisma would use.
+ * The creates of a client outside a transaction, batched (group commit, `CallBatcher`): the jobs
+ * of concurrent requests go out in one statement, one commit. A request waits at most for the
+ * batch ahead of it; alone, it goes out at once. Two creates with the same tenant and idempotency
+ * key never share a batch.
+ */
+const batchers = new WeakMap<object, CallBatcher<InsertCall, { job: JobRow | null; tenantUnlimited: boolean }>>();
+
+function batcherOf(db: PrismaClient) {
+  let batcher = batchers.get(db);
+  if (batcher === undefined) {
+    batcher = new CallBatcher((calls: InsertCall[]) => insertJobs(db, calls), {
+      keyOf: ({ args, id }) =>
+        args.idempotencyKey === null || args.idempotencyKey === undefined
+          ? id
+          : `${args.tenantId}\u0000${args.idempotencyKey}`,
+      maxBatch: 200,
+    });
+    batchers.set(db, batcher);
+  }
+  return batcher;
+}
+
+/**
+ * The job row and its `job.queued` event in one statement. With `onlyUnlimited`, nothing is
+ * written when the tenant has a quota or a budget. `job.queued` is not a webhook event type, so it
+ * never has an outbox row. Outside a transaction, the statement is shared with concurrent creates.
  */
 async function insertJobAndEvent(
   db: DbClient,
@@ -81,43 +186,11 @@ async function insertJobAndEvent(
   now: Date,
   onlyUnlimited: boolean,
 ): Promise<{ job: JobRow | null; tenantUnlimited: boolean }> {
-  const { input } = args;
-  const text = onlyUnlimited ? INSERT_JOB_UNLIMITED_TENANT : INSERT_JOB_ANY_TENANT;
-  const values = [
-    id,
-    args.tenantId,
-    input.model,
-    input.fallback_model,
-    input.prompt,
-    input.n,
-    input.size,
-    input.quality,
-    input.max_attempts,
-    input.deadline_seconds,
-    new Date(now.getTime() + input.deadline_seconds * 1000),
-    input.queue_timeout_seconds,
-    input.queue_timeout_seconds === null ? null : new Date(now.getTime() + input.queue_timeout_seconds * 1000),
-    input.hedge_after_seconds,
-    input.priority,
-    input.webhook_url,
-    input.webhook_url === null ? [] : (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS),
-    JSON.stringify(input.metadata),
-    args.idempotencyKey ?? null,
-    args.requestHash ?? null,
-    now,
-    newId("evt"),
-  ];
-  const direct = poolOf(db);
-  let row: InsertedRow | undefined;
-  if (direct === null) {
-    row = (await db.$queryRawUnsafe<InsertedRow[]>(text, ...values))[0];
-  } else {
-    const result = await direct.pool.query<InsertedRow>({ name: direct.statements.nameOf(text), text, values });
-    row = asPrismaRow(result.rows[0]);
-  }
-  if (row === undefined) throw new Error("job insert returned no row");
-  const { tenant_unlimited: tenantUnlimited, ...job } = row;
-  return { job: job.id === null ? null : (job as JobRow), tenantUnlimited };
+  const call = { args, id, now, onlyUnlimited };
+  if (poolOf(db) !== null) return batcherOf(db as PrismaClient).submit(call);
+  const [answer] = await insertJobs(db, [call]);
+  if (answer === undefined) throw new Error("job insert returned no row");
+  return answer;
 }
 
 /**

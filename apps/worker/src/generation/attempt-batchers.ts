@@ -1,8 +1,7 @@
-import { type Claim, type CompleteInput, claimJobs, completeJobs, type PrismaClient } from "@darkroom/db";
+import { CallBatcher, type Claim, type CompleteInput, claimJobs, completeJobs, type PrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
 import type { FairIntake, ReleaseItem } from "@darkroom/queue";
 import type { WorkerConfig } from "../config";
-import { CallBatcher } from "./call-batcher";
 
 /** At most this many jobs are claimed or finished in one statement. */
 const MAX_BATCH = 200;
@@ -14,7 +13,7 @@ export interface ClaimRequest {
 }
 
 /**
- * The process's claims and completions, each batched across jobs (call-batcher.ts): one
+ * The process's claims and completions, each batched across jobs (@darkroom/db call-batcher.ts): one
  * statement, and one commit, for every job claimed or finished meanwhile. Fencing is per row.
  */
 export function createAttemptBatchers(deps: {

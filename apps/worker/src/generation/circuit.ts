@@ -1,6 +1,6 @@
+import { CallBatcher } from "@darkroom/db";
 import { type CircuitSnapshot, type CircuitState, circuitKeys, readCircuits } from "@darkroom/queue";
 import type { Redis } from "ioredis";
-import { CallBatcher } from "./call-batcher";
 
 export type { CircuitSnapshot, CircuitState };
 
