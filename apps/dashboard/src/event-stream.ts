@@ -4,7 +4,7 @@ import type { LiveState, StreamEvent } from "./types";
 export interface StreamHandlers {
   onEvent(event: StreamEvent): void;
   onState(state: LiveState): void;
-  /** Called each time a connection opens without a Last-Event-ID: earlier events were not replayed. */
+  /** Called when earlier events were not replayed: a connection without Last-Event-ID, or a `reset`. */
   onFreshStart(): void;
   onUnauthorized(error: UnauthorizedError): void;
 }
@@ -86,6 +86,11 @@ export async function followAdminStream(api: AdminApi, handlers: StreamHandlers,
           if (message === null) continue;
           if (message.retry !== null) retryMs = message.retry;
           if (message.id !== null) lastEventId = message.id;
+          // The API could not replay what was missed (too much): read the lists again.
+          if (message.event === "reset") {
+            handlers.onFreshStart();
+            continue;
+          }
           if (message.data === "") continue;
           handlers.onEvent(JSON.parse(message.data) as StreamEvent);
         }

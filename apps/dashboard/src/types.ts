@@ -52,6 +52,8 @@ export interface StreamEvent {
   tenant_id: string;
   data: unknown;
   created_at: string;
+  /** The job's row as of the event (every event but `job.progress`); null when it is gone. */
+  job?: AdminJob | null;
 }
 
 export type LiveState = "connecting" | "live" | "reconnecting";

@@ -90,9 +90,27 @@ export async function findAnyJob(db: PrismaClient, id: string): Promise<AdminJob
   return db.job.findUnique({ where: { id }, include: { ...JOB_INCLUDE, tenant: { select: { name: true } } } });
 }
 
-/** Events of every job after a global seq (the dashboard's live feed). */
-export async function listEventsAfter(db: PrismaClient, afterSeq: bigint, limit = 500) {
-  return db.jobEvent.findMany({ where: { seq: { gt: afterSeq } }, orderBy: { seq: "asc" }, take: limit });
+/**
+ * Events of every job after a global seq, and those of `missing` (seqs below it that were not
+ * committed when last read): the dashboard's live feed, in seq order.
+ */
+export async function listEventsAfter(db: PrismaClient, afterSeq: bigint, limit = 500, missing: bigint[] = []) {
+  return db.jobEvent.findMany({
+    where:
+      missing.length === 0 ? { seq: { gt: afterSeq } } : { OR: [{ seq: { gt: afterSeq } }, { seq: { in: missing } }] },
+    orderBy: { seq: "asc" },
+    take: limit,
+  });
+}
+
+/** Several jobs of any tenant, with their tenants' names (the live feed's rows); missing ids are left out. */
+export async function findAnyJobs(db: PrismaClient, ids: string[]): Promise<AdminJobRecord[]> {
+  if (ids.length === 0) return [];
+  return db.job.findMany({
+    where: { id: { in: ids } },
+    include: { ...JOB_INCLUDE, tenant: { select: { name: true } } },
+    relationLoadStrategy: "join",
+  });
 }
 
 export async function latestEventSeq(db: PrismaClient): Promise<bigint> {

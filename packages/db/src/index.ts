@@ -1,6 +1,7 @@
 export {
   type AdminJobRecord,
   findAnyJob,
+  findAnyJobs,
   latestEventSeq,
   listAllJobs,
   listEventsAfter,

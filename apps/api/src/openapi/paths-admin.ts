@@ -228,9 +228,11 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
     operationId: "streamAllEvents",
     summary: "Dashboard: SSE of every new event of every job",
     description:
-      "Starts from now, or after Last-Event-ID. Frames carry `{seq, type, job_id, tenant_id, data, created_at}`.",
+      "Starts from now, or after Last-Event-ID (the backlog is replayed once; further behind than 10,000 events, a `reset` event tells the client to reload its lists). One reader per API process serves every open tab, every 250 ms, under any event rate; an event committed late (its seq lower than ones already sent) is still sent, once, up to 60 s after its seq was taken. Frames carry `{seq, type, job_id, tenant_id, data, created_at}` and, for every type but `job.progress`, `job`: the job's row as `GET /admin/api/jobs` lists it (null when it is gone). A frame's `id:` is the highest seq sent so far on the connection (never lower), so a late event's `id` is above its own `seq`.",
     request: {
-      headers: z.object({ "Last-Event-ID": z.string().optional().meta({ description: "Resume after this seq" }) }),
+      headers: z.object({
+        "Last-Event-ID": z.string().optional().meta({ description: "Resume after this `id:` (a seq)" }),
+      }),
     },
     ok: {
       200: {

@@ -2,11 +2,9 @@ import {
   type AdminJobRecord,
   findAnyJob,
   type LiveProgress,
-  latestEventSeq,
   listAllJobs,
   listDeliveries,
   listEvents,
-  listEventsAfter,
   presentDelivery,
   presentJobForOperator,
   readOverview,
@@ -16,6 +14,7 @@ import { readCircuits, readUpstreamQuota, withTimeout } from "@darkroom/queue";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
+import { AdminFeed, type FeedItem, GAP_WAIT_MS, MAX_REPLAY } from "../http/admin-feed";
 import { parseOrThrow } from "../http/validate";
 
 /** Query of `GET /admin/api/jobs`. */
@@ -37,11 +36,6 @@ export const AdminJobsQuerySchema = z.strictObject({
     .optional()
     .meta({ description: "The previous page's next_cursor" }),
 });
-
-// Commits of different jobs can land out of seq order, so each poll looks back this far and
-// skips what it already sent: nothing is missed, nothing is sent twice.
-const LOOKBACK = 500n;
-const POLL_MS = 500;
 
 /** What the dashboard reads, for every tenant at once (Bearer ADMIN_TOKEN). */
 export function adminDashboardRouter(deps: ApiDeps): Router {
@@ -126,61 +120,74 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
     });
   });
 
+  // One reader of the event log per process, shared by every open dashboard tab.
+  const feed = new AdminFeed(
+    deps.db,
+    (job) => view(job),
+    (error) => deps.logger.warn({ err: error }, "dashboard feed read failed"),
+  );
+  deps.onClose.add(() => feed.stop());
+
   router.get("/admin/api/stream", async (req, res) => {
     const lastEventId = req.get("last-event-id");
-    // Resume after Last-Event-ID, or start from now: the dashboard loads the past with /admin/api/jobs.
-    const startSeq =
-      lastEventId !== undefined && /^\d{1,18}$/.test(lastEventId) ? BigInt(lastEventId) : await latestEventSeq(deps.db);
-    let last = startSeq;
+    const resumeAfter = lastEventId !== undefined && /^\d{1,18}$/.test(lastEventId) ? BigInt(lastEventId) : null;
     res.status(200);
     res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
     res.setHeader("Cache-Control", "no-cache, no-transform");
     res.setHeader("X-Accel-Buffering", "no");
     res.flushHeaders();
-    res.write("retry: 2000\n\n");
-    const sent = new Set<bigint>();
-    let closed = false;
-    let busy = false;
-    const poll = async () => {
-      if (busy || closed) return;
-      busy = true;
-      try {
-        const floor = last > LOOKBACK ? last - LOOKBACK : 0n;
-        for (const e of await listEventsAfter(deps.db, floor)) {
-          if (sent.has(e.seq) || e.seq <= startSeq || closed) continue;
-          sent.add(e.seq);
-          if (e.seq > last) last = e.seq;
-          const data = {
-            seq: Number(e.seq),
-            type: e.type,
-            job_id: e.jobId,
-            tenant_id: e.tenantId,
-            data: e.data,
-            created_at: e.createdAt.toISOString(),
-          };
-          res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`);
-        }
-        for (const seq of sent) if (seq < floor) sent.delete(seq);
-      } catch (error) {
-        res.locals.log.warn({ err: error }, "dashboard stream read failed");
-      } finally {
-        busy = false;
+    // The `id:` of each message is the high-water mark sent so far (never lower), so a reconnect's
+    // Last-Event-ID resumes after everything the tab has seen. Whatever the feed broadcasts is new
+    // to every tab (late commits included); only a reconnect's replay can overlap it, so the seqs
+    // replayed are kept until the feed can no longer send them as late commits.
+    let sentUpTo = 0n;
+    const replayed = new Set<bigint>();
+    const send = (items: FeedItem[]) => {
+      let out = "";
+      for (const item of items) {
+        if (replayed.has(item.seq)) continue;
+        if (item.seq > sentUpTo) sentUpTo = item.seq;
+        out += `id: ${sentUpTo}\n${item.text}`;
       }
+      if (out !== "") res.write(out);
     };
-    const timers = [
-      setInterval(() => void poll(), POLL_MS),
-      setInterval(() => res.write(": keep-alive\n\n"), deps.config.env.SSE_KEEPALIVE_MS),
-    ];
+    let held: FeedItem[] | null = [];
+    const { position, unsubscribe } = await feed.subscribe((items) => {
+      if (held === null) send(items);
+      else held.push(...items);
+    });
+    let closed = false;
+    const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), deps.config.env.SSE_KEEPALIVE_MS);
     const finish = () => {
       if (closed) return;
       closed = true;
-      for (const t of timers) clearInterval(t);
+      clearInterval(keepAlive);
+      unsubscribe();
       deps.onClose.delete(finish);
       res.end();
     };
     req.on("close", finish);
     deps.onClose.add(finish);
-    await poll();
+    sentUpTo = resumeAfter ?? position;
+    res.write("retry: 2000\n\n");
+    if (resumeAfter !== null && resumeAfter < position) {
+      const missed = await feed.replay(resumeAfter, position).catch((error: unknown) => {
+        res.locals.log.warn({ err: error }, "dashboard stream replay failed");
+        return null;
+      });
+      if (missed === null || missed.length > MAX_REPLAY) {
+        // Too far behind (or unreadable): the tab reloads its lists instead.
+        sentUpTo = position;
+        res.write(`id: ${position}\nevent: reset\ndata: {}\n\n`);
+      } else {
+        send(missed);
+        for (const item of missed) replayed.add(item.seq);
+        setTimeout(() => replayed.clear(), GAP_WAIT_MS).unref();
+      }
+    }
+    const waiting = held;
+    held = null;
+    send(waiting);
   });
 
   return router;

@@ -16,6 +16,7 @@ import { SummaryCards } from "./summary-cards";
 import { TopBar } from "./top-bar";
 
 const OVERVIEW_INTERVAL_MS = 5000;
+const OVERVIEW_THROTTLE_MS = 2000;
 
 interface DashboardProps {
   api: AdminApi;
@@ -79,6 +80,17 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
     [api, report],
   );
 
+  // Terminal events refresh the counts, at most once per OVERVIEW_THROTTLE_MS whatever their rate.
+  const overviewDue = useRef<number | null>(null);
+  const refreshOverviewSoon = useCallback(() => {
+    if (overviewDue.current !== null) return;
+    overviewDue.current = window.setTimeout(() => {
+      overviewDue.current = null;
+      void refreshOverview();
+    }, OVERVIEW_THROTTLE_MS);
+  }, [refreshOverview]);
+  useEffect(() => () => window.clearTimeout(overviewDue.current ?? undefined), []);
+
   useEffect(() => {
     void refreshOverview();
     const timer = window.setInterval(() => void refreshOverview(), OVERVIEW_INTERVAL_MS);
@@ -116,9 +128,10 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
         dispatch({ type: "progress", jobId: event.job_id, seq: event.seq, percent: data.percent, stage: data.stage });
         return;
       }
-      // Status changes are rare next to progress: read the job again rather than patch it here.
-      void refetchJob(event.job_id);
-      if (TERMINAL_EVENTS.includes(event.type)) void refreshOverview();
+      // Status events carry the job's row: no read per event.
+      if (event.job !== undefined && event.job !== null) dispatch({ type: "upsert", job: event.job });
+      else if (event.job === undefined) void refetchJob(event.job_id);
+      if (TERMINAL_EVENTS.includes(event.type)) refreshOverviewSoon();
       if (event.job_id === selectedRef.current) setDetailVersion((v) => v + 1);
     };
     void followAdminStream(
@@ -137,7 +150,7 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
       controller.signal,
     );
     return () => controller.abort();
-  }, [api, loadJobs, refetchJob, refreshOverview, onUnauthorized]);
+  }, [api, loadJobs, refetchJob, refreshOverview, refreshOverviewSoon, onUnauthorized]);
 
   const selectedRow = jobsState.jobs.find((j) => j.id === selectedId);
 

@@ -1,0 +1,122 @@
+import { readSse } from "@darkroom/testing";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
+
+/**
+ * The dashboard's live feed (`GET /admin/api/stream`) under a high event rate: every event
+ * exactly once, late commits included, status events carrying their job's row, and a reconnect
+ * resuming where the tab stopped. It once stopped after about 500 events (its look-back window and
+ * its page size were both 500).
+ */
+
+let h: ApiHarness;
+let sql: pg.Pool;
+beforeAll(async () => {
+  h = await startApiHarness("adminfeed");
+  sql = new pg.Pool({ connectionString: h.databaseUrl, max: 4 });
+});
+afterAll(async () => {
+  await sql?.end();
+  await h?.close();
+});
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/** Inserts `count` progress events of a job in one statement (one commit). */
+async function progressEvents(
+  client: pg.Pool | pg.PoolClient,
+  jobId: string,
+  tenantId: string,
+  count: number,
+  tag: string,
+) {
+  await client.query(
+    `INSERT INTO "JobEvent" (id, "jobId", "tenantId", type, data)
+     SELECT 'evt_' || $4 || '_' || g, $1, $2, 'job.progress', jsonb_build_object('percent', g % 100, 'stage', 'rendering', 'tag', $4::text)
+     FROM generate_series(1, $3::int) g`,
+    [jobId, tenantId, count, tag],
+  );
+}
+
+/** Opens the stream and resolves once its start is fixed (the `retry:` line). */
+function follow(stop: (all: { data: string }[]) => boolean, headers: Record<string, string> = {}) {
+  let opened: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
+  const done = readSse(`${h.url}/admin/api/stream`, {
+    headers: { ...admin, ...headers },
+    stop: (_e, all) => stop(all),
+    onRetry: () => opened(),
+    timeoutMs: 30_000,
+  });
+  return { ready: Promise.race([ready, done.then(() => undefined)]), done };
+}
+
+describe("the dashboard's live feed", () => {
+  it("delivers 2,500 events exactly once, a late commit included, status events with their job", async () => {
+    const tenant = await h.newTenant("Feed");
+    const created = (await (
+      await h.request("POST", "/v1/jobs", { key: tenant.apiKey, body: { prompt: "feed" } })
+    ).json()) as { id: string };
+    const isMine = (e: { data: string }) => (JSON.parse(e.data) as { job_id: string }).job_id === created.id;
+    const total = 2_500 + 1 + 1;
+    const stream = follow((all) => all.filter(isMine).length >= total);
+    await stream.ready;
+
+    // A transaction takes its event's seq first and commits last.
+    const late = await sql.connect();
+    await late.query("BEGIN");
+    await progressEvents(late, created.id, tenant.tenantId, 1, "late");
+    for (let i = 0; i < 25; i++) await progressEvents(sql, created.id, tenant.tenantId, 100, `batch${i}`);
+    // Let the feed read past the gap before the late event commits.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await late.query("COMMIT");
+    late.release();
+    // A status event: it carries the job's row.
+    expect((await h.request("POST", `/v1/jobs/${created.id}/cancel`, { key: tenant.apiKey })).status).toBe(200);
+
+    const { events } = await stream.done;
+    type Frame = { id: string; seq: number; type: string; data: { tag?: string }; job?: unknown };
+    const mine = events.filter(isMine).map((e) => ({ ...(JSON.parse(e.data) as Frame), id: e.id ?? "0" }));
+    const seqs = mine.map((e) => e.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(mine).toHaveLength(total);
+    expect(mine.filter((e) => e.data.tag === "late")).toHaveLength(1);
+    // Ids never go down (the high-water mark), though the late event's own seq is lower.
+    const ids = mine.map((e) => BigInt(e.id));
+    expect(ids.every((id, i) => i === 0 || id >= (ids[i - 1] ?? 0n))).toBe(true);
+    const late1 = mine.find((e) => e.data.tag === "late");
+    expect(BigInt(late1?.id ?? "0")).toBeGreaterThan(BigInt(late1?.seq ?? 0));
+    const canceled = mine.find((e) => e.type === "job.canceled") as {
+      job?: { id: string; status: string; tenant_name: string };
+    };
+    expect(canceled.job).toMatchObject({ id: created.id, status: "canceled", tenant_name: "Feed" });
+    // Progress events stay small: no job row.
+    expect(mine.find((e) => e.type === "job.progress")).not.toHaveProperty("job");
+  }, 60_000);
+
+  it("resumes after Last-Event-ID with what was missed, once", async () => {
+    const tenant = await h.newTenant("Resume");
+    const created = (await (
+      await h.request("POST", "/v1/jobs", { key: tenant.apiKey, body: { prompt: "resume" } })
+    ).json()) as { id: string };
+    const isMine = (e: { data: string }) => (JSON.parse(e.data) as { job_id: string }).job_id === created.id;
+    const first = follow((all) => all.filter(isMine).length >= 10);
+    await first.ready;
+    await progressEvents(sql, created.id, tenant.tenantId, 10, "before");
+    const before = await first.done;
+    const resumeFrom = before.lastEventId;
+    // Missed while disconnected.
+    await progressEvents(sql, created.id, tenant.tenantId, 700, "missed");
+    const second = follow((all) => all.filter(isMine).length >= 720, { "last-event-id": resumeFrom });
+    await second.ready;
+    await progressEvents(sql, created.id, tenant.tenantId, 20, "after");
+    const { events } = await second.done;
+    const tags = events.filter(isMine).map((e) => (JSON.parse(e.data) as { data: { tag: string } }).data.tag);
+    expect(tags.filter((t) => t === "before")).toHaveLength(0);
+    expect(tags.filter((t) => t === "missed")).toHaveLength(700);
+    expect(tags.filter((t) => t === "after")).toHaveLength(20);
+  }, 60_000);
+});
