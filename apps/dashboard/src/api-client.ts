@@ -1,4 +1,5 @@
 import type { FieldError } from "@darkroom/domain";
+import { type JobFilter, jobFilterQuery } from "./job-filter";
 import type {
   AdminJob,
   ApiKey,
@@ -8,7 +9,6 @@ import type {
   JobList,
   Overview,
   RotatedSecret,
-  StatusFilter,
   Tenant,
   TenantPatch,
   Usage,
@@ -88,10 +88,21 @@ export class AdminApi {
     return this.get("/admin/api/overview", signal);
   }
 
-  jobs(status: StatusFilter, limit = 50, signal?: AbortSignal): Promise<JobList> {
-    const query = new URLSearchParams({ limit: String(limit) });
-    if (status !== "all") query.set("status", status);
+  /** A page of jobs matching `filter`, newest first, older than `cursor`. */
+  jobs(
+    filter: JobFilter,
+    options: { limit?: number; cursor?: string | null } = {},
+    signal?: AbortSignal,
+  ): Promise<JobList> {
+    const query = new URLSearchParams(jobFilterQuery(filter));
+    query.set("limit", String(options.limit ?? 50));
+    if (options.cursor) query.set("cursor", options.cursor);
     return this.get(`/admin/api/jobs?${query}`, signal);
+  }
+
+  /** How many jobs match `filter`. */
+  async countJobs(filter: JobFilter, signal?: AbortSignal): Promise<number> {
+    return (await this.get<{ count: number }>(`/admin/api/jobs/count?${jobFilterQuery(filter)}`, signal)).count;
   }
 
   jobDetail(id: string, signal?: AbortSignal): Promise<JobDetail> {

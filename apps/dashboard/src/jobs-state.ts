@@ -1,27 +1,36 @@
 import type { ProgressStage } from "@darkroom/domain";
-import type { AdminJob, StatusFilter } from "./types";
+import { EMPTY_FILTER, type JobFilter, jobFilterQuery, matchesJobFilter } from "./job-filter";
+import type { AdminJob } from "./types";
 
-const MAX_ROWS = 100;
+/** Rows kept: live jobs push the oldest out past this (pages loaded with "Older" count too). */
+const MAX_ROWS = 1000;
 
 export interface JobsState {
-  filter: StatusFilter;
+  filter: JobFilter;
   jobs: AdminJob[];
   loaded: boolean;
+  /** The cursor of the next older page, null when the list is complete. */
+  nextCursor: string | null;
   /** Seq of the newest progress event applied per job: stream events may arrive out of order. */
   progressSeq: Record<string, number>;
 }
 
 export type JobsAction =
-  | { type: "filter"; filter: StatusFilter }
-  | { type: "loaded"; filter: StatusFilter; jobs: AdminJob[] }
+  | { type: "filter"; filter: JobFilter }
+  | { type: "loaded"; filter: JobFilter; jobs: AdminJob[]; nextCursor: string | null }
+  | { type: "older"; filter: JobFilter; jobs: AdminJob[]; nextCursor: string | null }
   | { type: "upsert"; job: AdminJob }
   | { type: "progress"; jobId: string; seq: number; percent: number; stage: ProgressStage };
 
-export const INITIAL_JOBS_STATE: JobsState = { filter: "all", jobs: [], loaded: false, progressSeq: {} };
+export const INITIAL_JOBS_STATE: JobsState = {
+  filter: EMPTY_FILTER,
+  jobs: [],
+  loaded: false,
+  nextCursor: null,
+  progressSeq: {},
+};
 
-function matches(filter: StatusFilter, job: AdminJob): boolean {
-  return filter === "all" || job.status === filter;
-}
+const sameFilter = (a: JobFilter, b: JobFilter) => jobFilterQuery(a) === jobFilterQuery(b);
 
 function mergeFetched(existing: AdminJob, fetched: AdminJob): AdminJob {
   // A fetch that started before a newer progress event must not move the bar backwards.
@@ -54,14 +63,24 @@ function mergeLoaded(current: AdminJob[], loaded: AdminJob[]): AdminJob[] {
 export function jobsReducer(state: JobsState, action: JobsAction): JobsState {
   switch (action.type) {
     case "filter":
-      return { ...state, filter: action.filter, jobs: [], loaded: false };
+      if (sameFilter(action.filter, state.filter)) return state;
+      return { ...state, filter: action.filter, jobs: [], loaded: false, nextCursor: null };
     case "loaded": {
-      if (action.filter !== state.filter) return state;
-      return { ...state, jobs: mergeLoaded(state.jobs, action.jobs).slice(0, MAX_ROWS), loaded: true };
+      if (!sameFilter(action.filter, state.filter)) return state;
+      const jobs = mergeLoaded(state.jobs, action.jobs).slice(0, MAX_ROWS);
+      // A reload keeps older pages already shown: their cursor still holds.
+      const keepsOlder = state.loaded && state.jobs.length > action.jobs.length;
+      return { ...state, jobs, loaded: true, nextCursor: keepsOlder ? state.nextCursor : action.nextCursor };
+    }
+    case "older": {
+      if (!sameFilter(action.filter, state.filter)) return state;
+      const known = new Set(state.jobs.map((j) => j.id));
+      const jobs = [...state.jobs, ...action.jobs.filter((j) => !known.has(j.id))].slice(0, MAX_ROWS);
+      return { ...state, jobs, nextCursor: jobs.length >= MAX_ROWS ? null : action.nextCursor };
     }
     case "upsert": {
       const index = state.jobs.findIndex((j) => j.id === action.job.id);
-      if (!matches(state.filter, action.job)) {
+      if (!matchesJobFilter(state.filter, action.job)) {
         return index === -1 ? state : { ...state, jobs: state.jobs.filter((j) => j.id !== action.job.id) };
       }
       if (index !== -1) {

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { type JobFilter, jobFilterQuery, parseJobFilter } from "./job-filter";
 
 /** Where the API serves the dashboard (vite.config.ts `base`); every route is a path below it. */
 export const BASE_PATH = "/dashboard/";
@@ -43,4 +44,24 @@ export function useRoute(): [Route, (route: Route) => void] {
     setRoute(parseRoute(path));
   }, []);
   return [route, navigate];
+}
+
+/**
+ * The jobs view's filter, held in the address bar's query string: a link, a reload, back and
+ * forward all show the same view. Setting it pushes a history entry (only when it changed).
+ */
+export function useJobFilterInUrl(): [JobFilter, (filter: JobFilter) => void] {
+  const [filter, setFilter] = useState(() => parseJobFilter(window.location.search));
+  useEffect(() => {
+    const onPop = () => setFilter(parseJobFilter(window.location.search));
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+  const change = useCallback((next: JobFilter) => {
+    const query = jobFilterQuery(next);
+    const target = `${window.location.pathname}${query === "" ? "" : `?${query}`}`;
+    if (target !== `${window.location.pathname}${window.location.search}`) window.history.pushState(null, "", target);
+    setFilter(parseJobFilter(query));
+  }, []);
+  return [filter, change];
 }

@@ -2,7 +2,7 @@ import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, sidewaysOverflow } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -78,4 +78,65 @@ describe("operator's console", () => {
     expect(requests.filter((p) => p === "/admin/api/overview").length).toBeLessThan(10);
     expect(pageErrors, pageErrors.join("\n")).toEqual([]);
   }, 60_000);
+
+  it("finds a job by a word of its prompt among 10,000, and the address keeps the search", async () => {
+    const word = `zq${Math.random()
+      .toString(36)
+      .replace(/[^a-z]/g, "")
+      .slice(0, 8)}`;
+    const target = await api.create({ prompt: uniquePrompt(`a ${word} lighthouse at dusk`) });
+    const tenantId = (await sql.query<{ tenantId: string }>(`SELECT "tenantId" FROM "Job" WHERE id = $1`, [target.id]))
+      .rows[0]?.tenantId;
+    // 9,999 more, older, several sharing the other words of its prompt.
+    await sql.query(
+      `INSERT INTO "Job" (id, "tenantId", status, model, prompt, n, size, quality, "maxAttempts", "deadlineSeconds",
+         "deadlineAt", "webhookEvents", metadata, "createdAt", "updatedAt")
+       SELECT 'job_' || lpad(upper(to_hex(g)), 26, '0'), $1,
+         (ARRAY['succeeded','failed','canceled'])[1 + g % 3]::"JobStatus", 'gpt-4o-image',
+         'a lighthouse at dusk, study ' || g, 1, '1024x1024', 'auto', 3, 600, now(), '{}', '{}',
+         now() - make_interval(secs => g), now()
+       FROM generate_series(1, 9999) g`,
+      [tenantId],
+    );
+    await sql.query(`ANALYZE "Job"`);
+    expect(Number((await sql.query(`SELECT count(*) AS n FROM "Job"`)).rows[0]?.n)).toBeGreaterThanOrEqual(10_000);
+
+    await signIn();
+    await page.getByTestId("search-input").fill(word.toUpperCase());
+    await page.getByTestId("search-input").press("Enter");
+    await expect.poll(() => page.locator("[data-testid^='job-row-']").count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.getByTestId(`job-row-${target.id}`).count()).toBe(1);
+    expect(new URL(page.url()).searchParams.get("q")).toBe(word.toUpperCase());
+
+    // The address holds the filter: a reload (or a link) shows the same view.
+    await page.reload();
+    await expect.poll(() => page.locator("[data-testid^='job-row-']").count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.getByTestId("search-input").inputValue()).toBe(word.toUpperCase());
+
+    // Words are whole words; a status filter combines with them; clearing shows everything, paged.
+    await page.getByTestId("search-input").fill("lighthouse dusk");
+    await page.getByTestId("search-input").press("Enter");
+    await page.getByTestId("status-failed").check();
+    await expect
+      .poll(async () =>
+        (
+          await page
+            .locator("[data-testid^='job-row-']")
+            .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-status")))
+        ).join(),
+      )
+      .toMatch(/^(failed,){49}failed$/);
+    expect(new URL(page.url()).searchParams.get("status")).toBe("failed");
+    await page.goBack();
+    await expect.poll(() => new URL(page.url()).searchParams.get("status")).toBe(null);
+    await page.getByTestId("filter-clear").click();
+    await expect.poll(() => page.locator("[data-testid^='job-row-']").count(), { timeout: 10_000 }).toBe(50);
+    await page.getByTestId("jobs-older").click();
+    await expect.poll(() => page.locator("[data-testid^='job-row-']").count(), { timeout: 10_000 }).toBe(100);
+    // The filter bar and the table fit a phone: nothing scrolls sideways at 390 px.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await sidewaysOverflow(page)).toBe(0);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(pageErrors, pageErrors.join("\n")).toEqual([]);
+  }, 90_000);
 });

@@ -271,6 +271,9 @@ describe("the API's real answers match its OpenAPI document", () => {
     await expectAnswer(200, "get", "/admin/api/overview", "/admin/api/overview");
     await expectAnswer(200, "get", "/admin/api/jobs", "/admin/api/jobs?limit=3");
     await expectAnswer(400, "get", "/admin/api/jobs", "/admin/api/jobs?limit=1000");
+    await expectAnswer(200, "get", "/admin/api/jobs", "/admin/api/jobs?status=failed,succeeded&q=a&metadata=k%3Dv");
+    await expectAnswer(200, "get", "/admin/api/jobs/count", "/admin/api/jobs/count?fallback_used=false");
+    await expectAnswer(400, "get", "/admin/api/jobs/count", "/admin/api/jobs/count?status=bogus");
     await expectAnswer(200, "get", "/admin/api/jobs/{id}", `/admin/api/jobs/${jobId}`);
     await expectAnswer(404, "get", "/admin/api/jobs/{id}", "/admin/api/jobs/job_00000000000000000000000000");
     const stream = await readSse(`${stack.apiUrl}/admin/api/stream`, {

@@ -68,24 +68,6 @@ export async function readOverview(db: PrismaClient): Promise<Overview> {
 
 export type AdminJobRecord = JobRecord & { tenant: { name: string } };
 
-/** Jobs of every tenant, newest first, with the tenant's name. */
-export async function listAllJobs(
-  db: PrismaClient,
-  query: { status?: (typeof JOB_STATUSES)[number]; limit: number; cursor?: string },
-): Promise<{ jobs: AdminJobRecord[]; nextCursor: string | null }> {
-  const rows = await db.job.findMany({
-    where: {
-      ...(query.status === undefined ? {} : { status: query.status }),
-      ...(query.cursor === undefined ? {} : { id: { lt: query.cursor } }),
-    },
-    orderBy: { id: "desc" },
-    take: query.limit + 1,
-    include: { ...JOB_INCLUDE, tenant: { select: { name: true } } },
-  });
-  const jobs = rows.slice(0, query.limit);
-  return { jobs, nextCursor: rows.length > query.limit ? (jobs.at(-1)?.id ?? null) : null };
-}
-
 export async function findAnyJob(db: PrismaClient, id: string): Promise<AdminJobRecord | null> {
   return db.job.findUnique({ where: { id }, include: { ...JOB_INCLUDE, tenant: { select: { name: true } } } });
 }

@@ -1,9 +1,16 @@
 export {
+  type AdminJobFilter,
+  adminJobConditions,
+  adminJobPageSql,
+  countAdminJobs,
+  listAdminJobIds,
+  listAdminJobs,
+} from "./admin-job-filter";
+export {
   type AdminJobRecord,
   findAnyJob,
   findAnyJobs,
   latestEventSeq,
-  listAllJobs,
   listEventsAfter,
   type Overview,
   readOverview,

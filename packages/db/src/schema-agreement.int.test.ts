@@ -60,8 +60,13 @@ describe("migrations and schema.prisma", () => {
     await client.query(sql);
     await client.end();
     // ...must equal the database the committed migrations produce. If this fails, run
-    // `npm run db:diff -- --name <change>` and commit the new migration.
-    expect(await describeSchema(migrated.url)).toEqual(await describeSchema(fromSchema.url));
+    // `npm run db:diff -- --name <change>` and commit the new migration. Indexes Prisma cannot
+    // describe (expressions) are named `…_search_idx` and exist in the migrated database only.
+    const migratedSchema = await describeSchema(migrated.url);
+    const searchIndexes = (migratedSchema.indexes ?? []).filter((line) => /_search_idx \|/.test(line));
+    expect(searchIndexes.map((line) => line.split(" | ")[1])).toEqual(["Job_prompt_search_idx"]);
+    migratedSchema.indexes = (migratedSchema.indexes ?? []).filter((line) => !searchIndexes.includes(line));
+    expect(migratedSchema).toEqual(await describeSchema(fromSchema.url));
   });
 
   it("the newest migration keeps the whole schema it leaves behind (the next db:diff starts from it)", async () => {

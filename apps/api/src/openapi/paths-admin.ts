@@ -2,6 +2,7 @@
 import type { OpenAPIRegistry, RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { UsageQuerySchema } from "@darkroom/domain";
 import { z } from "zod";
+import { AdminJobFilterSchema } from "../http/admin-job-filter";
 import { KeyAddSchema, KeyCreateSchema, TenantPatchSchema } from "../routes/admin";
 import { AdminJobsQuerySchema } from "../routes/admin-dashboard";
 import { jobPage } from "./job-schemas";
@@ -201,13 +202,33 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
     method: "get",
     path: "/admin/api/jobs",
     operationId: "listAllJobs",
-    summary: "Dashboard: jobs of every tenant, newest first",
-    description: "progress.queue_position and progress.eta_seconds are null here: open one job for them.",
+    summary: "Dashboard: find jobs of every tenant, newest first",
+    description:
+      "Filters combine (all must hold). `q` is an exact job id, or words that must all be in the prompt (whole words, any case; full-text search on an index). `metadata=key=value` matches a string value, or the number or boolean it spells. progress.queue_position and progress.eta_seconds are null here: open one job for them.",
     request: { query: AdminJobsQuerySchema },
     ok: {
       200: {
         description: "A page of jobs",
         content: json(jobPage(AdminJobSchema, "AdminJobPage", "A page of jobs of every tenant")),
+      },
+    },
+    problems: ["invalidQuery"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/jobs/count",
+    operationId: "countAllJobs",
+    summary: "Dashboard: how many jobs match a filter",
+    description: "The same filter as `GET /admin/api/jobs`, without paging.",
+    request: { query: AdminJobFilterSchema },
+    ok: {
+      200: {
+        description: "The count",
+        content: json(
+          z
+            .object({ count: z.number().int().meta({ description: "Jobs matching the filter", example: 42 }) })
+            .meta({ id: "AdminJobCount", description: "How many jobs match" }),
+        ),
       },
     },
     problems: ["invalidQuery"],

@@ -1,28 +1,26 @@
 import {
   type AdminJobRecord,
+  countAdminJobs,
   findAnyJob,
   type LiveProgress,
-  listAllJobs,
+  listAdminJobs,
   listDeliveries,
   listEvents,
   presentDelivery,
   presentJobForOperator,
   readOverview,
 } from "@darkroom/db";
-import { type AdminCircuit, AppError, isId, JOB_STATUSES, MODELS } from "@darkroom/domain";
+import { type AdminCircuit, AppError, isId, MODELS } from "@darkroom/domain";
 import { readCircuits, readUpstreamQuota, withTimeout } from "@darkroom/queue";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
 import { AdminFeed, type FeedItem, GAP_WAIT_MS, MAX_REPLAY } from "../http/admin-feed";
+import { AdminJobFilterSchema, toAdminJobFilter } from "../http/admin-job-filter";
 import { parseOrThrow } from "../http/validate";
 
-/** Query of `GET /admin/api/jobs`. */
-export const AdminJobsQuerySchema = z.strictObject({
-  status: z
-    .enum(JOB_STATUSES, { error: "must be a job status" })
-    .optional()
-    .meta({ description: "Only jobs in this status" }),
+/** Query of `GET /admin/api/jobs`: the filter, and a page. */
+export const AdminJobsQuerySchema = AdminJobFilterSchema.extend({
   limit: z.coerce
     .number({ error: "must be an integer" })
     .int()
@@ -95,9 +93,14 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
   });
 
   router.get("/admin/api/jobs", async (req, res) => {
-    const query = parseOrThrow(AdminJobsQuerySchema, req.query, "query");
-    const { jobs, nextCursor } = await listAllJobs(deps.db, query);
+    const { limit, cursor, ...filter } = parseOrThrow(AdminJobsQuerySchema, req.query, "query");
+    const { jobs, nextCursor } = await listAdminJobs(deps.db, toAdminJobFilter(filter), { limit, cursor });
     res.json({ object: "list", data: jobs.map((job) => view(job)), next_cursor: nextCursor });
+  });
+
+  router.get("/admin/api/jobs/count", async (req, res) => {
+    const filter = parseOrThrow(AdminJobFilterSchema, req.query, "query");
+    res.json({ count: await countAdminJobs(deps.db, toAdminJobFilter(filter)) });
   });
 
   router.get("/admin/api/jobs/:id", async (req, res) => {

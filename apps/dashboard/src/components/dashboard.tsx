@@ -4,11 +4,13 @@ import { type AdminApi, errorMessage, isAbort, UnauthorizedError } from "../api-
 import { TERMINAL_EVENTS } from "../constants";
 import { followAdminStream } from "../event-stream";
 import { formatTime } from "../format";
+import { isFiltered, type JobFilter } from "../job-filter";
 import { INITIAL_JOBS_STATE, jobsReducer } from "../jobs-state";
-import type { Route } from "../router";
-import type { LiveState, Overview, StatusFilter, StreamEvent } from "../types";
+import { type Route, useJobFilterInUrl } from "../router";
+import type { LiveState, Overview, StreamEvent, Tenant } from "../types";
 import { AdmissionCards } from "./admission-cards";
 import { CircuitCards } from "./circuit-cards";
+import { FilterBar } from "./filter-bar";
 import { JobDetail } from "./job-detail";
 import { JobsTable } from "./jobs-table";
 import { QuotaBanner } from "./quota-banner";
@@ -27,7 +29,9 @@ interface DashboardProps {
 }
 
 export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: DashboardProps) {
-  const [jobsState, dispatch] = useReducer(jobsReducer, INITIAL_JOBS_STATE);
+  const [urlFilter, setUrlFilter] = useJobFilterInUrl();
+  const [jobsState, dispatch] = useReducer(jobsReducer, { ...INITIAL_JOBS_STATE, filter: urlFilter });
+  const [tenants, setTenants] = useState<Tenant[]>([]);
   const [overview, setOverview] = useState<Overview | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [live, setLive] = useState<LiveState>("connecting");
@@ -59,15 +63,36 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
   }, [api, report]);
 
   const loadJobs = useCallback(
-    async (filter: StatusFilter) => {
+    async (filter: JobFilter) => {
       try {
-        dispatch({ type: "loaded", filter, jobs: (await api.jobs(filter)).data });
+        const page = await api.jobs(filter);
+        dispatch({ type: "loaded", filter, jobs: page.data, nextCursor: page.next_cursor });
       } catch (error) {
         report(error);
       }
     },
     [api, report],
   );
+
+  const loadOlder = useCallback(async () => {
+    const { filter, nextCursor } = jobsState;
+    if (nextCursor === null) return;
+    try {
+      const page = await api.jobs(filter, { cursor: nextCursor });
+      dispatch({ type: "older", filter, jobs: page.data, nextCursor: page.next_cursor });
+    } catch (error) {
+      report(error);
+    }
+  }, [api, report, jobsState]);
+
+  // The address bar holds the filter (links, reloads, back and forward).
+  useEffect(() => {
+    dispatch({ type: "filter", filter: urlFilter });
+  }, [urlFilter]);
+
+  useEffect(() => {
+    api.tenants().then((list) => setTenants(list), report);
+  }, [api, report]);
 
   const refetchJob = useCallback(
     async (id: string) => {
@@ -186,14 +211,16 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
             <CircuitCards circuits={overview.circuits ?? null} />
           </>
         )}
+        <FilterBar filter={urlFilter} tenants={tenants} onChange={setUrlFilter} />
         <div className={selectedId === null ? "workspace" : "workspace with-detail"}>
           <JobsTable
             jobs={jobsState.jobs}
             loaded={jobsState.loaded}
-            filter={jobsState.filter}
+            filtered={isFiltered(jobsState.filter)}
+            hasOlder={jobsState.nextCursor !== null}
             selectedId={selectedId}
             now={now}
-            onFilter={(filter) => dispatch({ type: "filter", filter })}
+            onOlder={() => void loadOlder()}
             onSelect={setSelectedId}
           />
           {selectedId !== null && (

@@ -1,7 +1,6 @@
 import type { KeyboardEvent } from "react";
-import { STATUSES } from "../constants";
 import { formatSeconds, formatTime, jobDurationSeconds } from "../format";
-import type { AdminJob, StatusFilter } from "../types";
+import type { AdminJob } from "../types";
 import { PriorityBadge } from "./priority-badge";
 import { ProgressBar } from "./progress-bar";
 import { StatusBadge } from "./status-badge";
@@ -9,14 +8,17 @@ import { StatusBadge } from "./status-badge";
 interface JobsTableProps {
   jobs: AdminJob[];
   loaded: boolean;
-  filter: StatusFilter;
+  /** Whether a filter narrows the list (the empty message says so). */
+  filtered: boolean;
+  /** Whether an older page exists. */
+  hasOlder: boolean;
   selectedId: string | null;
   now: number;
-  onFilter(filter: StatusFilter): void;
+  onOlder(): void;
   onSelect(id: string): void;
 }
 
-export function JobsTable({ jobs, loaded, filter, selectedId, now, onFilter, onSelect }: JobsTableProps) {
+export function JobsTable({ jobs, loaded, filtered, hasOlder, selectedId, now, onOlder, onSelect }: JobsTableProps) {
   const keySelect = (event: KeyboardEvent, id: string) => {
     if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
@@ -27,17 +29,9 @@ export function JobsTable({ jobs, loaded, filter, selectedId, now, onFilter, onS
     <section className="panel jobs" aria-labelledby="jobs-heading">
       <div className="panel-head">
         <h2 id="jobs-heading">Jobs</h2>
-        <label className="filter">
-          Status
-          <select data-testid="status-filter" value={filter} onChange={(e) => onFilter(e.target.value as StatusFilter)}>
-            <option value="all">all</option>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
+        <span className="muted small" data-testid="jobs-shown">
+          {loaded ? `${jobs.length} shown` : ""}
+        </span>
       </div>
       <div className="table-scroll">
         <table className="stack-table jobs-table">
@@ -113,7 +107,16 @@ export function JobsTable({ jobs, loaded, filter, selectedId, now, onFilter, onS
           </tbody>
         </table>
         {loaded && jobs.length === 0 && (
-          <p className="empty muted">No jobs{filter === "all" ? "" : ` ${filter}`} yet.</p>
+          <p className="empty muted" data-testid="jobs-empty">
+            {filtered ? "No job matches these filters." : "No jobs yet."}
+          </p>
+        )}
+        {loaded && hasOlder && (
+          <p className="more">
+            <button type="button" className="secondary" data-testid="jobs-older" onClick={onOlder}>
+              Older jobs
+            </button>
+          </p>
         )}
         {!loaded && <p className="empty muted">Loading jobs…</p>}
       </div>
