@@ -5,6 +5,7 @@ import { requireAdminToken, requireApiKey } from "./http/auth";
 import { requestContext } from "./http/context";
 import { errorHandler } from "./http/problem";
 import { adminRouter } from "./routes/admin";
+import { adminActionsRouter } from "./routes/admin-actions";
 import { adminDashboardRouter } from "./routes/admin-dashboard";
 import { dashboardRouter } from "./routes/dashboard";
 import { eventsRouter } from "./routes/events";
@@ -41,6 +42,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use("/admin/api", requireAdminToken(deps));
   app.use(adminRouter(deps));
   app.use(adminDashboardRouter(deps));
+  app.use(adminActionsRouter(deps));
   app.use((req, _res) => {
     throw new AppError("not_found", `No route for ${req.method} ${req.path}.`);
   });

@@ -84,6 +84,21 @@ export class AdminApi {
     return this.request("GET", path, undefined, signal);
   }
 
+  /** Cancels any tenant's queued or running job (recorded as the operator's). */
+  cancelJob(id: string): Promise<AdminJob> {
+    return this.request("POST", `/admin/api/jobs/${segment(id)}/cancel`);
+  }
+
+  /** Queues any tenant's failed or canceled job again (recorded as the operator's). */
+  retryJob(id: string): Promise<AdminJob> {
+    return this.request("POST", `/admin/api/jobs/${segment(id)}/retry`);
+  }
+
+  /** Sends a webhook delivery's event again (recorded as the operator's). */
+  redeliver(deliveryId: string): Promise<unknown> {
+    return this.request("POST", `/admin/api/webhook-deliveries/${segment(deliveryId)}/redeliver`);
+  }
+
   overview(signal?: AbortSignal): Promise<Overview> {
     return this.get("/admin/api/overview", signal);
   }

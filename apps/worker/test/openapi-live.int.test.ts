@@ -276,6 +276,30 @@ describe("the API's real answers match its OpenAPI document", () => {
     await expectAnswer(400, "get", "/admin/api/jobs/count", "/admin/api/jobs/count?status=bogus");
     await expectAnswer(200, "get", "/admin/api/jobs/{id}", `/admin/api/jobs/${jobId}`);
     await expectAnswer(404, "get", "/admin/api/jobs/{id}", "/admin/api/jobs/job_00000000000000000000000000");
+    // An operator's actions (stalledId ended canceled above).
+    const adminJob = `/admin/api/jobs/${stalledId}`;
+    await expectAnswer(202, "post", "/admin/api/jobs/{id}/retry", `${adminJob}/retry`);
+    await expectAnswer(409, "post", "/admin/api/jobs/{id}/retry", `${adminJob}/retry`);
+    await expectAnswer(200, "post", "/admin/api/jobs/{id}/cancel", `${adminJob}/cancel`);
+    await expectAnswer(409, "post", "/admin/api/jobs/{id}/cancel", `${adminJob}/cancel`);
+    await expectAnswer(
+      404,
+      "post",
+      "/admin/api/jobs/{id}/cancel",
+      "/admin/api/jobs/job_00000000000000000000000000/cancel",
+    );
+    await expectAnswer(
+      202,
+      "post",
+      "/admin/api/webhook-deliveries/{id}/redeliver",
+      `/admin/api/webhook-deliveries/${deliveryId}/redeliver`,
+    );
+    await expectAnswer(
+      404,
+      "post",
+      "/admin/api/webhook-deliveries/{id}/redeliver",
+      "/admin/api/webhook-deliveries/whd_nope/redeliver",
+    );
     const stream = await readSse(`${stack.apiUrl}/admin/api/stream`, {
       headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}` },
       onRetry: () => undefined,

@@ -1,5 +1,6 @@
 import { AppError, newId } from "@darkroom/domain";
 import type { DbClient, PrismaClient } from "./client";
+import { type Actor, appendEvent } from "./events";
 
 export type DeliveryRecord = Awaited<ReturnType<PrismaClient["webhookDelivery"]["findUniqueOrThrow"]>>;
 
@@ -157,9 +158,16 @@ export async function listDeliveries(db: DbClient, tenantId: string, jobId: stri
  * redelivery of the same event to the same URL is still pending, that one is returned instead of
  * adding another, so repeated clicks cannot pile up attempts of one event.
  */
-export async function redeliver(db: PrismaClient, tenantId: string, deliveryId: string): Promise<DeliveryRecord> {
+export async function redeliver(
+  db: PrismaClient,
+  tenantId: string | null,
+  deliveryId: string,
+  actor: Actor = "client",
+): Promise<DeliveryRecord> {
   return db.$transaction(async (tx) => {
-    const original = await tx.webhookDelivery.findFirst({ where: { id: deliveryId, tenantId } });
+    const original = await tx.webhookDelivery.findFirst({
+      where: { id: deliveryId, ...(tenantId === null ? {} : { tenantId }) },
+    });
     if (original === null) throw new AppError("not_found", `No webhook delivery ${deliveryId}.`);
     // Serializes redeliveries of one event, so that two at once cannot both see none pending.
     await tx.$executeRaw`SELECT 1 FROM "JobEvent" WHERE id = ${original.eventId} FOR UPDATE`;
@@ -172,12 +180,12 @@ export async function redeliver(db: PrismaClient, tenantId: string, deliveryId: 
       where: { eventId: original.eventId, url: original.url },
       orderBy: { attemptNumber: "desc" },
     });
-    return tx.webhookDelivery.create({
+    const created = await tx.webhookDelivery.create({
       data: {
         id: newId("whd"),
         eventId: original.eventId,
         jobId: original.jobId,
-        tenantId,
+        tenantId: original.tenantId,
         url: original.url,
         attemptNumber: (latest?.attemptNumber ?? original.attemptNumber) + 1,
         status: "pending",
@@ -185,6 +193,13 @@ export async function redeliver(db: PrismaClient, tenantId: string, deliveryId: 
         nextAttemptAt: new Date(),
       },
     });
+    await appendEvent(tx, {
+      jobId: original.jobId,
+      tenantId: original.tenantId,
+      type: "job.webhook_redelivered",
+      data: { delivery_id: created.id, event_id: original.eventId, actor },
+    });
+    return created;
   });
 }
 

@@ -11,7 +11,11 @@ export const JOB_EVENT_TYPES = [
   "job.succeeded",
   "job.failed",
   "job.canceled",
+  "job.webhook_redelivered",
 ] as const;
+
+/** Who asked for an action on a job: the tenant's API key (`client`) or an operator (`admin`). */
+export type Actor = "client" | "admin";
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
 export interface AppendEventInput {

@@ -62,6 +62,7 @@ export {
   storeEventBody,
 } from "./deliveries";
 export {
+  type Actor,
   type AppendEventInput,
   appendEvent,
   insertEventsCte,

@@ -33,6 +33,7 @@ export {
 } from "./errors.js";
 export { isTerminalEvent } from "./event-stream.js";
 export {
+  type Actor,
   type CreateJobOptions,
   type CreateJobResult,
   type DarkroomClientOptions,

@@ -33,7 +33,8 @@ export type DarkroomEventType =
   | "job.fallback"
   | "job.succeeded"
   | "job.failed"
-  | "job.canceled";
+  | "job.canceled"
+  | "job.webhook_redelivered";
 
 /** Event types after which a job's stream ends. */
 export const TERMINAL_EVENT_TYPES: readonly DarkroomEventType[] = ["job.succeeded", "job.failed", "job.canceled"];
@@ -41,7 +42,7 @@ export const TERMINAL_EVENT_TYPES: readonly DarkroomEventType[] = ["job.succeede
 /** `data` of each event type (the API's OpenAPI document has the same, as `Job…Data` schemas). */
 export interface DarkroomEventData {
   /** The job was created (or queued again by `retryJob`: `retry: true`). */
-  "job.queued": { status: "queued"; retry?: true | undefined };
+  "job.queued": { status: "queued"; retry?: true | undefined; actor?: Actor | undefined };
   /** An attempt started: `skipped` when the primary's circuit was open, `hedge` for a hedged fallback. */
   "job.started": { attempt: number; model: Model; skipped?: "circuit_open" | undefined; hedge?: true | undefined };
   /** The attempt's progress moved. */
@@ -63,8 +64,13 @@ export interface DarkroomEventData {
   /** The job failed for good. */
   "job.failed": { error: JobErrorView };
   /** The job was canceled from this status. */
-  "job.canceled": { previous_status: "queued" | "running" };
+  "job.canceled": { previous_status: "queued" | "running"; actor?: Actor | undefined };
+  /** A webhook delivery was asked again (`redeliver`); never itself a webhook. */
+  "job.webhook_redelivered": { delivery_id: string; event_id: string; actor: Actor };
 }
+
+/** Who asked for an action: the tenant's API key (`client`) or an operator in the console (`admin`). */
+export type Actor = "client" | "admin";
 
 /**
  * One entry of a job's event log, as SSE and the JSON list show it; `data` is typed by `type`

@@ -4,6 +4,9 @@ import { z } from "zod";
 import { instant, JOB_ID_EXAMPLE, JobErrorSchema, JobSchema } from "./job-schemas";
 
 const attempt = z.int().meta({ description: "The attempt's number" });
+const actor = z.enum(["client", "admin"]).meta({
+  description: "Who asked: `client` (the tenant's API key) or `admin` (an operator, in the console)",
+});
 
 /** `data` of each event type, as the database writes it (packages/db attempts.ts, jobs.ts, user-actions.ts). */
 export const EVENT_DATA = {
@@ -11,6 +14,7 @@ export const EVENT_DATA = {
     .strictObject({
       status: z.literal("queued").meta({ description: "Always `queued`" }),
       retry: z.literal(true).optional().meta({ description: "Present (true) when a user retry queued the job again" }),
+      actor: actor.optional().meta({ description: "On a retry: who asked for it" }),
     })
     .meta({ id: "JobQueuedData", description: "The job was created, or queued again by POST /retry" }),
   "job.started": z
@@ -78,8 +82,21 @@ export const EVENT_DATA = {
   "job.canceled": z
     .strictObject({
       previous_status: z.enum(["queued", "running"]).meta({ description: "The status the job was canceled from" }),
+      actor: actor
+        .optional()
+        .meta({ description: "Who canceled it (absent on events written before actors were recorded)" }),
     })
     .meta({ id: "JobCanceledData", description: "POST /cancel stopped the job" }),
+  "job.webhook_redelivered": z
+    .strictObject({
+      delivery_id: z.string().meta({ description: "The new delivery (whd_…), sent shortly", example: "whd_…" }),
+      event_id: z.string().meta({ description: "The event delivered again (evt_…)", example: "evt_…" }),
+      actor,
+    })
+    .meta({
+      id: "JobWebhookRedeliveredData",
+      description: "A webhook delivery was asked again (POST /redeliver); never itself a webhook",
+    }),
 } as const;
 
 export type JobEventTypeName = keyof typeof EVENT_DATA;

@@ -16,6 +16,7 @@ import {
   TenantSchema,
   TenantWithLimitsSchema,
   UsageSchema,
+  WebhookDeliverySchema,
 } from "./resource-schemas";
 
 const TenantParams = z.object({
@@ -232,6 +233,48 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
       },
     },
     problems: ["invalidQuery"],
+  });
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/jobs/{id}/cancel",
+    operationId: "cancelAnyJob",
+    summary: "Console: cancel any tenant's queued or running job",
+    description:
+      "As `POST /v1/jobs/{id}/cancel` (a running attempt's upstream call is aborted at once), for any tenant; `job.canceled` records `actor: admin`.",
+    request: { params: JobIdParams },
+    ok: { 200: { description: "The canceled job", content: json(AdminJobSchema) } },
+    problems: [...BODY_PROBLEMS, "badPath", "noAnyJob", "notCancelable"],
+  });
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/jobs/{id}/retry",
+    operationId: "retryAnyJob",
+    summary: "Console: run any tenant's failed or canceled job again",
+    description:
+      "As `POST /v1/jobs/{id}/retry` (a fresh attempt budget, taken from the tenant's quota and budget), for any tenant; `job.queued` records `retry: true, actor: admin`.",
+    request: { params: JobIdParams },
+    ok: { 202: { description: "Queued again", content: json(AdminJobSchema) } },
+    problems: [...BODY_PROBLEMS, "badPath", "noAnyJob", "notRetryable", "quota", "budget"],
+  });
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/webhook-deliveries/{id}/redeliver",
+    operationId: "redeliverAnyWebhook",
+    summary: "Console: send a delivery's event again, for any tenant",
+    description:
+      "As `POST /v1/webhook-deliveries/{id}/redeliver`, without the tenant's redelivery limit; `job.webhook_redelivered` records `actor: admin`.",
+    request: {
+      params: z.object({
+        id: z.string().meta({ description: "A delivery's id", example: "whd_01KBX7RZ0J3V9Q2M6T8W4YHN5C" }),
+      }),
+    },
+    ok: {
+      202: {
+        description: "The new attempt, or the pending one of an earlier redelivery of the event",
+        content: json(WebhookDeliverySchema),
+      },
+    },
+    problems: [...BODY_PROBLEMS, "badPath", "noAnyDelivery"],
   });
   registerAdmin(registry, {
     method: "get",

@@ -78,6 +78,7 @@ export const PROBLEMS = {
   noTenant: { status: 404, code: "not_found", when: "`not_found`: no such tenant" },
   noKey: { status: 404, code: "not_found", when: "`not_found`: no such API key" },
   noAnyJob: { status: 404, code: "not_found", when: "`not_found`: no such job" },
+  noAnyDelivery: { status: 404, code: "not_found", when: "`not_found`: no such webhook delivery" },
   notCancelable: {
     status: 409,
     code: "conflict",

@@ -35,15 +35,22 @@ export const AdminJobsQuerySchema = AdminJobFilterSchema.extend({
     .meta({ description: "The previous page's next_cursor" }),
 });
 
-/** What the dashboard reads, for every tenant at once (Bearer ADMIN_TOKEN). */
-export function adminDashboardRouter(deps: ApiDeps): Router {
-  const router = Router();
-  /** The list skips `live` (queue positions and estimates) to stay cheap; one job's detail has them. */
-  const view = (job: AdminJobRecord, live: LiveProgress | null = null) => ({
+/**
+ * A job as the console shows it: with its tenant and what the upstream said. The list skips `live`
+ * (queue positions and estimates) to stay cheap; one job's detail has them.
+ */
+export function presentForOperator(deps: ApiDeps) {
+  return (job: AdminJobRecord, live: LiveProgress | null = null) => ({
     ...presentJobForOperator(job, (id, index) => deps.signer.url(id, index), live),
     tenant_id: job.tenantId,
     tenant_name: job.tenant.name,
   });
+}
+
+/** What the dashboard reads, for every tenant at once (Bearer ADMIN_TOKEN). */
+export function adminDashboardRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const view = presentForOperator(deps);
 
   router.get("/admin/api/overview", async (_req, res) => {
     const { env } = deps.config;

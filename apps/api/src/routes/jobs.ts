@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import {
-  cancelJob,
   createJob,
   enforceUsageLimits,
   findJobByIdempotencyKey,
@@ -10,13 +9,12 @@ import {
   type LiveProgress,
   listJobs,
   presentJob,
-  retryJob,
 } from "@darkroom/db";
 import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
-import { publishCancel, publishJobEvents, workIdOf } from "@darkroom/queue";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { apiKeyOf, tenantOf, tenantShareOf } from "../http/context";
+import { jobActions } from "../http/job-actions";
 import { parsePreferWait, waitForTerminal } from "../http/job-watch";
 import { parseOrThrow } from "../http/validate";
 import { assertWebhookUrlAllowed } from "../http/webhook-url";
@@ -62,31 +60,9 @@ export function jobsRouter(deps: ApiDeps): Router {
   };
   const view = async (job: JobRecord, live?: LiveProgress) =>
     live === undefined ? (await views([job]))[0] : presentJob(job, (id, index) => deps.signer.url(id, index), live);
-  /**
-   * Queues the job's work in its tenant's intake; the workers admit it fairly. The job is already
-   * durable: if Redis cannot take it now, the reconciler queues it once Redis is back.
-   */
-  const enqueue = async (res: Response, job: JobRecord): Promise<LiveProgress | undefined> => {
-    try {
-      // The enqueue tells the job's place too: the answer needs no second call to Redis.
-      const place = await deps.intake.enqueuePlaced({
-        work: workIdOf(job.id, job.attemptBase),
-        tenantId: job.tenantId,
-        priority: job.priority,
-        createdAt: job.createdAt,
-        share: tenantShareOf(res),
-      });
-      return await deps.estimates.ofPlaced(job, place);
-    } catch (error) {
-      res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
-      return undefined;
-    }
-  };
+  const actions = jobActions(deps);
+  const enqueue = (res: Response, job: JobRecord) => actions.enqueue(res, job, tenantShareOf(res));
   const prices = deps.config.env.MODEL_PRICES;
-  const notify = (res: Response, jobId: string) =>
-    publishJobEvents(deps.redis, deps.config.env.QUEUE_PREFIX, jobId).catch((error: unknown) =>
-      res.locals.log.warn({ err: error, job_id: jobId }, "event signal not published (listeners poll)"),
-    );
 
   /**
    * Honours `Prefer: wait=N`: 200 with the terminal job, or 202 with the current one when the N
@@ -226,30 +202,12 @@ export function jobsRouter(deps: ApiDeps): Router {
   });
 
   router.post("/v1/jobs/:id/cancel", async (req, res) => {
-    if (!isId("job", req.params.id)) throw new AppError("not_found", `No job ${req.params.id}.`);
-    const { job, wasRunning } = await cancelJob(deps.db, tenantOf(res), req.params.id);
-    if (wasRunning) {
-      // The worker holding the job aborts its upstream call at once; its fenced writes would stop
-      // it anyway at the next progress write or lease renewal.
-      await publishCancel(deps.redis, deps.config.env.QUEUE_PREFIX, job.id).catch((error: unknown) =>
-        res.locals.log.warn({ err: error, job_id: job.id }, "cancel signal not published"),
-      );
-    }
-    // Best effort (admitted, it would only find the job canceled); never waits long on Redis.
-    await deps.intake.remove(workIdOf(job.id, job.attemptBase)).catch(() => undefined);
-    await notify(res, job.id);
+    const job = await actions.cancel(res, tenantOf(res), req.params.id, "client");
     res.json(await view(job));
   });
 
   router.post("/v1/jobs/:id/retry", async (req, res) => {
-    if (!isId("job", req.params.id)) throw new AppError("not_found", `No job ${req.params.id}.`);
-    // A retry grants a fresh attempt budget: it takes from the quota and budget like a new job.
-    const job = await retryJob(deps.db, tenantOf(res), req.params.id, (tx, current) =>
-      enforceUsageLimits(tx, { tenantId: current.tenantId, job: current, prices }),
-    );
-    // A new work id per user retry (workIdOf): the previous run may still be finishing.
-    const live = await enqueue(res, job);
-    await notify(res, job.id);
+    const { job, live } = await actions.retry(res, tenantOf(res), req.params.id, "client", tenantShareOf(res));
     res.status(202).json(await view(job, live));
   });
 

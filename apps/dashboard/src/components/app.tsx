@@ -9,6 +9,7 @@ const TOKEN_KEY = "darkroom.admin-token";
 
 const TITLES: Record<Route["view"], string> = {
   jobs: "Darkroom dashboard",
+  job: "Job · Darkroom",
   tenants: "Tenants · Darkroom",
   tenant: "Tenant · Darkroom",
 };
@@ -65,7 +66,7 @@ export function App() {
 
   if (api === null) return <SignIn error={error} busy={busy} onSubmit={(t) => void signIn(t)} />;
   const view = { api, navigate, onSignOut: signOut, onUnauthorized: rejected };
-  return route.view === "jobs" ? (
+  return route.view === "jobs" || route.view === "job" ? (
     <Dashboard key={api.token} route={route} {...view} />
   ) : (
     <TenantsView key={api.token} route={route} {...view} />

@@ -35,7 +35,12 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
   const [overview, setOverview] = useState<Overview | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [live, setLive] = useState<LiveState>("connecting");
-  const [selectedId, setSelectedId] = useState<string | null>(null);
+  // A job's page (/dashboard/jobs/{id}) is the list with that job's detail open beside it.
+  const selectedId = route.view === "job" ? route.jobId : null;
+  const setSelectedId = useCallback(
+    (id: string | null) => navigate(id === null ? { view: "jobs" } : { view: "job", jobId: id }),
+    [navigate],
+  );
   const [detailVersion, setDetailVersion] = useState(0);
   const [now, setNow] = useState(() => Date.now());
   const filterRef = useRef(jobsState.filter);

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { type AdminApi, UnauthorizedError } from "../api-client";
+import { type AdminApi, errorMessage, UnauthorizedError } from "../api-client";
 import { formatBytes, formatDateTime, formatMs, formatSeconds, formatTime, jobDurationSeconds } from "../format";
 import type { Route } from "../router";
 import type { AdminJob, JobDetail as JobDetailData, JobEventRecord } from "../types";
@@ -103,6 +103,26 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
   }, [queued]);
   const progress = liveJob?.status === "running" && job?.status === "running" ? liveJob.progress : job?.progress;
 
+  // An operator's action: its outcome is announced, and the panel reloads (the stream also says so).
+  const [acting, setActing] = useState(false);
+  const [outcome, setOutcome] = useState<string | null>(null);
+  const act = async (label: string, action: () => Promise<unknown>) => {
+    setActing(true);
+    setOutcome(null);
+    try {
+      await action();
+      setOutcome(`${label}: done.`);
+      setTick((t) => t + 1);
+    } catch (e) {
+      if (e instanceof UnauthorizedError) onUnauthorized(e);
+      else setOutcome(`${label}: ${errorMessage(e)}`);
+    } finally {
+      setActing(false);
+    }
+  };
+  const cancelable = job?.status === "queued" || job?.status === "running";
+  const retryable = job?.status === "failed" || job?.status === "canceled";
+
   return (
     <aside className="panel detail" data-testid="job-detail" aria-labelledby="detail-heading">
       <div className="panel-head">
@@ -118,6 +138,34 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
           {error}
         </p>
       )}
+      {job !== undefined && (cancelable || retryable) && (
+        <div className="detail-actions">
+          {cancelable && (
+            <button
+              type="button"
+              className="danger"
+              data-testid="detail-cancel"
+              disabled={acting}
+              onClick={() => void act("Cancel", () => api.cancelJob(jobId))}
+            >
+              Cancel job
+            </button>
+          )}
+          {retryable && (
+            <button
+              type="button"
+              data-testid="detail-retry"
+              disabled={acting}
+              onClick={() => void act("Retry", () => api.retryJob(jobId))}
+            >
+              Retry job
+            </button>
+          )}
+        </div>
+      )}
+      <p className="muted small" role="status" data-testid="detail-outcome">
+        {outcome}
+      </p>
       {job === undefined || loaded === null ? (
         error === null && <p className="muted">Loading…</p>
       ) : (
@@ -356,6 +404,15 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                     </time>
                     {d.error !== null && <div className="error-text small">{d.error}</div>}
                     <div className="muted small url">{d.url}</div>
+                    <button
+                      type="button"
+                      className="secondary small"
+                      data-testid={`redeliver-${d.id}`}
+                      disabled={acting}
+                      onClick={() => void act("Redeliver", () => api.redeliver(d.id))}
+                    >
+                      Redeliver
+                    </button>
                   </li>
                 ))}
               </ul>

@@ -15,10 +15,20 @@ export function TopBar({ route, navigate, onSignOut, children }: TopBarProps) {
     <header className="topbar">
       <h1>Darkroom</h1>
       <nav className="nav" aria-label="Views">
-        <RouteLink to={{ view: "jobs" }} navigate={navigate} current={route.view === "jobs"} testId="nav-jobs">
+        <RouteLink
+          to={{ view: "jobs" }}
+          navigate={navigate}
+          current={route.view === "jobs" || route.view === "job"}
+          testId="nav-jobs"
+        >
           Jobs
         </RouteLink>
-        <RouteLink to={{ view: "tenants" }} navigate={navigate} current={route.view !== "jobs"} testId="nav-tenants">
+        <RouteLink
+          to={{ view: "tenants" }}
+          navigate={navigate}
+          current={route.view === "tenants" || route.view === "tenant"}
+          testId="nav-tenants"
+        >
           Tenants
         </RouteLink>
       </nav>

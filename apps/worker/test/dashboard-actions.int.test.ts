@@ -1,0 +1,91 @@
+import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "./browser";
+import { client, uniquePrompt, upstreamCalls } from "./support";
+
+/**
+ * An operator acting on jobs from their pages in the console (Debian chromium, the whole system,
+ * the simulator as upstream): cancel a running job and see its upstream call end; retry a failed
+ * job and see it succeed; each recorded in the job's events with `actor: admin`.
+ */
+
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+let api: ReturnType<typeof client>;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ label: "console-act" });
+  api = client(stack, await stack.newApiKey("actions"));
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(`${message.text()} (${message.location().url})`);
+  });
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** Opens a job's own page (signing in on the way when needed). */
+async function openJobPage(id: string) {
+  await page.goto(`${stack.apiUrl}/dashboard/jobs/${id}`);
+  if ((await page.getByTestId("token-input").count()) > 0) {
+    await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
+    await page.getByTestId("sign-in").click();
+  }
+  await expect.poll(() => page.getByTestId("job-detail").count(), { timeout: 10_000 }).toBe(1);
+}
+
+/** The job's events as the console reads them. */
+async function eventsOf(id: string): Promise<{ type: string; data: Record<string, unknown> }[]> {
+  const res = await fetch(`${stack.apiUrl}/admin/api/jobs/${id}`, {
+    headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}` },
+  });
+  return ((await res.json()) as { events: { type: string; data: Record<string, unknown> }[] }).events;
+}
+
+describe("acting on a job from its page", () => {
+  it("cancels a running job: the upstream call ends at once, and the event names the operator", async () => {
+    const prompt = uniquePrompt("[[sim step_ms=500]]");
+    const job = await api.create({ prompt });
+    await api.waitFor(job.id, (j) => j.status === "running" && j.progress.percent > 0, 20_000);
+    await openJobPage(job.id);
+    expect(new URL(page.url()).pathname).toBe(`/dashboard/jobs/${job.id}`);
+    await page.getByTestId("detail-cancel").click();
+    await expect.poll(() => upstreamCalls(stack, prompt)[0]?.closedByClient, { timeout: 5_000 }).toBe(true);
+    await expect
+      .poll(() => page.getByTestId(`job-row-${job.id}`).getAttribute("data-status"), { timeout: 10_000 })
+      .toBe("canceled");
+    expect(await page.getByTestId("detail-outcome").textContent()).toBe("Cancel: done.");
+    expect((await api.get(job.id)).status).toBe("canceled");
+    const canceled = (await eventsOf(job.id)).find((e) => e.type === "job.canceled");
+    expect(canceled?.data).toEqual({ previous_status: "running", actor: "admin" });
+    // The whole run took one upstream call, ended by the cancel long before its ten steps.
+    expect(upstreamCalls(stack, prompt)).toHaveLength(1);
+  }, 60_000);
+
+  it("retries a failed job: it runs again and succeeds, and the event names the operator", async () => {
+    // The first call fails (500) with no attempt left; the rerun's call succeeds.
+    const prompt = uniquePrompt("[[sim script=http500]]");
+    const job = await api.create({ prompt, max_attempts: 1, fallback_model: null });
+    expect((await api.waitTerminal(job.id)).status).toBe("failed");
+    await openJobPage(job.id);
+    await expect.poll(() => page.getByTestId("detail-retry").count(), { timeout: 10_000 }).toBe(1);
+    await page.getByTestId("detail-retry").click();
+    await expect
+      .poll(() => page.getByTestId(`job-row-${job.id}`).getAttribute("data-status"), { timeout: 20_000 })
+      .toBe("succeeded");
+    expect((await api.get(job.id)).status).toBe("succeeded");
+    const retried = (await eventsOf(job.id)).find((e) => e.type === "job.queued" && e.data.retry === true);
+    expect(retried?.data).toEqual({ status: "queued", retry: true, actor: "admin" });
+    // A succeeded job offers neither action.
+    await expect.poll(() => page.getByTestId("detail-retry").count()).toBe(0);
+    expect(await page.getByTestId("detail-cancel").count()).toBe(0);
+    expect(pageErrors, pageErrors.join("\n")).toEqual([]);
+  }, 60_000);
+});
