@@ -1,8 +1,9 @@
 import type { FieldError } from "@darkroom/domain";
-import { type JobFilter, jobFilterQuery } from "./job-filter";
+import { type JobFilter, jobFilterBody, jobFilterQuery } from "./job-filter";
 import type {
   AdminJob,
   ApiKey,
+  BulkOperation,
   CreatedApiKey,
   CreatedTenant,
   JobDetail,
@@ -92,6 +93,19 @@ export class AdminApi {
   /** Queues any tenant's failed or canceled job again (recorded as the operator's). */
   retryJob(id: string): Promise<AdminJob> {
     return this.request("POST", `/admin/api/jobs/${segment(id)}/retry`);
+  }
+
+  /** Starts a bulk retry or cancel of every job matching `filter` (the count the operator confirmed). */
+  startBulk(action: "retry" | "cancel", filter: JobFilter, expectedCount: number): Promise<BulkOperation> {
+    return this.request("POST", "/admin/api/jobs/bulk", {
+      action,
+      filter: jobFilterBody(filter),
+      expected_count: expectedCount,
+    });
+  }
+
+  bulk(id: string, signal?: AbortSignal): Promise<BulkOperation> {
+    return this.get(`/admin/api/jobs/bulk/${segment(id)}`, signal);
   }
 
   /** Sends a webhook delivery's event again (recorded as the operator's). */

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY_FILTER, isFiltered, jobFilterQuery, matchesJobFilter, parseJobFilter } from "./job-filter";
+import {
+  EMPTY_FILTER,
+  isFiltered,
+  jobFilterBody,
+  jobFilterQuery,
+  matchesJobFilter,
+  parseJobFilter,
+} from "./job-filter";
 import type { AdminJob } from "./types";
 
 const job = (over: Partial<AdminJob> = {}): AdminJob =>
@@ -24,6 +31,11 @@ describe("the console's filter", () => {
     expect(filter).toEqual({ status: ["failed", "canceled"], q: "lighthouse", metadata: ["user=u_42"] });
     expect(jobFilterQuery(filter)).toBe("status=failed%2Ccanceled&q=lighthouse&metadata=user%3Du_42");
     expect(parseJobFilter(`?${jobFilterQuery(filter)}`)).toEqual(filter);
+    expect(jobFilterBody(parseJobFilter("?status=failed&fallback_used=true&metadata=a%3D1&metadata=b%3D2"))).toEqual({
+      status: ["failed"],
+      fallback_used: true,
+      metadata: ["a=1", "b=2"],
+    });
     expect(isFiltered(EMPTY_FILTER)).toBe(false);
     expect(isFiltered(filter)).toBe(true);
   });

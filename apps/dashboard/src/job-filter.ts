@@ -54,6 +54,16 @@ export function jobFilterQuery(filter: JobFilter): string {
   return params.toString();
 }
 
+/** The filter as a JSON body (a bulk action's `filter`): the same keys, lists as arrays, nothing empty. */
+export function jobFilterBody(filter: JobFilter): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (filter.status.length > 0) body.status = filter.status;
+  for (const key of SINGLE) if (filter[key] !== undefined && filter[key] !== "") body[key] = filter[key];
+  if (filter.fallback_used !== undefined) body.fallback_used = filter.fallback_used === "true";
+  if (filter.metadata.length > 0) body.metadata = filter.metadata;
+  return body;
+}
+
 export function isFiltered(filter: JobFilter): boolean {
   return jobFilterQuery(filter) !== "";
 }

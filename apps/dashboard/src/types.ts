@@ -90,3 +90,16 @@ export interface RotatedSecret {
   webhook_secret: string;
   previous_valid_until: string;
 }
+
+/** A bulk retry or cancel (`POST /admin/api/jobs/bulk`) and its progress. */
+export interface BulkOperation {
+  id: string;
+  action: "retry" | "cancel";
+  status: "running" | "succeeded" | "failed";
+  total: number;
+  processed: number;
+  succeeded: number;
+  skipped: number;
+  failed: number;
+  error: string | null;
+}

@@ -88,4 +88,61 @@ describe("acting on a job from its page", () => {
     expect(await page.getByTestId("detail-cancel").count()).toBe(0);
     expect(pageErrors, pageErrors.join("\n")).toEqual([]);
   }, 60_000);
+
+  it("bulk-retries the failed jobs of a filter after confirming their count; again, there is nothing left to do", async () => {
+    const word = `bulk${Math.random()
+      .toString(36)
+      .replace(/[^a-z]/g, "")
+      .slice(0, 8)}`;
+    // The first call of each fails (500) with no attempt left; a rerun's call succeeds.
+    const mine = await Promise.all(
+      [1, 2, 3].map((i) =>
+        api.create({
+          prompt: uniquePrompt(`${word} ${i} [[sim script=http500]]`),
+          max_attempts: 1,
+          fallback_model: null,
+        }),
+      ),
+    );
+    const others = await Promise.all(
+      [1, 2].map((i) =>
+        api.create({
+          prompt: uniquePrompt(`other ${i} [[sim script=http500]]`),
+          max_attempts: 1,
+          fallback_model: null,
+        }),
+      ),
+    );
+    for (const job of [...mine, ...others]) expect((await api.waitTerminal(job.id)).status).toBe("failed");
+
+    await page.goto(`${stack.apiUrl}/dashboard/?status=failed&q=${word}`);
+    if ((await page.getByTestId("token-input").count()) > 0) {
+      await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
+      await page.getByTestId("sign-in").click();
+    }
+    await expect.poll(() => page.locator("[data-testid^='job-row-']").count(), { timeout: 10_000 }).toBe(3);
+    await page.getByTestId("bulk-retry").click();
+    const dialog = page.getByTestId("bulk-dialog");
+    await expect.poll(() => dialog.getByTestId("bulk-count").getAttribute("data-value"), { timeout: 10_000 }).toBe("3");
+    await dialog.getByTestId("bulk-dialog-confirm").click();
+    await expect
+      .poll(() => page.getByTestId("bulk-progress").getAttribute("data-state"), { timeout: 15_000 })
+      .toBe("succeeded");
+    expect(await page.getByTestId("bulk-progress").textContent()).toMatch(
+      /3\/3 processed, 3 done, 0 skipped, 0 failed/,
+    );
+    for (const job of mine) expect((await api.waitTerminal(job.id, 20_000)).status).toBe("succeeded");
+    for (const job of others) expect((await api.get(job.id)).status).toBe("failed");
+
+    // Again: the filter matches nothing now, so there is nothing to confirm.
+    await page.getByTestId("bulk-retry").click();
+    await expect.poll(() => dialog.getByTestId("bulk-count").getAttribute("data-value"), { timeout: 10_000 }).toBe("0");
+    expect(await dialog.getByTestId("bulk-dialog-confirm").isDisabled()).toBe(true);
+    await dialog.getByTestId("bulk-dialog-cancel").click();
+    for (const job of mine) {
+      const retries = (await eventsOf(job.id)).filter((e) => e.type === "job.queued" && e.data.retry === true);
+      expect(retries.map((e) => e.data.actor)).toEqual(["admin"]);
+    }
+    expect(pageErrors, pageErrors.join("\n")).toEqual([]);
+  }, 90_000);
 });

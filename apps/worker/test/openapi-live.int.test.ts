@@ -276,6 +276,18 @@ describe("the API's real answers match its OpenAPI document", () => {
     await expectAnswer(400, "get", "/admin/api/jobs/count", "/admin/api/jobs/count?status=bogus");
     await expectAnswer(200, "get", "/admin/api/jobs/{id}", `/admin/api/jobs/${jobId}`);
     await expectAnswer(404, "get", "/admin/api/jobs/{id}", "/admin/api/jobs/job_00000000000000000000000000");
+    // Bulk: nothing matches this word, so it ends at once.
+    const bulk = await expectAnswer(202, "post", "/admin/api/jobs/bulk", "/admin/api/jobs/bulk", {
+      body: { action: "retry", filter: { q: "nothingmatchesthis", status: ["failed"] } },
+    });
+    await expectAnswer(200, "get", "/admin/api/jobs/bulk/{id}", `/admin/api/jobs/bulk/${String(bulk.id)}`);
+    await expectAnswer(404, "get", "/admin/api/jobs/bulk/{id}", "/admin/api/jobs/bulk/bulk_00000000000000000000000000");
+    await expectAnswer(400, "post", "/admin/api/jobs/bulk", "/admin/api/jobs/bulk", {
+      body: { action: "retry", filter: {} },
+    });
+    await expectAnswer(409, "post", "/admin/api/jobs/bulk", "/admin/api/jobs/bulk", {
+      body: { action: "retry", filter: {}, expected_count: 123456 },
+    });
     // An operator's actions (stalledId ended canceled above).
     const adminJob = `/admin/api/jobs/${stalledId}`;
     await expectAnswer(202, "post", "/admin/api/jobs/{id}/retry", `${adminJob}/retry`);

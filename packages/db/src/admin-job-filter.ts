@@ -104,15 +104,19 @@ export async function countAdminJobs(db: PrismaClient, filter: AdminJobFilter): 
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Ids of matching jobs in ascending order after `afterId`, at most `limit`, none above `upTo`: batches. */
+/**
+ * Ids of matching jobs in ascending order after `afterId`, at most `limit`, none above `upTo`
+ * (batches of a bulk action); `newestFirst` for the newest ones instead.
+ */
 export async function listAdminJobIds(
   db: PrismaClient,
   filter: AdminJobFilter,
-  page: { afterId?: string; upTo?: string; limit: number },
+  page: { afterId?: string; upTo?: string; limit: number; newestFirst?: boolean },
 ): Promise<string[]> {
   const after = page.afterId === undefined ? Prisma.sql`TRUE` : Prisma.sql`id > ${page.afterId}`;
   const upTo = page.upTo === undefined ? Prisma.sql`TRUE` : Prisma.sql`id <= ${page.upTo}`;
+  const order = page.newestFirst === true ? Prisma.sql`DESC` : Prisma.sql`ASC`;
   const rows = await db.$queryRaw<{ id: string }[]>`SELECT id FROM "Job"
-    WHERE ${adminJobConditions(filter)} AND ${after} AND ${upTo} ORDER BY id LIMIT ${page.limit}`;
+    WHERE ${adminJobConditions(filter)} AND ${after} AND ${upTo} ORDER BY id ${order} LIMIT ${page.limit}`;
   return rows.map((r) => r.id);
 }

@@ -31,7 +31,7 @@ export function ulid(now: number = Date.now()): string {
   return time + random;
 }
 
-export type IdPrefix = "job" | "ten" | "key" | "att" | "evt" | "whd" | "img" | "req";
+export type IdPrefix = "job" | "ten" | "key" | "att" | "evt" | "whd" | "img" | "req" | "bulk";
 
 /** A prefixed, sortable id such as `job_01J…`. */
 export function newId(prefix: IdPrefix, now?: number): string {

@@ -1,7 +1,7 @@
 import { type Actor, cancelJob, enforceUsageLimits, type JobRecord, type LiveProgress, retryJob } from "@darkroom/db";
 import { AppError, isId } from "@darkroom/domain";
+import type { Logger } from "@darkroom/logger";
 import { publishCancel, publishJobEvents, workIdOf } from "@darkroom/queue";
-import type { Response } from "express";
 import type { ApiDeps } from "../deps";
 
 /** A tenant's share of the workers (its weight and cap), as the intake needs it. */
@@ -17,7 +17,7 @@ export function jobActions(deps: ApiDeps) {
    * Queues the job's work in its tenant's intake; the workers admit it fairly. The job is already
    * durable: if Redis cannot take it now, the reconciler queues it once Redis is back.
    */
-  const enqueue = async (res: Response, job: JobRecord, share: TenantShare): Promise<LiveProgress | undefined> => {
+  const enqueue = async (log: Logger, job: JobRecord, share: TenantShare): Promise<LiveProgress | undefined> => {
     try {
       // The enqueue tells the job's place too: the answer needs no second call to Redis.
       const place = await deps.intake.enqueuePlaced({
@@ -29,13 +29,13 @@ export function jobActions(deps: ApiDeps) {
       });
       return await deps.estimates.ofPlaced(job, place);
     } catch (error) {
-      res.locals.log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
+      log.warn({ err: error, job_id: job.id }, "enqueue failed; job left for the reconciler");
       return undefined;
     }
   };
-  const notify = (res: Response, jobId: string) =>
+  const notify = (log: Logger, jobId: string) =>
     publishJobEvents(deps.redis, env.QUEUE_PREFIX, jobId).catch((error: unknown) =>
-      res.locals.log.warn({ err: error, job_id: jobId }, "event signal not published (listeners poll)"),
+      log.warn({ err: error, job_id: jobId }, "event signal not published (listeners poll)"),
     );
   const assertJobId = (id: string) => {
     if (!isId("job", id)) throw new AppError("not_found", `No job ${id}.`);
@@ -46,19 +46,19 @@ export function jobActions(deps: ApiDeps) {
     notify,
 
     /** Cancels a queued or running job; a running one's worker aborts its upstream call at once. */
-    async cancel(res: Response, tenantId: string | null, jobId: string, actor: Actor): Promise<JobRecord> {
+    async cancel(log: Logger, tenantId: string | null, jobId: string, actor: Actor): Promise<JobRecord> {
       assertJobId(jobId);
       const { job, wasRunning } = await cancelJob(deps.db, tenantId, jobId, actor);
       if (wasRunning) {
         // The worker holding the job aborts its upstream call at once; its fenced writes would stop
         // it anyway at the next progress write or lease renewal.
         await publishCancel(deps.redis, env.QUEUE_PREFIX, job.id).catch((error: unknown) =>
-          res.locals.log.warn({ err: error, job_id: job.id }, "cancel signal not published"),
+          log.warn({ err: error, job_id: job.id }, "cancel signal not published"),
         );
       }
       // Best effort (admitted, it would only find the job canceled); never waits long on Redis.
       await deps.intake.remove(workIdOf(job.id, job.attemptBase)).catch(() => undefined);
-      await notify(res, job.id);
+      await notify(log, job.id);
       return job;
     },
 
@@ -67,7 +67,7 @@ export function jobActions(deps: ApiDeps) {
      * tenant's quota and budget like a new job. `share`: the tenant's, or null to read it.
      */
     async retry(
-      res: Response,
+      log: Logger,
       tenantId: string | null,
       jobId: string,
       actor: Actor,
@@ -88,8 +88,8 @@ export function jobActions(deps: ApiDeps) {
           select: { weight: true, maxConcurrency: true },
         }));
       // A new work id per user retry (workIdOf): the previous run may still be finishing.
-      const live = await enqueue(res, job, tenantShare);
-      await notify(res, job.id);
+      const live = await enqueue(log, job, tenantShare);
+      await notify(log, job.id);
       return { job, live };
     },
   };

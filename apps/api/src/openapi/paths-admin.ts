@@ -3,6 +3,7 @@ import type { OpenAPIRegistry, RouteConfig } from "@asteasolutions/zod-to-openap
 import { UsageQuerySchema } from "@darkroom/domain";
 import { z } from "zod";
 import { AdminJobFilterSchema } from "../http/admin-job-filter";
+import { BulkRequestSchema } from "../http/bulk-operations";
 import { KeyAddSchema, KeyCreateSchema, TenantPatchSchema } from "../routes/admin";
 import { AdminJobsQuerySchema } from "../routes/admin-dashboard";
 import { jobPage } from "./job-schemas";
@@ -38,6 +39,25 @@ function registerAdmin(registry: OpenAPIRegistry, route: AdminRoute): void {
     responses: { ...ok, ...problemResponses([...ADMIN_PROBLEMS, ...problems]) },
   });
 }
+
+const count = (description: string) => z.int().meta({ description });
+const BulkOperationSchema = z
+  .strictObject({
+    id: z.string().meta({ description: "bulk_…", example: "bulk_01KBX7RZ0J3V9Q2M6T8W4YHN5C" }),
+    object: z.literal("bulk_operation").meta({ description: "Always `bulk_operation`" }),
+    action: z.enum(["retry", "cancel"]).meta({ description: "What it does to each job" }),
+    filter: z.record(z.string(), z.unknown()).meta({ description: "The filter as given" }),
+    status: z.enum(["running", "succeeded", "failed"]).meta({ description: "Where it stands" }),
+    total: count("Jobs matching when it started"),
+    processed: count("Jobs handled so far"),
+    succeeded: count("Jobs retried or canceled"),
+    skipped: count("Jobs whose state no longer allowed the action"),
+    failed: count("Jobs whose action failed for another reason (see the API's log)"),
+    error: z.string().nullable().meta({ description: "What ended a failed operation" }),
+    created_at: z.string().meta({ description: "When it started (ISO 8601)" }),
+    finished_at: z.string().nullable().meta({ description: "When it ended; null while running" }),
+  })
+  .meta({ id: "BulkOperation", description: "A bulk retry or cancel and its progress" });
 
 export function registerAdminPaths(registry: OpenAPIRegistry): void {
   registerAdmin(registry, {
@@ -275,6 +295,46 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
       },
     },
     problems: [...BODY_PROBLEMS, "badPath", "noAnyDelivery"],
+  });
+  registerAdmin(registry, {
+    method: "post",
+    path: "/admin/api/jobs/bulk",
+    operationId: "bulkJobs",
+    summary: "Console: retry or cancel every job matching a filter",
+    description:
+      "Runs server-side in batches of 100 (each job recorded with `actor: admin`); poll `GET /admin/api/jobs/bulk/{id}` for its progress. The targets are the jobs matching when it starts, each visited once: running it again, or a retried job failing again, never repeats an action; jobs no longer in a state the action applies to count as `skipped`. An `Idempotency-Key` answers the operation it started (200, `Idempotent-Replayed: true`). An empty filter needs `expected_count`; a count that changed since the confirmation answers 409. An operation whose API process stops is taken over by another within 30 s.",
+    request: {
+      headers: z.object({
+        "Idempotency-Key": z.string().optional().meta({ description: "1 to 255 visible ASCII characters" }),
+      }),
+      body: {
+        required: true,
+        content: json(BulkRequestSchema, {
+          action: "retry",
+          filter: { status: ["failed"], error_code: "upstream_timeout" },
+          expected_count: 42,
+        }),
+      },
+    },
+    ok: {
+      202: { description: "Started", content: json(BulkOperationSchema) },
+      200: { description: "The operation this Idempotency-Key started", content: json(BulkOperationSchema) },
+    },
+    problems: [...BODY_PROBLEMS, "invalidBody", "bulkCountChanged"],
+  });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/jobs/bulk/{id}",
+    operationId: "getBulkJobs",
+    summary: "Console: a bulk operation's progress",
+    description: "`processed` of `total` so far; `status` ends `succeeded` (or `failed`, with `error`).",
+    request: {
+      params: z.object({
+        id: z.string().meta({ description: "The operation's id", example: "bulk_01KBX7RZ0J3V9Q2M6T8W4YHN5C" }),
+      }),
+    },
+    ok: { 200: { description: "The operation", content: json(BulkOperationSchema) } },
+    problems: ["noBulk"],
   });
   registerAdmin(registry, {
     method: "get",

@@ -78,6 +78,12 @@ export const PROBLEMS = {
   noTenant: { status: 404, code: "not_found", when: "`not_found`: no such tenant" },
   noKey: { status: 404, code: "not_found", when: "`not_found`: no such API key" },
   noAnyJob: { status: 404, code: "not_found", when: "`not_found`: no such job" },
+  noBulk: { status: 404, code: "not_found", when: "`not_found`: no such bulk operation" },
+  bulkCountChanged: {
+    status: 409,
+    code: "conflict",
+    when: "`conflict`: the filter matches another number of jobs than `expected_count`; `detail` names both",
+  },
   noAnyDelivery: { status: 404, code: "not_found", when: "`not_found`: no such webhook delivery" },
   notCancelable: {
     status: 409,

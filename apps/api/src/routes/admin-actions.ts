@@ -2,7 +2,9 @@ import { findAnyJob, type JobRecord, presentDelivery, redeliver } from "@darkroo
 import { AppError, isId } from "@darkroom/domain";
 import { Router } from "express";
 import type { ApiDeps } from "../deps";
+import { BulkOperations, BulkRequestSchema, presentBulk } from "../http/bulk-operations";
 import { jobActions } from "../http/job-actions";
+import { parseOrThrow } from "../http/validate";
 import { presentForOperator } from "./admin-dashboard";
 
 /**
@@ -21,11 +23,11 @@ export function adminActionsRouter(deps: ApiDeps): Router {
   };
 
   router.post("/admin/api/jobs/:id/cancel", async (req, res) => {
-    res.json(await view(await actions.cancel(res, null, req.params.id, "admin")));
+    res.json(await view(await actions.cancel(res.locals.log, null, req.params.id, "admin")));
   });
 
   router.post("/admin/api/jobs/:id/retry", async (req, res) => {
-    const { job } = await actions.retry(res, null, req.params.id, "admin", null);
+    const { job } = await actions.retry(res.locals.log, null, req.params.id, "admin", null);
     res.status(202).json(await view(job));
   });
 
@@ -33,8 +35,32 @@ export function adminActionsRouter(deps: ApiDeps): Router {
     if (!isId("whd", req.params.id)) throw new AppError("not_found", `No webhook delivery ${req.params.id}.`);
     // An operator's redelivery is not counted against the tenant's redelivery limit.
     const delivery = await redeliver(deps.db, null, req.params.id, "admin");
-    await actions.notify(res, delivery.jobId);
+    await actions.notify(res.locals.log, delivery.jobId);
     res.status(202).json(presentDelivery(delivery));
+  });
+
+  // Bulk retries and cancels: run here in batches, resumed by any API process if this one stops.
+  const bulk = new BulkOperations(deps, deps.logger);
+  bulk.start();
+  deps.onClose.add(() => bulk.stop());
+
+  router.post("/admin/api/jobs/bulk", async (req, res) => {
+    const body = parseOrThrow(BulkRequestSchema, req.body, "body");
+    const key = req.get("idempotency-key");
+    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new AppError("validation_failed", "Idempotency-Key must be 1 to 255 visible ASCII characters.", {
+        errors: [{ path: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters" }],
+      });
+    }
+    const { op, created } = await bulk.create(body, key);
+    if (!created) res.setHeader("Idempotent-Replayed", "true");
+    res.status(created ? 202 : 200).json(presentBulk(op));
+  });
+
+  router.get("/admin/api/jobs/bulk/:id", async (req, res) => {
+    const op = isId("bulk", req.params.id) ? await bulk.get(req.params.id) : null;
+    if (op === null) throw new AppError("not_found", `No bulk operation ${req.params.id}.`);
+    res.json(presentBulk(op));
   });
 
   return router;

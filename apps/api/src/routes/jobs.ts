@@ -61,7 +61,7 @@ export function jobsRouter(deps: ApiDeps): Router {
   const view = async (job: JobRecord, live?: LiveProgress) =>
     live === undefined ? (await views([job]))[0] : presentJob(job, (id, index) => deps.signer.url(id, index), live);
   const actions = jobActions(deps);
-  const enqueue = (res: Response, job: JobRecord) => actions.enqueue(res, job, tenantShareOf(res));
+  const enqueue = (res: Response, job: JobRecord) => actions.enqueue(res.locals.log, job, tenantShareOf(res));
   const prices = deps.config.env.MODEL_PRICES;
 
   /**
@@ -202,12 +202,18 @@ export function jobsRouter(deps: ApiDeps): Router {
   });
 
   router.post("/v1/jobs/:id/cancel", async (req, res) => {
-    const job = await actions.cancel(res, tenantOf(res), req.params.id, "client");
+    const job = await actions.cancel(res.locals.log, tenantOf(res), req.params.id, "client");
     res.json(await view(job));
   });
 
   router.post("/v1/jobs/:id/retry", async (req, res) => {
-    const { job, live } = await actions.retry(res, tenantOf(res), req.params.id, "client", tenantShareOf(res));
+    const { job, live } = await actions.retry(
+      res.locals.log,
+      tenantOf(res),
+      req.params.id,
+      "client",
+      tenantShareOf(res),
+    );
     res.status(202).json(await view(job, live));
   });
 

@@ -4,6 +4,8 @@ interface ConfirmDialogProps {
   title: string;
   confirmLabel: string;
   busy: boolean;
+  /** False while there is nothing to confirm yet (or at all): only the confirm button is disabled. */
+  canConfirm?: boolean;
   error: string | null;
   testId: string;
   onConfirm(): void;
@@ -19,6 +21,7 @@ export function ConfirmDialog({
   title,
   confirmLabel,
   busy,
+  canConfirm = true,
   error,
   testId,
   onConfirm,
@@ -54,7 +57,13 @@ export function ConfirmDialog({
         <button type="button" className="ghost" onClick={onCancel} disabled={busy} data-testid={`${testId}-cancel`}>
           Cancel
         </button>
-        <button type="button" className="danger" onClick={onConfirm} disabled={busy} data-testid={`${testId}-confirm`}>
+        <button
+          type="button"
+          className="danger"
+          onClick={onConfirm}
+          disabled={busy || !canConfirm}
+          data-testid={`${testId}-confirm`}
+        >
           {busy ? "Working…" : confirmLabel}
         </button>
       </div>

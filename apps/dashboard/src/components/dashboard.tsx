@@ -9,6 +9,7 @@ import { INITIAL_JOBS_STATE, jobsReducer } from "../jobs-state";
 import { type Route, useJobFilterInUrl } from "../router";
 import type { LiveState, Overview, StreamEvent, Tenant } from "../types";
 import { AdmissionCards } from "./admission-cards";
+import { BulkActions } from "./bulk-actions";
 import { CircuitCards } from "./circuit-cards";
 import { FilterBar } from "./filter-bar";
 import { JobDetail } from "./job-detail";
@@ -217,6 +218,7 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
           </>
         )}
         <FilterBar filter={urlFilter} tenants={tenants} onChange={setUrlFilter} />
+        <BulkActions api={api} filter={urlFilter} onUnauthorized={onUnauthorized} />
         <div className={selectedId === null ? "workspace" : "workspace with-detail"}>
           <JobsTable
             jobs={jobsState.jobs}
