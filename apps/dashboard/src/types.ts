@@ -33,6 +33,11 @@ export interface DeliveryRecord {
   attempt: number;
   status: string;
   response_status: number | null;
+  /** What the receiver answered (the start of it). */
+  response_body: string | null;
+  /** A redelivery asked for by a client or an operator. */
+  manual: boolean;
+  duration_ms: number | null;
   error: string | null;
   url: string;
   created_at: string;

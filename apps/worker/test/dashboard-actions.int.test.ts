@@ -2,7 +2,7 @@ import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "./browser";
-import { client, uniquePrompt, upstreamCalls } from "./support";
+import { client, startWebhookReceiver, uniquePrompt, upstreamCalls } from "./support";
 
 /**
  * An operator acting on jobs from their pages in the console (Debian chromium, the whole system,
@@ -14,10 +14,12 @@ let stack: Stack;
 let browser: Browser;
 let page: Page;
 let api: ReturnType<typeof client>;
+let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  stack = await startStack({ label: "console-act" });
+  receiver = await startWebhookReceiver();
+  stack = await startStack({ label: "console-act", env: { ALLOW_PRIVATE_WEBHOOK_URLS: "true" } });
   api = client(stack, await stack.newApiKey("actions"));
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -29,6 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await stack?.stop();
+  await receiver?.close();
 });
 
 /** Opens a job's own page (signing in on the way when needed). */
@@ -72,9 +75,24 @@ describe("acting on a job from its page", () => {
   it("retries a failed job: it runs again and succeeds, and the event names the operator", async () => {
     // The first call fails (500) with no attempt left; the rerun's call succeeds.
     const prompt = uniquePrompt("[[sim script=http500]]");
-    const job = await api.create({ prompt, max_attempts: 1, fallback_model: null });
+    const job = await api.create({
+      prompt,
+      max_attempts: 1,
+      fallback_model: null,
+      webhook_url: `${receiver.url}/failed`,
+    });
     expect((await api.waitTerminal(job.id)).status).toBe("failed");
+    await receiver.waitFor("/failed");
     await openJobPage(job.id);
+    // Its webhook delivery shows what the receiver answered; a redelivery is asked and recorded.
+    const detail = page.getByTestId("job-detail");
+    await expect
+      .poll(() => detail.locator("[data-testid$='-response']").first().textContent(), { timeout: 10_000 })
+      .toBe("ok");
+    await detail.locator("[data-testid^='redeliver-']").first().click();
+    await expect.poll(() => page.getByTestId("detail-outcome").textContent()).toBe("Redeliver: done.");
+    await expect.poll(() => detail.locator(".flag", { hasText: "redelivery" }).count(), { timeout: 10_000 }).toBe(1);
+    expect((await eventsOf(job.id)).find((e) => e.type === "job.webhook_redelivered")?.data.actor).toBe("admin");
     await expect.poll(() => page.getByTestId("detail-retry").count(), { timeout: 10_000 }).toBe(1);
     await page.getByTestId("detail-retry").click();
     await expect

@@ -396,13 +396,20 @@ export function JobDetail({ api, jobId, version, liveJob, now, navigate, onClose
                 {loaded.deliveries.map((d) => (
                   <li key={d.id}>
                     <StatusBadge status={d.status} /> <span>attempt {d.attempt}</span>{" "}
+                    {d.manual && <span className="flag">redelivery</span>}{" "}
                     <span className="muted">
                       {d.response_status === null ? "no response" : `HTTP ${d.response_status}`}
+                      {d.duration_ms !== null && ` in ${formatMs(d.duration_ms)}`}
                     </span>{" "}
                     <time className="muted small" dateTime={d.created_at}>
                       {formatTime(d.created_at)}
                     </time>
                     {d.error !== null && <div className="error-text small">{d.error}</div>}
+                    {d.response_body !== null && d.response_body !== "" && (
+                      <pre className="upstream-detail" data-testid={`delivery-${d.id}-response`}>
+                        {d.response_body}
+                      </pre>
+                    )}
                     <div className="muted small url">{d.url}</div>
                     <button
                       type="button"
