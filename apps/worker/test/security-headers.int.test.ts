@@ -99,6 +99,8 @@ describe("security headers", () => {
       await expect
         .poll(() => page.getByTestId("live-indicator").getAttribute("data-state"), { timeout: 10_000 })
         .toBe("live");
+      // The charts (uPlot: a canvas, its own styles) are drawn under the same policy.
+      await expect.poll(() => page.getByTestId("trend-jobs").locator("canvas").count()).toBe(1);
       await page.goto(`${stack.apiUrl}/dashboard/tenants`);
       await expect.poll(() => page.getByRole("heading").count()).toBeGreaterThan(0);
     });
