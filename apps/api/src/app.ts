@@ -4,9 +4,11 @@ import type { ApiDeps } from "./deps";
 import { requireAdminToken, requireApiKey } from "./http/auth";
 import { requestContext } from "./http/context";
 import { errorHandler } from "./http/problem";
+import { noStore, securityHeaders } from "./http/security-headers";
 import { adminRouter } from "./routes/admin";
 import { adminActionsRouter } from "./routes/admin-actions";
 import { adminDashboardRouter } from "./routes/admin-dashboard";
+import { adminTrendsRouter } from "./routes/admin-trends";
 import { dashboardRouter } from "./routes/dashboard";
 import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
@@ -26,6 +28,7 @@ export function createApp(deps: ApiDeps): Express {
   app.set("trust proxy", deps.config.env.TRUST_PROXY);
   app.set("query parser", "simple");
   app.use(requestContext(deps.logger));
+  app.use(securityHeaders());
   app.use(deps.metrics.middleware());
   app.use(express.json({ limit: "1mb", strict: false, type: ["application/json", "application/*+json"] }));
   // The API first: a job request walks no admin, dashboard or static layer on its way.
@@ -38,11 +41,13 @@ export function createApp(deps: ApiDeps): Express {
   app.use(webhooksRouter(deps));
   app.use(healthRouter(deps));
   app.use(referenceRouter(deps));
-  app.use(dashboardRouter());
+  app.use(dashboardRouter(deps.config.publicBaseUrl));
+  app.use("/admin", noStore);
   app.use("/admin/api", requireAdminToken(deps));
   app.use(adminRouter(deps));
   app.use(adminDashboardRouter(deps));
   app.use(adminActionsRouter(deps));
+  app.use(adminTrendsRouter(deps));
   app.use((req, _res) => {
     throw new AppError("not_found", `No route for ${req.method} ${req.path}.`);
   });

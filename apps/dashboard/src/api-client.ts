@@ -12,6 +12,8 @@ import type {
   RotatedSecret,
   Tenant,
   TenantPatch,
+  Trends,
+  TrendWindow,
   Usage,
 } from "./types";
 
@@ -115,6 +117,11 @@ export class AdminApi {
 
   overview(signal?: AbortSignal): Promise<Overview> {
     return this.get("/admin/api/overview", signal);
+  }
+
+  /** The overview's time series over the last hour or day. */
+  trends(window: TrendWindow, signal?: AbortSignal): Promise<Trends> {
+    return this.get(`/admin/api/trends?window=${window}`, signal);
   }
 
   /** A page of jobs matching `filter`, newest first, older than `cursor`. */

@@ -247,6 +247,9 @@ describe("the API's real answers match its OpenAPI document", () => {
     await expectAnswer(415, "post", "/admin/api/keys", "/admin/api/keys", { raw: "name=x" });
     await expectAnswer(401, "post", "/admin/api/keys", "/admin/api/keys", { key: "wrong", body: { name: "x" } });
     await expectAnswer(200, "get", "/admin/api/tenants", "/admin/api/tenants");
+    await expectAnswer(200, "get", "/admin/api/trends", "/admin/api/trends?window=1h");
+    await expectAnswer(200, "get", "/admin/api/trends", "/admin/api/trends?window=24h");
+    await expectAnswer(400, "get", "/admin/api/trends", "/admin/api/trends?window=7d");
     const t = `/admin/api/tenants/${tenantId}`;
     await expectAnswer(200, "get", "/admin/api/tenants/{id}", t);
     await expectAnswer(404, "get", "/admin/api/tenants/{id}", "/admin/api/tenants/ten_nope");

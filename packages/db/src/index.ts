@@ -135,6 +135,17 @@ export {
   updateTenantSettings,
 } from "./tenants";
 export {
+  readTrends,
+  TREND_WINDOWS,
+  type TrendRange,
+  type Trends,
+  type TrendWindow,
+  trendCreatedSql,
+  trendDeliveriesSql,
+  trendFinishedSql,
+  trendRange,
+} from "./trends";
+export {
   type EnforceLimitsInput,
   enforceUsageLimits,
   type LimitedJob,

@@ -6,6 +6,7 @@ import { AdminJobFilterSchema } from "../http/admin-job-filter";
 import { BulkRequestSchema } from "../http/bulk-operations";
 import { KeyAddSchema, KeyCreateSchema, TenantPatchSchema } from "../routes/admin";
 import { AdminJobsQuerySchema } from "../routes/admin-dashboard";
+import { AdminTrendsQuerySchema } from "../routes/admin-trends";
 import { jobPage } from "./job-schemas";
 import { JobIdParams, json } from "./paths-v1";
 import { ADMIN_PROBLEMS, BODY_PROBLEMS, type ProblemName, problemResponses } from "./problems";
@@ -249,6 +250,47 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
           z
             .object({ count: z.number().int().meta({ description: "Jobs matching the filter", example: 42 }) })
             .meta({ id: "AdminJobCount", description: "How many jobs match" }),
+        ),
+      },
+    },
+    problems: ["invalidQuery"],
+  });
+  const counts = (description: string) => z.array(z.number().int()).meta({ description });
+  const seconds = z
+    .array(z.number().nullable())
+    .meta({ description: "Seconds from creation to success, per bucket (null: none)" });
+  registerAdmin(registry, {
+    method: "get",
+    path: "/admin/api/trends",
+    operationId: "readTrends",
+    summary: "Dashboard: the overview's charts, per bucket over the last hour or day",
+    description:
+      "Every series has one value per bucket, oldest first, starting at `from`; the last bucket is still filling. Jobs ended (succeeded, failed, canceled) count in the bucket they ended in; deliveries in the bucket they were sent in. Each statement reads the window's rows through an index.",
+    request: { query: AdminTrendsQuerySchema },
+    ok: {
+      200: {
+        description: "The series",
+        content: json(
+          z
+            .object({
+              window: z.enum(["1h", "24h"]).meta({ description: "The window asked for" }),
+              from: z.iso.datetime().meta({ description: "Start of the first bucket" }),
+              bucket_seconds: z.number().int().meta({ description: "Width of a bucket", example: 60 }),
+              buckets: z.number().int().meta({ description: "Values in every series", example: 60 }),
+              created: counts("Jobs created"),
+              succeeded: counts("Jobs that succeeded"),
+              failed: counts("Jobs that failed"),
+              canceled: counts("Jobs canceled"),
+              fallback_used: counts("Of the jobs that succeeded, how many through the fallback model"),
+              duration_by_model: z
+                .record(z.string(), z.object({ p50: seconds, p95: seconds }))
+                .meta({ description: "Per model that produced the result" }),
+              errors_by_code: z.record(z.string(), counts("Failed jobs")).meta({ description: "Per error code" }),
+              deliveries_succeeded: counts("Webhook deliveries that succeeded"),
+              deliveries_failed: counts("Webhook deliveries that failed for good"),
+              generated_at: z.iso.datetime().meta({ description: "When this was read" }),
+            })
+            .meta({ id: "AdminTrends", description: "The overview's time series" }),
         ),
       },
     },

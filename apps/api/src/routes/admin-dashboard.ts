@@ -143,7 +143,7 @@ export function adminDashboardRouter(deps: ApiDeps): Router {
     const resumeAfter = lastEventId !== undefined && /^\d{1,18}$/.test(lastEventId) ? BigInt(lastEventId) : null;
     res.status(200);
     res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
-    res.setHeader("Cache-Control", "no-cache, no-transform");
+    res.setHeader("Cache-Control", "no-store, no-transform");
     res.setHeader("X-Accel-Buffering", "no");
     res.flushHeaders();
     // The `id:` of each message is the high-water mark sent so far (never lower), so a reconnect's

@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { AppError } from "@darkroom/domain";
 import express, { Router } from "express";
+import { dashboardCsp } from "../http/security-headers";
 
 /** Walks up from this module (sources or dist/) to the built dashboard, if there is one. */
 function findDashboardDist(): string | null {
@@ -16,11 +17,12 @@ function findDashboardDist(): string | null {
   }
 }
 
-/** Serves the built single-page dashboard at /dashboard (its data comes from /admin/api, with the admin token). */
-export function dashboardRouter(): Router {
+/** Serves the built single-page dashboard at /dashboard (its data comes from /admin/api, with the admin token), under its strict CSP. */
+export function dashboardRouter(publicBaseUrl: string): Router {
   // strict: otherwise Express 5 matches "/dashboard/" to the "/dashboard" redirect (a loop).
   const router = Router({ strict: true });
   const dist = findDashboardDist();
+  router.use("/dashboard", dashboardCsp(publicBaseUrl));
   router.get("/dashboard", (_req, res) => res.redirect(302, "/dashboard/"));
   if (dist === null) {
     router.use("/dashboard/", () => {

@@ -17,6 +17,7 @@ import { JobsTable } from "./jobs-table";
 import { QuotaBanner } from "./quota-banner";
 import { SummaryCards } from "./summary-cards";
 import { TopBar } from "./top-bar";
+import { TrendCharts } from "./trend-charts";
 
 const OVERVIEW_INTERVAL_MS = 5000;
 const OVERVIEW_THROTTLE_MS = 2000;
@@ -217,6 +218,7 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
             <CircuitCards circuits={overview.circuits ?? null} />
           </>
         )}
+        <TrendCharts api={api} onError={report} />
         <FilterBar filter={urlFilter} tenants={tenants} onChange={setUrlFilter} />
         <BulkActions api={api} filter={urlFilter} onUnauthorized={onUnauthorized} />
         <div className={selectedId === null ? "workspace" : "workspace with-detail"}>

@@ -11,6 +11,7 @@ export function ProgressBar({ percent, stage, status }: ProgressBarProps) {
       <div
         className={`progress-track progress-${status}`}
         role="progressbar"
+        aria-label="Progress"
         aria-valuemin={0}
         aria-valuemax={100}
         aria-valuenow={clamped}

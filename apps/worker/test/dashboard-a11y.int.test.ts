@@ -1,0 +1,173 @@
+import { createRequire } from "node:module";
+import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium, sidewaysOverflow } from "./browser";
+import { client, uniquePrompt } from "./support";
+
+/**
+ * Every dashboard view at 1280 and 390 px: nothing scrolls sideways, axe-core finds no serious or
+ * critical violation, and no page or console error. To check a new view, add it to VIEWS.
+ */
+
+const AXE_SOURCE: string = createRequire(import.meta.url)("axe-core").source;
+
+let stack: Stack;
+let browser: Browser;
+let tenantId: string;
+let jobId: string;
+
+interface View {
+  name: string;
+  /** Opens the view on a page that is signed in (or not, for the sign-in view). */
+  open(page: Page): Promise<void>;
+}
+
+const signIn = async (page: Page) => {
+  await page.goto(`${stack.apiUrl}/dashboard/`);
+  await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
+  await page.getByTestId("sign-in").click();
+  await expect.poll(() => page.getByTestId("live-indicator").count(), { timeout: 10_000 }).toBe(1);
+};
+
+const VIEWS: View[] = [
+  {
+    name: "sign-in",
+    open: async (page) => {
+      await page.goto(`${stack.apiUrl}/dashboard/`);
+      await page.getByTestId("token-input").waitFor();
+    },
+  },
+  {
+    name: "jobs",
+    open: async (page) => {
+      await signIn(page);
+      await expect.poll(() => page.getByTestId("trend-jobs").locator("canvas").count()).toBe(1);
+    },
+  },
+  {
+    name: "tenants",
+    open: async (page) => {
+      await signIn(page);
+      await page.goto(`${stack.apiUrl}/dashboard/tenants`);
+      await page.getByTestId(`tenant-link-${tenantId}`).waitFor();
+    },
+  },
+  {
+    name: "tenant detail",
+    open: async (page) => {
+      await signIn(page);
+      await page.goto(`${stack.apiUrl}/dashboard/tenants/${tenantId}`);
+      await page.getByRole("heading", { name: "Acme" }).first().waitFor();
+    },
+  },
+  {
+    name: "search results",
+    open: async (page) => {
+      await signIn(page);
+      await page.goto(`${stack.apiUrl}/dashboard/?q=lighthouse&status=succeeded`);
+      await page.getByTestId(`job-row-${jobId}`).waitFor();
+    },
+  },
+  {
+    name: "job page",
+    open: async (page) => {
+      await signIn(page);
+      await page.goto(`${stack.apiUrl}/dashboard/jobs/${jobId}`);
+      await page.getByTestId("detail-image-0").waitFor();
+    },
+  },
+  {
+    name: "bulk dialog",
+    open: async (page) => {
+      await signIn(page);
+      await page.goto(`${stack.apiUrl}/dashboard/?q=lighthouse`);
+      await page.getByTestId("bulk-retry").click();
+      await expect.poll(() => page.getByTestId("bulk-count").getAttribute("data-value")).toBe("0");
+    },
+  },
+];
+
+beforeAll(async () => {
+  stack = await startStack({ label: "dasha11y" });
+  const api = client(stack, await stack.newApiKey("Acme"));
+  const res = await fetch(`${stack.apiUrl}/admin/api/tenants`, {
+    headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}` },
+  });
+  const tenants = (await res.json()) as { data: { id: string; name: string }[] };
+  tenantId = tenants.data.find((t) => t.name === "Acme")?.id ?? "";
+  jobId = (await api.create({ prompt: uniquePrompt("a lighthouse") })).id;
+  await api.waitTerminal(jobId);
+  browser = await launchChromium();
+}, 90_000);
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** axe-core's serious and critical violations on the page, one line each. */
+async function axeViolations(page: Page): Promise<string[]> {
+  // Evaluated through the debugging protocol: an inline <script> (addScriptTag) is what the
+  // dashboard's CSP rightly refuses.
+  await page.evaluate(AXE_SOURCE);
+  const violations = (await page.evaluate(`axe.run(document).then((r) => r.violations.map((v) => ({
+    id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 3) })))`)) as {
+    id: string;
+    impact: string | null;
+    nodes: string[];
+  }[];
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.join(", ")}`);
+}
+
+describe("dashboard views: width, accessibility, errors", () => {
+  for (const width of [1280, 390]) {
+    for (const view of VIEWS) {
+      it(`${view.name} at ${width} px`, { timeout: 60_000 }, async () => {
+        const page = await browser.newPage({ viewport: { width, height: 900 } });
+        const problems: string[] = [];
+        page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+        page.on("console", (message) => {
+          if (message.type() === "error") problems.push(`console: ${message.text()}`);
+        });
+        await view.open(page);
+        expect(await sidewaysOverflow(page), "sideways scroll").toBeLessThanOrEqual(0);
+        expect(await axeViolations(page)).toEqual([]);
+        expect(problems).toEqual([]);
+        await page.close();
+      });
+    }
+  }
+});
+
+describe("dashboard by keyboard", () => {
+  /** Presses Tab until the focused element has the test id; fails after `limit` presses. */
+  const tabTo = async (page: Page, testId: string, limit = 40) => {
+    for (let i = 0; i < limit; i++) {
+      await page.keyboard.press("Tab");
+      if ((await page.evaluate("document.activeElement?.getAttribute('data-testid')")) === testId) return;
+    }
+    throw new Error(`Tab never reached ${testId}`);
+  };
+  const focusOutline = (page: Page) =>
+    page.evaluate("getComputedStyle(document.activeElement).outlineStyle") as Promise<string>;
+
+  it("signs in and reaches the chart window switch with Tab, the focus visible", { timeout: 60_000 }, async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await page.goto(`${stack.apiUrl}/dashboard/`);
+    await tabTo(page, "token-input");
+    await page.keyboard.type(STACK_ADMIN_TOKEN);
+    await tabTo(page, "sign-in");
+    expect(await focusOutline(page)).not.toBe("none");
+    await page.keyboard.press("Enter");
+    await page.getByTestId("live-indicator").waitFor();
+    await tabTo(page, "trend-window-1h");
+    expect(await focusOutline(page)).not.toBe("none");
+    await page.keyboard.press("ArrowRight");
+    await expect
+      .poll(() => page.getByTestId("trends").locator("[data-window]").getAttribute("data-window"))
+      .toBe("24h");
+    await page.close();
+  });
+});
