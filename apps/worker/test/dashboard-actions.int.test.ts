@@ -81,8 +81,8 @@ describe("acting on a job from its page", () => {
       fallback_model: null,
       webhook_url: `${receiver.url}/failed`,
     });
-    expect((await api.waitTerminal(job.id)).status).toBe("failed");
-    await receiver.waitFor("/failed");
+    expect((await api.waitTerminal(job.id, 60_000)).status).toBe("failed");
+    await receiver.waitFor("/failed", 60_000);
     await openJobPage(job.id);
     // Its webhook delivery shows what the receiver answered; a redelivery is asked and recorded.
     const detail = page.getByTestId("job-detail");
@@ -105,7 +105,7 @@ describe("acting on a job from its page", () => {
     await expect.poll(() => page.getByTestId("detail-retry").count()).toBe(0);
     expect(await page.getByTestId("detail-cancel").count()).toBe(0);
     expect(pageErrors, pageErrors.join("\n")).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it("bulk-retries the failed jobs of a filter after confirming their count; again, there is nothing left to do", async () => {
     const word = `bulk${Math.random()
@@ -131,7 +131,7 @@ describe("acting on a job from its page", () => {
         }),
       ),
     );
-    for (const job of [...mine, ...others]) expect((await api.waitTerminal(job.id)).status).toBe("failed");
+    for (const job of [...mine, ...others]) expect((await api.waitTerminal(job.id, 60_000)).status).toBe("failed");
 
     await page.goto(`${stack.apiUrl}/dashboard/?status=failed&q=${word}`);
     if ((await page.getByTestId("token-input").count()) > 0) {
@@ -162,5 +162,5 @@ describe("acting on a job from its page", () => {
       expect(retries.map((e) => e.data.actor)).toEqual(["admin"]);
     }
     expect(pageErrors, pageErrors.join("\n")).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 });
