@@ -7,6 +7,7 @@ import { ConfirmDialog } from "./confirm-dialog";
 type Action = "retry" | "cancel";
 const VERB: Record<Action, string> = { retry: "Retry", cancel: "Cancel" };
 const POLL_MS = 500;
+const jobs = (n: number) => `${n} ${n === 1 ? "job" : "jobs"}`;
 
 interface BulkActionsProps {
   api: AdminApi;
@@ -91,7 +92,7 @@ export function BulkActions({ api, filter, onUnauthorized }: BulkActionsProps) {
       {asking !== null && (
         <ConfirmDialog
           title={`${VERB[asking.action]} matching jobs`}
-          confirmLabel={asking.count === null ? "Counting…" : `${VERB[asking.action]} ${asking.count} jobs`}
+          confirmLabel={asking.count === null ? "Counting…" : `${VERB[asking.action]} ${jobs(asking.count)}`}
           busy={busy}
           canConfirm={asking.count !== null && asking.count > 0}
           error={error}
@@ -104,7 +105,7 @@ export function BulkActions({ api, filter, onUnauthorized }: BulkActionsProps) {
               ? "Counting the jobs this filter matches…"
               : asking.count === 0
                 ? "No job matches this filter."
-                : `${asking.count} jobs match the current filter. Each is ${asking.action === "retry" ? "queued again (failed or canceled ones)" : "stopped (queued or running ones)"}, recorded as done by an operator.`}
+                : `${jobs(asking.count)} ${asking.count === 1 ? "matches" : "match"} the current filter. Each is ${asking.action === "retry" ? "queued again (failed or canceled ones)" : "stopped (queued or running ones)"}, recorded as done by an operator.`}
           </p>
         </ConfirmDialog>
       )}
