@@ -8,6 +8,7 @@ import { noStore, securityHeaders } from "./http/security-headers";
 import { adminRouter } from "./routes/admin";
 import { adminActionsRouter } from "./routes/admin-actions";
 import { adminDashboardRouter } from "./routes/admin-dashboard";
+import { adminQueuesRouter } from "./routes/admin-queues";
 import { adminTrendsRouter } from "./routes/admin-trends";
 import { dashboardRouter } from "./routes/dashboard";
 import { eventsRouter } from "./routes/events";
@@ -48,6 +49,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(adminDashboardRouter(deps));
   app.use(adminActionsRouter(deps));
   app.use(adminTrendsRouter(deps));
+  app.use(adminQueuesRouter(deps));
   app.use((req, _res) => {
     throw new AppError("not_found", `No route for ${req.method} ${req.path}.`);
   });

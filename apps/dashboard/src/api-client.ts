@@ -115,6 +115,18 @@ export class AdminApi {
     return this.request("POST", `/admin/api/webhook-deliveries/${segment(deliveryId)}/redeliver`);
   }
 
+  /**
+   * Opens (`open`) or ends the browser's session for Bull Board at /admin/queues: an HttpOnly
+   * cookie limited to that path, derived from the token (a page cannot send the token itself).
+   */
+  async queuesSession(open: boolean): Promise<void> {
+    const res = await fetch(`${this.baseUrl}/admin/api/session`, {
+      method: open ? "POST" : "DELETE",
+      headers: this.authHeaders(),
+    });
+    if (!res.ok) throw await failure(res);
+  }
+
   overview(signal?: AbortSignal): Promise<Overview> {
     return this.get("/admin/api/overview", signal);
   }

@@ -279,6 +279,9 @@ describe("the API's real answers match its OpenAPI document", () => {
     await expectAnswer(400, "get", "/admin/api/jobs/count", "/admin/api/jobs/count?status=bogus");
     await expectAnswer(200, "get", "/admin/api/jobs/{id}", `/admin/api/jobs/${jobId}`);
     await expectAnswer(404, "get", "/admin/api/jobs/{id}", "/admin/api/jobs/job_00000000000000000000000000");
+    await expectAnswer(204, "post", "/admin/api/session", "/admin/api/session");
+    await expectAnswer(204, "delete", "/admin/api/session", "/admin/api/session");
+    await expectAnswer(401, "post", "/admin/api/session", "/admin/api/session", { key: null });
     // Bulk: nothing matches this word, so it ends at once.
     const bulk = await expectAnswer(202, "post", "/admin/api/jobs/bulk", "/admin/api/jobs/bulk", {
       body: { action: "retry", filter: { q: "nothingmatchesthis", status: ["failed"] } },

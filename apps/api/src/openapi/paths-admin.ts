@@ -378,6 +378,21 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
     ok: { 200: { description: "The operation", content: json(BulkOperationSchema) } },
     problems: ["noBulk"],
   });
+  for (const method of ["post", "delete"] as const) {
+    registerAdmin(registry, {
+      method,
+      path: "/admin/api/session",
+      operationId: method === "post" ? "openQueuesSession" : "endQueuesSession",
+      summary:
+        method === "post" ? "Console: open a browser session for Bull Board" : "Console: end the Bull Board session",
+      description:
+        method === "post"
+          ? "Sets the `darkroom_queues` cookie (HttpOnly, SameSite=Strict, Path=/admin/queues, 12 h; Secure over https), an HMAC of the admin token and never the token itself, so that a browser can open Bull Board at /admin/queues (a page cannot send an Authorization header). The dashboard calls it when it signs in."
+          : "Clears the `darkroom_queues` cookie. The dashboard calls it when it signs out.",
+      ok: { 204: { description: method === "post" ? "The cookie is set" : "The cookie is cleared" } },
+      problems: [],
+    });
+  }
   registerAdmin(registry, {
     method: "get",
     path: "/admin/api/jobs/{id}",

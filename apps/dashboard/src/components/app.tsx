@@ -34,10 +34,16 @@ export function App() {
     document.title = TITLES[route.view];
   }, [route.view]);
 
+  // Signed in (or a reload of a signed-in tab): Bull Board's session for the "Queues" link.
+  useEffect(() => {
+    api?.queuesSession(true).catch(() => undefined);
+  }, [api]);
+
   const signOut = useCallback(() => {
+    api?.queuesSession(false).catch(() => undefined);
     window.sessionStorage.removeItem(TOKEN_KEY);
     setToken(null);
-  }, []);
+  }, [api]);
 
   const rejected = useCallback((e: UnauthorizedError) => {
     window.sessionStorage.removeItem(TOKEN_KEY);

@@ -31,6 +31,9 @@ export function TopBar({ route, navigate, onSignOut, children }: TopBarProps) {
         >
           Tenants
         </RouteLink>
+        <a href="/admin/queues" data-testid="nav-queues">
+          Queues
+        </a>
       </nav>
       {children}
       <button type="button" className="ghost sign-out" onClick={onSignOut} data-testid="sign-out">

@@ -1,0 +1,86 @@
+import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "./browser";
+import { client, uniquePrompt } from "./support";
+
+/**
+ * Bull Board at /admin/queues behind the admin token: refused without it, reached with a Bearer
+ * header or with the session the dashboard's sign-in opens; in chromium it shows Darkroom's
+ * queues with nothing loaded from elsewhere and no CSP violation.
+ */
+
+let stack: Stack;
+let browser: Browser;
+
+beforeAll(async () => {
+  stack = await startStack({ label: "bullboard" });
+  browser = await launchChromium();
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe("Bull Board", () => {
+  it("is refused without the admin token, and served with it or with the dashboard's session", async () => {
+    const page = (headers: Record<string, string> = {}) =>
+      fetch(`${stack.apiUrl}/admin/queues/`, { headers, redirect: "manual" });
+    expect((await page()).status).toBe(401);
+    expect((await page({ authorization: "Bearer wrong" })).status).toBe(401);
+    expect((await page({ cookie: "darkroom_queues=forged" })).status).toBe(401);
+    const withToken = await page({ authorization: `Bearer ${STACK_ADMIN_TOKEN}` });
+    expect(withToken.status).toBe(200);
+    expect(withToken.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(withToken.headers.get("cache-control")).toBe("no-store");
+    expect(await withToken.text()).not.toContain("fonts.googleapis.com");
+
+    // The session needs the token, and is a cookie for /admin/queues only, without the token in it.
+    expect((await fetch(`${stack.apiUrl}/admin/api/session`, { method: "POST" })).status).toBe(401);
+    const session = await fetch(`${stack.apiUrl}/admin/api/session`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}` },
+    });
+    expect(session.status).toBe(204);
+    const cookie = session.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^darkroom_queues=[\w-]+; Path=\/admin\/queues; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    expect(cookie).not.toContain(STACK_ADMIN_TOKEN);
+    expect((await page({ cookie: cookie.split(";")[0] ?? "" })).status).toBe(200);
+  });
+
+  it("opens from the dashboard's Queues link and shows the generation queue with its jobs", {
+    timeout: 60_000,
+  }, async () => {
+    const api = client(stack, await stack.newApiKey("queues"));
+    await api.waitTerminal((await api.create({ prompt: uniquePrompt("a lighthouse") })).id);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const problems: string[] = [];
+    const elsewhere: string[] = [];
+    page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console: ${message.text()}`);
+    });
+    page.on("request", (request) => {
+      if (!request.url().startsWith(stack.apiUrl) && !request.url().startsWith("data:")) elsewhere.push(request.url());
+    });
+    await page.goto(`${stack.apiUrl}/dashboard/`);
+    await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
+    await page.getByTestId("sign-in").click();
+    await page.getByTestId("live-indicator").waitFor();
+    await page.getByTestId("nav-queues").click();
+    await page.waitForURL(/\/admin\/queues/);
+    for (const queue of ["generation", "webhooks", "maintenance"]) {
+      await expect.poll(() => page.getByText(queue).count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    }
+    expect(elsewhere).toEqual([]);
+    expect(problems, problems.join("\n")).toEqual([]);
+    // Signing out ends the session: the page is refused again.
+    await page.goto(`${stack.apiUrl}/dashboard/`);
+    await page.getByTestId("sign-out").click();
+    await page.getByTestId("token-input").waitFor();
+    await expect
+      .poll(async () => (await page.request.get(`${stack.apiUrl}/admin/queues/`)).status(), { timeout: 5_000 })
+      .toBe(401);
+    await page.close();
+  });
+});
