@@ -151,8 +151,15 @@ describe("the event hub", () => {
       },
     });
     await midStream;
+    // The first progress the client saw may be the live one, sent before its commit: wait until a
+    // durable progress is committed and the feed (on its signal, or its poll) has read past it, so
+    // that the late client's resume point is behind the feed and it must read its own gap.
+    const log = await until(
+      () => eventLog(created.id),
+      (seqs) => seqs.length >= 4,
+    );
+    await new Promise((r) => setTimeout(r, 2 * POLL_MS));
     const before = await hubMetrics(hubApi);
-    const log = await eventLog(created.id);
     const resumeAt = log[1] ?? 0;
     const late = await readSse(url, { headers: { ...auth(), "last-event-id": String(resumeAt) }, timeoutMs: 30_000 });
     const whole = await eventLog(created.id);
