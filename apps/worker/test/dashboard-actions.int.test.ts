@@ -104,7 +104,10 @@ describe("acting on a job from its page", () => {
     // A succeeded job offers neither action.
     // (The panel reloads its job after the table's row changed: it may show "running" a moment longer.)
     await expect
-      .poll(async () => (await page.getByTestId("detail-retry").count()) + (await page.getByTestId("detail-cancel").count()))
+      .poll(
+        async () =>
+          (await page.getByTestId("detail-retry").count()) + (await page.getByTestId("detail-cancel").count()),
+      )
       .toBe(0);
     expect(pageErrors, pageErrors.join("\n")).toEqual([]);
   }, 120_000);
