@@ -38,10 +38,9 @@ const TIMED = ["apps/worker/test/fair-wait.int.test.ts"];
 const SHARED = {
   // The SDK's package.json names its build (dist, what it publishes); tests read its sources.
   alias: { "@darkroom/sdk": fileURLToPath(new URL("./packages/sdk/src/index.ts", import.meta.url)) },
-  // A hung test fails in 60 s. Whole-system tests take up to ~20 s on an idle 2-core machine and
-  // about twice that when CI's machine is slower (a run took 720 s where an idle one takes 380 s):
-  // 30 s failed a test that was only slow. Tests that legitimately run longer (chaos, deadlines,
-  // fuzz) say so with their own timeout.
+  // A hung test fails in 60 s: whole-system tests take up to ~20 s on an idle 2-core machine and
+  // about twice that on a slower CI machine, where 30 s failed a test that was only slow. Tests that
+  // legitimately run longer (chaos, deadlines, fuzz) say so with their own timeout.
   testTimeout: 60_000,
   hookTimeout: 60_000,
   pool: "forks",
