@@ -63,6 +63,11 @@ describe("Bull Board", () => {
     page.on("request", (request) => {
       if (!request.url().startsWith(stack.apiUrl) && !request.url().startsWith("data:")) elsewhere.push(request.url());
     });
+    // The session's answer comes late, as on a loaded machine: the link clicked at once still opens.
+    await page.route("**/admin/api/session", async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await route.continue();
+    });
     await page.goto(`${stack.apiUrl}/dashboard/`);
     await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
     await page.getByTestId("sign-in").click();
@@ -74,6 +79,7 @@ describe("Bull Board", () => {
     }
     expect(elsewhere).toEqual([]);
     expect(problems, problems.join("\n")).toEqual([]);
+    await page.unroute("**/admin/api/session");
     // Signing out ends the session: the page is refused again.
     await page.goto(`${stack.apiUrl}/dashboard/`);
     await page.getByTestId("sign-out").click();

@@ -34,10 +34,11 @@ export function App() {
     document.title = TITLES[route.view];
   }, [route.view]);
 
-  // Signed in (or a reload of a signed-in tab): Bull Board's session for the "Queues" link.
+  // A reload of a signed-in tab renews Bull Board's session for the "Queues" link (signing in opens it).
+  // biome-ignore lint/correctness/useExhaustiveDependencies: once, for the token the tab was opened with.
   useEffect(() => {
     api?.queuesSession(true).catch(() => undefined);
-  }, [api]);
+  }, []);
 
   const signOut = useCallback(() => {
     api?.queuesSession(false).catch(() => undefined);
@@ -56,7 +57,10 @@ export function App() {
     setError(null);
     try {
       // Checks the token before keeping it, so a typo is reported here and not as a broken dashboard.
-      await new AdminApi(candidate).overview();
+      const candidateApi = new AdminApi(candidate);
+      await candidateApi.overview();
+      // Bull Board's session is open before the "Queues" link shows: a click at once finds it.
+      await candidateApi.queuesSession(true).catch(() => undefined);
       window.sessionStorage.setItem(TOKEN_KEY, candidate);
       setToken(candidate);
     } catch (e) {
