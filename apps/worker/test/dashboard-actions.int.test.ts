@@ -54,7 +54,9 @@ async function eventsOf(id: string): Promise<{ type: string; data: Record<string
 
 describe("acting on a job from its page", () => {
   it("cancels a running job: the upstream call ends at once, and the event names the operator", async () => {
-    const prompt = uniquePrompt("[[sim step_ms=500]]");
+    // Steps of 1 s: the call still streams when the page is open and the button is clicked,
+    // however long the page takes to open on a loaded machine (5 s of stream were seen to end first).
+    const prompt = uniquePrompt("[[sim step_ms=1000]]");
     const job = await api.create({ prompt });
     await api.waitFor(job.id, (j) => j.status === "running" && j.progress.percent > 0, 20_000);
     await openJobPage(job.id);
