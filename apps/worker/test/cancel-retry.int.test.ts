@@ -32,9 +32,11 @@ afterAll(async () => {
 const ABORTED = "attempt ended after the job moved on";
 
 /** Files stored for a job, temporary ones included (a canceled job must have none). */
+/** The job's files in the storage folder (temp files too): its images are named `<job id>-…`. */
 async function storedFiles(jobId: string): Promise<string[]> {
   try {
-    return await readdir(path.join(stack.env.STORAGE_DIR ?? "", jobId), { recursive: true });
+    const all = await readdir(stack.env.STORAGE_DIR ?? "", { recursive: true });
+    return all.filter((file) => path.basename(file).startsWith(`${jobId}-`));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
