@@ -1,4 +1,4 @@
-import type { PrismaClient } from "./client";
+import { type PrismaClient, queryRows } from "./client";
 import { insertRowEventsCte, planEvents } from "./events";
 import { Prisma } from "./generated/prisma/client";
 
@@ -113,14 +113,16 @@ export async function claimJobs(
       : Prisma.sql`SELECT j.id, NOT j."fallbackUsed" AND j."fallbackModel" IS NOT NULL AND j."fallbackModel" <> j.model
           AND j.model = ANY(${[...open]}::text[]) AS skip, v.evt, v.whd
         FROM "Job" j JOIN ${v} ON j.id = v.id ORDER BY j.id FOR NO KEY UPDATE OF j`;
-  const rows = await db.$queryRaw<
+  const rows = await queryRows<
     (Omit<ClaimedJob, "attempts"> & {
       attempt: number;
       attemptModel: string;
       skipped: boolean;
       attempts: ClaimedAttempt[];
     })[]
-  >`
+  >(
+    db,
+    Prisma.sql`
     WITH p AS (${skipSql}),
     c AS (
       UPDATE "Job" SET status = 'running'::"JobStatus", attempt = attempt + 1,
@@ -160,7 +162,8 @@ export async function claimJobs(
         'errorClass', CASE WHEN EXISTS (SELECT 1 FROM i WHERE i."jobId" = x."jobId" AND i.number = x.number)
           THEN 'interrupted' ELSE x."errorClass" END)
         ORDER BY x.number) FROM "JobAttempt" x WHERE x."jobId" = c.id), '[]'::json) AS attempts
-    FROM c`;
+    FROM c`,
+  );
   const claims = new Map<string, Claim>();
   for (const row of rows) {
     const { attemptModel, attempt, attempts, skipped, ...job } = row;
@@ -238,7 +241,9 @@ export async function completeJobs(db: PrismaClient, inputs: readonly CompleteIn
     })),
   );
   const images = ordered.flatMap((input) => input.images.map((image) => ({ jobId: input.jobId, ...image })));
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await queryRows<{ id: string }[]>(
+    db,
+    Prisma.sql`
     WITH v AS (
       SELECT * FROM unnest(${ordered.map((i) => i.jobId)}::text[], ${ordered.map((i) => i.attempt)}::int[],
         ${ordered.map((i) => i.fence ?? i.attempt)}::int[], ${ordered.map((i) => i.model)}::text[],
@@ -290,6 +295,7 @@ export async function completeJobs(db: PrismaClient, inputs: readonly CompleteIn
         "errorMessage" = ${HEDGE_LOST_MESSAGE}
       FROM u WHERE t."jobId" = u.id AND t.number <> u.attempt AND t.status = 'running'),
     ${insertRowEventsCte("u", "job.succeeded")}
-    SELECT id FROM u`;
+    SELECT id FROM u`,
+  );
   return new Set(rows.map((r) => r.id));
 }

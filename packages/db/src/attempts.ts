@@ -1,6 +1,6 @@
 import type { JobErrorCode, ProgressStage } from "@darkroom/domain";
 import type { AttemptFacts } from "./attempt-batches";
-import type { PrismaClient } from "./client";
+import { type PrismaClient, queryRows } from "./client";
 import { insertEventsCte, insertRowEventsCte, planEvents } from "./events";
 import { Prisma } from "./generated/prisma/client";
 
@@ -30,7 +30,9 @@ export async function writeProgressBatch(db: PrismaClient, inputs: ProgressInput
   if (inputs.length === 0) return new Set();
   const ordered = [...inputs].sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
   const events = planEvents(ordered.map(() => ({ type: "job.progress" as const, data: {} })));
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await queryRows<{ id: string }[]>(
+    db,
+    Prisma.sql`
     WITH v AS (
       SELECT * FROM unnest(${ordered.map((p) => p.jobId)}::text[], ${ordered.map((p) => p.attempt)}::int[],
         ${ordered.map((p) => p.fence ?? p.attempt)}::int[],
@@ -43,7 +45,8 @@ export async function writeProgressBatch(db: PrismaClient, inputs: ProgressInput
       RETURNING j.id, j."tenantId", j."webhookUrl", j."webhookEvents", v.evt, v.whd,
         jsonb_build_object('attempt', v.attempt, 'percent', v.percent, 'stage', v.stage) AS data),
     ${insertRowEventsCte("u", "job.progress")}
-    SELECT id FROM u`;
+    SELECT id FROM u`,
+  );
   return new Set(rows.map((r) => r.id));
 }
 
@@ -57,11 +60,14 @@ export async function renewLeases(
   leaseMs: number,
 ): Promise<Set<string>> {
   if (leases.length === 0) return new Set();
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await queryRows<{ id: string }[]>(
+    db,
+    Prisma.sql`
     UPDATE "Job" j SET "leaseExpiresAt" = now() + make_interval(secs => ${leaseMs / 1000})
     FROM unnest(${leases.map((l) => l.jobId)}::text[], ${leases.map((l) => l.attempt)}::int[]) AS v(id, attempt)
     WHERE j.id = v.id AND j.attempt = v.attempt AND j.status = 'running'::"JobStatus"
-    RETURNING j.id`;
+    RETURNING j.id`,
+  );
   return new Set(rows.map((r) => r.id));
 }
 

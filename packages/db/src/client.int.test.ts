@@ -1,6 +1,7 @@
 import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPrismaClient, type PrismaClient, StatementNames } from "./client";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createPrismaClient, type PrismaClient, queryRows, StatementNames } from "./client";
+import { Prisma } from "./generated/prisma/client";
 
 /**
  * The process's client prepares the statements that recur (parsed and planned once per
@@ -67,5 +68,43 @@ describe("createPrismaClient", () => {
     expect(await tenants("ten_b")).toEqual([{ id: "ten_b", n: 0n }]);
     expect(await tenants("ten_c")).toEqual([{ id: "ten_c", n: 0n }]);
     expect((await prepared()).filter((s) => s.includes('FROM "Tenant" WHERE id ='))).toHaveLength(1);
+  });
+
+  it("sends queryRows on the pool outside a transaction, through Prisma inside one, with the same rows", async () => {
+    const query = (id: string) => Prisma.sql`
+      SELECT ${id}::text AS id, 3::int AS n, true AS ok, '2026-12-05T10:00:00.123Z'::timestamptz AS at,
+        ARRAY['a', ${id}]::text[] AS tags, json_build_object('k', ${[1, 2]}::int[]) AS data,
+        unnest(${["x", null]}::text[]) AS maybe`;
+    const expected = [
+      {
+        id: "ten_q",
+        n: 3,
+        ok: true,
+        at: new Date("2026-12-05T10:00:00.123Z"),
+        tags: ["a", "ten_q"],
+        data: { k: [1, 2] },
+        maybe: "x",
+      },
+      {
+        id: "ten_q",
+        n: 3,
+        ok: true,
+        at: new Date("2026-12-05T10:00:00.123Z"),
+        tags: ["a", "ten_q"],
+        data: { k: [1, 2] },
+        maybe: null,
+      },
+    ];
+    const viaPrisma = vi.spyOn(db, "$queryRaw");
+    try {
+      // Outside a transaction: Prisma's $queryRaw is not called.
+      expect(await queryRows(db, query("ten_q"))).toEqual(expected);
+      expect(viaPrisma).not.toHaveBeenCalled();
+      // Inside one, the statement must run on the transaction's connection: Prisma's.
+      const inside = await db.$transaction((tx) => queryRows(tx, query("ten_q")));
+      expect(inside).toEqual(expected);
+    } finally {
+      viaPrisma.mockRestore();
+    }
   });
 });

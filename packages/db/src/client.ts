@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { PrismaClient } from "./generated/prisma/client";
+import { type Prisma, PrismaClient } from "./generated/prisma/client";
 
 export type { Prisma } from "./generated/prisma/client";
 export { PrismaClient } from "./generated/prisma/client";
@@ -112,4 +112,20 @@ export function createPrismaClient(options: CreateDbOptions): PrismaClient {
  */
 export function poolOf(db: DbClient): PgAccess | null {
   return pools.get(db) ?? null;
+}
+
+/**
+ * The rows of a raw statement, sent on the client's own pg pool (named as a prepared statement once
+ * it recurs) when it has one: a statement the worker sends for a batch of jobs, many times a second,
+ * skips Prisma's work per call (its query interpreter and result mapping, about 8 % of a draining
+ * worker's CPU). Inside a transaction, or on any other client, it goes through `$queryRaw`. Only for
+ * statements whose columns pg and Prisma give alike: text, int4, bool, timestamptz, text[] and json
+ * (not numeric or int8, which pg gives as strings).
+ */
+export async function queryRows<Rows extends unknown[]>(db: DbClient, query: Prisma.Sql): Promise<Rows> {
+  const direct = poolOf(db);
+  if (direct === null) return db.$queryRaw<Rows>(query);
+  const text = query.text;
+  const result = await direct.pool.query({ name: direct.statements.nameOf(text), text, values: query.values });
+  return result.rows as Rows;
 }
