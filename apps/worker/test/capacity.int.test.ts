@@ -1,4 +1,7 @@
+import { createHash } from "node:crypto";
 import { type Stack, startStack } from "@darkroom/testing";
+import { moveToActive } from "bullmq/dist/esm/scripts/moveToActive-11.js";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, uniquePrompt, upstreamCalls } from "./support";
@@ -129,4 +132,55 @@ describe("a backlog on two workers at WORKER_CONCURRENCY=1000 with a small pool"
     );
     expect(outcomes).toEqual([{ status: "succeeded", error: null, n: ids.length }]);
   }, 180_000);
+});
+
+describe("a backlog drained by one worker", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ label: "handoff", workers: 0, simulatorStepMs: 1, env: { WORKER_CONCURRENCY: "10" } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("hands each freed slot its next job through BullMQ's completion, not a fetch of its own", async () => {
+    const api = client(stack, await stack.newApiKey());
+    const jobs = 100;
+    const ids: string[] = [];
+    for (let i = 0; i < jobs / 20; i++) {
+      const batch = await Promise.all(Array.from({ length: 20 }, () => api.create({ prompt: uniquePrompt("") })));
+      ids.push(...batch.map((j) => j.id));
+    }
+    // BullMQ's moveToActive script, by its SHA-1 (what EVALSHA names), on this stack's queue.
+    const sha = createHash("sha1").update(moveToActive.content).digest("hex");
+    const wait = `${stack.env.QUEUE_PREFIX}:generation:wait`;
+    const watcher = new Redis(stack.redis.url);
+    const monitor = await watcher.monitor();
+    let fetches = 0;
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === "evalsha" && args[1] === sha && args[3] === wait) fetches += 1;
+    });
+    try {
+      await stack.addWorker();
+      await until(
+        "the backlog drained",
+        async () => {
+          const [row] = await query<{ n: number }>(
+            stack,
+            `SELECT count(*)::int AS n FROM "Job" WHERE id = ANY($1) AND status = 'succeeded'`,
+            [ids],
+          );
+          return row?.n === jobs;
+        },
+        60_000,
+      );
+    } finally {
+      monitor.disconnect();
+      watcher.disconnect();
+    }
+    // The first 10 jobs are fetched (10 slots); after them, each job's completion script returns
+    // the job admitted into its slot. Without the wait for admission, every job was a fetch (100).
+    expect(fetches).toBeGreaterThanOrEqual(1);
+    expect(fetches).toBeLessThanOrEqual(jobs / 4);
+  });
 });

@@ -36,6 +36,8 @@ export class Admitter {
   private again = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
+  /** Callers of `nudge` since the last round began: answered when the next round ends. */
+  private waiting: (() => void)[] = [];
 
   constructor(private readonly options: AdmitterOptions) {
     this.batch = options.batch ?? 100;
@@ -54,25 +56,36 @@ export class Admitter {
     } catch (err) {
       this.options.logger.warn({ err: (err as Error).message }, "admission heartbeat failed");
     }
-    this.nudge();
+    void this.nudge();
   }
 
-  /** Runs an admission round now, or right after the one in progress. */
-  nudge(): void {
-    if (this.closed) return;
+  /**
+   * Runs an admission round now, or right after the one in progress. Resolves when a round that
+   * began after the call has ended (its work added to BullMQ, or the round failed); never rejects.
+   * A worker whose job just freed a slot waits for it before handing the job back to BullMQ: the
+   * work admitted into that slot is then already waiting, and BullMQ's completion script takes it
+   * as the worker's next job, instead of a blocking wait and a `moveToActive` script per job.
+   */
+  nudge(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const ended = new Promise<void>((resolve) => this.waiting.push(resolve));
     if (this.running) {
       this.again = true;
-      return;
+      return ended;
     }
     this.running = true;
     this.idle = this.loop();
+    return ended;
   }
 
   private async loop(): Promise<void> {
     const { intake, queue, logger } = this.options;
+    let round: (() => void)[] = [];
     try {
       do {
         this.again = false;
+        round = this.waiting;
+        this.waiting = [];
         const { admitted, nextDueAt } = await intake.admit(this.batch);
         if (admitted.length > 0) {
           if (this.options.killAfterAdmit === true) process.kill(process.pid, "SIGKILL");
@@ -91,12 +104,16 @@ export class Admitter {
           if (admitted.length >= this.batch) this.again = true;
         }
         this.scheduleDue(nextDueAt);
+        for (const resolve of round) resolve();
+        round = [];
       } while (this.again && !this.closed);
     } catch (err) {
       // Nothing is lost: chosen work keeps its slot and the reconciler's sweep re-adds it.
       logger.warn({ err: (err as Error).message }, "admission round failed");
     } finally {
       this.running = false;
+      // A failed round (or a close) answers everyone waiting: no one waits on a round not coming.
+      for (const resolve of [...round, ...this.waiting.splice(0)]) resolve();
     }
   }
 
@@ -108,7 +125,7 @@ export class Admitter {
     this.dueTimer = setTimeout(
       () => {
         this.dueAt = null;
-        this.nudge();
+        void this.nudge();
       },
       Math.max(0, at - Date.now()),
     );

@@ -51,8 +51,11 @@ export interface GenerationDeps {
   notify: (jobId: string) => void;
   /** The fair-admission state: every job's slot is freed (or handed to its retry) here. */
   intake: FairIntake;
-  /** A slot was freed: admit the next work. */
-  onSlotFreed: () => void;
+  /**
+   * A slot was freed: admit the next work. The job waits (at most {@link SLOT_HANDOFF_WAIT_MS}) for
+   * the promise, so that BullMQ's completion of this job finds the work admitted into its slot.
+   */
+  onSlotFreed: () => Promise<void> | void;
   /** Batches every attempt's progress and lease writes (one statement per tick for the process). */
   ticker: AttemptTicker;
   /** The process's keep-alive connection pool to the upstream. */
@@ -119,6 +122,24 @@ function attemptDiagnosis(failure: UpstreamError, lastStage: string): AttemptDia
   };
 }
 
+/**
+ * How long a finished job waits for the admission round its freed slot started before it is handed
+ * back to BullMQ. Admitted in time, the next work is already waiting when BullMQ completes this job,
+ * and its completion script returns it as the worker's next job (one Redis script per job instead of
+ * three: no blocking wait and no `moveToActive`). Past the wait the job is handed back anyway.
+ */
+export const SLOT_HANDOFF_WAIT_MS = 1_000;
+
+/** `promise`, or nothing after `ms`: whichever comes first. */
+function waitAtMost(promise: Promise<void> | void, ms: number): Promise<void> {
+  if (promise === undefined) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** Processes one BullMQ generation job: claim, one upstream attempt, then success, retry or failure. */
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
@@ -148,7 +169,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       if (admission !== null && !hold) {
         await admissions.released
           .submit({ ...admission, retryAt })
-          .then(() => deps.onSlotFreed())
+          .then(() => waitAtMost(deps.onSlotFreed(), SLOT_HANDOFF_WAIT_MS))
           .catch((err: unknown) =>
             deps.logger.warn({ err, job_id: jobId }, "slot not freed (the reconciler's sweep frees it)"),
           );
