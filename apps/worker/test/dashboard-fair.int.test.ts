@@ -16,6 +16,11 @@ const WORKER_CONCURRENCY = 2;
 const BLOCKER = "[[sim ttfb_ms=40000]]";
 const DEAD_REDIS = "redis://127.0.0.1:1";
 const READ_TIMEOUT_MS = 3_000;
+/**
+ * Opening a page and signing in: not a read, so not bound by READ_TIMEOUT_MS (on a loaded machine
+ * a page load took over 3 s and failed the sign-in in a full run).
+ */
+const NAVIGATION_TIMEOUT_MS = 30_000;
 
 type RanJob = JobJson & { result: (JobJson["result"] & { usage: { total_tokens?: number }; cost_usd: number }) | null };
 
@@ -37,6 +42,7 @@ beforeAll(async () => {
   // A read of something the page does not show fails soon (and the poll around it tries again),
   // instead of waiting out Playwright's 30 s.
   page.setDefaultTimeout(READ_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
   // The tab keeps the token: each test opens its view directly.
   await signIn(stack.apiUrl);
   page.on("pageerror", (error) => pageErrors.push(error.message));
@@ -63,10 +69,11 @@ const dataValue = (testId: string, scope: Page | Locator = page) =>
   scope.getByTestId(testId).getAttribute("data-value");
 
 async function signIn(base: string, target: Page = page): Promise<void> {
-  await target.goto(`${base}/dashboard/`);
-  await target.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
-  await target.getByTestId("sign-in").click();
-  await target.getByTestId("card-succeeded").waitFor({ timeout: 10_000 });
+  const timeout = NAVIGATION_TIMEOUT_MS;
+  await target.goto(`${base}/dashboard/`, { timeout });
+  await target.getByTestId("token-input").fill(STACK_ADMIN_TOKEN, { timeout });
+  await target.getByTestId("sign-in").click({ timeout });
+  await target.getByTestId("card-succeeded").waitFor({ timeout });
 }
 
 async function noSidewaysScrollAt390(name: string): Promise<void> {
@@ -209,6 +216,7 @@ describe("dashboard: usage, admission, priority and queue position", () => {
     const cutOff = await stack.addApi({ REDIS_URL: DEAD_REDIS });
     const other = await browser.newPage({ viewport: { width: 390, height: 844 } });
     other.setDefaultTimeout(READ_TIMEOUT_MS);
+    other.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
     const errors: string[] = [];
     other.on("pageerror", (error) => errors.push(error.message));
     try {
