@@ -17,6 +17,16 @@ async function query<T>(stack: Stack, sql: string, params: unknown[] = []): Prom
   }
 }
 
+/** How many of the jobs `ids` are in one of `statuses`. */
+async function countIn(stack: Stack, ids: string[], statuses: string[]): Promise<number> {
+  const [row] = await query<{ n: number }>(
+    stack,
+    `SELECT count(*)::int AS n FROM "Job" WHERE id = ANY($1) AND status::text = ANY($2)`,
+    [ids, statuses],
+  );
+  return row?.n ?? 0;
+}
+
 async function until(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -54,18 +64,7 @@ describe("one worker holding many streams", () => {
       Array.from({ length: n }, () => api.create({ prompt: uniquePrompt("[[sim step_ms=60]]") })),
     );
     const ids = created.map((j) => j.id);
-    await until(
-      "all jobs running",
-      async () => {
-        const [row] = await query<{ n: number }>(
-          stack,
-          `SELECT count(*)::int AS n FROM "Job" WHERE id = ANY($1) AND status = 'running'`,
-          [ids],
-        );
-        return row?.n === n;
-      },
-      20_000,
-    );
+    await until("all jobs running", async () => (await countIn(stack, ids, ["running"])) === n, 20_000);
     // Past one lease tick (every JOB_LEASE_MS / 3) after the last claim: one statement renewed
     // every lease, so they all expire at the same database time.
     await new Promise((r) => setTimeout(r, 1_400));
@@ -113,18 +112,7 @@ describe("a backlog on two workers at WORKER_CONCURRENCY=1000 with a small pool"
       ids.push(...batch.map((j) => j.id));
     }
     await Promise.all([stack.addWorker(), stack.addWorker()]);
-    await until(
-      "the backlog drained",
-      async () => {
-        const [row] = await query<{ n: number }>(
-          stack,
-          `SELECT count(*)::int AS n FROM "Job" WHERE id = ANY($1) AND status IN ('queued', 'running')`,
-          [ids],
-        );
-        return row?.n === 0;
-      },
-      120_000,
-    );
+    await until("the backlog drained", async () => (await countIn(stack, ids, ["queued", "running"])) === 0, 120_000);
     const outcomes = await query<{ status: string; error: string | null; n: number }>(
       stack,
       `SELECT status, "errorMessage" AS error, count(*)::int AS n FROM "Job" WHERE id = ANY($1) GROUP BY 1, 2`,
@@ -162,18 +150,7 @@ describe("a backlog drained by one worker", () => {
     });
     try {
       await stack.addWorker();
-      await until(
-        "the backlog drained",
-        async () => {
-          const [row] = await query<{ n: number }>(
-            stack,
-            `SELECT count(*)::int AS n FROM "Job" WHERE id = ANY($1) AND status = 'succeeded'`,
-            [ids],
-          );
-          return row?.n === jobs;
-        },
-        60_000,
-      );
+      await until("the backlog drained", async () => (await countIn(stack, ids, ["succeeded"])) === jobs, 60_000);
     } finally {
       monitor.disconnect();
       watcher.disconnect();

@@ -75,25 +75,17 @@ describe("createPrismaClient", () => {
       SELECT ${id}::text AS id, 3::int AS n, true AS ok, '2026-12-05T10:00:00.123Z'::timestamptz AS at,
         ARRAY['a', ${id}]::text[] AS tags, json_build_object('k', ${[1, 2]}::int[]) AS data,
         unnest(${["x", null]}::text[]) AS maybe`;
+    const row = {
+      id: "ten_q",
+      n: 3,
+      ok: true,
+      at: new Date("2026-12-05T10:00:00.123Z"),
+      tags: ["a", "ten_q"],
+      data: { k: [1, 2] },
+    };
     const expected = [
-      {
-        id: "ten_q",
-        n: 3,
-        ok: true,
-        at: new Date("2026-12-05T10:00:00.123Z"),
-        tags: ["a", "ten_q"],
-        data: { k: [1, 2] },
-        maybe: "x",
-      },
-      {
-        id: "ten_q",
-        n: 3,
-        ok: true,
-        at: new Date("2026-12-05T10:00:00.123Z"),
-        tags: ["a", "ten_q"],
-        data: { k: [1, 2] },
-        maybe: null,
-      },
+      { ...row, maybe: "x" },
+      { ...row, maybe: null },
     ];
     const viaPrisma = vi.spyOn(db, "$queryRaw");
     try {
