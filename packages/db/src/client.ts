@@ -114,6 +114,12 @@ export function poolOf(db: DbClient): PgAccess | null {
   return pools.get(db) ?? null;
 }
 
+/** The rows of `text` sent on a client's own pg pool, as a named prepared statement once it recurs. */
+export async function poolRows<Row>(access: PgAccess, text: string, values: unknown[]): Promise<Row[]> {
+  const result = await access.pool.query({ name: access.statements.nameOf(text), text, values });
+  return result.rows as Row[];
+}
+
 /**
  * The rows of a raw statement, sent on the client's own pg pool (named as a prepared statement once
  * it recurs) when it has one: a statement the worker sends for a batch of jobs, many times a second,
@@ -125,7 +131,5 @@ export function poolOf(db: DbClient): PgAccess | null {
 export async function queryRows<Rows extends unknown[]>(db: DbClient, query: Prisma.Sql): Promise<Rows> {
   const direct = poolOf(db);
   if (direct === null) return db.$queryRaw<Rows>(query);
-  const text = query.text;
-  const result = await direct.pool.query({ name: direct.statements.nameOf(text), text, values: query.values });
-  return result.rows as Rows;
+  return (await poolRows(direct, query.text, query.values)) as Rows;
 }

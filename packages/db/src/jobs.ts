@@ -1,6 +1,6 @@
 import { DEFAULT_WEBHOOK_EVENTS, type JobCreate, type JobListQuery, newId } from "@darkroom/domain";
 import { CallBatcher } from "./call-batcher";
-import { type DbClient, type PrismaClient, poolOf } from "./client";
+import { type DbClient, type PrismaClient, poolOf, poolRows } from "./client";
 import { Prisma } from "./generated/prisma/client";
 
 export const JOB_INCLUDE = {
@@ -137,13 +137,7 @@ async function insertJobs(
   const rows =
     direct === null
       ? await db.$queryRawUnsafe<InsertedRow[]>(INSERT_JOBS, ...values)
-      : (
-          await direct.pool.query<InsertedRow>({
-            name: direct.statements.nameOf(INSERT_JOBS),
-            text: INSERT_JOBS,
-            values,
-          })
-        ).rows;
+      : await poolRows<InsertedRow>(direct, INSERT_JOBS, values);
   if (rows.length !== calls.length) throw new Error(`job insert returned ${rows.length} rows for ${calls.length} jobs`);
   return rows.map((row) => {
     const { tenant_unlimited: tenantUnlimited, ...job } = direct === null ? row : (asPrismaRow(row) as InsertedRow);
