@@ -173,6 +173,13 @@ describe("bulk actions", () => {
     expect(((await stale.json()) as { detail: string }).detail).toMatch(/matches \d+ jobs now, not the 1 confirmed/);
     expect((await bulk({ action: "delete", filter: { q: "x" } })).status).toBe(400);
     expect((await bulk({ action: "retry", filter: { status: "bogus" } })).status).toBe(400);
+    // The same Idempotency-Key rule as job creation: 1 to 255 visible ASCII characters.
+    const badKey = await bulk({ action: "cancel", filter: { q: "x" } }, { "idempotency-key": "a b" });
+    expect(badKey.status).toBe(400);
+    expect(await badKey.json()).toMatchObject({
+      code: "validation_failed",
+      errors: [{ path: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters" }],
+    });
     expect(
       (await h.request("GET", "/admin/api/jobs/bulk/bulk_00000000000000000000000000", { headers: admin })).status,
     ).toBe(404);

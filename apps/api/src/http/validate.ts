@@ -1,5 +1,22 @@
 import { AppError, type FieldError } from "@darkroom/domain";
+import type { Request } from "express";
 import type { z } from "zod";
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The request's `Idempotency-Key` (job creation, bulk operations), or undefined without one; a key
+ * that is not 1 to 255 visible ASCII characters is refused (`validation_failed`).
+ */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get("idempotency-key");
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+    throw new AppError("validation_failed", "Idempotency-Key must be 1 to 255 visible ASCII characters.", {
+      errors: [{ path: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters" }],
+    });
+  }
+  return key;
+}
 
 /** Most `__proto__` keys one body reports. */
 const MAX_PROTO_ISSUES = 10;

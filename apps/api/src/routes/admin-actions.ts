@@ -4,7 +4,7 @@ import { Router } from "express";
 import type { ApiDeps } from "../deps";
 import { BulkOperations, BulkRequestSchema, presentBulk } from "../http/bulk-operations";
 import { jobActions } from "../http/job-actions";
-import { parseOrThrow } from "../http/validate";
+import { idempotencyKeyOf, parseOrThrow } from "../http/validate";
 import { presentForOperator } from "./admin-dashboard";
 
 /**
@@ -46,13 +46,7 @@ export function adminActionsRouter(deps: ApiDeps): Router {
 
   router.post("/admin/api/jobs/bulk", async (req, res) => {
     const body = parseOrThrow(BulkRequestSchema, req.body, "body");
-    const key = req.get("idempotency-key");
-    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
-      throw new AppError("validation_failed", "Idempotency-Key must be 1 to 255 visible ASCII characters.", {
-        errors: [{ path: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters" }],
-      });
-    }
-    const { op, created } = await bulk.create(body, key);
+    const { op, created } = await bulk.create(body, idempotencyKeyOf(req));
     if (!created) res.setHeader("Idempotent-Replayed", "true");
     res.status(created ? 202 : 200).json(presentBulk(op));
   });

@@ -11,15 +11,13 @@ import {
   presentJob,
 } from "@darkroom/db";
 import { AppError, isId, isTerminal, type JobCreate, JobCreateSchema, JobListQuerySchema } from "@darkroom/domain";
-import { type Request, type Response, Router } from "express";
+import { type Response, Router } from "express";
 import type { ApiDeps } from "../deps";
 import { apiKeyOf, tenantOf, tenantShareOf } from "../http/context";
 import { jobActions } from "../http/job-actions";
 import { parsePreferWait, waitForTerminal } from "../http/job-watch";
-import { parseOrThrow } from "../http/validate";
+import { idempotencyKeyOf, parseOrThrow } from "../http/validate";
 import { assertWebhookUrlAllowed } from "../http/webhook-url";
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Same request, same hash: the validated body with defaults applied, keys sorted. */
 function requestHash(input: JobCreate): string {
@@ -116,27 +114,21 @@ export function jobsRouter(deps: ApiDeps): Router {
         "Send the job as a JSON body with `Content-Type: application/json`.",
       );
     }
-    const idempotencyKey = req.get("idempotency-key");
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new AppError("validation_failed", "Idempotency-Key must be 1 to 255 visible ASCII characters.", {
-        errors: [{ path: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters" }],
-      });
-    }
+    const idempotencyKey = idempotencyKeyOf(req);
     const input = parseOrThrow(JobCreateSchema, req.body, "body");
     const tenantId = tenantOf(res);
     const prefer = parsePreferWait(req.get("prefer"));
     // Refused before the job exists: a 429 must not leave a job behind that the client never saw.
-    await waiting(res, prefer, () => createAndAnswer(req, res, input, tenantId, prefer));
+    await waiting(res, prefer, () => createAndAnswer(res, input, idempotencyKey, tenantId, prefer));
   });
 
   const createAndAnswer = async (
-    req: Request,
     res: Response,
     input: JobCreate,
+    idempotencyKey: string | undefined,
     tenantId: string,
     prefer: number | null,
   ): Promise<void> => {
-    const idempotencyKey = req.get("idempotency-key");
     // The hash only tells a replay from a different body under the same key: without a key there is nothing to compare.
     const hash = idempotencyKey === undefined ? null : requestHash(input);
     if (input.webhook_url !== null) {
