@@ -157,10 +157,6 @@ export class AdminApi {
     return this.get(`/admin/api/jobs/${segment(id)}`, signal);
   }
 
-  async job(id: string, signal?: AbortSignal): Promise<AdminJob> {
-    return (await this.jobDetail(id, signal)).job;
-  }
-
   async tenants(signal?: AbortSignal): Promise<Tenant[]> {
     return (await this.get<{ data: Tenant[] }>("/admin/api/tenants", signal)).data;
   }

@@ -101,17 +101,6 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
     api.tenants().then((list) => setTenants(list), report);
   }, [api, report]);
 
-  const refetchJob = useCallback(
-    async (id: string) => {
-      try {
-        dispatch({ type: "upsert", job: await api.job(id) });
-      } catch (error) {
-        report(error);
-      }
-    },
-    [api, report],
-  );
-
   // Terminal events refresh the counts, at most once per OVERVIEW_THROTTLE_MS whatever their rate.
   const overviewDue = useRef<number | null>(null);
   const refreshOverviewSoon = useCallback(() => {
@@ -160,9 +149,8 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
         dispatch({ type: "progress", jobId: event.job_id, seq: event.seq, percent: data.percent, stage: data.stage });
         return;
       }
-      // Status events carry the job's row: no read per event.
+      // Status events carry the job's row (null once it is gone): no read per event.
       if (event.job !== undefined && event.job !== null) dispatch({ type: "upsert", job: event.job });
-      else if (event.job === undefined) void refetchJob(event.job_id);
       if (TERMINAL_EVENTS.includes(event.type)) refreshOverviewSoon();
       if (event.job_id === selectedRef.current) setDetailVersion((v) => v + 1);
     };
@@ -182,7 +170,7 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
       controller.signal,
     );
     return () => controller.abort();
-  }, [api, loadJobs, refetchJob, refreshOverview, refreshOverviewSoon, onUnauthorized]);
+  }, [api, loadJobs, refreshOverview, refreshOverviewSoon, onUnauthorized]);
 
   const selectedRow = jobsState.jobs.find((j) => j.id === selectedId);
 
