@@ -105,18 +105,30 @@ export async function countAdminJobs(db: PrismaClient, filter: AdminJobFilter): 
 }
 
 /**
+ * What a bulk action starts on, in one statement: how many jobs match, and the newest one's id (ids
+ * grow with time; jobs created after it are not the action's), null when none does.
+ */
+export async function adminJobsExtent(
+  db: PrismaClient,
+  filter: AdminJobFilter,
+): Promise<{ count: number; newestId: string | null }> {
+  const rows = await db.$queryRaw<{ n: bigint; newest: string | null }[]>`
+    SELECT count(*) AS n, max(id) AS newest FROM "Job" WHERE ${adminJobConditions(filter)}`;
+  return { count: Number(rows[0]?.n ?? 0), newestId: rows[0]?.newest ?? null };
+}
+
+/**
  * Ids of matching jobs in ascending order after `afterId`, at most `limit`, none above `upTo`
- * (batches of a bulk action); `newestFirst` for the newest ones instead.
+ * (batches of a bulk action).
  */
 export async function listAdminJobIds(
   db: PrismaClient,
   filter: AdminJobFilter,
-  page: { afterId?: string; upTo?: string; limit: number; newestFirst?: boolean },
+  page: { afterId?: string; upTo?: string; limit: number },
 ): Promise<string[]> {
   const after = page.afterId === undefined ? Prisma.sql`TRUE` : Prisma.sql`id > ${page.afterId}`;
   const upTo = page.upTo === undefined ? Prisma.sql`TRUE` : Prisma.sql`id <= ${page.upTo}`;
-  const order = page.newestFirst === true ? Prisma.sql`DESC` : Prisma.sql`ASC`;
   const rows = await db.$queryRaw<{ id: string }[]>`SELECT id FROM "Job"
-    WHERE ${adminJobConditions(filter)} AND ${after} AND ${upTo} ORDER BY id ${order} LIMIT ${page.limit}`;
+    WHERE ${adminJobConditions(filter)} AND ${after} AND ${upTo} ORDER BY id ASC LIMIT ${page.limit}`;
   return rows.map((r) => r.id);
 }

@@ -2,6 +2,7 @@ export {
   type AdminJobFilter,
   adminJobConditions,
   adminJobPageSql,
+  adminJobsExtent,
   countAdminJobs,
   listAdminJobIds,
   listAdminJobs,

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { countAdminJobs, listAdminJobIds, type PrismaClient } from "@darkroom/db";
+import { type AdminJobFilter, adminJobsExtent, listAdminJobIds, type PrismaClient } from "@darkroom/db";
 import { AppError, newId } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import { z } from "zod";
@@ -98,14 +98,13 @@ export class BulkOperations {
         { errors: [{ path: "expected_count", message: "is required when the filter is empty" }] },
       );
     }
-    const total = await countAdminJobs(db, filter);
+    const { count: total, newestId: newest } = await adminJobsExtent(db, filter);
     if (body.expected_count !== undefined && body.expected_count !== total) {
       throw new AppError(
         "conflict",
         `The filter matches ${total} jobs now, not the ${body.expected_count} confirmed: confirm again.`,
       );
     }
-    const [newest] = await listAdminJobIds(db, filter, { limit: 1, newestFirst: true });
     let op: BulkRow;
     try {
       op = await db.bulkOperation.create({
@@ -114,11 +113,11 @@ export class BulkOperations {
           action: body.action,
           filter: body.filter as object,
           total,
-          upToId: newest ?? null,
+          upToId: newest,
           idempotencyKey: idempotencyKey ?? null,
           owner: this.owner,
-          status: newest === undefined ? "succeeded" : "running",
-          finishedAt: newest === undefined ? new Date() : null,
+          status: newest === null ? "succeeded" : "running",
+          finishedAt: newest === null ? new Date() : null,
         },
       });
     } catch (error) {
@@ -173,10 +172,12 @@ export class BulkOperations {
       data: { owner: this.owner, heartbeatAt: new Date() },
     });
     if (claimed.count === 0) return;
+    // The filter is the operation's and never changes: parsed once per drive, not per batch.
+    let filter: AdminJobFilter | undefined;
     for (;;) {
       const op = await db.bulkOperation.findUniqueOrThrow({ where: { id } });
       if (op.status !== "running" || op.owner !== this.owner) return;
-      const filter = toAdminJobFilter(AdminJobFilterSchema.parse(op.filter));
+      filter ??= toAdminJobFilter(AdminJobFilterSchema.parse(op.filter));
       const ids = await listAdminJobIds(db, filter, {
         afterId: op.lastId ?? undefined,
         upTo: op.upToId ?? undefined,
