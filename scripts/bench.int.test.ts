@@ -75,7 +75,14 @@ describe("npm run bench, tiny profile", () => {
     expect(drain.runs[0].darkroom).toMatchObject({ succeeded: 50, failed: 0 });
     expect(drain.runs[0].naive.failed).toBe(0);
     expect(drain.runs[0].naiveNoProgress.failed).toBe(0);
-    for (const key of ["darkroomRate", "naiveRate", "naiveNoProgressRate", "ratioNaive", "ratioNoProgress"]) {
+    for (const key of [
+      "darkroomRate",
+      "naiveRate",
+      "naiveNoProgressRate",
+      "ratioNaive",
+      "ratioNoProgress",
+      "fileCreateUs",
+    ]) {
       expect(positive(drain.summary[key]), key).toBe(true);
     }
     // 3. in flight: 20 streams of 2 s, each job at least as long as its stream

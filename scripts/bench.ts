@@ -25,6 +25,7 @@ import {
 } from "@darkroom/testing";
 import autocannon from "autocannon";
 import pg from "pg";
+import { probeFileCreation } from "./bench/fs-probe";
 import { cpuSnapshot, type NodeProcess, rssKb, startNode } from "./bench/proc";
 import {
   type BenchResult,
@@ -118,6 +119,8 @@ interface System {
   redis: TestRedis;
   sql: pg.Pool;
   env: Record<string, string>;
+  /** STORAGE_DIR: where the worker stores images. */
+  storage: string;
   api: NodeProcess;
   apiUrl: string;
   stop(): Promise<void>;
@@ -159,6 +162,7 @@ async function startSystem(label: string, extra: Record<string, string> = {}): P
     redis,
     sql,
     env,
+    storage,
     api,
     apiUrl: `http://127.0.0.1:${port}`,
     async stop() {
@@ -429,6 +433,8 @@ async function drainScenario(system: System) {
     for (let run = 0; run < RUNS; run++) {
       const { key, tenantId } = await newTenant(system);
       await submitJobs(system, key, jobs, (i) => `drain ${run}.${i} [[bench steps=5 step_ms=0]]`);
+      // What a file creation costs right now on the filesystem the images go to (fs-probe.ts).
+      const fileCreateUs = probeFileCreation(path.join(system.storage, `probe-${run}`));
       const worker = await startWorker(system, `drain${run}`, {
         WORKER_CONCURRENCY: flags["drain-concurrency"] ?? "50",
       });
@@ -458,6 +464,7 @@ async function drainScenario(system: System) {
       const rate = jobs / seconds;
       runs.push({
         darkroom: { rate, seconds, succeeded: jobs - failed.count, failed: failed.count, failureCodes: failed.codes },
+        fileCreateUs,
         naive: { rate: naive.rate, failed: naive.failed },
         naiveNoProgress: { rate: plain.rate, failed: plain.failed },
         ratioNaive: rate / naive.rate,
@@ -469,7 +476,7 @@ async function drainScenario(system: System) {
         },
       });
       log(
-        `drain run ${run + 1}: Darkroom ${rate.toFixed(0)} jobs/s (${failed.count} failed), naive ${naive.rate.toFixed(0)}/s, no progress ${plain.rate.toFixed(0)}/s`,
+        `drain run ${run + 1}: Darkroom ${rate.toFixed(0)} jobs/s (${failed.count} failed), naive ${naive.rate.toFixed(0)}/s, no progress ${plain.rate.toFixed(0)}/s; creating a file took ${fileCreateUs.toFixed(0)} µs before the run`,
       );
     }
     return {
@@ -482,6 +489,7 @@ async function drainScenario(system: System) {
         naiveNoProgressRate: over(runs, (r) => r.naiveNoProgress.rate),
         ratioNaive: over(runs, (r) => r.ratioNaive),
         ratioNoProgress: over(runs, (r) => r.ratioNoProgress),
+        fileCreateUs: over(runs, (r) => r.fileCreateUs),
       },
     };
   }

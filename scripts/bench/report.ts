@@ -220,6 +220,7 @@ export function tableRows(result: BenchResult): string[][] {
     add("2 drain", "naive without progress jobs/s", m.naiveNoProgressRate);
     add("2 drain", "ratio Darkroom / naive", m.ratioNaive, goalOf("drain.ratioNaive"));
     add("2 drain", "ratio Darkroom / no progress", m.ratioNoProgress, goalOf("drain.ratioNoProgress"));
+    add("2 drain", "file creation µs before the run (probe)", m.fileCreateUs);
   }
   if (inflight) {
     const m = inflight.summary;
