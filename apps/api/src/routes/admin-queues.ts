@@ -108,17 +108,18 @@ export function adminQueuesRouter(deps: ApiDeps): Router {
 
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUES_PATH);
-  const queues = Object.values(QUEUES).map(
-    (q) => new Queue(q.name, { connection: deps.redis, prefix: env.QUEUE_PREFIX }),
-  );
+  // The generation queue is the API's own (deps.queue); the others are opened here, and closed with the API.
+  const opened = Object.values(QUEUES)
+    .filter((q) => q.name !== deps.queue.name)
+    .map((q) => new Queue(q.name, { connection: deps.redis, prefix: env.QUEUE_PREFIX }));
   createBullBoard({
-    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
+    queues: [deps.queue, ...opened].map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
     serverAdapter,
     options: { uiConfig: { boardTitle: "Darkroom queues" } },
   });
   serverAdapter.setViewsPath(localViews());
   deps.onClose.add(() => {
-    for (const q of queues) void q.close().catch(() => undefined);
+    for (const q of opened) void q.close().catch(() => undefined);
   });
   router.use(QUEUES_PATH, allowed, csp, serverAdapter.getRouter() as RequestHandler);
   return router;
