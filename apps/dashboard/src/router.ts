@@ -39,41 +39,51 @@ export function routePath(route: Route): string {
   }
 }
 
-/** The current route, following the address bar (back, forward) and `navigate`. */
-export function useRoute(): [Route, (route: Route) => void] {
-  const [route, setRoute] = useState(() => parseRoute(window.location.pathname));
+/** The address bar's path and query string. */
+const currentAddress = () => `${window.location.pathname}${window.location.search}`;
+
+/**
+ * A value held in the address bar: read from it (`read`, a stable function), followed through back
+ * and forward, and set by pushing a history entry to `address(next)` (only when the address changes).
+ */
+function useAddress<T>(read: () => T, address: (next: T) => string): [T, (next: T) => void] {
+  const [value, setValue] = useState(read);
   useEffect(() => {
-    const onPop = () => setRoute(parseRoute(window.location.pathname));
+    const onPop = () => setValue(read());
     window.addEventListener("popstate", onPop);
     return () => window.removeEventListener("popstate", onPop);
-  }, []);
-  const navigate = useCallback((next: Route) => {
-    // Between the jobs list and a job's page the filter (the query string) stays.
-    const keepsFilter = next.view === "jobs" || next.view === "job";
-    const path = routePath(next);
-    const target = keepsFilter ? `${path}${window.location.search}` : path;
-    if (target !== `${window.location.pathname}${window.location.search}`) window.history.pushState(null, "", target);
-    setRoute(parseRoute(path));
-  }, []);
-  return [route, navigate];
+  }, [read]);
+  const change = useCallback(
+    (next: T) => {
+      const target = address(next);
+      if (target !== currentAddress()) window.history.pushState(null, "", target);
+      setValue(read());
+    },
+    [read, address],
+  );
+  return [value, change];
 }
+
+const readRoute = () => parseRoute(window.location.pathname);
+/** Between the jobs list and a job's page the filter (the query string) stays. */
+const routeAddress = (next: Route) =>
+  next.view === "jobs" || next.view === "job" ? `${routePath(next)}${window.location.search}` : routePath(next);
+
+/** The current route, following the address bar (back, forward) and `navigate`. */
+export function useRoute(): [Route, (route: Route) => void] {
+  return useAddress(readRoute, routeAddress);
+}
+
+const readJobFilter = () => parseJobFilter(window.location.search);
+const jobFilterAddress = (next: JobFilter) => {
+  const query = jobFilterQuery(next);
+  return `${window.location.pathname}${query === "" ? "" : `?${query}`}`;
+};
 
 /**
  * The jobs view's filter, held in the address bar's query string: a link, a reload, back and
  * forward all show the same view. Setting it pushes a history entry (only when it changed).
  */
 export function useJobFilterInUrl(): [JobFilter, (filter: JobFilter) => void] {
-  const [filter, setFilter] = useState(() => parseJobFilter(window.location.search));
-  useEffect(() => {
-    const onPop = () => setFilter(parseJobFilter(window.location.search));
-    window.addEventListener("popstate", onPop);
-    return () => window.removeEventListener("popstate", onPop);
-  }, []);
-  const change = useCallback((next: JobFilter) => {
-    const query = jobFilterQuery(next);
-    const target = `${window.location.pathname}${query === "" ? "" : `?${query}`}`;
-    if (target !== `${window.location.pathname}${window.location.search}`) window.history.pushState(null, "", target);
-    setFilter(parseJobFilter(query));
-  }, []);
-  return [filter, change];
+  return useAddress(readJobFilter, jobFilterAddress);
 }
