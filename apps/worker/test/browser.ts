@@ -26,3 +26,19 @@ export function sidewaysOverflow(page: Page): Promise<number> {
     return worst;
   })()`) as Promise<number>;
 }
+
+/**
+ * Every uncaught error of `page` and every error it logs to the console, as they happen (the array
+ * fills while the test runs): a test ends with `expect(errors, errors.join("\n")).toEqual([])`.
+ * `expectedConsole` names console errors the test causes on purpose (the browser logs every 4xx
+ * answer to a fetch as one).
+ */
+export function watchPageErrors(page: Page, expectedConsole?: RegExp): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() !== "error" || expectedConsole?.test(message.text())) return;
+    errors.push(`console: ${message.text()} (${message.location().url})`);
+  });
+  return errors;
+}

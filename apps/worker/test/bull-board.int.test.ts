@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -54,12 +54,8 @@ describe("Bull Board", () => {
     const api = client(stack, await stack.newApiKey("queues"));
     await api.waitTerminal((await api.create({ prompt: uniquePrompt("a lighthouse") })).id);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const problems: string[] = [];
+    const problems = watchPageErrors(page);
     const elsewhere: string[] = [];
-    page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error") problems.push(`console: ${message.text()}`);
-    });
     page.on("request", (request) => {
       if (!request.url().startsWith(stack.apiUrl) && !request.url().startsWith("data:")) elsewhere.push(request.url());
     });

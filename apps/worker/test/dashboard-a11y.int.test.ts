@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow } from "./browser";
+import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -126,15 +126,11 @@ describe("dashboard views: width, accessibility, errors", () => {
     for (const view of VIEWS) {
       it(`${view.name} at ${width} px`, { timeout: 60_000 }, async () => {
         const page = await browser.newPage({ viewport: { width, height: 900 } });
-        const problems: string[] = [];
-        page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-        page.on("console", (message) => {
-          if (message.type() === "error") problems.push(`console: ${message.text()}`);
-        });
+        const problems = watchPageErrors(page);
         await view.open(page);
         expect(await sidewaysOverflow(page), "sideways scroll").toBeLessThanOrEqual(0);
         expect(await axeViolations(page)).toEqual([]);
-        expect(problems).toEqual([]);
+        expect(problems, problems.join("\n")).toEqual([]);
         await page.close();
       });
     }

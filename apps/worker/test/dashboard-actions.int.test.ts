@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, watchPageErrors } from "./browser";
 import { client, startWebhookReceiver, uniquePrompt, upstreamCalls } from "./support";
 
 /**
@@ -15,7 +15,7 @@ let browser: Browser;
 let page: Page;
 let api: ReturnType<typeof client>;
 let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 
 beforeAll(async () => {
   receiver = await startWebhookReceiver();
@@ -23,10 +23,7 @@ beforeAll(async () => {
   api = client(stack, await stack.newApiKey("actions"));
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on("pageerror", (error) => pageErrors.push(String(error)));
-  page.on("console", (message) => {
-    if (message.type() === "error") pageErrors.push(`${message.text()} (${message.location().url})`);
-  });
+  pageErrors = watchPageErrors(page);
 }, 60_000);
 afterAll(async () => {
   await browser?.close();

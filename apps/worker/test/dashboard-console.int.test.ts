@@ -2,7 +2,7 @@ import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow } from "./browser";
+import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -15,7 +15,7 @@ let browser: Browser;
 let page: Page;
 let sql: pg.Pool;
 let api: ReturnType<typeof client>;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 const requests: string[] = [];
 
 beforeAll(async () => {
@@ -25,10 +25,7 @@ beforeAll(async () => {
   api = client(stack, await stack.newApiKey("console"));
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on("pageerror", (error) => pageErrors.push(String(error)));
-  page.on("console", (message) => {
-    if (message.type() === "error") pageErrors.push(`${message.text()} (${message.location().url})`);
-  });
+  pageErrors = watchPageErrors(page);
   page.on("request", (request) => requests.push(new URL(request.url()).pathname));
 }, 60_000);
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow } from "./browser";
+import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
 import { client, type JobJson, uniquePrompt } from "./support";
 
 // The dashboard's side of fair scheduling and usage (issue 9): a tenant's usage panel, the
@@ -27,7 +27,7 @@ type RanJob = JobJson & { result: (JobJson["result"] & { usage: { total_tokens?:
 let stack: Stack;
 let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 /** Jobs still queued or running at the end: canceled, so the worker stops at once. */
 const leftOver: { api: ReturnType<typeof client>; id: string }[] = [];
 
@@ -45,7 +45,7 @@ beforeAll(async () => {
   page.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
   // The tab keeps the token: each test opens its view directly.
   await signIn(stack.apiUrl);
-  page.on("pageerror", (error) => pageErrors.push(error.message));
+  pageErrors = watchPageErrors(page);
 }, 60_000);
 afterAll(async () => {
   await Promise.all(leftOver.map(({ api, id }) => api.post(`/v1/jobs/${id}/cancel`).catch(() => undefined)));
@@ -150,7 +150,7 @@ describe("dashboard: usage, admission, priority and queue position", () => {
     expect(await sidewaysOverflow(page)).toBe(0);
     await page.screenshot({ path: screenshot("usage-1280"), fullPage: true });
     await noSidewaysScrollAt390("usage");
-    expect(pageErrors).toEqual([]);
+    expect(pageErrors, pageErrors.join("\n")).toEqual([]);
   });
 
   it("shows the workers' capacity and each tenant's running work, a high-priority badge, and a queued job's place", {
@@ -209,7 +209,7 @@ describe("dashboard: usage, admission, priority and queue position", () => {
 
     // (At 1280 px the jobs table beside an open detail scrolls in its own box, as it always has.)
     await noSidewaysScrollAt390("overview");
-    expect(pageErrors).toEqual([]);
+    expect(pageErrors, pageErrors.join("\n")).toEqual([]);
   });
 
   it("says the admission state is unavailable when the API cannot reach Redis", { timeout: 30_000 }, async () => {
@@ -217,14 +217,13 @@ describe("dashboard: usage, admission, priority and queue position", () => {
     const other = await browser.newPage({ viewport: { width: 390, height: 844 } });
     other.setDefaultTimeout(READ_TIMEOUT_MS);
     other.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
-    const errors: string[] = [];
-    other.on("pageerror", (error) => errors.push(error.message));
+    const errors = watchPageErrors(other);
     try {
       await signIn(cutOff.url, other);
       const unavailable = other.getByTestId("admission-unavailable");
       await poll(() => unavailable.textContent()).toContain("Unavailable");
       expect(await other.getByTestId("admission-capacity").count()).toBe(0);
-      expect(errors).toEqual([]);
+      expect(errors, errors.join("\n")).toEqual([]);
     } finally {
       await other.close();
     }

@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow } from "./browser";
+import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /** The overview's trend charts: drawn from real jobs, told in words, switchable, and fit a phone. */
@@ -9,7 +9,7 @@ import { client, uniquePrompt } from "./support";
 let stack: Stack;
 let browser: Browser;
 let page: Page;
-const problems: string[] = [];
+let problems: string[] = [];
 
 beforeAll(async () => {
   stack = await startStack({ label: "dashtrends" });
@@ -22,10 +22,7 @@ beforeAll(async () => {
   for (const job of jobs) await api.waitTerminal(job.id);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console: ${message.text()}`);
-  });
+  problems = watchPageErrors(page);
 }, 90_000);
 afterAll(async () => {
   await browser?.close();
@@ -59,6 +56,6 @@ describe("dashboard trends", () => {
       .poll(async () => (await page.getByTestId("trend-jobs").boundingBox())?.width ?? 999)
       .toBeLessThanOrEqual(390);
     expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
-    expect(problems).toEqual([]);
+    expect(problems, problems.join("\n")).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, watchPageErrors } from "./browser";
 import { until } from "./job-events";
 import { client, uniquePrompt, upstreamCalls } from "./support";
 
@@ -74,15 +74,14 @@ describe("upstream quota guard", () => {
     // The dashboard says it, above the overview.
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const pageErrors: string[] = [];
-    page.on("pageerror", (error) => pageErrors.push(error.message));
+    const pageErrors = watchPageErrors(page);
     await page.goto(`${stack.apiUrl}/dashboard/`);
     await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);
     await page.getByTestId("sign-in").click();
     const banner = page.getByTestId("quota-banner");
     await banner.waitFor({ timeout: 10_000 });
     expect(await banner.textContent()).toMatch(/Upstream quota used up: generation is paused since .*no quota left/);
-    expect(pageErrors).toEqual([]);
+    expect(pageErrors, pageErrors.join("\n")).toEqual([]);
 
     stack.simulator.setQuota({ total_available: 5_000_000 });
     const done = await Promise.all(jobs.map((job) => api.waitTerminal(job.id, 20_000)));
