@@ -1,4 +1,5 @@
 import { type TrendWindow, trendCreatedSql, trendDeliveriesSql, trendFinishedSql, trendRange } from "@darkroom/db";
+import type { AdminTrends } from "@darkroom/domain";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
@@ -61,26 +62,13 @@ afterAll(async () => {
   await h?.close();
 });
 
-type Trends = {
-  from: string;
-  bucket_seconds: number;
-  buckets: number;
-  created: number[];
-  succeeded: number[];
-  failed: number[];
-  fallback_used: number[];
-  duration_by_model: Record<string, { p50: (number | null)[]; p95: (number | null)[] }>;
-  errors_by_code: Record<string, number[]>;
-  deliveries_succeeded: number[];
-  deliveries_failed: number[];
-};
-const trends = async (window: string): Promise<Trends> => {
+const trends = async (window: string): Promise<AdminTrends> => {
   const res = await h.request("GET", `/admin/api/trends?window=${window}`, { headers: admin });
   expect(res.status, await res.clone().text()).toBe(200);
-  return (await res.json()) as Trends;
+  return (await res.json()) as AdminTrends;
 };
 /** A series with `value` at the buckets of the given times and zeros elsewhere. */
-const sparse = (t: Trends, entries: [Date, number][]) => {
+const sparse = (t: AdminTrends, entries: [Date, number][]) => {
   const series = Array.from({ length: t.buckets }, () => 0);
   for (const [time, value] of entries) {
     const index = Math.floor((time.getTime() - Date.parse(t.from)) / (t.bucket_seconds * 1000));

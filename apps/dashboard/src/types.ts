@@ -2,6 +2,8 @@ import type {
   AdminAdmission,
   AdminJobView,
   AdminOverview,
+  AdminTrends,
+  AdminTrendWindow,
   ApiKeyView,
   JobStatus,
   TenantView,
@@ -109,21 +111,5 @@ export interface BulkOperation {
   error: string | null;
 }
 
-/** `GET /admin/api/trends`: one value per bucket, oldest first from `from`. */
-export interface Trends {
-  window: TrendWindow;
-  from: string;
-  bucket_seconds: number;
-  buckets: number;
-  created: number[];
-  succeeded: number[];
-  failed: number[];
-  canceled: number[];
-  fallback_used: number[];
-  duration_by_model: Record<string, { p50: (number | null)[]; p95: (number | null)[] }>;
-  errors_by_code: Record<string, number[]>;
-  deliveries_succeeded: number[];
-  deliveries_failed: number[];
-  generated_at: string;
-}
-export type TrendWindow = "1h" | "24h";
+export type Trends = AdminTrends;
+export type TrendWindow = AdminTrendWindow;

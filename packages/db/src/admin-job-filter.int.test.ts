@@ -32,7 +32,10 @@ describe("a bulk action's extent", () => {
     const matching = await listAdminJobIds(db, filter, { limit: 10 });
     expect(matching).toEqual([...(ids.a ?? [])].sort());
     expect(await adminJobsExtent(db, filter)).toEqual({ count: 3, newestId: matching.at(-1) });
-    expect(await adminJobsExtent(db, filter)).toEqual({ count: await countAdminJobs(db, filter), newestId: ids.a?.[2] });
+    expect(await adminJobsExtent(db, filter)).toEqual({
+      count: await countAdminJobs(db, filter),
+      newestId: ids.a?.[2],
+    });
     expect(await adminJobsExtent(db, { q: "nothing-matches-this" })).toEqual({ count: 0, newestId: null });
   });
 });

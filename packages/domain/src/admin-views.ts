@@ -102,3 +102,27 @@ export interface ApiKeyView {
   last_used_at: string | null;
   revoked_at: string | null;
 }
+
+/** The windows of `GET /admin/api/trends`: 60 one-minute buckets, or 288 five-minute ones. */
+export type AdminTrendWindow = "1h" | "24h";
+
+/** `GET /admin/api/trends` (the overview's charts): one value per bucket, oldest first from `from`. */
+export interface AdminTrends {
+  window: AdminTrendWindow;
+  from: string;
+  bucket_seconds: number;
+  buckets: number;
+  created: number[];
+  succeeded: number[];
+  failed: number[];
+  canceled: number[];
+  /** Of the jobs that succeeded in the bucket, how many through the fallback model. */
+  fallback_used: number[];
+  /** Seconds from creation to success, per model that produced the result (null: none that bucket). */
+  duration_by_model: Record<string, { p50: (number | null)[]; p95: (number | null)[] }>;
+  /** Failed jobs per error code. */
+  errors_by_code: Record<string, number[]>;
+  deliveries_succeeded: number[];
+  deliveries_failed: number[];
+  generated_at: string;
+}

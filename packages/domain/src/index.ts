@@ -3,6 +3,8 @@ export type {
   AdminCircuit,
   AdminJobView,
   AdminOverview,
+  AdminTrends,
+  AdminTrendWindow,
   AdminUpstreamQuota,
   ApiKeyView,
   TenantView,

@@ -11,7 +11,7 @@ import type { z } from "zod";
 import { type EVENT_DATA, pascal, type webhookBody } from "./event-schemas";
 import { buildOpenApi } from "./index";
 import type { JobSchema } from "./job-schemas";
-import type { ApiKeySchema, OverviewSchema, TenantSchema, UsageSchema } from "./resource-schemas";
+import type { ApiKeySchema, OverviewSchema, TenantSchema, TrendsSchema, UsageSchema } from "./resource-schemas";
 
 interface Schema {
   type?: string | string[];
@@ -143,7 +143,7 @@ describe("the OpenAPI document", () => {
     expect(doc.components.schemas.JobProgressData?.properties?.percent?.type).toBe("integer");
   });
 
-  it("describes the job, tenant, key, usage and overview exactly as the domain's views", () => {
+  it("describes the job, tenant, key, usage, overview and trends exactly as the domain's views", () => {
     // Checked by the type checker: a field in one and not the other fails `npm run typecheck`.
     // `branded`: the domain writes the attempt error as an intersection, the schema as one object.
     expectTypeOf<z.output<typeof JobSchema>>().branded.toEqualTypeOf<domain.JobView>();
@@ -151,6 +151,7 @@ describe("the OpenAPI document", () => {
     expectTypeOf<z.output<typeof ApiKeySchema>>().toEqualTypeOf<domain.ApiKeyView>();
     expectTypeOf<z.output<typeof UsageSchema>["totals"]>().toEqualTypeOf<domain.UsageFigures>();
     expectTypeOf<z.output<typeof OverviewSchema>["jobs"]>().toEqualTypeOf<domain.AdminOverview["jobs"]>();
+    expectTypeOf<z.output<typeof TrendsSchema>>().toEqualTypeOf<domain.AdminTrends>();
     expectTypeOf<keyof typeof EVENT_DATA>().toEqualTypeOf<(typeof JOB_EVENT_TYPES)[number]>();
   });
 

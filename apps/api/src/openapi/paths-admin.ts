@@ -17,6 +17,7 @@ import {
   OverviewSchema,
   TenantSchema,
   TenantWithLimitsSchema,
+  TrendsSchema,
   UsageSchema,
   WebhookDeliverySchema,
 } from "./resource-schemas";
@@ -255,10 +256,6 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
     },
     problems: ["invalidQuery"],
   });
-  const counts = (description: string) => z.array(z.number().int()).meta({ description });
-  const seconds = z
-    .array(z.number().nullable())
-    .meta({ description: "Seconds from creation to success, per bucket (null: none)" });
   registerAdmin(registry, {
     method: "get",
     path: "/admin/api/trends",
@@ -270,28 +267,7 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
     ok: {
       200: {
         description: "The series",
-        content: json(
-          z
-            .object({
-              window: z.enum(["1h", "24h"]).meta({ description: "The window asked for" }),
-              from: z.iso.datetime().meta({ description: "Start of the first bucket" }),
-              bucket_seconds: z.number().int().meta({ description: "Width of a bucket", example: 60 }),
-              buckets: z.number().int().meta({ description: "Values in every series", example: 60 }),
-              created: counts("Jobs created"),
-              succeeded: counts("Jobs that succeeded"),
-              failed: counts("Jobs that failed"),
-              canceled: counts("Jobs canceled"),
-              fallback_used: counts("Of the jobs that succeeded, how many through the fallback model"),
-              duration_by_model: z
-                .record(z.string(), z.object({ p50: seconds, p95: seconds }))
-                .meta({ description: "Per model that produced the result" }),
-              errors_by_code: z.record(z.string(), counts("Failed jobs")).meta({ description: "Per error code" }),
-              deliveries_succeeded: counts("Webhook deliveries that succeeded"),
-              deliveries_failed: counts("Webhook deliveries that failed for good"),
-              generated_at: z.iso.datetime().meta({ description: "When this was read" }),
-            })
-            .meta({ id: "AdminTrends", description: "The overview's time series" }),
-        ),
+        content: json(TrendsSchema),
       },
     },
     problems: ["invalidQuery"],

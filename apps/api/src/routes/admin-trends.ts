@@ -1,4 +1,5 @@
 import { readTrends, TREND_WINDOWS, type TrendWindow } from "@darkroom/db";
+import type { AdminTrends } from "@darkroom/domain";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../deps";
@@ -18,7 +19,7 @@ export function adminTrendsRouter(deps: ApiDeps): Router {
   router.get("/admin/api/trends", async (req, res) => {
     const { window } = parseOrThrow(AdminTrendsQuerySchema, req.query, "query");
     const t = await readTrends(deps.db, window);
-    res.json({
+    const body: AdminTrends = {
       window,
       from: t.from.toISOString(),
       bucket_seconds: t.bucketSeconds,
@@ -33,7 +34,8 @@ export function adminTrendsRouter(deps: ApiDeps): Router {
       deliveries_succeeded: t.deliveriesSucceeded,
       deliveries_failed: t.deliveriesFailed,
       generated_at: new Date().toISOString(),
-    });
+    };
+    res.json(body);
   });
   return router;
 }
