@@ -1,6 +1,7 @@
 import { readSse } from "@darkroom/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_REPLAY } from "../src/http/admin-feed";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
 
 /**
@@ -52,6 +53,19 @@ function follow(stop: (all: { data: string }[]) => boolean, headers: Record<stri
     timeoutMs: 30_000,
   });
   return { ready: Promise.race([ready, done.then(() => undefined)]), done };
+}
+
+/** A new tenant's job whose events a test follows: how to tell its events, and their tags in order. */
+async function followedJob(name: string) {
+  const tenant = await h.newTenant(name);
+  const created = (await (
+    await h.request("POST", "/v1/jobs", { key: tenant.apiKey, body: { prompt: name } })
+  ).json()) as { id: string };
+  const isMine = (e: { data: string }) => (JSON.parse(e.data) as { job_id?: string }).job_id === created.id;
+  const tags = (events: { data: string }[]) =>
+    events.filter(isMine).map((e) => (JSON.parse(e.data) as { data: { tag: string } }).data.tag);
+  const write = (count: number, tag: string) => progressEvents(sql, created.id, tenant.tenantId, count, tag);
+  return { isMine, tags, write };
 }
 
 describe("the dashboard's live feed", () => {
@@ -118,5 +132,38 @@ describe("the dashboard's live feed", () => {
     expect(tags.filter((t) => t === "before")).toHaveLength(0);
     expect(tags.filter((t) => t === "missed")).toHaveLength(700);
     expect(tags.filter((t) => t === "after")).toHaveLength(20);
+  }, 60_000);
+
+  it("sends a new tab only what comes after it opened, also when nobody followed the feed meanwhile", async () => {
+    const job = await followedJob("Idle");
+    const first = follow((all) => all.filter(job.isMine).length >= 1);
+    await first.ready;
+    await job.write(1, "watched");
+    await first.done;
+    // The feed stops reading when its last tab leaves; these are written while nobody follows.
+    await job.write(300, "unwatched");
+    const fresh = follow((all) => all.filter(job.isMine).length >= 3);
+    await fresh.ready;
+    await job.write(3, "opened");
+    expect(job.tags((await fresh.done).events)).toEqual(["opened", "opened", "opened"]);
+  }, 60_000);
+
+  it("answers a reconnect more than MAX_REPLAY events behind with a reset, not the backlog", async () => {
+    const job = await followedJob("Reset");
+    const first = follow((all) => all.filter(job.isMine).length >= 1);
+    await first.ready;
+    await job.write(1, "old");
+    const resumeFrom = (await first.done).lastEventId;
+    await job.write(MAX_REPLAY + 1, "far");
+    const second = follow((all) => all.filter(job.isMine).length >= 5, { "last-event-id": resumeFrom });
+    await second.ready;
+    await job.write(5, "new");
+    const { events } = await second.done;
+    // The tab is told to reload its lists (dashboard event-stream.ts), then follows from there.
+    const resets = events.filter((e) => e.event === "reset");
+    expect(resets).toHaveLength(1);
+    expect(events[0]?.event).toBe("reset");
+    expect(BigInt(resets[0]?.id ?? "0")).toBeGreaterThanOrEqual(BigInt(resumeFrom ?? "0") + BigInt(MAX_REPLAY + 1));
+    expect(job.tags(events)).toEqual(["new", "new", "new", "new", "new"]);
   }, 60_000);
 });

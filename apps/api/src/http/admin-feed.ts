@@ -51,6 +51,13 @@ export class AdminFeed {
    * Resolves with the high-water mark at subscription (the seq the follower is caught up to).
    */
   async subscribe(listener: Listener): Promise<{ position: bigint; unsubscribe: () => void }> {
+    if (this.listeners.size === 0 && this.timer === null) {
+      // Nobody followed the feed meanwhile, so it read nothing: it starts again from the newest event.
+      // Resuming from where it stopped would send every event since then (any number) to the new tab.
+      this.last = null;
+      this.starting = null;
+      this.gaps.clear();
+    }
     const position = await this.start();
     this.listeners.add(listener);
     this.timer ??= setInterval(() => void this.poll(), FEED_POLL_MS);
