@@ -38,7 +38,6 @@ import {
 } from "./bench/report";
 import { over, percentile, type Spread, spread } from "./bench/stats";
 import { monotonicMs, preciseNow } from "./bench/time";
-import { warmUpstream } from "./bench/warm-up";
 
 const { values: flags } = parseArgs({
   options: {
@@ -792,9 +791,6 @@ function cpuSummary(result: BenchResult["scenarios"]): Record<string, Record<str
   return out;
 }
 
-/** Chats sent to the stand-in before the first run (warm-up.ts). */
-const WARM_UP_CHATS = 500;
-
 async function main(): Promise<void> {
   logDir = await mkdtemp(path.join(tmpdir(), "darkroom-bench-"));
   log(`run ${RUN_ID}, bundles from ${bundleDir()}, logs in ${logDir}`);
@@ -802,8 +798,6 @@ async function main(): Promise<void> {
   upstream = startScript("upstream", "upstream.ts", {});
   const [, port] = await upstream.waitFor(/bench upstream listening on port (\d+)/);
   upstreamUrl = `http://127.0.0.1:${port}`;
-  // Its code compiled before any run is measured: otherwise the first run pays for it (warm-up.ts).
-  await warmUpstream(upstreamUrl, WARM_UP_CHATS);
   const started = new Date();
   const scenarios: BenchResult["scenarios"] = {};
   // Both systems start before anything is measured (in parallel, to save time). The job scenarios
@@ -833,8 +827,7 @@ async function main(): Promise<void> {
     ...machineAndCommit(),
     runs: RUNS,
     flags: { ...flags },
-    // The scenarios' calls (the warm-up's left out).
-    upstreamCalls: upstreamStats.chats - WARM_UP_CHATS,
+    upstreamCalls: upstreamStats.chats,
     scenarios,
     goals: [],
   };
