@@ -39,6 +39,8 @@ export class AdminFeed {
   private readonly listeners = new Set<Listener>();
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
+  /** Counts fresh starts: a poll begun before one gives up when it reads on (it saw the old feed). */
+  private generation = 0;
 
   constructor(
     private readonly db: PrismaClient,
@@ -57,6 +59,7 @@ export class AdminFeed {
       this.last = null;
       this.starting = null;
       this.gaps.clear();
+      this.generation += 1;
     }
     const position = await this.start();
     this.listeners.add(listener);
@@ -110,9 +113,11 @@ export class AdminFeed {
   private async poll(): Promise<void> {
     if (this.busy || this.last === null) return;
     this.busy = true;
+    const generation = this.generation;
     try {
       for (;;) {
         const rows = await listEventsAfter(this.db, this.last, PAGE, [...this.gaps.keys()]);
+        if (generation !== this.generation || this.last === null) return;
         const fresh = rows.filter((e) => this.take(e.seq));
         if (fresh.length > 0) this.broadcast(await this.format(fresh));
         if (rows.length < PAGE) break;
