@@ -1,5 +1,5 @@
-import { readSse } from "@darkroom/testing";
-import pg from "pg";
+import { readSse, testPool } from "@darkroom/testing";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_REPLAY } from "../src/http/admin-feed";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
@@ -15,7 +15,7 @@ let h: ApiHarness;
 let sql: pg.Pool;
 beforeAll(async () => {
   h = await startApiHarness("adminfeed");
-  sql = new pg.Pool({ connectionString: h.databaseUrl, max: 4 });
+  sql = testPool(h.databaseUrl, 4);
 });
 afterAll(async () => {
   await sql?.end();

@@ -1,5 +1,6 @@
 import { type AdminJobFilter, adminJobConditions, adminJobPageSql } from "@darkroom/db";
-import pg from "pg";
+import { testPool } from "@darkroom/testing";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
 
@@ -17,7 +18,7 @@ const ROWS = 100_000;
 
 beforeAll(async () => {
   h = await startApiHarness("adminfind");
-  sql = new pg.Pool({ connectionString: h.databaseUrl, max: 2 });
+  sql = testPool(h.databaseUrl, 2);
   acme = await h.newTenant("Acme");
   globex = await h.newTenant("Globex");
   // 100,000 jobs over 30 days, two tenants, every status; ids below any the API mints.

@@ -1,6 +1,7 @@
 import { type TrendWindow, trendCreatedSql, trendDeliveriesSql, trendFinishedSql, trendRange } from "@darkroom/db";
 import type { AdminTrends } from "@darkroom/domain";
-import pg from "pg";
+import { testPool } from "@darkroom/testing";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
 
@@ -24,7 +25,7 @@ const JOB_COLUMNS = `id, "tenantId", status, model, "resultModel", prompt, n, si
 
 beforeAll(async () => {
   h = await startApiHarness("admintrends");
-  sql = new pg.Pool({ connectionString: h.databaseUrl, max: 2 });
+  sql = testPool(h.databaseUrl, 2);
   tenantId = (await h.newTenant("Acme")).tenantId;
   // The known set, all within the last hour.
   const known: [string, string, string | null, string | null, boolean, Date, Date | null][] = [

@@ -1,5 +1,5 @@
-import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import pg from "pg";
+import { STACK_ADMIN_TOKEN, type Stack, startStack, testPool } from "@darkroom/testing";
+import type pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
@@ -21,7 +21,7 @@ const requests: string[] = [];
 beforeAll(async () => {
   // No worker: jobs stay queued, so only what this test writes changes them.
   stack = await startStack({ label: "console", workers: 0 });
-  sql = new pg.Pool({ connectionString: stack.db.url, max: 4 });
+  sql = testPool(stack.db.url, 4);
   api = client(stack, await stack.newApiKey("console"));
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { dropRunDatabases, TEST_SERVER_URL } from "./database";
+import { createTestDatabase, dropRunDatabases, TEST_SERVER_URL, testPool } from "./database";
 import { deleteDeadRunKeys, deleteRunKeys, runKeyPrefix } from "./redis";
 import { isAlive, testRunId } from "./run";
 
@@ -28,6 +28,19 @@ function deadPid(): number {
 
 // Runs sharing a machine must never break each other: a run sweeps only what dead runs left.
 describe("run isolation", () => {
+  it("gives a test a pool that outlives its database's drop: no uncaught error ends the run", async () => {
+    const database = await createTestDatabase("pool-drop");
+    const pool = testPool(database.url, 1);
+    await pool.query("SELECT 1");
+    expect(pool.idleCount).toBe(1);
+    // The drop terminates the idle client's backend: the pool re-emits the server's error. With no
+    // listener on the pool, that is an uncaught exception, and Vitest fails the whole run for it.
+    await database.drop();
+    for (let i = 0; i < 100 && pool.idleCount > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(pool.idleCount).toBe(0);
+    await pool.end();
+  });
+
   it("sweeps the databases of dead runs and never those of a live one", async () => {
     const dead = `r${deadPid()}x0a0a`;
     const live = `r${process.pid}x0b0b`;

@@ -79,6 +79,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * A pg pool for a test's own statements on its database. The database's drop at teardown
+ * (`WITH (FORCE)`) terminates its backends: an idle client then gets the server's "terminating
+ * connection" error, which the pool re-emits as its own "error" event, and without a listener that
+ * is an uncaught exception that fails the whole run (seen in a CI run, from admin-trends.int.test.ts).
+ */
+export function testPool(connectionString: string, max = 4): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on("error", () => undefined);
+  return pool;
+}
+
 /** A fresh database cloned from the migrated template: one per test file, dropped afterwards. */
 export async function createTestDatabase(label = "t"): Promise<TestDatabase> {
   const name = runDatabaseName(label);

@@ -10,6 +10,7 @@ export {
   TEST_SERVER_URL,
   type TestDatabase,
   templateDatabase,
+  testPool,
 } from "./database";
 export { type RunningProcess, startProcess } from "./processes";
 export {
