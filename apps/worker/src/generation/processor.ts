@@ -14,7 +14,7 @@ import {
 } from "@darkroom/db";
 import { imagesCostMicroUsd } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import { type FairIntake, parsePayload } from "@darkroom/queue";
+import { type FairIntake, parsePayload, withTimeout } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
 import { DelayedError, type Job, RateLimitError } from "bullmq";
@@ -55,7 +55,7 @@ export interface GenerationDeps {
    * A slot was freed: admit the next work. The job waits (at most {@link SLOT_HANDOFF_WAIT_MS}) for
    * the promise, so that BullMQ's completion of this job finds the work admitted into its slot.
    */
-  onSlotFreed: () => Promise<void> | void;
+  onSlotFreed: () => Promise<void>;
   /** Batches every attempt's progress and lease writes (one statement per tick for the process). */
   ticker: AttemptTicker;
   /** The process's keep-alive connection pool to the upstream. */
@@ -130,16 +130,6 @@ function attemptDiagnosis(failure: UpstreamError, lastStage: string): AttemptDia
  */
 export const SLOT_HANDOFF_WAIT_MS = 1_000;
 
-/** `promise`, or nothing after `ms`: whichever comes first. */
-function waitAtMost(promise: Promise<void> | void, ms: number): Promise<void> {
-  if (promise === undefined) return Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
 /** Processes one BullMQ generation job: claim, one upstream attempt, then success, retry or failure. */
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
@@ -169,7 +159,8 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       if (admission !== null && !hold) {
         await admissions.released
           .submit({ ...admission, retryAt })
-          .then(() => waitAtMost(deps.onSlotFreed(), SLOT_HANDOFF_WAIT_MS))
+          // Past the wait the job is handed back anyway: the slot is already freed.
+          .then(() => withTimeout(deps.onSlotFreed(), SLOT_HANDOFF_WAIT_MS, "slot handoff").catch(() => undefined))
           .catch((err: unknown) =>
             deps.logger.warn({ err, job_id: jobId }, "slot not freed (the reconciler's sweep frees it)"),
           );
