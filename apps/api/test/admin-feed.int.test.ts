@@ -1,7 +1,8 @@
+import { createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { readSse, testPool } from "@darkroom/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_REPLAY } from "../src/http/admin-feed";
+import { AdminFeed, FEED_POLL_MS, type FeedItem, MAX_REPLAY } from "../src/http/admin-feed";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
 
 /**
@@ -66,6 +67,19 @@ async function followedJob(name: string) {
     events.filter(isMine).map((e) => (JSON.parse(e.data) as { data: { tag: string } }).data.tag);
   const write = (count: number, tag: string) => progressEvents(sql, created.id, tenant.tenantId, count, tag);
   return { isMine, tags, write };
+}
+
+/** A gate: reads wait at it while it is closed; `entered` resolves when the first one arrives. */
+function gate() {
+  let open: () => void = () => undefined;
+  let arrived: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const entered = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  return { open, entered, pass: () => (arrived(), opened) };
 }
 
 describe("the dashboard's live feed", () => {
@@ -166,4 +180,60 @@ describe("the dashboard's live feed", () => {
     expect(BigInt(resets[0]?.id ?? "0")).toBeGreaterThanOrEqual(BigInt(resumeFrom ?? "0") + BigInt(MAX_REPLAY + 1));
     expect(job.tags(events)).toEqual(["new", "new", "new", "new", "new"]);
   }, 60_000);
+
+  it("drops what a poll begun before a fresh start read: the new tab gets only newer events", async () => {
+    // The feed's reads on the real database, with two of them held at will: a poll's read of new
+    // events (jobEvent.findMany) and a fresh start's read of the newest seq (jobEvent.findFirst).
+    const db: PrismaClient = createPrismaClient({ databaseUrl: h.databaseUrl, poolSize: 2 });
+    const holds: { findMany?: ReturnType<typeof gate>; findFirst?: ReturnType<typeof gate> } = {};
+    const held = {
+      jobEvent: {
+        findMany: async (args: unknown) => {
+          await holds.findMany?.pass();
+          return db.jobEvent.findMany(args as Parameters<typeof db.jobEvent.findMany>[0]);
+        },
+        findFirst: async (args: unknown) => {
+          await holds.findFirst?.pass();
+          return db.jobEvent.findFirst(args as Parameters<typeof db.jobEvent.findFirst>[0]);
+        },
+      },
+      job: db.job,
+    } as unknown as PrismaClient;
+    const feed = new AdminFeed(
+      held,
+      (job) => ({ id: job.id }),
+      (error) => {
+        throw error;
+      },
+    );
+    const job = await followedJob("Held");
+    try {
+      await job.write(50, "heldold");
+      const first = await feed.subscribe(() => undefined);
+      // A poll is reading when the only tab leaves.
+      holds.findMany = gate();
+      await holds.findMany.entered;
+      first.unsubscribe();
+      await job.write(5, "heldmid");
+      // A new tab starts the feed afresh; the old poll's read comes back before the start's does.
+      holds.findFirst = gate();
+      const received: FeedItem[] = [];
+      const subscribing = feed.subscribe((items) => received.push(...items));
+      await holds.findFirst.entered;
+      const oldPoll = holds.findMany;
+      holds.findMany = undefined;
+      oldPoll.open();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      holds.findFirst.open();
+      const second = await subscribing;
+      await job.write(1, "heldnew");
+      await new Promise((resolve) => setTimeout(resolve, FEED_POLL_MS * 3));
+      second.unsubscribe();
+      const tags = received.map((item) => /"tag":"(\w+)"/.exec(item.text)?.[1]);
+      expect(tags).toEqual(["heldnew"]);
+    } finally {
+      feed.stop();
+      await db.$disconnect();
+    }
+  });
 });

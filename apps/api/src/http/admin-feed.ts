@@ -117,7 +117,7 @@ export class AdminFeed {
     try {
       for (;;) {
         const rows = await listEventsAfter(this.db, this.last, PAGE, [...this.gaps.keys()]);
-        if (generation !== this.generation || this.last === null) return;
+        if (generation !== this.generation) return;
         const fresh = rows.filter((e) => this.take(e.seq));
         if (fresh.length > 0) this.broadcast(await this.format(fresh));
         if (rows.length < PAGE) break;
