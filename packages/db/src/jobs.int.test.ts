@@ -1,6 +1,6 @@
 import { JobCreateSchema } from "@darkroom/domain";
-import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
-import pg from "pg";
+import { createTestDatabase, type TestDatabase, testPool } from "@darkroom/testing";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { claimJob, completeJob } from "./attempt-batches";
 import { failAttempt } from "./attempts";
@@ -27,11 +27,8 @@ const byPrisma: boolean[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase("create-job");
-  pool = new pg.Pool({ connectionString: database.url, max: 8 });
-  // The drop at teardown terminates the backends (WITH (FORCE)); an idle client still ending then
-  // gets the server's "terminating connection" error, which the pool re-emits as its own "error"
-  // event: without a listener on the pool (not the client) that is an uncaught exception.
-  pool.on("error", () => undefined);
+  // testPool: the drop at teardown (WITH (FORCE)) must not end the run with an uncaught error.
+  pool = testPool(database.url, 8);
   pool.on("connect", (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { findMigrationsDir, migrate } from "@darkroom/db";
 import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
-import pg from "pg";
+import type pg from "pg";
+import { testPool } from "../database";
 import { API_LISTENING, REPO_ROOT, type RunningProcess, startProcess } from "../processes";
 import { freePort, PrivatePostgres, PrivateRedis } from "./services";
 
@@ -92,8 +93,8 @@ export class ChaosEnvironment {
     await this.postgres.start();
     const databaseUrl = `${this.postgres.serverUrl}/darkroom_chaos`;
     await migrate(databaseUrl, await findMigrationsDir(REPO_ROOT));
-    this.db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    this.db.on("error", () => undefined); // the Postgres restart scenario cuts these connections
+    // testPool's listener also covers the Postgres restart scenario, which cuts these connections.
+    this.db = testPool(databaseUrl, 4);
     this.simulator = await startSimulator({ port: 0, stepMs: 40 });
     await this.receiver.start();
     this.env = {
