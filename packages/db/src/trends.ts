@@ -1,3 +1,4 @@
+import type { AdminTrends } from "@darkroom/domain";
 import type { PrismaClient } from "./client";
 import { Prisma } from "./generated/prisma/client";
 
@@ -52,24 +53,11 @@ export const trendDeliveriesSql = (range: TrendRange) =>
   Prisma.sql`SELECT ${bucketOf(Prisma.sql`"sentAt"`, range)} AS bucket, status, count(*) AS deliveries
     FROM "WebhookDelivery" WHERE "sentAt" >= ${range.from} GROUP BY 1, 2`;
 
-/** The charts' series, one value per bucket (index 0 = oldest). */
-export interface Trends {
-  from: Date;
-  bucketSeconds: number;
-  buckets: number;
-  created: number[];
-  succeeded: number[];
-  failed: number[];
-  canceled: number[];
-  /** Of the jobs that succeeded in the bucket, how many through the fallback model. */
-  fallbackUsed: number[];
-  /** Seconds from creation to success, per model that produced the result (null: none that bucket). */
-  durationByModel: Record<string, { p50: (number | null)[]; p95: (number | null)[] }>;
-  /** Failed jobs per error code. */
-  errorsByCode: Record<string, number[]>;
-  deliveriesSucceeded: number[];
-  deliveriesFailed: number[];
-}
+/**
+ * The charts' series, one value per bucket (index 0 = oldest): `GET /admin/api/trends` as the
+ * domain describes it, without what the route adds (the window asked for, when it was read).
+ */
+export type Trends = Omit<AdminTrends, "window" | "generated_at">;
 
 /** Reads every series of a window (three statements, each over the window's rows only). */
 export async function readTrends(db: PrismaClient, window: TrendWindow, now = new Date()): Promise<Trends> {
@@ -95,18 +83,18 @@ export async function readTrends(db: PrismaClient, window: TrendWindow, now = ne
   // Rows stamped ahead of `now` (clock skew between processes) fall outside the buckets: skipped.
   const inRange = (bucket: number) => bucket >= 0 && bucket < range.buckets;
   const trends: Trends = {
-    from: range.from,
-    bucketSeconds: range.bucketSeconds,
+    from: range.from.toISOString(),
+    bucket_seconds: range.bucketSeconds,
     buckets: range.buckets,
     created: zeros(),
     succeeded: zeros(),
     failed: zeros(),
     canceled: zeros(),
-    fallbackUsed: zeros(),
-    durationByModel: {},
-    errorsByCode: {},
-    deliveriesSucceeded: zeros(),
-    deliveriesFailed: zeros(),
+    fallback_used: zeros(),
+    duration_by_model: {},
+    errors_by_code: {},
+    deliveries_succeeded: zeros(),
+    deliveries_failed: zeros(),
   };
   for (const row of created) if (inRange(row.bucket)) trends.created[row.bucket] = Number(row.created);
   // Several rows per bucket (one per model and error code): counts add up; a model's percentiles
@@ -116,9 +104,9 @@ export async function readTrends(db: PrismaClient, window: TrendWindow, now = ne
     const jobs = Number(row.jobs);
     if (row.status === "succeeded") {
       trends.succeeded[row.bucket] = (trends.succeeded[row.bucket] ?? 0) + jobs;
-      trends.fallbackUsed[row.bucket] = (trends.fallbackUsed[row.bucket] ?? 0) + Number(row.fallback_used);
-      trends.durationByModel[row.model] ??= { p50: nulls(), p95: nulls() };
-      const series = trends.durationByModel[row.model];
+      trends.fallback_used[row.bucket] = (trends.fallback_used[row.bucket] ?? 0) + Number(row.fallback_used);
+      trends.duration_by_model[row.model] ??= { p50: nulls(), p95: nulls() };
+      const series = trends.duration_by_model[row.model];
       if (series !== undefined) {
         series.p50[row.bucket] = row.p50 === null ? null : Number(row.p50);
         series.p95[row.bucket] = row.p95 === null ? null : Number(row.p95);
@@ -126,8 +114,8 @@ export async function readTrends(db: PrismaClient, window: TrendWindow, now = ne
     } else if (row.status === "failed") {
       trends.failed[row.bucket] = (trends.failed[row.bucket] ?? 0) + jobs;
       const code = row.error_code ?? "unknown";
-      trends.errorsByCode[code] ??= zeros();
-      const series = trends.errorsByCode[code];
+      trends.errors_by_code[code] ??= zeros();
+      const series = trends.errors_by_code[code];
       if (series !== undefined) series[row.bucket] = (series[row.bucket] ?? 0) + jobs;
     } else if (row.status === "canceled") {
       trends.canceled[row.bucket] = (trends.canceled[row.bucket] ?? 0) + jobs;
@@ -135,7 +123,7 @@ export async function readTrends(db: PrismaClient, window: TrendWindow, now = ne
   }
   for (const row of deliveries) {
     if (!inRange(row.bucket)) continue;
-    const target = row.status === "succeeded" ? trends.deliveriesSucceeded : trends.deliveriesFailed;
+    const target = row.status === "succeeded" ? trends.deliveries_succeeded : trends.deliveries_failed;
     if (row.status === "succeeded" || row.status === "failed") target[row.bucket] = Number(row.deliveries);
   }
   return trends;

@@ -18,24 +18,11 @@ export function adminTrendsRouter(deps: ApiDeps): Router {
   const router = Router();
   router.get("/admin/api/trends", async (req, res) => {
     const { window } = parseOrThrow(AdminTrendsQuerySchema, req.query, "query");
-    const t = await readTrends(deps.db, window);
-    const body: AdminTrends = {
+    res.json({
       window,
-      from: t.from.toISOString(),
-      bucket_seconds: t.bucketSeconds,
-      buckets: t.buckets,
-      created: t.created,
-      succeeded: t.succeeded,
-      failed: t.failed,
-      canceled: t.canceled,
-      fallback_used: t.fallbackUsed,
-      duration_by_model: t.durationByModel,
-      errors_by_code: t.errorsByCode,
-      deliveries_succeeded: t.deliveriesSucceeded,
-      deliveries_failed: t.deliveriesFailed,
+      ...(await readTrends(deps.db, window)),
       generated_at: new Date().toISOString(),
-    };
-    res.json(body);
+    } satisfies AdminTrends);
   });
   return router;
 }
