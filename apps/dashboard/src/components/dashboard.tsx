@@ -150,7 +150,7 @@ export function Dashboard({ api, route, navigate, onSignOut, onUnauthorized }: D
         return;
       }
       // Status events carry the job's row (null once it is gone): no read per event.
-      if (event.job !== undefined && event.job !== null) dispatch({ type: "upsert", job: event.job });
+      if (event.job) dispatch({ type: "upsert", job: event.job });
       if (TERMINAL_EVENTS.includes(event.type)) refreshOverviewSoon();
       if (event.job_id === selectedRef.current) setDetailVersion((v) => v + 1);
     };
