@@ -77,8 +77,11 @@ describe("npm run bench, tiny profile", () => {
     expect(drain.runs[0].naiveNoProgress.failed).toBe(0);
     for (const key of [
       "darkroomRate",
+      "darkroomRateAll",
       "naiveRate",
+      "naiveRateAll",
       "naiveNoProgressRate",
+      "naiveNoProgressRateAll",
       "ratioNaive",
       "ratioNoProgress",
       "fileCreateUs",

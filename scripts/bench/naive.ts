@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { steadyRate } from "./stats";
 
 const jobs = Number(process.env.NAIVE_JOBS ?? 100);
 const concurrency = Number(process.env.NAIVE_CONCURRENCY ?? 50);
@@ -55,6 +56,7 @@ async function run(progress: boolean): Promise<void> {
   let lastFinish = 0;
   let done = 0;
   let failed = 0;
+  const finishes: number[] = [];
   const errors: string[] = [];
   const finished = new Promise<void>((resolve) => {
     const worker = new Worker(
@@ -94,6 +96,7 @@ async function run(progress: boolean): Promise<void> {
           "UPDATE naive_jobs SET status = 'succeeded', progress = 100, finished_at = now() WHERE id = $1",
           [id],
         );
+        finishes.push(Date.now());
       },
       { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }), prefix, concurrency },
     );
@@ -116,7 +119,17 @@ async function run(progress: boolean): Promise<void> {
   await finished;
   const seconds = (lastFinish - firstStart) / 1000;
   console.log(
-    JSON.stringify({ phase: "result", variant, jobs, succeeded: done, failed, errors, seconds, rate: jobs / seconds }),
+    JSON.stringify({
+      phase: "result",
+      variant,
+      jobs,
+      succeeded: done,
+      failed,
+      errors,
+      seconds,
+      rate: jobs / seconds,
+      steadyRate: steadyRate(finishes),
+    }),
   );
   // The bench reads this process's CPU (and its Postgres backends') before it lets it go on.
   await nextLine("next");

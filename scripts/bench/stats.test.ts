@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { median, percentile, spread } from "./stats";
+import { median, percentile, spread, steadyRate } from "./stats";
 
 describe("bench statistics", () => {
   it("gives the middle run as the median of an odd number of runs", () => {
@@ -20,5 +20,20 @@ describe("bench statistics", () => {
     expect(percentile(values, 50)).toBe(50);
     expect(percentile(values, 99)).toBe(99);
     expect(percentile([], 99)).toBeNaN();
+  });
+
+  it("gives a drain's steady rate: the jobs between the 20th and the 90th percent finished, over that time", () => {
+    // A warm-up of 20 jobs in 3.8 s, then 10 jobs a second: the whole drain reads 99 jobs / 11.8 s
+    // (8.4/s), the steady part 10/s.
+    const warmUp = Array.from({ length: 20 }, (_, i) => i * 200);
+    const steady = Array.from({ length: 80 }, (_, i) => 3_800 + (i + 1) * 100);
+    const finishes = [...steady, ...warmUp].reverse();
+    expect(steadyRate(finishes)).toBeCloseTo(10, 5);
+    expect(steadyRate(finishes, 0, 1)).toBeCloseTo(99 / 11.8, 5);
+  });
+
+  it("has no steady rate for fewer than 10 jobs or jobs that all finished at once", () => {
+    expect(steadyRate([1, 2, 3])).toBeNaN();
+    expect(steadyRate(Array.from({ length: 20 }, () => 5))).toBeNaN();
   });
 });

@@ -79,7 +79,11 @@ function gate() {
   const entered = new Promise<void>((resolve) => {
     arrived = resolve;
   });
-  return { open, entered, pass: () => (arrived(), opened) };
+  const pass = () => {
+    arrived();
+    return opened;
+  };
+  return { open, entered, pass };
 }
 
 describe("the dashboard's live feed", () => {
