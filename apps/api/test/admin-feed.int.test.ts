@@ -56,7 +56,11 @@ function follow(stop: (all: { data: string }[]) => boolean, headers: Record<stri
   return { ready: Promise.race([ready, done.then(() => undefined)]), done };
 }
 
-/** A new tenant's job whose events a test follows: how to tell its events, and their tags in order. */
+/**
+ * A new tenant's job whose events a test follows: how to tell its events, their tags in order, how
+ * to write some, and `watch`: a tab opened (with `headers`) before `count` events tagged `tag` are
+ * written, read until it has `count` of the job's events.
+ */
 async function followedJob(name: string) {
   const tenant = await h.newTenant(name);
   const created = (await (
@@ -66,7 +70,13 @@ async function followedJob(name: string) {
   const tags = (events: { data: string }[]) =>
     events.filter(isMine).map((e) => (JSON.parse(e.data) as { data: { tag: string } }).data.tag);
   const write = (count: number, tag: string) => progressEvents(sql, created.id, tenant.tenantId, count, tag);
-  return { isMine, tags, write };
+  const watch = async (count: number, tag: string, headers: Record<string, string> = {}) => {
+    const tab = follow((all) => all.filter(isMine).length >= count, headers);
+    await tab.ready;
+    await write(count, tag);
+    return tab.done;
+  };
+  return { isMine, tags, write, watch };
 }
 
 /** A gate: reads wait at it while it is closed; `entered` resolves when the first one arrives. */
@@ -154,29 +164,17 @@ describe("the dashboard's live feed", () => {
 
   it("sends a new tab only what comes after it opened, also when nobody followed the feed meanwhile", async () => {
     const job = await followedJob("Idle");
-    const first = follow((all) => all.filter(job.isMine).length >= 1);
-    await first.ready;
-    await job.write(1, "watched");
-    await first.done;
+    await job.watch(1, "watched");
     // The feed stops reading when its last tab leaves; these are written while nobody follows.
     await job.write(300, "unwatched");
-    const fresh = follow((all) => all.filter(job.isMine).length >= 3);
-    await fresh.ready;
-    await job.write(3, "opened");
-    expect(job.tags((await fresh.done).events)).toEqual(["opened", "opened", "opened"]);
+    expect(job.tags((await job.watch(3, "opened")).events)).toEqual(["opened", "opened", "opened"]);
   }, 60_000);
 
   it("answers a reconnect more than MAX_REPLAY events behind with a reset, not the backlog", async () => {
     const job = await followedJob("Reset");
-    const first = follow((all) => all.filter(job.isMine).length >= 1);
-    await first.ready;
-    await job.write(1, "old");
-    const resumeFrom = (await first.done).lastEventId;
+    const resumeFrom = (await job.watch(1, "old")).lastEventId;
     await job.write(MAX_REPLAY + 1, "far");
-    const second = follow((all) => all.filter(job.isMine).length >= 5, { "last-event-id": resumeFrom });
-    await second.ready;
-    await job.write(5, "new");
-    const { events } = await second.done;
+    const { events } = await job.watch(5, "new", { "last-event-id": resumeFrom });
     // The tab is told to reload its lists (dashboard event-stream.ts), then follows from there.
     const resets = events.filter((e) => e.event === "reset");
     expect(resets).toHaveLength(1);
