@@ -30,7 +30,8 @@ async function countIn(stack: Stack, ids: string[], statuses: string[]): Promise
 /**
  * Every command the Redis server at `url` runs from now on, as MONITOR prints them, read from a
  * plain socket: ioredis's own monitor mode can take the first lines of a busy server for replies
- * and throw ("Command queue state error", redis/ioredis#1981).
+ * and throw ("Command queue state error", redis/ioredis#1981). `close` stops it, and throws the
+ * socket's error if it had one.
  */
 async function monitorLines(url: string): Promise<{ lines: string[]; close: () => void }> {
   const { hostname, port } = new URL(url);
@@ -38,9 +39,14 @@ async function monitorLines(url: string): Promise<{ lines: string[]; close: () =
   const lines: string[] = [];
   let rest = "";
   let started: () => void = () => undefined;
+  // An error after the start (lines lost) is thrown by `close`: the test fails on it, not the run.
+  let failure: Error | null = null;
   const ok = new Promise<void>((resolve, reject) => {
     started = resolve;
-    socket.once("error", reject);
+    socket.on("error", (error) => {
+      failure = error;
+      reject(error);
+    });
   });
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => {
@@ -53,7 +59,13 @@ async function monitorLines(url: string): Promise<{ lines: string[]; close: () =
   });
   socket.write("MONITOR\r\n");
   await ok;
-  return { lines, close: () => socket.destroy() };
+  return {
+    lines,
+    close: () => {
+      socket.destroy();
+      if (failure !== null) throw failure;
+    },
+  };
 }
 
 async function until(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
