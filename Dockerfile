@@ -21,4 +21,4 @@ COPY --from=build /app/prisma prisma
 COPY --from=build /app/package.json package.json
 USER node
 EXPOSE 3000
-CMD ["node", "--enable-source-maps", "dist/api.js"]
+CMD ["node", "--enable-source-maps", "--max-semi-space-size=32", "dist/api.js"]

@@ -38,6 +38,7 @@ import {
 } from "./bench/report";
 import { over, percentile, type Spread, spread, steadyRate } from "./bench/stats";
 import { monotonicMs, preciseNow } from "./bench/time";
+import { nodeFlagsOf } from "./start/node-flags";
 
 const { values: flags } = parseArgs({
   options: {
@@ -104,7 +105,8 @@ function startBundle(name: string, file: string, env: Record<string, string>): N
           `--cpu-prof-dir=${path.resolve(flags["cpu-prof"])}`,
           `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
         ];
-  return track(startNode(name, [...profile, "--enable-source-maps", path.join(bundleDir(), file)], env, logDir));
+  // Each bundle runs with the flags it runs with in production (scripts/start/node-flags.ts).
+  return track(startNode(name, [...profile, ...nodeFlagsOf(file), path.join(bundleDir(), file)], env, logDir));
 }
 
 function startScript(name: string, file: string, env: Record<string, string>): NodeProcess {

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
+import { nodeFlagsOf } from "./node-flags";
 
 /** A port `npm start` is about to use, and the variable that chooses it. */
 export interface PortClaim {
@@ -63,7 +64,7 @@ export class Supervisor {
 
   /** Runs `dist/<file>`; if it exits by itself, everything stops. */
   run(name: string, file: string, env: NodeJS.ProcessEnv): ChildProcess {
-    const child = spawn(process.execPath, ["--enable-source-maps", path.join(this.bundleDir, file)], {
+    const child = spawn(process.execPath, [...nodeFlagsOf(file), path.join(this.bundleDir, file)], {
       env,
       stdio: "inherit",
     });

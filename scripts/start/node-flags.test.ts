@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { NODE_FLAGS, nodeFlagsOf } from "./node-flags";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const read = (file: string) => readFileSync(path.join(root, file), "utf8");
+
+/** `node <flags> dist/<bundle>`, as each way of starting a bundle should say it. */
+const expected = (bundle: string) => ["node", ...nodeFlagsOf(bundle), `dist/${bundle}`];
+
+/** The JSON-array `command:` of a docker-compose service. */
+function composeCommand(service: string): string[] {
+  const compose = read("docker-compose.yml");
+  const block = new RegExp(`\\n  ${service}:\\n((?:    .*\\n|\\s*\\n)*)`).exec(compose)?.[1];
+  const line = block === undefined ? undefined : /\n?\s+command: (\[.*\])/.exec(block)?.[1];
+  if (line === undefined) throw new Error(`docker-compose.yml: no command for ${service}`);
+  return JSON.parse(line) as string[];
+}
+
+describe("every way of starting a bundle runs it with its Node flags", () => {
+  it("the API's young generation is larger than V8's default", () => {
+    expect(NODE_FLAGS["api.js"]).toContain("--max-semi-space-size=32");
+  });
+
+  it("npm run start:api and start:worker", () => {
+    const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
+    expect(scripts["start:api"]?.split(" ")).toEqual(expected("api.js"));
+    expect(scripts["start:worker"]?.split(" ")).toEqual(expected("worker.js"));
+  });
+
+  it("the Dockerfile's command", () => {
+    const cmd = /^CMD (\[.*\])$/m.exec(read("Dockerfile"))?.[1];
+    expect(cmd === undefined ? null : JSON.parse(cmd)).toEqual(expected("api.js"));
+  });
+
+  it("docker-compose.yml's api and worker services", () => {
+    expect(composeCommand("api")).toEqual(expected("api.js"));
+    expect(composeCommand("worker")).toEqual(expected("worker.js"));
+  });
+
+  it("npm start's supervisor and the benchmark start bundles with nodeFlagsOf", () => {
+    expect(read("scripts/start/supervisor.ts")).toMatch(/spawn\(process\.execPath, \[\.\.\.nodeFlagsOf\(file\)/);
+    expect(read("scripts/bench.ts")).toMatch(
+      /\[\.\.\.profile, \.\.\.nodeFlagsOf\(file\), path\.join\(bundleDir\(\), file\)\]/,
+    );
+  });
+});
