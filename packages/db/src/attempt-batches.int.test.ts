@@ -1,26 +1,13 @@
 import { JobCreateSchema } from "@darkroom/domain";
-import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type CompleteInput, claimJob, claimJobs, completeJobs } from "./attempt-batches";
 import { failAttempt } from "./attempts";
-import { createPrismaClient, type PrismaClient } from "./client";
 import { createJob } from "./jobs";
-import { createTenantWithKey } from "./tenants";
+import { useTestDatabase } from "./use-test-database";
 
 /** Claims and completions of many jobs in one statement: each row fenced on its own. */
 
-let database: TestDatabase;
-let db: PrismaClient;
-let tenantId: string;
-beforeAll(async () => {
-  database = await createTestDatabase("attempt-batches");
-  db = createPrismaClient({ databaseUrl: database.url, poolSize: 2 });
-  tenantId = (await createTenantWithKey(db, "t")).tenantId;
-});
-afterAll(async () => {
-  await db?.$disconnect();
-  await database?.drop();
-});
+const t = useTestDatabase("attempt-batches");
 
 const LEASE = { leaseOwner: "w", leaseMs: 30_000 };
 
@@ -32,18 +19,18 @@ async function newJobs(count: number): Promise<string[]> {
       webhook_url: "https://example.com/hook",
       webhook_events: ["job.started", "job.succeeded"],
     });
-    ids.push((await createJob(db, { tenantId, input })).id);
+    ids.push((await createJob(t.db, { tenantId: t.tenantId, input })).id);
   }
   return ids;
 }
 
 async function eventTypes(jobId: string): Promise<string[]> {
-  const events = await db.jobEvent.findMany({ where: { jobId }, orderBy: { seq: "asc" } });
+  const events = await t.db.jobEvent.findMany({ where: { jobId }, orderBy: { seq: "asc" } });
   return events.map((e) => e.type);
 }
 
 async function outbox(jobId: string): Promise<string[]> {
-  const rows = await db.webhookDelivery.findMany({ where: { jobId }, include: { event: true } });
+  const rows = await t.db.webhookDelivery.findMany({ where: { jobId }, include: { event: true } });
   return rows.map((r) => r.event.type).sort();
 }
 
@@ -77,20 +64,20 @@ describe("claimJobs", () => {
       throw new Error("unreachable");
     }
     // Owned by a live attempt elsewhere, and finished: neither may be claimed again.
-    expect(await claimJob(db, { jobId: held, ...LEASE })).not.toBeNull();
-    expect(await claimJob(db, { jobId: done, ...LEASE })).not.toBeNull();
-    expect(await completeJobs(db, [completion(done, 1)])).toEqual(new Set([done]));
+    expect(await claimJob(t.db, { jobId: held, ...LEASE })).not.toBeNull();
+    expect(await claimJob(t.db, { jobId: done, ...LEASE })).not.toBeNull();
+    expect(await completeJobs(t.db, [completion(done, 1)])).toEqual(new Set([done]));
 
-    const claims = await claimJobs(db, [c, held, a, done, b], { leaseOwner: "batch", leaseMs: 30_000 });
+    const claims = await claimJobs(t.db, [c, held, a, done, b], { leaseOwner: "batch", leaseMs: 30_000 });
     expect([...claims.keys()].sort()).toEqual([a, b, c].sort());
     for (const id of [a, b, c]) {
       expect(claims.get(id)).toMatchObject({
         attempt: 1,
         model: "gpt-4o-image",
         skipped: null,
-        job: { id, tenantId, attempts: [{ number: 1, model: "gpt-4o-image", errorClass: null }] },
+        job: { id, tenantId: t.tenantId, attempts: [{ number: 1, model: "gpt-4o-image", errorClass: null }] },
       });
-      expect(await db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      expect(await t.db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
         status: "running",
         attempt: 1,
         leaseOwner: "batch",
@@ -99,20 +86,20 @@ describe("claimJobs", () => {
       expect(await outbox(id)).toEqual(["job.started"]);
     }
     // The refused rows kept their owner, attempt and events.
-    expect(await db.job.findUniqueOrThrow({ where: { id: held } })).toMatchObject({ attempt: 1, leaseOwner: "w" });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: held } })).toMatchObject({ attempt: 1, leaseOwner: "w" });
     expect(await eventTypes(held)).toEqual(["job.queued", "job.started"]);
-    expect(await db.job.findUniqueOrThrow({ where: { id: done } })).toMatchObject({ status: "succeeded" });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: done } })).toMatchObject({ status: "succeeded" });
     expect(await eventTypes(done)).toEqual(["job.queued", "job.started", "job.succeeded"]);
   });
 
   it("gives each job its own earlier attempts, and the next attempt number after a retry", async () => {
     const [first, second] = await newJobs(2);
     if (first === undefined || second === undefined) throw new Error("unreachable");
-    await claimJob(db, { jobId: first, ...LEASE });
+    await claimJob(t.db, { jobId: first, ...LEASE });
     const error = { code: "upstream_error", message: "boom", retryable: true, errorClass: "server_error" } as const;
-    await failAttempt(db, { jobId: first, attempt: 1, error, facts: {}, retryAt: new Date() });
+    await failAttempt(t.db, { jobId: first, attempt: 1, error, facts: {}, retryAt: new Date() });
 
-    const claims = await claimJobs(db, [first, second], LEASE);
+    const claims = await claimJobs(t.db, [first, second], LEASE);
     expect(claims.get(first)).toMatchObject({
       attempt: 2,
       job: {
@@ -129,20 +116,20 @@ describe("claimJobs", () => {
 describe("completeJobs", () => {
   it("completes every owned job of the batch; a fenced-out one is refused alone, nothing of it written", async () => {
     const ids = await newJobs(4);
-    const claims = await claimJobs(db, ids, LEASE);
+    const claims = await claimJobs(t.db, ids, LEASE);
     expect(claims.size).toBe(4);
     const [stale, ...owned] = ids;
     if (stale === undefined) throw new Error("unreachable");
     // Taken over: the job moved on to attempt 2 (as after a lost lease), so attempt 1's result is stale.
-    await db.job.update({ where: { id: stale }, data: { attempt: 2 } });
+    await t.db.job.update({ where: { id: stale }, data: { attempt: 2 } });
 
     const done = await completeJobs(
-      db,
+      t.db,
       ids.map((id) => completion(id, 1)),
     );
     expect([...done].sort()).toEqual([...owned].sort());
     for (const id of owned) {
-      expect(await db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      expect(await t.db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
         status: "succeeded",
         progressPercent: 100,
         resultModel: "gpt-4o-image",
@@ -150,21 +137,21 @@ describe("completeJobs", () => {
         leaseOwner: null,
         usage: { total_tokens: 7 },
       });
-      expect(Number((await db.job.findUniqueOrThrow({ where: { id } })).costUsd)).toBeCloseTo(0.04);
-      expect(await db.jobAttempt.findFirstOrThrow({ where: { jobId: id, number: 1 } })).toMatchObject({
+      expect(Number((await t.db.job.findUniqueOrThrow({ where: { id } })).costUsd)).toBeCloseTo(0.04);
+      expect(await t.db.jobAttempt.findFirstOrThrow({ where: { jobId: id, number: 1 } })).toMatchObject({
         status: "succeeded",
         upstreamRequestId: `req-${id}`,
         timeToFirstByteMs: 12,
         httpStatus: 200,
       });
-      expect(await db.image.findMany({ where: { jobId: id }, select: { index: true, storageKey: true } })).toEqual([
+      expect(await t.db.image.findMany({ where: { jobId: id }, select: { index: true, storageKey: true } })).toEqual([
         { index: 0, storageKey: `${id}/0-abc.png` },
       ]);
       expect(await eventTypes(id)).toEqual(["job.queued", "job.started", "job.succeeded"]);
       expect(await outbox(id)).toEqual(["job.started", "job.succeeded"]);
     }
-    expect(await db.job.findUniqueOrThrow({ where: { id: stale } })).toMatchObject({ status: "running" });
-    expect(await db.image.count({ where: { jobId: stale } })).toBe(0);
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: stale } })).toMatchObject({ status: "running" });
+    expect(await t.db.image.count({ where: { jobId: stale } })).toBe(0);
     expect(await eventTypes(stale)).toEqual(["job.queued", "job.started"]);
     expect(await outbox(stale)).toEqual(["job.started"]);
   });
@@ -172,11 +159,11 @@ describe("completeJobs", () => {
   it("keeps an absent fact, and refuses a job given twice", async () => {
     const [id] = await newJobs(1);
     if (id === undefined) throw new Error("unreachable");
-    await claimJob(db, { jobId: id, ...LEASE });
-    await db.jobAttempt.updateMany({ where: { jobId: id }, data: { upstreamRequestId: "from-the-stream" } });
-    await expect(completeJobs(db, [completion(id, 1), completion(id, 1)])).rejects.toThrow(/given twice/);
-    expect(await completeJobs(db, [{ ...completion(id, 1), facts: { httpStatus: null } }])).toEqual(new Set([id]));
-    expect(await db.jobAttempt.findFirstOrThrow({ where: { jobId: id } })).toMatchObject({
+    await claimJob(t.db, { jobId: id, ...LEASE });
+    await t.db.jobAttempt.updateMany({ where: { jobId: id }, data: { upstreamRequestId: "from-the-stream" } });
+    await expect(completeJobs(t.db, [completion(id, 1), completion(id, 1)])).rejects.toThrow(/given twice/);
+    expect(await completeJobs(t.db, [{ ...completion(id, 1), facts: { httpStatus: null } }])).toEqual(new Set([id]));
+    expect(await t.db.jobAttempt.findFirstOrThrow({ where: { jobId: id } })).toMatchObject({
       upstreamRequestId: "from-the-stream",
       httpStatus: null,
     });

@@ -1,39 +1,26 @@
 import { JobCreateSchema } from "@darkroom/domain";
-import { createTestDatabase, type TestDatabase } from "@darkroom/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { claimJob } from "./attempt-batches";
 import { failAttempt } from "./attempts";
-import { createPrismaClient, type PrismaClient } from "./client";
 import { createJob } from "./jobs";
-import { createTenantWithKey } from "./tenants";
+import { useTestDatabase } from "./use-test-database";
 
 /** The claim with open circuits (the circuit breaker): skips to the fallback in the same statement. */
 
-let database: TestDatabase;
-let db: PrismaClient;
-let tenantId: string;
-beforeAll(async () => {
-  database = await createTestDatabase("circuit-skip");
-  db = createPrismaClient({ databaseUrl: database.url, poolSize: 2 });
-  tenantId = (await createTenantWithKey(db, "t")).tenantId;
-});
-afterAll(async () => {
-  await db?.$disconnect();
-  await database?.drop();
-});
+const t = useTestDatabase("circuit-skip");
 
 const OPEN = ["gpt-4o-image"];
 const claim = (jobId: string, circuitOpen: string[] = OPEN) =>
-  claimJob(db, { jobId, leaseOwner: "test", leaseMs: 30_000, circuitOpen });
+  claimJob(t.db, { jobId, leaseOwner: "test", leaseMs: 30_000, circuitOpen });
 
 async function newJob(fields: Record<string, unknown> = {}) {
   const input = JobCreateSchema.parse({ prompt: "a lighthouse", ...fields });
-  return createJob(db, { tenantId, input });
+  return createJob(t.db, { tenantId: t.tenantId, input });
 }
 
 async function stored(jobId: string) {
-  const job = await db.job.findUniqueOrThrow({ where: { id: jobId }, include: { attempts: true } });
-  const started = await db.jobEvent.findMany({ where: { jobId, type: "job.started" }, orderBy: { seq: "asc" } });
+  const job = await t.db.job.findUniqueOrThrow({ where: { id: jobId }, include: { attempts: true } });
+  const started = await t.db.jobEvent.findMany({ where: { jobId, type: "job.started" }, orderBy: { seq: "asc" } });
   return { job, started: started.map((e) => e.data) };
 }
 
@@ -62,7 +49,7 @@ describe("claimJob with open circuits", () => {
     const switched = await newJob();
     const first = await claim(switched.id, []);
     expect(first).toMatchObject({ model: "gpt-4o-image", skipped: null });
-    await failAttempt(db, {
+    await failAttempt(t.db, {
       jobId: switched.id,
       attempt: 1,
       error: { code: "upstream_error", message: "x", retryable: true, errorClass: "transient_upstream" },
