@@ -190,6 +190,21 @@ describe("errors and faults", () => {
     expect(await res.text()).toContain("nope");
   });
 
+  it("serves many concurrent streams without a listener-leak warning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on("warning", onWarning);
+    try {
+      const bodies = await Promise.all(Array.from({ length: 20 }, (_, i) => chat(`a cat ${i}`).then((r) => r.text())));
+      expect(bodies.every((body) => body.includes("[DONE]"))).toBe(true);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+  });
+
   it("records a client that hangs up", async () => {
     const controller = new AbortController();
     const res = await fetch(`${sim.url}/v1/chat/completions`, {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { handleImageGet, isImagePath } from "./cdn-handler";
@@ -91,6 +92,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const connections = new WeakMap<Socket, number>();
   let accepted = 0;
   const closing = new AbortController();
+  // Each request in flight listens to it, until its response closes: as many listeners as requests
+  // in flight, none left behind. Without this, Node warns of a leak at the eleventh concurrent call.
+  setMaxListeners(0, closing.signal);
   let baseUrl = options.publicBaseUrl ?? "";
   const sim: SimContext = {
     quota: { ...UNLIMITED },
