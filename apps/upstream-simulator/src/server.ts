@@ -1,4 +1,3 @@
-import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { handleImageGet, isImagePath } from "./cdn-handler";
@@ -92,9 +91,6 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const connections = new WeakMap<Socket, number>();
   let accepted = 0;
   const closing = new AbortController();
-  // Each request in flight listens to it, until its response closes: as many listeners as requests
-  // in flight, none left behind. Without this, Node warns of a leak at the eleventh concurrent call.
-  setMaxListeners(0, closing.signal);
   let baseUrl = options.publicBaseUrl ?? "";
   const sim: SimContext = {
     quota: { ...UNLIMITED },
@@ -161,14 +157,13 @@ async function route(
     closedByClient: false,
   };
   calls.push(record);
+  // Aborted when the response closes: the client hung up, or `close()` destroyed every socket (a
+  // listener on `closing` per request would do nothing more, and Node warns of a leak past ten).
   const controller = new AbortController();
   let serverClosed = false;
-  const onClosing = (): void => controller.abort();
-  closing.addEventListener("abort", onClosing, { once: true });
   res.on("close", () => {
     record.closedAt = Date.now();
     if (!res.writableFinished && !serverClosed && !closing.aborted) record.closedByClient = true;
-    closing.removeEventListener("abort", onClosing);
     controller.abort();
   });
   const requestId = newRequestId();
