@@ -1,8 +1,11 @@
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { NODE_FLAGS, nodeFlagsOf } from "./node-flags";
+import { nodeFlagsOf } from "./node-flags";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const read = (file: string) => readFileSync(path.join(root, file), "utf8");
@@ -21,7 +24,7 @@ function composeCommand(service: string): string[] {
 
 describe("every way of starting a bundle runs it with its Node flags", () => {
   it("the API's young generation is larger than V8's default", () => {
-    expect(NODE_FLAGS["api.js"]).toContain("--max-semi-space-size=32");
+    expect(nodeFlagsOf("api.js")).toContain("--max-semi-space-size=32");
   });
 
   it("npm run start:api and start:worker", () => {
@@ -40,8 +43,35 @@ describe("every way of starting a bundle runs it with its Node flags", () => {
     expect(composeCommand("worker")).toEqual(expected("worker.js"));
   });
 
-  it("npm start's supervisor and the benchmark start bundles with nodeFlagsOf", () => {
-    expect(read("scripts/start/supervisor.ts")).toMatch(/spawn\(process\.execPath, \[\.\.\.nodeFlagsOf\(file\)/);
+  it("npm start's supervisor runs each bundle with them", async () => {
+    // Stand-in bundles that write the flags they were started with, then exit (which makes the
+    // supervisor stop everything and exit; it runs in a process of its own for that).
+    const dir = await mkdtemp(path.join(tmpdir(), "darkroom-node-flags-"));
+    try {
+      for (const bundle of ["api.js", "worker.js"]) {
+        await writeFile(
+          path.join(dir, bundle),
+          `require("node:fs").writeFileSync(${JSON.stringify(path.join(dir, `${bundle}.argv`))}, JSON.stringify(process.execArgv));`,
+        );
+      }
+      const script = `import { Supervisor } from ${JSON.stringify(path.join(root, "scripts/start/supervisor.ts"))};
+        const s = new Supervisor(${JSON.stringify(dir)}, 1000);
+        s.run("api", "api.js", process.env);
+        s.run("worker", "worker.js", process.env);`;
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        cwd: root,
+        stdio: "ignore",
+      });
+      await new Promise((resolve) => child.on("exit", resolve));
+      for (const bundle of ["api.js", "worker.js"]) {
+        expect(JSON.parse(await readFile(path.join(dir, `${bundle}.argv`), "utf8"))).toEqual([...nodeFlagsOf(bundle)]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the benchmark starts bundles with nodeFlagsOf", () => {
     expect(read("scripts/bench.ts")).toMatch(
       /\[\.\.\.profile, \.\.\.nodeFlagsOf\(file\), path\.join\(bundleDir\(\), file\)\]/,
     );

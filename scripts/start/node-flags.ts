@@ -9,13 +9,11 @@
  * With 32 MB, half as many scavenges copy about as much each: 4-6 % more requests per second at
  * the same p99 (docs/performance.md). 64 MB raised the p99. It costs up to 32 MB more memory.
  */
-export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  "api.js": ["--enable-source-maps", "--max-semi-space-size=32"],
-  "worker.js": ["--enable-source-maps"],
-  "simulator.js": ["--enable-source-maps"],
+const EXTRA_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  "api.js": ["--max-semi-space-size=32"],
 };
 
-/** `node`'s arguments before the bundle's path. */
+/** `node`'s arguments before the bundle's path: source maps for every bundle, and its own extras. */
 export function nodeFlagsOf(bundle: string): readonly string[] {
-  return NODE_FLAGS[bundle] ?? ["--enable-source-maps"];
+  return ["--enable-source-maps", ...(EXTRA_FLAGS[bundle] ?? [])];
 }
