@@ -67,15 +67,15 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     name: options.name,
     level: options.level,
     redact: { paths: REDACT_PATHS, censor: CENSOR },
-    formatters: { level: (label) => ({ level: label }), log: censorNested, bindings: censorNested },
+    formatters: { level: (label) => ({ level: label }), log: censorNested },
   };
   return censorChildBindings(rootLogger(options, base));
 }
 
 /**
- * pino applies the `bindings` formatter to the root logger's bindings only (a child's are written as
- * given): every child, and its children (which inherit this `child`), gets its bindings through
- * {@link censorNested} here.
+ * pino's `log` formatter sees a line's own fields only, and a child's bindings are written as given:
+ * every child, and its children (which inherit this `child`), gets its bindings through
+ * {@link censorNested} here. (The root's bindings are pid, hostname and name.)
  */
 function censorChildBindings(logger: Logger): Logger {
   const child = logger.child;
