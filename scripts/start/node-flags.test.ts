@@ -44,27 +44,36 @@ describe("every way of starting a bundle runs it with its Node flags", () => {
   });
 
   it("npm start's supervisor runs each bundle with them", async () => {
-    // Stand-in bundles that write the flags they were started with, then exit (which makes the
-    // supervisor stop everything and exit; it runs in a process of its own for that).
+    // Stand-in bundles that write the flags they were started with and wait to be stopped; the
+    // supervisor runs in a process of its own, which stops them and itself once both have written.
     const dir = await mkdtemp(path.join(tmpdir(), "darkroom-node-flags-"));
+    const argvFile = (bundle: string) => path.join(dir, `${bundle}.argv`);
     try {
       for (const bundle of ["api.js", "worker.js"]) {
         await writeFile(
           path.join(dir, bundle),
-          `require("node:fs").writeFileSync(${JSON.stringify(path.join(dir, `${bundle}.argv`))}, JSON.stringify(process.execArgv));`,
+          `const fs = require("node:fs"), file = ${JSON.stringify(argvFile(bundle))};
+          fs.writeFileSync(file + ".tmp", JSON.stringify(process.execArgv));
+          fs.renameSync(file + ".tmp", file);
+          setInterval(() => {}, 1000);`,
         );
       }
-      const script = `import { Supervisor } from ${JSON.stringify(path.join(root, "scripts/start/supervisor.ts"))};
-        const s = new Supervisor(${JSON.stringify(dir)}, 1000);
+      const script = `import { existsSync } from "node:fs";
+        import { Supervisor } from ${JSON.stringify(path.join(root, "scripts/start/supervisor.ts"))};
+        const s = new Supervisor(${JSON.stringify(dir)}, 5000);
         s.run("api", "api.js", process.env);
-        s.run("worker", "worker.js", process.env);`;
+        s.run("worker", "worker.js", process.env);
+        const files = ${JSON.stringify(["api.js", "worker.js"].map(argvFile))};
+        const poll = setInterval(() => {
+          if (files.every((f) => existsSync(f))) { clearInterval(poll); void s.stop(0); }
+        }, 20);`;
       const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
         cwd: root,
         stdio: "ignore",
       });
       await new Promise((resolve) => child.on("exit", resolve));
       for (const bundle of ["api.js", "worker.js"]) {
-        expect(JSON.parse(await readFile(path.join(dir, `${bundle}.argv`), "utf8"))).toEqual([...nodeFlagsOf(bundle)]);
+        expect(JSON.parse(await readFile(argvFile(bundle), "utf8"))).toEqual([...nodeFlagsOf(bundle)]);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
