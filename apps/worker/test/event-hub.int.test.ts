@@ -237,6 +237,39 @@ describe("live progress", () => {
     }
   });
 
+  it("a stream that opens the job's feed shows no live progress ahead of the events already committed", async () => {
+    // Live progress published without pause on the job's channel while a fresh stream opens its
+    // feed: the stream's first event must still be the committed job.queued (the feed is ready only
+    // once its first read has handed it out).
+    const publisher = new Redis(stack.redis.url);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=5000]]") });
+        const channel = `${stack.env.QUEUE_PREFIX}:signals:events:${created.id}`;
+        let percent = 0;
+        const flood = setInterval(() => {
+          percent = (percent + 1) % 100;
+          const live = { job_id: created.id, attempt: 9, percent, stage: "generating", at: new Date().toISOString() };
+          void publisher.publish(channel, JSON.stringify(live));
+        }, 1);
+        try {
+          const read = await readSse(`${stack.apiUrl}/v1/jobs/${created.id}/events`, {
+            headers: auth(),
+            timeoutMs: 10_000,
+            stop: (_event, all) => all.length >= 2,
+          });
+          expect(read.events[0]?.event, `round ${round}`).toBe("job.queued");
+          expect(JSON.parse(read.events[0]?.data ?? "{}")).not.toHaveProperty("live", true);
+        } finally {
+          clearInterval(flood);
+          await fetch(`${stack.apiUrl}/v1/jobs/${created.id}/cancel`, { method: "POST", headers: auth() });
+        }
+      }
+    } finally {
+      publisher.disconnect();
+    }
+  });
+
   it("a client that reconnects with the Last-Event-ID it holds after live progress gets no gap and nothing twice", async () => {
     const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=120]]") });
     const url = `${stack.apiUrl}/v1/jobs/${created.id}/events`;

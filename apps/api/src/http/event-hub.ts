@@ -183,7 +183,7 @@ class JobFeed {
   private async open(): Promise<void> {
     const unlisten = await this.deps.signals.listen(this.jobId, (message) => {
       const live = parseLiveProgress(message);
-      if (live === null) this.kick("signal");
+      if (live === null) void this.kick("signal");
       else this.handOutLive(live);
     });
     if (this.closed) {
@@ -197,8 +197,10 @@ class JobFeed {
       this.position = await lastEventSeq(this.deps.db, this.jobId).catch(() => 0n);
       if (this.closed) return;
     }
-    this.timer = setInterval(() => this.kick("poll"), this.deps.pollMs);
-    this.kick("open");
+    this.timer = setInterval(() => void this.kick("poll"), this.deps.pollMs);
+    // Ready once the first read has handed out what was there: a listener's catch-up then covers
+    // it, and no live progress reaches a stream ahead of the events committed before it.
+    await this.kick("open");
   }
 
   private handOutLive(live: LiveProgress): void {
@@ -207,15 +209,18 @@ class JobFeed {
     for (const listener of [...this.listeners]) listener.live?.(progress);
   }
 
-  /** Reads after the position, one read at a time; a wake-up during a read triggers one more. */
-  private kick(read: EventRead): void {
-    if (this.closed || this.position === null) return;
+  /**
+   * Reads after the position, one read at a time; a wake-up during a read triggers one more.
+   * Settles when the read it started has handed out its events (at once when it started none).
+   */
+  private kick(read: EventRead): Promise<void> {
+    if (this.closed || this.position === null) return Promise.resolve();
     if (this.running) {
       this.again ??= read;
-      return;
+      return Promise.resolve();
     }
     this.running = true;
-    this.pump(read)
+    return this.pump(read)
       .catch((error: unknown) => {
         this.deps.logger.warn({ err: error, job_id: this.jobId }, "event feed read failed (retried at the next poll)");
       })
@@ -223,7 +228,7 @@ class JobFeed {
         this.running = false;
         const next = this.again;
         this.again = null;
-        if (next !== null) this.kick(next);
+        if (next !== null) void this.kick(next);
       });
   }
 

@@ -174,7 +174,13 @@ async function streamEvents(
     );
     const joined = membership;
     await joined.ready;
-    await replay(() => joined.position());
+    // The gap up to the feed's position, short of what the feed has already handed this stream
+    // (all of it when the stream opened the feed at its own position).
+    await replay(() => {
+      const firstHeld = held?.[0]?.seq;
+      const position = joined.position();
+      return firstHeld !== undefined && firstHeld - 1n < position ? firstHeld - 1n : position;
+    });
     const caughtUp = held;
     held = null;
     send(caughtUp);
