@@ -238,18 +238,20 @@ describe("live progress", () => {
   });
 
   it("a stream that opens the job's feed shows no live progress ahead of the events already committed", async () => {
-    // Live progress published without pause on the job's channel while a fresh stream opens its
-    // feed: the stream's first event must still be the committed job.queued (the feed is ready only
-    // once its first read has handed it out).
+    // Commit signals and live progress published without pause on the job's channel while a fresh
+    // stream opens its feed: the stream's first event must still be the committed job.queued (the
+    // feed is ready only once a read begun after it listened has handed it out).
     const publisher = new Redis(stack.redis.url);
     try {
-      for (let round = 0; round < 5; round++) {
+      for (let round = 0; round < 10; round++) {
         const created = await api.create({ prompt: uniquePrompt("[[sim step_ms=5000]]") });
         const channel = `${stack.env.QUEUE_PREFIX}:signals:events:${created.id}`;
         let percent = 0;
         const flood = setInterval(() => {
           percent = (percent + 1) % 100;
           const live = { job_id: created.id, attempt: 9, percent, stage: "generating", at: new Date().toISOString() };
+          // A commit signal as well: its read may be under way when the stream's feed opens.
+          void publisher.publish(channel, "1");
           void publisher.publish(channel, JSON.stringify(live));
         }, 1);
         try {

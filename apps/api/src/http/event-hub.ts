@@ -166,6 +166,8 @@ class JobFeed {
   private running = false;
   /** A wake-up that arrived during a read: one more read follows, under its cause. */
   private again: EventRead | null = null;
+  /** Settles once that follow-up read has handed out its events (what a wake-up during a read awaits). */
+  private followUp: { done: Promise<void>; settle: () => void } | null = null;
   private timer: NodeJS.Timeout | undefined;
   private unlisten: () => void = () => undefined;
 
@@ -198,8 +200,9 @@ class JobFeed {
       if (this.closed) return;
     }
     this.timer = setInterval(() => void this.kick("poll"), this.deps.pollMs);
-    // Ready once the first read has handed out what was there: a listener's catch-up then covers
-    // it, and no live progress reaches a stream ahead of the events committed before it.
+    // Ready once a read begun now has handed out what was there (a signal's read may already be
+    // under way: then its follow-up): a listener's catch-up then covers it, and no live progress
+    // reaches a stream ahead of the events committed before it.
     await this.kick("open");
   }
 
@@ -210,14 +213,22 @@ class JobFeed {
   }
 
   /**
-   * Reads after the position, one read at a time; a wake-up during a read triggers one more.
-   * Settles when the read it started has handed out its events (at once when it started none).
+   * Reads after the position, one read at a time; a wake-up during a read triggers one more (a read
+   * under way may have begun before what woke it was committed). Settles once a read begun after
+   * the call has handed out its events: the one it started, or the follow-up of the read under way.
    */
   private kick(read: EventRead): Promise<void> {
     if (this.closed || this.position === null) return Promise.resolve();
     if (this.running) {
       this.again ??= read;
-      return Promise.resolve();
+      if (this.followUp === null) {
+        let settle: () => void = () => undefined;
+        const done = new Promise<void>((resolve) => {
+          settle = resolve;
+        });
+        this.followUp = { done, settle };
+      }
+      return this.followUp.done;
     }
     this.running = true;
     return this.pump(read)
@@ -227,8 +238,10 @@ class JobFeed {
       .finally(() => {
         this.running = false;
         const next = this.again;
+        const followUp = this.followUp;
         this.again = null;
-        if (next !== null) void this.kick(next);
+        this.followUp = null;
+        if (next !== null) void this.kick(next).finally(() => followUp?.settle());
       });
   }
 
