@@ -63,7 +63,8 @@ describe("acting on a job from its page", () => {
     await expect
       .poll(() => page.getByTestId(`job-row-${job.id}`).getAttribute("data-status"), { timeout: 10_000 })
       .toBe("canceled");
-    expect(await page.getByTestId("detail-outcome").textContent()).toBe("Cancel: done.");
+    // The live feed may show the canceled row before the cancel request's answer reaches the page.
+    await expect.poll(() => page.getByTestId("detail-outcome").textContent()).toBe("Cancel: done.");
     expect((await api.get(job.id)).status).toBe("canceled");
     const canceled = (await eventsOf(job.id)).find((e) => e.type === "job.canceled");
     expect(canceled?.data).toEqual({ previous_status: "running", actor: "admin" });
