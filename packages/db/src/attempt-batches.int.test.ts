@@ -168,4 +168,43 @@ describe("completeJobs", () => {
       httpStatus: null,
     });
   });
+
+  it("writes each terminal event's and first delivery's snapshot: its own job as the statement left it", async () => {
+    // Two with a webhook (their events have first deliveries), two without (terminal events only).
+    const hooked = await newJobs(2);
+    const plain: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const input = JobCreateSchema.parse({ prompt: `plain ${i}` });
+      plain.push((await createJob(t.db, { tenantId: t.tenantId, input })).id);
+    }
+    const ids = [...hooked, ...plain];
+    for (const id of ids) expect(await claimJob(t.db, { jobId: id, ...LEASE })).not.toBeNull();
+    expect(await completeJobs(t.db, ids.map((id) => completion(id, 1)))).toEqual(new Set(ids));
+    for (const id of ids) {
+      const events = await t.db.jobEvent.findMany({ where: { jobId: id }, orderBy: { seq: "asc" } });
+      const snapshots = await t.db.jobEventSnapshot.findMany({ where: { eventId: { in: events.map((e) => e.id) } } });
+      // job.started has a snapshot when it has a first delivery (its webhook's data); job.succeeded
+      // ends the job and has one either way.
+      const started = events.find((e) => e.type === "job.started");
+      const succeeded = events.find((e) => e.type === "job.succeeded");
+      const withHook = hooked.includes(id);
+      expect(snapshots.map((s) => s.eventId).sort()).toEqual(
+        (withHook ? [started?.id, succeeded?.id] : [succeeded?.id]).sort(),
+      );
+      const bySnapshot = new Map(snapshots.map((s) => [s.eventId, s.job as Record<string, unknown>]));
+      if (withHook) {
+        expect(bySnapshot.get(started?.id ?? "")).toMatchObject({ id, status: "running", attempts: [{ status: "running" }] });
+      }
+      expect(bySnapshot.get(succeeded?.id ?? "")).toMatchObject({
+        id,
+        status: "succeeded",
+        progressPercent: 100,
+        attempts: [{ number: 1, status: "succeeded", upstreamRequestId: `req-${id}` }],
+      });
+      const finished = bySnapshot.get(succeeded?.id ?? "") ?? {};
+      for (const hidden of ["prompt", "metadata", "leaseOwner", "leaseExpiresAt", "idempotencyKey", "requestHash"]) {
+        expect(finished).not.toHaveProperty(hidden);
+      }
+    }
+  });
 });
