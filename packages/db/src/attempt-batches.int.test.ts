@@ -1,7 +1,8 @@
 import { JobCreateSchema } from "@darkroom/domain";
 import { describe, expect, it } from "vitest";
 import { type CompleteInput, claimJob, claimJobs, completeJobs } from "./attempt-batches";
-import { failAttempt } from "./attempts";
+import { failAttempt, renewLeases, writeProgressBatch } from "./attempts";
+import type { PrismaClient } from "./client";
 import { createJob } from "./jobs";
 import { useTestDatabase } from "./use-test-database";
 
@@ -206,5 +207,49 @@ describe("completeJobs", () => {
         expect(finished).not.toHaveProperty(hidden);
       }
     }
+  });
+});
+
+describe("batch statements", () => {
+  it("find their jobs by id, never through a status index, whatever the table's statistics say", async () => {
+    // A burst of new jobs after the table's last ANALYZE: the planner believes almost none are
+    // queued or running, and would rather scan a status index (every job of that status, and the
+    // index's dead entries) than look the batch's few rows up by id. That scan grows with the backlog.
+    await t.db.$executeRaw`
+      INSERT INTO "Job" (id, "tenantId", status, model, prompt, n, size, quality, "maxAttempts", "deadlineSeconds",
+        "deadlineAt", "webhookEvents", "finishedAt")
+      SELECT 'job_done' || g, ${t.tenantId}, 'succeeded', 'gpt-4o-image', 'done ' || g, 1, '1024x1024', 'auto', 3, 600,
+        now(), '{}', now()
+      FROM generate_series(1, 5000) g`;
+    await t.db.$executeRaw`ANALYZE "Job"`;
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const input = JobCreateSchema.parse({ prompt: `burst ${i}` });
+      ids.push((await createJob(t.db, { tenantId: t.tenantId, input })).id);
+    }
+    const batch = ids.slice(0, 3);
+    await t.db.$transaction(async (tx) => {
+      const db = tx as unknown as PrismaClient;
+      // Planned as the workers' named prepared statements soon are: once, for any parameters.
+      await tx.$executeRaw`SET LOCAL plan_cache_mode = force_generic_plan`;
+      // Index scans this transaction has made on the job table's status indexes so far.
+      const statusScans = async () => {
+        const [row] = await tx.$queryRaw<{ n: bigint }[]>`
+          SELECT COALESCE(sum(pg_stat_get_xact_numscans(i.indexrelid)), 0)::bigint AS n
+          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE i.indrelid = '"Job"'::regclass AND c.relname LIKE '%status%'`;
+        return Number(row?.n);
+      };
+      const claims = await claimJobs(db, batch, LEASE);
+      expect(claims.size).toBe(3);
+      expect(await statusScans(), "claimJobs").toBe(0);
+      const rows = batch.map((jobId) => ({ jobId, attempt: 1 }));
+      expect((await writeProgressBatch(db, rows.map((r) => ({ ...r, percent: 10, stage: "generating" })))).size).toBe(3);
+      expect(await statusScans(), "writeProgressBatch").toBe(0);
+      expect((await renewLeases(db, rows, 30_000)).size).toBe(3);
+      expect(await statusScans(), "renewLeases").toBe(0);
+      expect((await completeJobs(db, batch.map((id) => completion(id, 1)))).size).toBe(3);
+      expect(await statusScans(), "completeJobs").toBe(0);
+    });
   });
 });
