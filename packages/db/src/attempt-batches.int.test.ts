@@ -180,7 +180,12 @@ describe("completeJobs", () => {
     }
     const ids = [...hooked, ...plain];
     for (const id of ids) expect(await claimJob(t.db, { jobId: id, ...LEASE })).not.toBeNull();
-    expect(await completeJobs(t.db, ids.map((id) => completion(id, 1)))).toEqual(new Set(ids));
+    expect(
+      await completeJobs(
+        t.db,
+        ids.map((id) => completion(id, 1)),
+      ),
+    ).toEqual(new Set(ids));
     for (const id of ids) {
       const events = await t.db.jobEvent.findMany({ where: { jobId: id }, orderBy: { seq: "asc" } });
       const snapshots = await t.db.jobEventSnapshot.findMany({ where: { eventId: { in: events.map((e) => e.id) } } });
@@ -194,7 +199,11 @@ describe("completeJobs", () => {
       );
       const bySnapshot = new Map(snapshots.map((s) => [s.eventId, s.job as Record<string, unknown>]));
       if (withHook) {
-        expect(bySnapshot.get(started?.id ?? "")).toMatchObject({ id, status: "running", attempts: [{ status: "running" }] });
+        expect(bySnapshot.get(started?.id ?? "")).toMatchObject({
+          id,
+          status: "running",
+          attempts: [{ status: "running" }],
+        });
       }
       expect(bySnapshot.get(succeeded?.id ?? "")).toMatchObject({
         id,
@@ -244,11 +253,25 @@ describe("batch statements", () => {
       expect(claims.size).toBe(3);
       expect(await statusScans(), "claimJobs").toBe(0);
       const rows = batch.map((jobId) => ({ jobId, attempt: 1 }));
-      expect((await writeProgressBatch(db, rows.map((r) => ({ ...r, percent: 10, stage: "generating" })))).size).toBe(3);
+      expect(
+        (
+          await writeProgressBatch(
+            db,
+            rows.map((r) => ({ ...r, percent: 10, stage: "generating" })),
+          )
+        ).size,
+      ).toBe(3);
       expect(await statusScans(), "writeProgressBatch").toBe(0);
       expect((await renewLeases(db, rows, 30_000)).size).toBe(3);
       expect(await statusScans(), "renewLeases").toBe(0);
-      expect((await completeJobs(db, batch.map((id) => completion(id, 1)))).size).toBe(3);
+      expect(
+        (
+          await completeJobs(
+            db,
+            batch.map((id) => completion(id, 1)),
+          )
+        ).size,
+      ).toBe(3);
       expect(await statusScans(), "completeJobs").toBe(0);
     });
   });
