@@ -163,11 +163,10 @@ class JobFeed {
   position: bigint | null;
   readonly ready: Promise<void>;
   private closed = false;
-  private running = false;
-  /** A wake-up that arrived during a read: one more read follows, under its cause. */
-  private again: EventRead | null = null;
-  /** Settles once that follow-up read has handed out its events (what a wake-up during a read awaits). */
-  private followUp: { done: Promise<void>; settle: () => void } | null = null;
+  /** The read under way; it settles once it has handed out its events. */
+  private reading: Promise<void> | null = null;
+  /** Wake-ups during a read: the one read that follows it (under the first one's cause), settled as it. */
+  private queued: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
   private unlisten: () => void = () => undefined;
 
@@ -219,30 +218,28 @@ class JobFeed {
    */
   private kick(read: EventRead): Promise<void> {
     if (this.closed || this.position === null) return Promise.resolve();
-    if (this.running) {
-      this.again ??= read;
-      if (this.followUp === null) {
-        let settle: () => void = () => undefined;
-        const done = new Promise<void>((resolve) => {
-          settle = resolve;
+    const current = this.reading;
+    if (current === null) {
+      const reading = this.pump(read)
+        .catch((error: unknown) => {
+          this.deps.logger.warn(
+            { err: error, job_id: this.jobId },
+            "event feed read failed (retried at the next poll)",
+          );
+        })
+        .finally(() => {
+          this.reading = null;
         });
-        this.followUp = { done, settle };
-      }
-      return this.followUp.done;
+      this.reading = reading;
+      return reading;
     }
-    this.running = true;
-    return this.pump(read)
-      .catch((error: unknown) => {
-        this.deps.logger.warn({ err: error, job_id: this.jobId }, "event feed read failed (retried at the next poll)");
-      })
-      .finally(() => {
-        this.running = false;
-        const next = this.again;
-        const followUp = this.followUp;
-        this.again = null;
-        this.followUp = null;
-        if (next !== null) void this.kick(next).finally(() => followUp?.settle());
+    if (this.queued === null) {
+      this.queued = current.then(() => {
+        this.queued = null;
+        return this.kick(read);
       });
+    }
+    return this.queued;
   }
 
   private async pump(read: EventRead): Promise<void> {

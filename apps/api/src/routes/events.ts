@@ -177,9 +177,9 @@ async function streamEvents(
     // The gap up to the feed's position, short of what the feed has already handed this stream
     // (all of it when the stream opened the feed at its own position).
     await replay(() => {
-      const firstHeld = held?.[0]?.seq;
       const position = joined.position();
-      return firstHeld !== undefined && firstHeld - 1n < position ? firstHeld - 1n : position;
+      const firstHeld = held?.[0]?.seq;
+      return firstHeld === undefined || firstHeld > position ? position : firstHeld - 1n;
     });
     const caughtUp = held;
     held = null;
