@@ -12,14 +12,12 @@ const t = useTestDatabase("attempt-batches");
 
 const LEASE = { leaseOwner: "w", leaseMs: 30_000 };
 
-async function newJobs(count: number): Promise<string[]> {
+/** New queued jobs, each with a webhook for job.started and job.succeeded unless `webhook` is false. */
+async function newJobs(count: number, { webhook = true } = {}): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    const input = JobCreateSchema.parse({
-      prompt: `batch ${i}`,
-      webhook_url: "https://example.com/hook",
-      webhook_events: ["job.started", "job.succeeded"],
-    });
+    const hook = { webhook_url: "https://example.com/hook", webhook_events: ["job.started", "job.succeeded"] };
+    const input = JobCreateSchema.parse({ prompt: `batch ${i}`, ...(webhook ? hook : {}) });
     ids.push((await createJob(t.db, { tenantId: t.tenantId, input })).id);
   }
   return ids;
@@ -173,11 +171,7 @@ describe("completeJobs", () => {
   it("writes each terminal event's and first delivery's snapshot: its own job as the statement left it", async () => {
     // Two with a webhook (their events have first deliveries), two without (terminal events only).
     const hooked = await newJobs(2);
-    const plain: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const input = JobCreateSchema.parse({ prompt: `plain ${i}` });
-      plain.push((await createJob(t.db, { tenantId: t.tenantId, input })).id);
-    }
+    const plain = await newJobs(2, { webhook: false });
     const ids = [...hooked, ...plain];
     for (const id of ids) expect(await claimJob(t.db, { jobId: id, ...LEASE })).not.toBeNull();
     expect(
@@ -231,12 +225,7 @@ describe("batch statements", () => {
         now(), '{}', now()
       FROM generate_series(1, 5000) g`;
     await t.db.$executeRaw`ANALYZE "Job"`;
-    const ids: string[] = [];
-    for (let i = 0; i < 300; i++) {
-      const input = JobCreateSchema.parse({ prompt: `burst ${i}` });
-      ids.push((await createJob(t.db, { tenantId: t.tenantId, input })).id);
-    }
-    const batch = ids.slice(0, 3);
+    const batch = (await newJobs(300, { webhook: false })).slice(0, 3);
     await t.db.$transaction(async (tx) => {
       const db = tx as unknown as PrismaClient;
       // Planned as the workers' named prepared statements soon are: once, for any parameters.

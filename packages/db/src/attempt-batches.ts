@@ -84,15 +84,18 @@ export async function claimJob(db: PrismaClient, input: ClaimInput): Promise<Cla
   return (await claimJobs(db, [jobId], options)).get(jobId) ?? null;
 }
 
-/*
- * BY_ID_ONLY: the batch statements (claims, completions, progress, leases) reach their jobs by id
- * alone, and compare the status as text so that no status index can serve them. With the status
- * compared as the enum, the planner, working from statistics taken before a burst of new jobs (it
- * believes almost none are queued or running), scanned a status index and recheck every job of that
- * status, and the index's dead entries, for each batch of a few rows: a claim's cost grew with the
- * backlog (1.4 ms for one job with 3,000 queued, in the bench's drain). Looked up by id, a batch
+/**
+ * `<column> = '<status>'` for the batch statements (claims, completions, progress, leases), with the
+ * status compared as text so that no status index can serve them: they reach their jobs by id alone.
+ * Compared as the enum, the planner, working from statistics taken before a burst of new jobs (it
+ * believes almost none are queued or running), scanned a status index and rechecked every job of
+ * that status, and the index's dead entries, for each batch of a few rows: a claim's cost grew with
+ * the backlog (1.4 ms for one job with 3,000 queued, in the bench's drain). Looked up by id, a batch
  * costs what its rows cost.
  */
+export function statusTextIs(column: string, status: "queued" | "running"): Prisma.Sql {
+  return Prisma.raw(`${column}::text = '${status}'`);
+}
 
 /**
  * Moves each queued job of `jobIds` to running as attempt n+1 and records the attempt (on the
@@ -141,11 +144,10 @@ export async function claimJobs(
         "leaseOwner" = ${options.leaseOwner}, "leaseExpiresAt" = now() + make_interval(secs => ${options.leaseMs / 1000}),
         "nextAttemptAt" = NULL, "updatedAt" = now()
       FROM p
-      -- The status is compared as text (see BY_ID_ONLY).
-      WHERE "Job".id = p.id AND ((status::text = 'queued'
+      WHERE "Job".id = p.id AND ((${statusTextIs("status", "queued")}
           -- A run not started by its start-by never starts: failQueueTimeout fails it instead.
           AND NOT (attempt = "attemptBase" AND "queueExpiresAt" IS NOT NULL AND "queueExpiresAt" < now()))
-        OR (status::text = 'running' AND "leaseExpiresAt" < now()))
+        OR (${statusTextIs("status", "running")} AND "leaseExpiresAt" < now()))
       RETURNING "Job".id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt,
         n, size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",
         "hedgeAfterSeconds", CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel",
@@ -273,8 +275,7 @@ export async function completeJobs(db: PrismaClient, inputs: readonly CompleteIn
         "imagesStored" = v.images, "costUsd" = v.cost,
         "finishedAt" = now(), "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
         "errorCode" = NULL, "errorMessage" = NULL, "errorRetryable" = NULL, "updatedAt" = now()
-      -- The status is compared as text (see BY_ID_ONLY).
-      FROM v WHERE j.id = v.id AND j.attempt = v.fence AND j.status::text = 'running'
+      FROM v WHERE j.id = v.id AND j.attempt = v.fence AND ${statusTextIs("j.status", "running")}
       RETURNING j.id, j."tenantId", j."webhookUrl", j."webhookEvents", v.attempt, v.facts, v.evt, v.whd, v.data),
     x AS (
       SELECT * FROM unnest(${images.map((i) => i.jobId)}::text[], ${images.map((i) => i.index)}::int[],

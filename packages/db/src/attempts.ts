@@ -1,5 +1,5 @@
 import type { JobErrorCode, ProgressStage } from "@darkroom/domain";
-import type { AttemptFacts } from "./attempt-batches";
+import { type AttemptFacts, statusTextIs } from "./attempt-batches";
 import { type PrismaClient, queryRows } from "./client";
 import { insertEventsCte, insertRowEventsCte, planEvents } from "./events";
 import { Prisma } from "./generated/prisma/client";
@@ -41,8 +41,7 @@ export async function writeProgressBatch(db: PrismaClient, inputs: ProgressInput
         AS v(id, attempt, fence, percent, stage, evt, whd)),
     u AS (
       UPDATE "Job" j SET "progressPercent" = v.percent, "progressStage" = v.stage, "updatedAt" = now()
-      -- The status is compared as text (see BY_ID_ONLY in attempt-batches.ts).
-      FROM v WHERE j.id = v.id AND j.attempt = v.fence AND j.status::text = 'running'
+      FROM v WHERE j.id = v.id AND j.attempt = v.fence AND ${statusTextIs("j.status", "running")}
       RETURNING j.id, j."tenantId", j."webhookUrl", j."webhookEvents", v.evt, v.whd,
         jsonb_build_object('attempt', v.attempt, 'percent', v.percent, 'stage', v.stage) AS data),
     ${insertRowEventsCte("u", "job.progress")}
@@ -66,8 +65,7 @@ export async function renewLeases(
     Prisma.sql`
     UPDATE "Job" j SET "leaseExpiresAt" = now() + make_interval(secs => ${leaseMs / 1000})
     FROM unnest(${leases.map((l) => l.jobId)}::text[], ${leases.map((l) => l.attempt)}::int[]) AS v(id, attempt)
-    -- The status is compared as text (see BY_ID_ONLY in attempt-batches.ts).
-    WHERE j.id = v.id AND j.attempt = v.attempt AND j.status::text = 'running'
+    WHERE j.id = v.id AND j.attempt = v.attempt AND ${statusTextIs("j.status", "running")}
     RETURNING j.id`,
   );
   return new Set(rows.map((r) => r.id));
