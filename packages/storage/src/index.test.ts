@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,9 +29,9 @@ describe("LocalDiskStorage", () => {
     expect(await modeOf(path.join(root, "job_1", "0-abc.png"))).toBe(0o600);
   });
 
-  it("writes small images inline and large ones through the thread pool, alike", async () => {
+  it("writes small images from its writer thread, a turn's writes in one batch, and large ones through the pool", async () => {
     const root = path.join(dir, "sizes");
-    // Images of up to 8 bytes are written inline here: one image on each side of the limit.
+    // Images of up to 8 bytes go to the writer thread here: one image on each side of the limit.
     const storage = new LocalDiskStorage(root, 8);
     for (const [key, bytes] of [
       ["ab/small.png", Buffer.from("8 bytes!")],
@@ -43,13 +43,59 @@ describe("LocalDiskStorage", () => {
     }
     // Only the images are left: no temp file of either write.
     expect((await readdir(path.join(root, "ab"))).sort()).toEqual(["large.png", "small.png"]);
-    // Inline, the file is in place before put() first yields; through the pool it is not yet.
-    const inline = storage.put("ab/again-small.png", Buffer.from("small"));
-    const pooled = storage.put("ab/again-large.png", Buffer.alloc(1024, 1));
-    expect(existsSync(path.join(root, "ab", "again-small.png"))).toBe(true);
-    expect(existsSync(path.join(root, "ab", "again-large.png"))).toBe(false);
-    await Promise.all([inline, pooled]);
+    // One thread of its own (not the event loop's, thread 0) wrote the small one, in one batch.
+    expect(storage.writer.threadId).toBeGreaterThan(0);
+    expect(storage.writer.batchesSent).toBe(1);
+    // Twenty small writes asked for in one turn of the event loop: one more batch, not twenty.
+    const small = Array.from({ length: 20 }, (_, i) => [`ab/batch-${i}.png`, Buffer.from(`img ${i}`)] as const);
+    await Promise.all(small.map(([key, bytes]) => storage.put(key, bytes)));
+    expect(storage.writer.batchesSent).toBe(2);
+    for (const [key, bytes] of small) {
+      expect(await storage.get(key)).toEqual(bytes);
+      expect(await modeOf(path.join(root, key)), key).toBe(0o600);
+    }
+    // A large one is written through the pool, so the writer thread gets nothing more.
+    await storage.put("ab/again-large.png", Buffer.alloc(1024, 1));
     expect(existsSync(path.join(root, "ab", "again-large.png"))).toBe(true);
+    expect(storage.writer.batchesSent).toBe(2);
+  });
+
+  it("fails a write with the file system's error, leaving no temp file, and one the writer thread dropped by dying", async () => {
+    const root = path.join(dir, "failing");
+    const storage = new LocalDiskStorage(root);
+    await storage.put("gh/first.png", Buffer.from("first"));
+    // The image's folder is replaced by a file: the write fails with the error of the call that failed.
+    await rm(path.join(root, "gh"), { recursive: true });
+    await writeFile(path.join(root, "gh"), "not a folder");
+    await expect(storage.put("gh/second.png", Buffer.from("second"))).rejects.toMatchObject({
+      code: "ENOTDIR",
+      syscall: "open",
+      message: expect.stringContaining(path.join(root, "gh", "second.png")),
+    });
+    await rm(path.join(root, "gh"));
+    // The rename fails (a folder holds the image's name): the temp file written first goes too.
+    await mkdir(path.join(root, "mn", "taken.png"), { recursive: true });
+    await expect(storage.put("mn/taken.png", Buffer.from("bytes"))).rejects.toMatchObject({ syscall: "rename" });
+    expect(await readdir(path.join(root, "mn"))).toEqual(["taken.png"]);
+    // The thread dies with writes in hand: those fail and say why; the next write starts another thread.
+    await storage.put("ij/first.png", Buffer.from("first"));
+    const first = storage.writer.threadId;
+    const many = Array.from({ length: 2000 }, (_, i) => storage.put(`ij/${i}.png`, Buffer.from(`img ${i}`)));
+    // The batch is sent in the turn's check phase, before this wait ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    await storage.writer.stop();
+    const outcomes = await Promise.allSettled(many);
+    const dropped = outcomes.flatMap((o) => (o.status === "rejected" ? [String(o.reason)] : []));
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(new Set(dropped)).toEqual(
+      new Set(["Error: the file writer thread exited with code 1 before the write ended"]),
+    );
+    // What was reported written is there.
+    for (const [i, o] of outcomes.entries())
+      if (o.status === "fulfilled") expect(await storage.get(`ij/${i}.png`)).toEqual(Buffer.from(`img ${i}`));
+    await storage.put("kl/after.png", Buffer.from("after"));
+    expect(await storage.get("kl/after.png")).toEqual(Buffer.from("after"));
+    expect(storage.writer.threadId).not.toBe(first);
   });
 
   it("makes a folder again when it was removed after this process made it", async () => {
@@ -60,7 +106,7 @@ describe("LocalDiskStorage", () => {
     await storage.put("cd/second.png", Buffer.from("second"));
     expect(await storage.get("cd/second.png")).toEqual(Buffer.from("second"));
     expect(await modeOf(path.join(root, "cd"))).toBe(0o700);
-    // The same through the thread pool.
+    // The same through libuv's thread pool.
     const pooled = new LocalDiskStorage(root, 0);
     await pooled.put("ef/first.png", Buffer.from("first"));
     await rm(path.join(root, "ef"), { recursive: true });

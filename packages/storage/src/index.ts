@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { renameSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { FileWriterThread } from "./file-writer";
 
 /** Where stored images live. Local disk by default; another backend implements the same four calls. */
 export interface ImageStorage {
@@ -23,13 +23,12 @@ export const STORED_FILE_MODE = 0o600;
 export const STORED_DIR_MODE = 0o700;
 
 /**
- * Images up to this size are written from the calling thread (open, write, close and rename: four
- * system calls into the page cache, tens of microseconds). Through libuv's thread pool the same
- * write costs five hand-offs between threads, each a wake-up of a pool thread and of the event loop,
- * which on a loaded worker cost more CPU than the write itself. Larger images go through the pool,
- * so that the event loop never waits on a long write.
+ * Images up to this size are written by the storage's own writer thread ({@link FileWriterThread}):
+ * the writes asked for in one turn of the event loop go to it as one message, and the event loop
+ * never waits for a file to be created. Larger images go through libuv's thread pool (five hand-offs
+ * between threads, but no copy of the bytes into a message).
  */
-export const INLINE_WRITE_MAX_BYTES = 256 * 1024;
+export const THREAD_WRITE_MAX_BYTES = 256 * 1024;
 
 /**
  * Stores each key as a file below `root`. Writes are atomic (temp file, then rename) and owner-only
@@ -40,10 +39,12 @@ export class LocalDiskStorage implements ImageStorage {
   readonly root: string;
   /** Folders this process has made (or found) below the root. */
   private readonly folders = new Set<string>();
+  /** Writes the images of up to `threadWriteMaxBytes`; started on the first such write. */
+  readonly writer = new FileWriterThread();
 
   constructor(
     root: string,
-    private readonly inlineWriteMaxBytes = INLINE_WRITE_MAX_BYTES,
+    private readonly threadWriteMaxBytes = THREAD_WRITE_MAX_BYTES,
   ) {
     this.root = path.resolve(root);
   }
@@ -72,11 +73,7 @@ export class LocalDiskStorage implements ImageStorage {
     }
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
     // The mode is set at creation, so the bytes are never readable by others, not even briefly.
-    if (bytes.length <= this.inlineWriteMaxBytes) {
-      writeFileSync(temp, bytes, { mode: STORED_FILE_MODE });
-      renameSync(temp, file);
-      return;
-    }
+    if (bytes.length <= this.threadWriteMaxBytes) return this.writer.write(temp, file, bytes, STORED_FILE_MODE);
     await writeFile(temp, bytes, { mode: STORED_FILE_MODE });
     await rename(temp, file);
   }
