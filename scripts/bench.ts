@@ -102,8 +102,9 @@ function startBundle(name: string, file: string, env: Record<string, string>): N
       ? []
       : [
           "--cpu-prof",
-          `--cpu-prof-dir=${path.resolve(flags["cpu-prof"])}`,
-          `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
+          // A folder per process: its threads (the storage's writer thread too) each write a profile
+          // under Node's default name, which holds the thread's id.
+          `--cpu-prof-dir=${path.join(path.resolve(flags["cpu-prof"]), `${name}-${Date.now()}`)}`,
         ];
   // Each bundle runs with the flags it runs with in production (scripts/start/node-flags.ts).
   return track(startNode(name, [...profile, ...nodeFlagsOf(file), path.join(bundleDir(), file)], env, logDir));
