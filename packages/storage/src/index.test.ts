@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { imageDigest, imageKey, LocalDiskStorage } from "./index";
+import { digestImage, imageDigest, imageKey, LocalDiskStorage } from "./index";
 
 let dir: string;
 beforeAll(async () => {
@@ -112,6 +112,33 @@ describe("LocalDiskStorage", () => {
     await rm(path.join(root, "ef"), { recursive: true });
     await pooled.put("ef/second.png", Buffer.from("second"));
     expect(await pooled.get("ef/second.png")).toEqual(Buffer.from("second"));
+  });
+});
+
+describe("image digests", () => {
+  it("are the SHA-256 of the bytes, whether hashed in place or on the pool", async () => {
+    for (const bytes of [Buffer.from("small image"), Buffer.alloc(300 * 1024, 9)]) {
+      expect(await digestImage(bytes)).toBe(createHash("sha256").update(bytes).digest("hex"));
+    }
+    // A view into a larger buffer hashes its own bytes only.
+    const view = Buffer.alloc(600 * 1024, 3).subarray(1000, 1000 + 300 * 1024);
+    expect(await digestImage(view)).toBe(createHash("sha256").update(view).digest("hex"));
+  });
+
+  it("of large images leave the event loop free while they are computed", async () => {
+    // 64 MB takes tens of milliseconds to hash: hashed in place, no timer could fire meanwhile.
+    const large = Buffer.alloc(64 * 1024 * 1024, 5);
+    let ticks = 0;
+    const timer = setInterval(() => {
+      ticks += 1;
+    }, 1);
+    try {
+      const digest = await digestImage(large);
+      expect(ticks).toBeGreaterThan(0);
+      expect(digest).toBe(imageDigest(large));
+    } finally {
+      clearInterval(timer);
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, webcrypto } from "node:crypto";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { FileWriterThread } from "./file-writer";
@@ -104,6 +104,19 @@ export class LocalDiskStorage implements ImageStorage {
 /** The hex SHA-256 of an image's bytes: its content address, and the checksum recorded with it. */
 export function imageDigest(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Images from this size up are hashed on libuv's thread pool: a result image of 1.5 MB takes about
+ * 1.4 ms to hash, which from the event loop would hold every other stream of the worker that long.
+ * Smaller ones are hashed in place, where the hand-off to the pool would cost more than the hash.
+ */
+export const POOL_DIGEST_MIN_BYTES = 256 * 1024;
+
+/** {@link imageDigest}, computed off the event loop (WebCrypto) for images of {@link POOL_DIGEST_MIN_BYTES} or more. */
+export async function digestImage(bytes: Buffer, poolMinBytes = POOL_DIGEST_MIN_BYTES): Promise<string> {
+  if (bytes.length < poolMinBytes) return imageDigest(bytes);
+  return Buffer.from(await webcrypto.subtle.digest("SHA-256", bytes)).toString("hex");
 }
 
 /**

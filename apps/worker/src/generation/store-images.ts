@@ -1,5 +1,5 @@
 import type { StoredImageInput } from "@darkroom/db";
-import { type ImageStorage, imageDigest, imageKey } from "@darkroom/storage";
+import { digestImage, type ImageStorage, imageKey } from "@darkroom/storage";
 import { sniffImage, UpstreamError } from "@darkroom/upstream";
 
 const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp" };
@@ -22,7 +22,7 @@ export async function storeImage(
       fallback: true,
     });
   }
-  const sha256 = imageDigest(bytes);
+  const sha256 = await digestImage(bytes);
   const storageKey = imageKey(jobId, index, sha256, EXTENSIONS[sniffed.contentType] ?? "bin");
   await storage.put(storageKey, bytes);
   return {
