@@ -56,8 +56,6 @@ export class FileWriterThread {
   private queued: Batch | null = null;
   private readonly inFlight = new Map<number, Batch>();
   private nextBatch = 1;
-  /** Batches sent to the thread so far. */
-  batchesSent = 0;
 
   /** Writes `bytes` to `temp` (created with `mode`), then renames it to `file`. */
   write(temp: string, file: string, bytes: Uint8Array, mode: number): Promise<void> {
@@ -69,6 +67,11 @@ export class FileWriterThread {
       this.queued.writes.push({ temp, file, bytes, mode });
       this.queued.settle.push({ resolve, reject });
     });
+  }
+
+  /** Batches sent to the thread so far. */
+  get batchesSent(): number {
+    return this.nextBatch - 1;
   }
 
   /** The thread's id while it runs, else null. */
@@ -90,7 +93,6 @@ export class FileWriterThread {
     this.inFlight.set(id, batch);
     const worker = this.thread();
     worker.ref();
-    this.batchesSent += 1;
     worker.postMessage({ batch: id, writes: batch.writes });
   }
 

@@ -31,8 +31,8 @@ describe("LocalDiskStorage", () => {
 
   it("writes small images from its writer thread, a turn's writes in one batch, and large ones through the pool", async () => {
     const root = path.join(dir, "sizes");
-    // Images of up to 8 bytes go to the writer thread here: one image on each side of the limit.
-    const storage = new LocalDiskStorage(root, 8);
+    // Images from 9 bytes up are large here: one image on each side of the limit.
+    const storage = new LocalDiskStorage(root, 9);
     for (const [key, bytes] of [
       ["ab/small.png", Buffer.from("8 bytes!")],
       ["ab/large.png", Buffer.alloc(64 * 1024, 7)],
@@ -60,7 +60,7 @@ describe("LocalDiskStorage", () => {
     expect(storage.writer.batchesSent).toBe(2);
   });
 
-  it("fails a write with the file system's error, leaving no temp file, and one the writer thread dropped by dying", async () => {
+  it("fails a write with the file system's error, leaving no temp file", async () => {
     const root = path.join(dir, "failing");
     const storage = new LocalDiskStorage(root);
     await storage.put("gh/first.png", Buffer.from("first"));
@@ -77,7 +77,10 @@ describe("LocalDiskStorage", () => {
     await mkdir(path.join(root, "mn", "taken.png"), { recursive: true });
     await expect(storage.put("mn/taken.png", Buffer.from("bytes"))).rejects.toMatchObject({ syscall: "rename" });
     expect(await readdir(path.join(root, "mn"))).toEqual(["taken.png"]);
-    // The thread dies with writes in hand: those fail and say why; the next write starts another thread.
+  });
+
+  it("fails the writes a dying writer thread held, saying so, and starts another for the next", async () => {
+    const storage = new LocalDiskStorage(path.join(dir, "dying"));
     await storage.put("ij/first.png", Buffer.from("first"));
     const first = storage.writer.threadId;
     const many = Array.from({ length: 2000 }, (_, i) => storage.put(`ij/${i}.png`, Buffer.from(`img ${i}`)));

@@ -23,12 +23,14 @@ export const STORED_FILE_MODE = 0o600;
 export const STORED_DIR_MODE = 0o700;
 
 /**
- * Images up to this size are written by the storage's own writer thread ({@link FileWriterThread}):
- * the writes asked for in one turn of the event loop go to it as one message, and the event loop
- * never waits for a file to be created. Larger images go through libuv's thread pool (five hand-offs
- * between threads, but no copy of the bytes into a message).
+ * Where a large image starts, for both of the event loop's costs of storing one. A smaller image is
+ * hashed in place and written by the storage's own writer thread ({@link FileWriterThread}: the
+ * writes asked for in one turn of the event loop go to it as one message), where a hand-off to
+ * libuv's pool per step would cost more than the step. A large one is hashed and written on libuv's
+ * thread pool: hashing a 1.5 MB result image in place would hold the event loop about 1.4 ms, and
+ * the pool's writes need no copy of the bytes into a message.
  */
-export const THREAD_WRITE_MAX_BYTES = 256 * 1024;
+export const LARGE_IMAGE_BYTES = 256 * 1024;
 
 /**
  * Stores each key as a file below `root`. Writes are atomic (temp file, then rename) and owner-only
@@ -39,12 +41,12 @@ export class LocalDiskStorage implements ImageStorage {
   readonly root: string;
   /** Folders this process has made (or found) below the root. */
   private readonly folders = new Set<string>();
-  /** Writes the images of up to `threadWriteMaxBytes`; started on the first such write. */
+  /** Writes the images smaller than `largeImageBytes`; started on the first such write. */
   readonly writer = new FileWriterThread();
 
   constructor(
     root: string,
-    private readonly threadWriteMaxBytes = THREAD_WRITE_MAX_BYTES,
+    private readonly largeImageBytes = LARGE_IMAGE_BYTES,
   ) {
     this.root = path.resolve(root);
   }
@@ -73,7 +75,7 @@ export class LocalDiskStorage implements ImageStorage {
     }
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
     // The mode is set at creation, so the bytes are never readable by others, not even briefly.
-    if (bytes.length <= this.threadWriteMaxBytes) return this.writer.write(temp, file, bytes, STORED_FILE_MODE);
+    if (bytes.length < this.largeImageBytes) return this.writer.write(temp, file, bytes, STORED_FILE_MODE);
     await writeFile(temp, bytes, { mode: STORED_FILE_MODE });
     await rename(temp, file);
   }
@@ -106,16 +108,9 @@ export function imageDigest(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/**
- * Images from this size up are hashed on libuv's thread pool: a result image of 1.5 MB takes about
- * 1.4 ms to hash, which from the event loop would hold every other stream of the worker that long.
- * Smaller ones are hashed in place, where the hand-off to the pool would cost more than the hash.
- */
-export const POOL_DIGEST_MIN_BYTES = 256 * 1024;
-
-/** {@link imageDigest}, computed off the event loop (WebCrypto) for images of {@link POOL_DIGEST_MIN_BYTES} or more. */
-export async function digestImage(bytes: Buffer, poolMinBytes = POOL_DIGEST_MIN_BYTES): Promise<string> {
-  if (bytes.length < poolMinBytes) return imageDigest(bytes);
+/** {@link imageDigest}, computed off the event loop (WebCrypto, on libuv's pool) for a large image ({@link LARGE_IMAGE_BYTES}). */
+export async function digestImage(bytes: Buffer): Promise<string> {
+  if (bytes.length < LARGE_IMAGE_BYTES) return imageDigest(bytes);
   return Buffer.from(await webcrypto.subtle.digest("SHA-256", bytes)).toString("hex");
 }
 
