@@ -77,6 +77,10 @@ describe("LocalDiskStorage", () => {
     await mkdir(path.join(root, "mn", "taken.png"), { recursive: true });
     await expect(storage.put("mn/taken.png", Buffer.from("bytes"))).rejects.toMatchObject({ syscall: "rename" });
     expect(await readdir(path.join(root, "mn"))).toEqual(["taken.png"]);
+    // The same through libuv's thread pool (every image is large here).
+    const pooled = new LocalDiskStorage(root, 0);
+    await expect(pooled.put("mn/taken.png", Buffer.from("bytes"))).rejects.toMatchObject({ syscall: "rename" });
+    expect(await readdir(path.join(root, "mn"))).toEqual(["taken.png"]);
   });
 
   it("fails the writes a dying writer thread held, saying so, and starts another for the next", async () => {

@@ -76,8 +76,14 @@ export class LocalDiskStorage implements ImageStorage {
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
     // The mode is set at creation, so the bytes are never readable by others, not even briefly.
     if (bytes.length < this.largeImageBytes) return this.writer.write(temp, file, bytes, STORED_FILE_MODE);
-    await writeFile(temp, bytes, { mode: STORED_FILE_MODE });
-    await rename(temp, file);
+    try {
+      await writeFile(temp, bytes, { mode: STORED_FILE_MODE });
+      await rename(temp, file);
+    } catch (error) {
+      // As the writer thread does: a failed write leaves no temp file behind.
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw error;
+    }
   }
 
   async get(key: string): Promise<Buffer | null> {
