@@ -156,14 +156,16 @@ describe("cancel", () => {
   });
 
   it("cancel racing completion: each job ends once, succeeded xor canceled, and GET and the events agree", async () => {
-    // The download takes 300 ms; the cancels land from the moment storing starts to well after the
-    // job finished, so some win, some lose, and some meet the completion head on.
+    // The download takes 800 ms; the cancels land from the moment storing is seen (up to a progress
+    // tick, 250 ms, after it starts) to well after the job finished, so some win, some lose, and some
+    // meet the completion head on. The margins hold on a loaded machine: with a 300 ms download and
+    // cancels 50 ms apart, a busy CI run saw every job finish before its cancel.
     const outcomes = await Promise.all(
       Array.from({ length: 12 }, async (_, i) => {
-        const prompt = uniquePrompt("[[sim script=img_slow img_delay_ms=300]]");
+        const prompt = uniquePrompt("[[sim script=img_slow img_delay_ms=800]]");
         const created = await api.create({ prompt });
         await api.waitFor(created.id, (j) => j.progress.stage === "storing" || j.status === "succeeded", 20_000);
-        await new Promise((r) => setTimeout(r, i * 50));
+        await new Promise((r) => setTimeout(r, i * 200));
         const res = await api.post(`/v1/jobs/${created.id}/cancel`);
         return { id: created.id, cancelStatus: res.status, prompt };
       }),
