@@ -44,6 +44,10 @@ export class LocalDiskStorage implements ImageStorage {
   /** Writes the images smaller than `largeImageBytes`; started on the first such write. */
   readonly writer = new FileWriterThread();
 
+  /**
+   * `largeImageBytes` moves the write's bound only (tests set it to reach each path with small
+   * buffers); {@link digestImage}, called before `put`, always hashes by {@link LARGE_IMAGE_BYTES}.
+   */
   constructor(
     root: string,
     private readonly largeImageBytes = LARGE_IMAGE_BYTES,
