@@ -43,6 +43,10 @@ const SHARED = {
   // legitimately run longer (chaos, deadlines, fuzz) say so with their own timeout.
   testTimeout: 60_000,
   hookTimeout: 60_000,
+  // `expect.poll` waits until its assertion holds, then returns at once; Vitest's own 1 s limit was
+  // too short for a browser's click, the API's answer and the page's redraw while every test file
+  // shares the two cores (a dashboard test saw "Redeliver: done." arrive after it gave up).
+  expect: { poll: { timeout: 10_000 } },
   pool: "forks",
 } as const;
 
