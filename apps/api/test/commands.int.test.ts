@@ -145,7 +145,9 @@ describe("commands", () => {
     }).catch((e: unknown) => e)) as { code: number; stderr: string };
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--weight: must be at least 1/);
-  });
+    // Eleven CLI processes one after the other: ~1.4 s each on an idle 2-core machine, 3-4 s each
+    // while the other test files load both cores (49 s seen, so 60 s failed it in a busier run).
+  }, 150_000);
 
   it("the CLI explains its usage on bad arguments", async () => {
     const failure = (await node("cli.js", ["keys", "create"], { DATABASE_URL: db.url }).catch((e: unknown) => e)) as {
