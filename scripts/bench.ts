@@ -395,20 +395,25 @@ interface NaiveFigures {
   cpuMsPerJob: Record<string, number>;
 }
 
-/** The naive pipeline with and without its progress writes, one after the other in one process. */
+/**
+ * The naive pipeline with and without its progress writes, each in a process of its own started for
+ * it, as Darkroom's worker is for each drain: all three start cold and are read on their steady
+ * rate. (Run one after the other in one process, the variant without progress ran 20-25 % faster
+ * on the steady rate, warmed by the first variant's 10,000 jobs: see docs/performance.md.)
+ */
 async function naiveRuns(system: System, jobs: number): Promise<{ progress: NaiveFigures; plain: NaiveFigures }> {
-  const naive = startScript("naive", "naive.ts", {
-    DATABASE_URL: system.db.url,
-    REDIS_URL: system.redis.url,
-    QUEUE_PREFIX: system.redis.prefix,
-    UPSTREAM_URL: upstreamUrl,
-    NAIVE_JOBS: String(jobs),
-    NAIVE_CONCURRENCY: flags["drain-concurrency"] ?? "50",
-    NAIVE_VARIANTS: "1,0",
-  });
-  try {
-    const out: Partial<Record<"progress" | "plain", NaiveFigures>> = {};
-    for (const variant of ["progress", "plain"] as const) {
+  const out: Partial<Record<"progress" | "plain", NaiveFigures>> = {};
+  for (const variant of ["progress", "plain"] as const) {
+    const naive = startScript("naive", "naive.ts", {
+      DATABASE_URL: system.db.url,
+      REDIS_URL: system.redis.url,
+      QUEUE_PREFIX: system.redis.prefix,
+      UPSTREAM_URL: upstreamUrl,
+      NAIVE_JOBS: String(jobs),
+      NAIVE_CONCURRENCY: flags["drain-concurrency"] ?? "50",
+      NAIVE_VARIANTS: variant === "progress" ? "1" : "0",
+    });
+    try {
       await naive.waitFor(new RegExp(`"phase":"enqueued","variant":"${variant}"`), 300_000);
       const snap = cpuSnapshot({
         naive: { pid: naive.pid },
@@ -419,16 +424,19 @@ async function naiveRuns(system: System, jobs: number): Promise<{ progress: Naiv
       naive.send("go");
       const [line] = await naive.waitFor(new RegExp(`\\{"phase":"result","variant":"${variant}".*\\}`), 600_000);
       const cpu = snap.since();
-      naive.send("next");
       const result = JSON.parse(line) as Omit<NaiveFigures, "cpuMsPerJob">;
       if (result.failed > 0) log(`naive pipeline (${variant}): ${result.failed} failed: ${result.errors.join("; ")}`);
       out[variant] = { ...result, cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])) };
+      // It empties its queue and exits; stopped below if it has not within 30 s.
+      const exited = new Promise<void>((resolve) => naive.child.once("exit", () => resolve()));
+      naive.send("next");
+      await Promise.race([exited, sleep(30_000)]);
+    } finally {
+      await naive.stop();
     }
-    if (out.progress === undefined || out.plain === undefined) throw new Error("the naive pipeline gave no result");
-    return { progress: out.progress, plain: out.plain };
-  } finally {
-    await naive.stop();
   }
+  if (out.progress === undefined || out.plain === undefined) throw new Error("the naive pipeline gave no result");
+  return { progress: out.progress, plain: out.plain };
 }
 
 async function drainScenario(system: System) {
