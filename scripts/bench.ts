@@ -398,7 +398,7 @@ interface NaiveFigures {
 /**
  * The naive pipeline with and without its progress writes, each in a process of its own started for
  * it, as Darkroom's worker is for each drain: all three start cold and are read on their steady
- * rate. (Run one after the other in one process, the variant without progress ran 20-25 % faster
+ * rate. (Run one after the other in one process, the variant without progress ran 22-38 % faster
  * on the steady rate, warmed by the first variant's 10,000 jobs: see docs/performance.md.)
  */
 async function naiveRuns(system: System, jobs: number): Promise<{ progress: NaiveFigures; plain: NaiveFigures }> {
