@@ -1,7 +1,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadEnvOrExit } from "@darkroom/config";
-import { findMigrationsDir, migrate } from "@darkroom/db";
+import { findMigrationsDir, migrate } from "@darkroom/db/migrate";
 
 const env = loadEnvOrExit();
 const dir = await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url)));

@@ -1,3 +1,6 @@
+// The migration runner, on pg alone. Code that needs only migrations imports it as
+// `@darkroom/db/migrate` (the migrate bundle, the test helpers): the package's index also loads the
+// Prisma client, about 0.2 s of a process's start.
 import { createHash, randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";

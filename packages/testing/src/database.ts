@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-// The migration runner alone (pg only): the package's index would load the Prisma client into
-// every test file that only needs a database.
 import { findMigrationsDir, migrate } from "@darkroom/db/migrate";
 import pg from "pg";
 import { isAlive, ownerPidOf, testRunId } from "./run";

@@ -1,4 +1,4 @@
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundleDir, REPO_ROOT, TEST_BUILD_ENV, testRunId } from "./run";
@@ -36,5 +36,12 @@ describe("the bundles whole-system tests start", () => {
       expect(mtimeMs, `${bundle} is older than ${source.file}`).toBeGreaterThanOrEqual(source.mtimeMs);
     }
     await stat(path.join(build ?? "", "apps", "dashboard", "dist", "index.html"));
+  });
+
+  it("include a migrate bundle that runs on pg alone, without loading the Prisma client", async () => {
+    // The image's migrate role (`node dist/migrate.js`, see the Dockerfile) runs it before the others.
+    const source = await readFile(path.join(bundleDir(), "migrate.js"), "utf8");
+    expect(source).toMatch(/from "pg"/);
+    expect(source).not.toMatch(/@prisma\//);
   });
 });

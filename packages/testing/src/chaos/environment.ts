@@ -4,8 +4,6 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-// The migration runner alone (pg only): the package's index would load the Prisma client into
-// every test file that only needs a database.
 import { findMigrationsDir, migrate } from "@darkroom/db/migrate";
 import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import type pg from "pg";
