@@ -411,7 +411,7 @@ async function naiveRuns(system: System, jobs: number): Promise<{ progress: Naiv
       UPSTREAM_URL: upstreamUrl,
       NAIVE_JOBS: String(jobs),
       NAIVE_CONCURRENCY: flags["drain-concurrency"] ?? "50",
-      NAIVE_VARIANTS: variant === "progress" ? "1" : "0",
+      NAIVE_PROGRESS: variant === "progress" ? "1" : "0",
     });
     try {
       await naive.waitFor(new RegExp(`"phase":"enqueued","variant":"${variant}"`), 300_000);
@@ -427,12 +427,9 @@ async function naiveRuns(system: System, jobs: number): Promise<{ progress: Naiv
       const result = JSON.parse(line) as Omit<NaiveFigures, "cpuMsPerJob">;
       if (result.failed > 0) log(`naive pipeline (${variant}): ${result.failed} failed: ${result.errors.join("; ")}`);
       out[variant] = { ...result, cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])) };
-      // It empties its queue and exits; stopped below if it has not within 30 s.
-      const exited = new Promise<void>((resolve) => naive.child.once("exit", () => resolve()));
-      naive.send("next");
-      await Promise.race([exited, sleep(30_000)]);
+      naive.send("next"); // it empties its queue and exits
     } finally {
-      await naive.stop();
+      await naive.stop(30_000);
     }
   }
   if (out.progress === undefined || out.plain === undefined) throw new Error("the naive pipeline gave no result");

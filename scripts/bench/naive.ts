@@ -1,9 +1,10 @@
 // The naive pipeline of the drain scenario, in a process of its own: per job one INSERT and one
 // BullMQ add (the backlog), then a BullMQ worker that reads the stand-in's chat stream (10
 // progress chunks), writes each progress number with its own UPDATE (unless NAIVE_PROGRESS=0),
-// and marks the job done with a final UPDATE. NAIVE_VARIANTS=1,0 runs both variants, one after the
-// other: for each, prints `{"phase":"enqueued","variant":…}` once its backlog is in, drains it on a
-// `go` line on stdin, prints the result as one JSON line and waits for `next`.
+// and marks the job done with a final UPDATE. One variant per process, so that each starts cold as
+// Darkroom's worker does: prints `{"phase":"enqueued","variant":…}` once its backlog is in, drains
+// it on a `go` line on stdin, prints the result as one JSON line, and on `next` empties its queue
+// and exits.
 import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import { Queue, Worker } from "bullmq";
@@ -13,7 +14,7 @@ import { steadyRate } from "./stats";
 
 const jobs = Number(process.env.NAIVE_JOBS ?? 100);
 const concurrency = Number(process.env.NAIVE_CONCURRENCY ?? 50);
-const variants = (process.env.NAIVE_VARIANTS ?? "1").split(",").map((v) => v.trim() !== "0");
+const progress = process.env.NAIVE_PROGRESS !== "0";
 const upstream = process.env.UPSTREAM_URL ?? "";
 const prefix = process.env.QUEUE_PREFIX ?? "bench";
 
@@ -137,7 +138,7 @@ async function run(progress: boolean): Promise<void> {
   await queue.close();
 }
 
-for (const progress of variants) await run(progress);
+await run(progress);
 await db.end();
 connection.disconnect();
 lines.close();

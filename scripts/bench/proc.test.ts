@@ -22,4 +22,23 @@ describe("startNode", () => {
     expect(second.output()).not.toMatch(/from the first run/);
     await second.stop();
   });
+
+  it("stops with a grace: a process told to finish ends on its own, one that does not is terminated", async () => {
+    // Like the naive pipeline on `next`: some cleanup, then exit 0.
+    const script = `process.stdin.on("data", () => setTimeout(() => { console.log("cleaned up"); process.exit(0); }, 300));
+      console.log("ready"); setInterval(() => {}, 1000);`;
+    const told = startNode("grace", ["-e", script], {}, logDir);
+    await told.waitFor(/ready/, 10_000);
+    told.send("next");
+    await told.stop(10_000);
+    expect(told.output()).toMatch(/cleaned up/);
+    expect({ code: told.child.exitCode, signal: told.child.signalCode }).toEqual({ code: 0, signal: null });
+
+    const silent = startNode("no-grace", ["-e", script], {}, logDir);
+    await silent.waitFor(/ready/, 10_000);
+    const started = Date.now();
+    await silent.stop(200);
+    expect(silent.child.signalCode).toBe("SIGTERM");
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });

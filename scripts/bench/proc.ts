@@ -82,7 +82,11 @@ export interface NodeProcess {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Writes a line to the process's stdin. */
   send(line: string): void;
-  stop(): Promise<void>;
+  /**
+   * SIGTERM, then SIGKILL after 15 s; with `graceMs`, first waits that long for the process to exit
+   * on its own (one told on stdin to finish).
+   */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -133,8 +137,14 @@ export function startNode(name: string, argv: string[], env: Record<string, stri
     send(line) {
       child.stdin?.write(`${line}\n`);
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    async stop(graceMs = 0) {
+      const running = () => child.exitCode === null && child.signalCode === null;
+      if (graceMs > 0 && running()) {
+        let grace: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((resolve) => (grace = setTimeout(resolve, graceMs)))]);
+        clearTimeout(grace);
+      }
+      if (running()) child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
       await exited;
       clearTimeout(timer);
