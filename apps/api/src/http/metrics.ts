@@ -21,7 +21,8 @@ export class ApiMetrics {
     intake: FairIntake,
     upstreamQuota: () => Promise<UpstreamQuotaState | null>,
   ) {
-    collectDefaultMetrics({ register: this.registry, prefix: "darkroom_api_" });
+    // Sampled every 100 ms rather than prom-client's 10: see EVENT_LOOP_SAMPLE_MS in the worker's metrics.
+    collectDefaultMetrics({ register: this.registry, prefix: "darkroom_api_", eventLoopMonitoringPrecision: 100 });
     this.requests = new Counter({
       name: "darkroom_http_requests_total",
       help: "HTTP requests answered, by route and status",
