@@ -75,10 +75,9 @@ export default defineConfig({
           maxWorkers: 3,
           // A fork runs file after file without a fresh module graph: the helpers, pg, ioredis,
           // undici, playwright and the simulator load once per fork instead of once per file
-          // (Vitest's summed import time 151 s -> 31 s; the suite 672-683 s -> 607 s on this
-          // 2-core host, with the commits before it). Every file starts and stops what it uses
-          // (its database, queue prefix, processes) and no test mutates a shared module or
-          // process.env, so nothing leaks from one file into the next.
+          // (Vitest's summed import time over a whole run: 151 s isolated, 20-31 s not). Every file
+          // starts and stops what it uses (its database, queue prefix, processes), and no test
+          // mutates a shared module or process.env, so nothing leaks from one file into the next.
           isolate: false,
           sequence: { groupOrder: 0 },
         },
