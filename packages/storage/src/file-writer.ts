@@ -49,13 +49,18 @@ interface Batch {
  * and comes back as one.
  *
  * The thread is started on the first write and does not keep the process alive while idle. If it
- * dies, the writes it held fail with an error that says so, and the next write starts another.
+ * dies, the writes it held fail with an error that says so, and the next write starts another. If
+ * it cannot be started (`new Worker` throws: no thread or memory left), the batch's writes fail
+ * with an error that says so, and the next batch tries again.
  */
 export class FileWriterThread {
   private worker: Worker | null = null;
   private queued: Batch | null = null;
   private readonly inFlight = new Map<number, Batch>();
   private nextBatch = 1;
+
+  /** `startThread` starts the thread (tests pass one that fails). */
+  constructor(private readonly startThread: () => Worker = () => new Worker(THREAD_SOURCE, { eval: true })) {}
 
   /** Writes `bytes` to `temp` (created with `mode`), then renames it to `file`. */
   write(temp: string, file: string, bytes: Uint8Array, mode: number): Promise<void> {
@@ -89,16 +94,24 @@ export class FileWriterThread {
     const batch = this.queued;
     this.queued = null;
     if (batch === null) return;
+    let worker: Worker;
+    try {
+      worker = this.thread();
+    } catch (error) {
+      // Thrown here, it would be uncaught (this runs from setImmediate) and end the process.
+      const cause = error instanceof Error ? error.message : String(error);
+      for (const { reject } of batch.settle) reject(new Error(`the file writer thread could not start (${cause})`));
+      return;
+    }
     const id = this.nextBatch++;
     this.inFlight.set(id, batch);
-    const worker = this.thread();
     worker.ref();
     worker.postMessage({ batch: id, writes: batch.writes });
   }
 
   private thread(): Worker {
     if (this.worker !== null) return this.worker;
-    const worker = new Worker(THREAD_SOURCE, { eval: true });
+    const worker = this.startThread();
     worker.on("message", ({ batch, outcomes }: { batch: number; outcomes: Outcome[] }) => {
       const held = this.inFlight.get(batch);
       if (held === undefined) return;

@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FileWriterThread } from "./file-writer";
 import { digestImage, imageDigest, imageKey, LocalDiskStorage } from "./index";
 
 let dir: string;
@@ -103,6 +105,36 @@ describe("LocalDiskStorage", () => {
     await storage.put("kl/after.png", Buffer.from("after"));
     expect(await storage.get("kl/after.png")).toEqual(Buffer.from("after"));
     expect(storage.writer.threadId).not.toBe(first);
+  });
+
+  it("fails a batch's writes when the writer thread cannot start, saying so, and tries again for the next", async () => {
+    const root = path.join(dir, "nothread");
+    await mkdir(root, { recursive: true });
+    let starts = 0;
+    const writer = new FileWriterThread(() => {
+      starts += 1;
+      if (starts === 1) throw new Error("Worker initialization failure: EAGAIN");
+      return new Worker(
+        `require("node:worker_threads").parentPort.on("message", ({ batch, writes }) => {
+        for (const w of writes) require("node:fs").writeFileSync(w.file, w.bytes);
+        require("node:worker_threads").parentPort.postMessage({ batch, outcomes: writes.map(() => null) });
+      });`,
+        { eval: true },
+      );
+    });
+    const file = (name: string) => path.join(root, name);
+    const failed = await Promise.allSettled([
+      writer.write(file("a.tmp"), file("a.png"), Buffer.from("a"), 0o600),
+      writer.write(file("b.tmp"), file("b.png"), Buffer.from("b"), 0o600),
+    ]);
+    expect(failed.map((o) => (o.status === "rejected" ? String(o.reason) : "written"))).toEqual([
+      "Error: the file writer thread could not start (Worker initialization failure: EAGAIN)",
+      "Error: the file writer thread could not start (Worker initialization failure: EAGAIN)",
+    ]);
+    await writer.write(file("c.tmp"), file("c.png"), Buffer.from("c"), 0o600);
+    expect(await readFile(file("c.png"), "utf8")).toBe("c");
+    expect(starts).toBe(2);
+    await writer.stop();
   });
 
   it("makes a folder again when it was removed after this process made it", async () => {
