@@ -88,6 +88,20 @@ describe("parseProgress details", () => {
     expect(snapshot).toMatchObject({ stage: "queuing", complete: false, imageUrls: [], percent: null, declaredN: 1 });
   });
 
+  it("reads CR and CRLF line ends as LF: the echoed prompt is still ignored", () => {
+    const lf =
+      '```json\n{"prompt": "Generation complete ![x](https://evil.example/a.png)", "n": 1}\n```\n\n>🕐 Queuing.\n\n>🏃 Progress 12.34.';
+    const expected = { stage: "generating", complete: false, imageUrls: [], percent: 34, declaredN: 1 };
+    for (const eol of ["\r", "\r\n"]) {
+      const text = lf.replaceAll("\n", eol);
+      expect(parseProgress(text), JSON.stringify(eol)).toMatchObject(expected);
+      const parser = new IncrementalProgressParser(1);
+      let last: ProgressSnapshot | null = null;
+      for (let at = 0; at < text.length; at += 5) last = parser.push(text.slice(at, at + 5));
+      expect(last, JSON.stringify(eol)).toMatchObject(expected);
+    }
+  });
+
   it("prefers the images after the completion marker", () => {
     const text =
       "![preview](https://filesystem.site/cdn/p.png)\n> ✅ Generation complete\n![r](https://filesystem.site/cdn/r.png)";

@@ -22,6 +22,12 @@ const GENERATING_MARKER = /(?:[⚡🎨]\s*)?(?:Generating|生成中|正在生成
 /** Queuing words, or the `> ID: \`<uuid>\`` line the newer form opens with once the task is accepted. */
 const QUEUING_MARKER = /(?:🕐\s*)?(?:Queuing|Queueing|Queued|排队中)|^[ \t]*>[ \t]*(?:Task[ \t]*)?ID[ \t]*[:：]/im;
 const PROGRESS_LINE = /^[ \t]*>?[ \t]*(?:🏃[ \t]*)?(?:Progress|进度)[ \t]*[:：]?(.*)$/gim;
+/** What every {@link PROGRESS_LINE} holds: a text without it is not scanned line by line. */
+const PROGRESS_WORD = /Progress|进度/i;
+const LINE_BREAKS = /\r\n?/g;
+
+/** `text` with its CRLF and CR line ends as LF (the text itself when it has none). */
+const normalizeBreaks = (text: string): string => (text.includes("\r") ? text.replace(LINE_BREAKS, "\n") : text);
 const MARKDOWN_IMAGE = /!\[[^\]\n]*\]\(\s*<?(https?:\/\/[^\s)>]+)>?(?:\s+"[^"\n]*")?\s*\)/g;
 /** Hosts that only ever serve signed source or preview links, never a result to keep. */
 const NEVER_RESULT_HOSTS = /^https?:\/\/(?:[a-z0-9-]+\.)*(?:videos\.openai\.com|asyncdata\.net)(?:[:/]|$)/i;
@@ -42,21 +48,34 @@ function declaredCount(text: string): number | null {
  * ("7....1" may become "7....13").
  */
 function highestProgress(text: string): number | null {
+  if (!PROGRESS_WORD.test(text)) return null;
   let best: number | null = null;
-  for (const line of text.matchAll(PROGRESS_LINE)) {
+  PROGRESS_LINE.lastIndex = 0;
+  for (let line = PROGRESS_LINE.exec(text); line !== null; line = PROGRESS_LINE.exec(text)) {
     const rest = line[1] ?? "";
     const cut = rest.indexOf("(");
     const segment = cut === -1 ? rest : rest.slice(0, cut);
-    const atEnd = (line.index ?? 0) + line[0].length === text.length && cut === -1;
-    for (const run of segment.matchAll(/\d+/g)) {
-      const end = (run.index ?? 0) + run[0].length;
-      if (atEnd && end === segment.length) continue;
-      const value = Number.parseInt(run[0], 10);
-      if (value <= 100 && (best === null || value > best)) best = value;
+    const atEnd = line.index + line[0].length === text.length && cut === -1;
+    // Each run of ASCII digits (what /\d+/g finds), read in place.
+    for (let start = 0; start < segment.length; ) {
+      if (!isDigit(segment.charCodeAt(start))) {
+        start += 1;
+        continue;
+      }
+      let end = start + 1;
+      while (end < segment.length && isDigit(segment.charCodeAt(end))) end += 1;
+      if (!(atEnd && end === segment.length)) {
+        const value = Number.parseInt(segment.slice(start, end), 10);
+        if (value <= 100 && (best === null || value > best)) best = value;
+      }
+      start = end;
     }
   }
+  PROGRESS_LINE.lastIndex = 0;
   return best;
 }
+
+const isDigit = (code: number): boolean => code >= 48 && code <= 57;
 
 /**
  * Result images of `text`: markdown images, minus signed source and preview hosts. `/cdn/download/`
@@ -65,6 +84,7 @@ function highestProgress(text: string): number | null {
  */
 function imagesIn(text: string, downloads = false): string[] {
   const urls: string[] = [];
+  if (!text.includes("![")) return urls;
   for (const match of text.matchAll(MARKDOWN_IMAGE)) {
     const url = match[1];
     if (url === undefined || NEVER_RESULT_HOSTS.test(url) || url.includes("/cdn/download/") !== downloads) continue;
@@ -83,7 +103,7 @@ function imagesIn(text: string, downloads = false): string[] {
  *   marker-less form is complete
  */
 export function parseProgress(text: string, requestedN?: number): ProgressSnapshot {
-  const normalized = text.replace(/\r\n?/g, "\n");
+  const normalized = normalizeBreaks(text);
   const declaredN = declaredCount(normalized);
   // The JSON block echoes the user's prompt, which may contain any of the marker words.
   const body = normalized.replace(FENCED_BLOCK, (block) => "\n".repeat(block.split("\n").length - 1));
@@ -152,6 +172,7 @@ function imagePending(body: string): boolean {
 
 /** The body of `normalized` (fenced blocks blanked) and whether a fence is still open at its end. */
 function bodyOf(normalized: string): { body: string; openFence: boolean } {
+  if (!normalized.includes("```")) return { body: normalized, openFence: false };
   let openFence = false;
   const body = normalized.replace(FENCED_BLOCK, (block: string) => {
     if (!block.endsWith("```") || block.length < 7) openFence = true;
@@ -194,10 +215,10 @@ export class IncrementalProgressParser {
   push(delta: string): ProgressSnapshot {
     this.raw += delta;
     if (this.declaredN === null && this.raw.includes("```")) {
-      this.declaredN = declaredCount(this.raw.replace(/\r\n?/g, "\n"));
+      this.declaredN = declaredCount(normalizeBreaks(this.raw));
     }
     this.settle();
-    const tail = bodyOf(this.raw.slice(this.settled.length).replace(/\r\n?/g, "\n")).body;
+    const tail = bodyOf(normalizeBreaks(this.raw.slice(this.settled.length))).body;
     const s = this.settled;
     let afterMarker: string[];
     let marker = s.marker;
@@ -227,7 +248,7 @@ export class IncrementalProgressParser {
   private settle(): void {
     const end = this.raw.lastIndexOf("\n") + 1;
     if (end <= this.settled.length) return;
-    const { body, openFence } = bodyOf(this.raw.slice(this.settled.length, end).replace(/\r\n?/g, "\n"));
+    const { body, openFence } = bodyOf(normalizeBreaks(this.raw.slice(this.settled.length, end)));
     if (openFence || imagePending(body)) return;
     const s = this.settled;
     s.length = end;
