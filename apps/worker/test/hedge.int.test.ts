@@ -162,13 +162,17 @@ describe("hedged fallback", () => {
     const prompt = uniquePrompt("[[sim script=stall_dots,gen_slow dot_ms=150 ping_ms=100 gen_slow_ms=20000]]");
     const created = await api.create({ prompt, hedge_after_seconds: 1, max_attempts: 2 });
     await api.waitFor(created.id, (j) => j.attempts.length === 2, 10_000);
+    // The hedge's attempt is recorded before its request leaves: wait until the simulator has both
+    // calls, so that the worker stops while both run.
+    await expect.poll(() => upstreamCalls(stack, prompt).length, { timeout: 10_000 }).toBe(2);
     const holder = stack.workers[0];
     if (holder === undefined) throw new Error("no worker");
     expect(await holder.stop("SIGTERM")).toBe(0);
     stack.workers.splice(stack.workers.indexOf(holder), 1);
     const [chat, images] = upstreamCalls(stack, prompt);
-    expect(chat?.closedByClient).toBe(true);
-    expect(images?.closedByClient).toBe(true);
+    // The simulator sees each connection close a moment after the worker has exited.
+    await expect.poll(() => chat?.closedByClient, { timeout: 5000 }).toBe(true);
+    await expect.poll(() => images?.closedByClient, { timeout: 5000 }).toBe(true);
     const returned = await api.get(created.id);
     expect(returned.status).toBe("queued");
     expect(returned.attempts.map((a) => [a.number, a.status, a.hedge])).toEqual([
