@@ -1,17 +1,10 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { EVENT_LOOP_SAMPLE_MS } from "@darkroom/config";
 import type { Logger } from "@darkroom/logger";
 import { type CircuitSnapshot, withTimeout } from "@darkroom/queue";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { circuitStateValue } from "./generation/circuit";
-
-/**
- * How often the event-loop lag metrics sample the loop. prom-client's default, 10 ms, is a timer
- * that wakes an idle process 100 times a second: about half of an idle worker's CPU (16 against
- * 8.5 ms a second, docs/performance.md). A stall of 100 ms or more, what the lag figures are read
- * for, is still caught whole; the API samples the same way.
- */
-const EVENT_LOOP_SAMPLE_MS = 100;
 
 /**
  * The worker's Prometheus metrics (per process: Prometheus sums them over the workers it scrapes),

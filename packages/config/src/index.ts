@@ -12,4 +12,5 @@ export {
   type TenantSettings,
   tenantDefaults,
 } from "./env";
+export { EVENT_LOOP_SAMPLE_MS } from "./metrics";
 export { DEFAULT_MODEL_PRICES, parseModelPrices } from "./model-prices";

@@ -1,3 +1,4 @@
+import { EVENT_LOOP_SAMPLE_MS } from "@darkroom/config";
 import type { PrismaClient } from "@darkroom/db";
 import { JOB_STATUSES } from "@darkroom/domain";
 import { type FairIntake, type GenerationQueue, type UpstreamQuotaState, withTimeout } from "@darkroom/queue";
@@ -21,8 +22,11 @@ export class ApiMetrics {
     intake: FairIntake,
     upstreamQuota: () => Promise<UpstreamQuotaState | null>,
   ) {
-    // Sampled every 100 ms rather than prom-client's 10: see EVENT_LOOP_SAMPLE_MS in the worker's metrics.
-    collectDefaultMetrics({ register: this.registry, prefix: "darkroom_api_", eventLoopMonitoringPrecision: 100 });
+    collectDefaultMetrics({
+      register: this.registry,
+      prefix: "darkroom_api_",
+      eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
+    });
     this.requests = new Counter({
       name: "darkroom_http_requests_total",
       help: "HTTP requests answered, by route and status",
