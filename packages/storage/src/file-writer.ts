@@ -32,6 +32,11 @@ parentPort.on("message", ({ batch, writes }) => {
 });
 `;
 
+/** Starts a writer thread: what {@link FileWriterThread} runs unless told otherwise. */
+export function startWriterThread(): Worker {
+  return new Worker(THREAD_SOURCE, { eval: true });
+}
+
 interface Batch {
   writes: Write[];
   settle: Array<{ resolve: () => void; reject: (error: Error) => void }>;
@@ -59,8 +64,8 @@ export class FileWriterThread {
   private readonly inFlight = new Map<number, Batch>();
   private nextBatch = 1;
 
-  /** `startThread` starts the thread (tests pass one that fails). */
-  constructor(private readonly startThread: () => Worker = () => new Worker(THREAD_SOURCE, { eval: true })) {}
+  /** `startThread` starts the thread (tests pass one that fails first). */
+  constructor(private readonly startThread: () => Worker = startWriterThread) {}
 
   /** Writes `bytes` to `temp` (created with `mode`), then renames it to `file`. */
   write(temp: string, file: string, bytes: Uint8Array, mode: number): Promise<void> {

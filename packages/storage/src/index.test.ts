@@ -3,9 +3,8 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FileWriterThread } from "./file-writer";
+import { FileWriterThread, startWriterThread } from "./file-writer";
 import { digestImage, imageDigest, imageKey, LocalDiskStorage } from "./index";
 
 let dir: string;
@@ -114,13 +113,7 @@ describe("LocalDiskStorage", () => {
     const writer = new FileWriterThread(() => {
       starts += 1;
       if (starts === 1) throw new Error("Worker initialization failure: EAGAIN");
-      return new Worker(
-        `require("node:worker_threads").parentPort.on("message", ({ batch, writes }) => {
-        for (const w of writes) require("node:fs").writeFileSync(w.file, w.bytes);
-        require("node:worker_threads").parentPort.postMessage({ batch, outcomes: writes.map(() => null) });
-      });`,
-        { eval: true },
-      );
+      return startWriterThread();
     });
     const file = (name: string) => path.join(root, name);
     const failed = await Promise.allSettled([
