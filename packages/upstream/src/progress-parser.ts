@@ -25,12 +25,14 @@ const PROGRESS_LINE = /^[ \t]*>?[ \t]*(?:🏃[ \t]*)?(?:Progress|进度)[ \t]*[:
 /** What every {@link PROGRESS_LINE} holds: a text without it is not scanned line by line. */
 const PROGRESS_WORD = /Progress|进度/i;
 const LINE_BREAKS = /\r\n?/g;
-
-/** `text` with its CRLF and CR line ends as LF (the text itself when it has none). */
-const normalizeBreaks = (text: string): string => (text.includes("\r") ? text.replace(LINE_BREAKS, "\n") : text);
 const MARKDOWN_IMAGE = /!\[[^\]\n]*\]\(\s*<?(https?:\/\/[^\s)>]+)>?(?:\s+"[^"\n]*")?\s*\)/g;
 /** Hosts that only ever serve signed source or preview links, never a result to keep. */
 const NEVER_RESULT_HOSTS = /^https?:\/\/(?:[a-z0-9-]+\.)*(?:videos\.openai\.com|asyncdata\.net)(?:[:/]|$)/i;
+
+/** `text` with its CRLF and CR line ends as LF (the text itself when it has none). */
+const normalizeBreaks = (text: string): string => (text.includes("\r") ? text.replace(LINE_BREAKS, "\n") : text);
+
+const isDigit = (code: number): boolean => code >= 48 && code <= 57;
 
 function declaredCount(text: string): number | null {
   const block = JSON_BLOCK.exec(text)?.[1];
@@ -75,8 +77,6 @@ function highestProgress(text: string): number | null {
   return best;
 }
 
-const isDigit = (code: number): boolean => code >= 48 && code <= 57;
-
 /**
  * Result images of `text`: markdown images, minus signed source and preview hosts. `/cdn/download/`
  * images are listed apart (`downloads`): they duplicate the result when both are shown, but some
@@ -106,7 +106,7 @@ export function parseProgress(text: string, requestedN?: number): ProgressSnapsh
   const normalized = normalizeBreaks(text);
   const declaredN = declaredCount(normalized);
   // The JSON block echoes the user's prompt, which may contain any of the marker words.
-  const body = normalized.replace(FENCED_BLOCK, (block) => "\n".repeat(block.split("\n").length - 1));
+  const { body } = bodyOf(normalized);
   const marker = COMPLETE_MARKER.exec(body);
   const allImages = imagesIn(body);
   const afterMarker = marker === null ? [] : imagesIn(body.slice(marker.index));
