@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseEnv } from "@darkroom/config";
+import { isTerminal, JOB_STATUSES, TERMINAL_STATUSES } from "@darkroom/domain";
 import {
   bundleDir,
   createTestDatabase,
@@ -70,7 +71,8 @@ const num = (name: keyof typeof flags): number => {
 const RUNS = Math.max(1, num("runs"));
 const SCENARIOS = new Set((flags.scenarios ?? "").split(",").map((s) => s.trim()));
 const ADMIN_TOKEN = "bench-admin-token-0123456789";
-const TERMINAL = ["succeeded", "failed", "canceled"];
+/** The statuses a job can still leave: what the drain waits on. */
+const UNFINISHED = JOB_STATUSES.filter((status) => !isTerminal(status));
 
 // The bench is a run of its own, even when started by the test suite: its cleanup drops every
 // database and key of its run id, never the suite's.
@@ -244,12 +246,12 @@ async function waitTerminal(system: System, tenantId: string, count: number, tim
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { rows } = await system.sql.query<{ n: string }>(
-      `SELECT count(*) AS n FROM "Job" WHERE "tenantId" = $1 AND status IN ('queued', 'running')`,
-      [tenantId],
+      `SELECT count(*) AS n FROM "Job" WHERE "tenantId" = $1 AND status = ANY($2::"JobStatus"[])`,
+      [tenantId, UNFINISHED],
     );
     if (Number(rows[0]?.n ?? 0) === 0) {
       const counts = await countByStatus(system, tenantId);
-      const done = TERMINAL.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+      const done = TERMINAL_STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
       if (done >= count) return;
       throw new Error(`only ${done} of ${count} jobs exist, none left to run: ${JSON.stringify(counts)}`);
     }
@@ -589,7 +591,7 @@ async function sampleJobs(
   for (;;) {
     if (failure !== null) throw failure;
     const counts = await countByStatus(system, tenantId);
-    const ended = TERMINAL.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+    const ended = TERMINAL_STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
     samples.push({
       at: preciseNow(),
       running: counts.running ?? 0,
