@@ -73,7 +73,7 @@ function highestProgress(text: string): number | null {
       start = end;
     }
   }
-  PROGRESS_LINE.lastIndex = 0;
+  // exec ended the loop by finding nothing, which set lastIndex back to 0.
   return best;
 }
 
