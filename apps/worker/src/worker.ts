@@ -134,7 +134,7 @@ export async function startWorker(env: Env, logger: Logger): Promise<RunningWork
       notify,
       rateLimitQueue: (ms) => queue.rateLimit(ms),
       intake,
-      onSlotFreed: () => admitter.nudge(),
+      freeSlot: (item) => admitter.release(item),
       ticker,
       upstream,
       quotaGuard,

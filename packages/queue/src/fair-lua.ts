@@ -63,77 +63,82 @@ if redis.call('HLEN', K .. ':admitted') < cap then redis.call('PUBLISH', ARGV[7]
 return 1
 `;
 
+const ADMIT_FN = `
+local function admitWork(K, limit)
+  local now = nowMs()
+  local cap = recomputeCapacity(K, now)
+  local due = redis.call('ZRANGEBYSCORE', K .. ':later', '-inf', now, 'LIMIT', 0, 1000)
+  for _, work in ipairs(due) do
+    redis.call('ZREM', K .. ':later', work)
+    local meta = redis.call('HGET', K .. ':meta', work)
+    if meta then
+      local tenant, score = string.match(meta, '^(%S+) (%S+)$')
+      redis.call('ZADD', K .. ':intake:' .. tenant, 'NX', score, work)
+      redis.call('SADD', K .. ':ready', tenant)
+    end
+  end
+  local out = {''}
+  local total = redis.call('HLEN', K .. ':admitted')
+  if total < cap then
+    local tenants = {}
+    for _, t in ipairs(redis.call('SMEMBERS', K .. ':ready')) do
+      local head = redis.call('ZRANGE', K .. ':intake:' .. t, 0, 0, 'WITHSCORES')
+      if #head == 0 then
+        redis.call('SREM', K .. ':ready', t)
+      else
+        local weight, max = 1, -1
+        local conf = redis.call('HGET', K .. ':conf', t)
+        if conf then
+          local w, m = string.match(conf, '^(%S+) (%S+)$')
+          weight, max = tonumber(w), tonumber(m)
+        end
+        tenants[#tenants + 1] = { id = t, work = head[1], age = math.fmod(tonumber(head[2]), 1e14),
+          weight = weight, max = max, running = tonumber(redis.call('HGET', K .. ':running', t) or '0') }
+      end
+    end
+    while total < cap and (#out - 1) / 2 < limit do
+      local best, bestRatio
+      for _, s in ipairs(tenants) do
+        if s.work and (s.max < 0 or s.running < s.max) then
+          local ratio = s.running / s.weight
+          if best == nil or ratio < bestRatio or (ratio == bestRatio and s.age < best.age) then
+            best, bestRatio = s, ratio
+          end
+        end
+      end
+      if best == nil then break end
+      redis.call('ZREM', K .. ':intake:' .. best.id, best.work)
+      local bull = best.work .. '-a' .. redis.call('INCR', K .. ':seq')
+      redis.call('HSET', K .. ':admitted', best.work, best.id .. ' ' .. now .. ' p ' .. bull)
+      redis.call('HINCRBY', K .. ':running', best.id, 1)
+      redis.call('HINCRBY', K .. ':pending', best.id, 1)
+      out[#out + 1] = best.work
+      out[#out + 1] = bull
+      best.running = best.running + 1
+      total = total + 1
+      local head = redis.call('ZRANGE', K .. ':intake:' .. best.id, 0, 0, 'WITHSCORES')
+      if #head == 0 then
+        best.work = nil
+        redis.call('SREM', K .. ':ready', best.id)
+      else
+        best.work, best.age = head[1], math.fmod(tonumber(head[2]), 1e14)
+      end
+    end
+  end
+  local nextDue = redis.call('ZRANGE', K .. ':later', 0, 0, 'WITHSCORES')
+  if #nextDue > 0 then out[1] = nextDue[2] end
+  return out
+end
+`;
+
 /**
  * ARGV: K, batch. Moves due retries back to their intakes, then admits while the admitted total is
  * below the live capacity: each slot goes to the tenant with queued work, under its cap, whose
  * running / weight is lowest (ties: the oldest head). Returns {next retry due ms or '', work, BullMQ
  * id, work, BullMQ id, ...}.
  */
-export const ADMIT = `${PARSE}
-local K, limit = ARGV[1], tonumber(ARGV[2])
-local now = nowMs()
-local cap = recomputeCapacity(K, now)
-local due = redis.call('ZRANGEBYSCORE', K .. ':later', '-inf', now, 'LIMIT', 0, 1000)
-for _, work in ipairs(due) do
-  redis.call('ZREM', K .. ':later', work)
-  local meta = redis.call('HGET', K .. ':meta', work)
-  if meta then
-    local tenant, score = string.match(meta, '^(%S+) (%S+)$')
-    redis.call('ZADD', K .. ':intake:' .. tenant, 'NX', score, work)
-    redis.call('SADD', K .. ':ready', tenant)
-  end
-end
-local out = {''}
-local total = redis.call('HLEN', K .. ':admitted')
-if total < cap then
-  local tenants = {}
-  for _, t in ipairs(redis.call('SMEMBERS', K .. ':ready')) do
-    local head = redis.call('ZRANGE', K .. ':intake:' .. t, 0, 0, 'WITHSCORES')
-    if #head == 0 then
-      redis.call('SREM', K .. ':ready', t)
-    else
-      local weight, max = 1, -1
-      local conf = redis.call('HGET', K .. ':conf', t)
-      if conf then
-        local w, m = string.match(conf, '^(%S+) (%S+)$')
-        weight, max = tonumber(w), tonumber(m)
-      end
-      tenants[#tenants + 1] = { id = t, work = head[1], age = math.fmod(tonumber(head[2]), 1e14),
-        weight = weight, max = max, running = tonumber(redis.call('HGET', K .. ':running', t) or '0') }
-    end
-  end
-  while total < cap and (#out - 1) / 2 < limit do
-    local best, bestRatio
-    for _, s in ipairs(tenants) do
-      if s.work and (s.max < 0 or s.running < s.max) then
-        local ratio = s.running / s.weight
-        if best == nil or ratio < bestRatio or (ratio == bestRatio and s.age < best.age) then
-          best, bestRatio = s, ratio
-        end
-      end
-    end
-    if best == nil then break end
-    redis.call('ZREM', K .. ':intake:' .. best.id, best.work)
-    local bull = best.work .. '-a' .. redis.call('INCR', K .. ':seq')
-    redis.call('HSET', K .. ':admitted', best.work, best.id .. ' ' .. now .. ' p ' .. bull)
-    redis.call('HINCRBY', K .. ':running', best.id, 1)
-    redis.call('HINCRBY', K .. ':pending', best.id, 1)
-    out[#out + 1] = best.work
-    out[#out + 1] = bull
-    best.running = best.running + 1
-    total = total + 1
-    local head = redis.call('ZRANGE', K .. ':intake:' .. best.id, 0, 0, 'WITHSCORES')
-    if #head == 0 then
-      best.work = nil
-      redis.call('SREM', K .. ':ready', best.id)
-    else
-      best.work, best.age = head[1], math.fmod(tonumber(head[2]), 1e14)
-    end
-  end
-end
-local nextDue = redis.call('ZRANGE', K .. ':later', 0, 0, 'WITHSCORES')
-if #nextDue > 0 then out[1] = nextDue[2] end
-return out
+export const ADMIT = `${PARSE}${ADMIT_FN}
+return admitWork(ARGV[1], tonumber(ARGV[2]))
 `;
 
 /**
@@ -156,33 +161,53 @@ end
 return out
 `;
 
+const RELEASE_FN = `
+local function releaseWork(K, args, from)
+  local out = {}
+  for i = from, #args - 2, 3 do
+    local work, ok = args[i], 0
+    local tenant, at, state = heldBy(K, work, args[i + 1])
+    if tenant then
+      redis.call('HDEL', K .. ':admitted', work)
+      if redis.call('HINCRBY', K .. ':running', tenant, -1) <= 0 then redis.call('HDEL', K .. ':running', tenant) end
+      if state == 'p' and redis.call('HINCRBY', K .. ':pending', tenant, -1) <= 0 then
+        redis.call('HDEL', K .. ':pending', tenant)
+      end
+      local due = tonumber(args[i + 2])
+      if due > 0 and redis.call('HEXISTS', K .. ':meta', work) == 1 then
+        redis.call('ZADD', K .. ':later', due, work)
+      else
+        redis.call('HDEL', K .. ':meta', work)
+      end
+      ok = 1
+    end
+    out[#out + 1] = ok
+  end
+  return out
+end
+`;
+
 /**
  * ARGV: K, then (work, BullMQ id, due ms (0 = done)) per admission. Frees each work's slot, fenced
  * on the BullMQ id (a stale duplicate frees nothing); with a due time the work waits in `later`
  * for its retry. One call for every job a worker finished meanwhile. Returns 1 or 0 per admission.
  */
-export const RELEASE = `${PARSE}
-local K = ARGV[1]
-local out = {}
-for i = 2, #ARGV - 2, 3 do
-  local work, ok = ARGV[i], 0
-  local tenant, at, state = heldBy(K, work, ARGV[i + 1])
-  if tenant then
-    redis.call('HDEL', K .. ':admitted', work)
-    if redis.call('HINCRBY', K .. ':running', tenant, -1) <= 0 then redis.call('HDEL', K .. ':running', tenant) end
-    if state == 'p' and redis.call('HINCRBY', K .. ':pending', tenant, -1) <= 0 then
-      redis.call('HDEL', K .. ':pending', tenant)
-    end
-    local due = tonumber(ARGV[i + 2])
-    if due > 0 and redis.call('HEXISTS', K .. ':meta', work) == 1 then
-      redis.call('ZADD', K .. ':later', due, work)
-    else
-      redis.call('HDEL', K .. ':meta', work)
-    end
-    ok = 1
-  end
-  out[#out + 1] = ok
-end
+export const RELEASE = `${PARSE}${RELEASE_FN}
+return releaseWork(ARGV[1], ARGV, 2)
+`;
+
+/**
+ * ARGV: K, batch, then (work, BullMQ id, due ms) per admission as RELEASE takes them. RELEASE, then
+ * ADMIT into the slots it freed, in one call: a worker's finished jobs hand their slots on without a
+ * round trip of their own. Returns {number of admissions n, n results as RELEASE gives them, then
+ * what ADMIT returns}.
+ */
+export const RELEASE_ADMIT = `${PARSE}${RELEASE_FN}${ADMIT_FN}
+local freed = releaseWork(ARGV[1], ARGV, 3)
+local admitted = admitWork(ARGV[1], tonumber(ARGV[2]))
+local out = {#freed}
+for _, v in ipairs(freed) do out[#out + 1] = v end
+for _, v in ipairs(admitted) do out[#out + 1] = v end
 return out
 `;
 

@@ -175,6 +175,32 @@ describe("fair admission", () => {
     expect((await intake.snapshot()).admitted).toBe(3);
   });
 
+  it("frees slots and admits into them in one call, each release fenced on its BullMQ id", async () => {
+    await intake.heartbeat("w", 3, 10_000);
+    const a = await queue("a", 3);
+    const b = await queue("b", 2);
+    const held = await admitAll();
+    expect(held.map((x) => x.work)).toEqual([a[0], b[0], a[1]]);
+    const [one, two, three] = held;
+    if (one === undefined || two === undefined || three === undefined) throw new Error("no admission");
+    const stale = { work: two.work, bullJobId: `${two.work}-a999` };
+    const retryAt = new Date(Date.now() + 60_000);
+    // Two slots free (one held for a retry, which frees it too); the stale id frees nothing. The
+    // same call admits into both: B (running 1) first, then A (running 0 after its releases).
+    const round = await intake.releaseAndAdmit([one, stale, { ...three, retryAt }], 10);
+    expect(round.freed).toEqual([true, false, true]);
+    expect(round.admitted.map((x) => x.work)).toEqual([a[2], b[1]]);
+    expect(round.nextDueAt).toBe(retryAt.getTime());
+    expect((await intake.places([one.work, two.work, three.work])).map((p) => p.state)).toEqual([
+      "unknown",
+      "admitted",
+      "retry_wait",
+    ]);
+    expect((await intake.snapshot()).admitted).toBe(3);
+    // Nothing to free: the call is an admission round, here with no free slot.
+    expect(await intake.releaseAndAdmit([], 10)).toEqual({ freed: [], admitted: [], nextDueAt: retryAt.getTime() });
+  });
+
   it("a retry waits for its time outside the intake, keeping its place in the tenant's order", async () => {
     await intake.heartbeat("w", 1, 10_000);
     const [first] = await queue("a", 1, { priority: "high" });

@@ -7,6 +7,7 @@ import {
   POSITIONS,
   READMIT,
   RELEASE,
+  RELEASE_ADMIT,
   REMOVE,
   SNAPSHOT,
   STARTED,
@@ -96,6 +97,23 @@ export function jobIdOfWork(work: string): string {
   return work.replace(/-r\d+$/, "");
 }
 
+/** What an admission round chose, and when the next retry is due (ms), if any. */
+export interface AdmitRound {
+  admitted: Admission[];
+  nextDueAt: number | null;
+}
+
+/** ADMIT's answer: {next retry due ms or '', work, BullMQ id, ...}. */
+function admitRound(out: string[]): AdmitRound {
+  const admitted: Admission[] = [];
+  for (let i = 1; i + 1 < out.length; i += 2) {
+    const work = out[i] as string;
+    admitted.push({ work, jobId: jobIdOfWork(work), bullJobId: out[i + 1] as string });
+  }
+  const next = out[0] === "" || out[0] === undefined ? null : Number(out[0]);
+  return { admitted, nextDueAt: next };
+}
+
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 const SCRIPTS = {
@@ -104,6 +122,7 @@ const SCRIPTS = {
   darkroomFairAdmit: ADMIT,
   darkroomFairStarted: STARTED,
   darkroomFairRelease: RELEASE,
+  darkroomFairReleaseAdmit: RELEASE_ADMIT,
   darkroomFairRemove: REMOVE,
   darkroomFairReadmit: READMIT,
   darkroomFairHeartbeat: HEARTBEAT,
@@ -181,15 +200,22 @@ export class FairIntake {
   }
 
   /** Admits up to `batch` work items by the fair rule; also returns when the next retry is due. */
-  async admit(batch: number): Promise<{ admitted: Admission[]; nextDueAt: number | null }> {
-    const out = (await this.call("darkroomFairAdmit", batch)) as string[];
-    const admitted: Admission[] = [];
-    for (let i = 1; i + 1 < out.length; i += 2) {
-      const work = out[i] as string;
-      admitted.push({ work, jobId: jobIdOfWork(work), bullJobId: out[i + 1] as string });
-    }
-    const next = out[0] === "" || out[0] === undefined ? null : Number(out[0]);
-    return { admitted, nextDueAt: next };
+  async admit(batch: number): Promise<AdmitRound> {
+    return admitRound((await this.call("darkroomFairAdmit", batch)) as string[]);
+  }
+
+  /**
+   * {@link releaseMany}, then {@link admit} into the freed slots, in one call: per admission whether
+   * its slot was freed, and the round's admissions.
+   */
+  async releaseAndAdmit(items: readonly ReleaseItem[], batch: number): Promise<AdmitRound & { freed: boolean[] }> {
+    const args = items.flatMap((i) => [i.work, i.bullJobId, i.retryAt?.getTime() ?? 0]);
+    const out = (await this.call("darkroomFairReleaseAdmit", batch, ...args)) as (number | string)[];
+    const n = Number(out[0]);
+    return {
+      freed: items.map((_, i) => out[1 + i] === 1),
+      ...admitRound(out.slice(1 + n) as string[]),
+    };
   }
 
   /** The worker took the admission's BullMQ job. */

@@ -1,5 +1,5 @@
 import type { Logger } from "@darkroom/logger";
-import { type FairIntake, type GenerationQueue, QUEUES, withTimeout } from "@darkroom/queue";
+import { type FairIntake, type GenerationQueue, QUEUES, type ReleaseItem, withTimeout } from "@darkroom/queue";
 
 export interface AdmitterOptions {
   intake: FairIntake;
@@ -17,6 +17,16 @@ export interface AdmitterOptions {
 
 /** A worker's slots count toward the capacity this long after its last heartbeat. */
 const HEARTBEAT_TTL_FACTOR = 5;
+
+/** At most this many slots are freed in one admission round's call. */
+const MAX_RELEASES = 500;
+
+/** A slot to free in the next round, and its caller's answer. */
+interface PendingRelease {
+  item: ReleaseItem;
+  resolve: (freed: boolean) => void;
+  reject: (error: unknown) => void;
+}
 
 /**
  * The admission step of one worker process: moves work from the tenants' intakes into the BullMQ
@@ -38,6 +48,8 @@ export class Admitter {
   private idle: Promise<void> = Promise.resolve();
   /** Callers of `nudge` since the last round began: answered when the next round ends. */
   private waiting: (() => void)[] = [];
+  /** Slots whose jobs ended since the last round began: freed by the next round's call. */
+  private releases: PendingRelease[] = [];
 
   constructor(private readonly options: AdmitterOptions) {
     this.batch = options.batch ?? 100;
@@ -69,51 +81,111 @@ export class Admitter {
   nudge(): Promise<void> {
     if (this.closed) return Promise.resolve();
     const ended = new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.wake();
+    return ended;
+  }
+
+  /**
+   * Frees an admission's slot (or, with `retryAt`, holds it for the retry's wait) in the next round,
+   * which admits into it in the same Redis call. Resolves with whether the slot was freed (false: a
+   * stale admission, fenced on its BullMQ id) once that round has ended, its admitted work in BullMQ
+   * as with {@link nudge}; rejects when the call failed (the slot is not freed: the reconciler's
+   * sweep frees it). After `close`, frees the slot alone.
+   */
+  release(item: ReleaseItem): Promise<boolean> {
+    if (this.closed) return this.releaseAlone([item]).then(([freed]) => freed === true);
+    const answer = new Promise<boolean>((resolve, reject) => this.releases.push({ item, resolve, reject }));
+    this.wake();
+    return answer;
+  }
+
+  private releaseAlone(items: ReleaseItem[]): Promise<boolean[]> {
+    return this.options.intake.releaseMany(items);
+  }
+
+  private wake(): void {
     if (this.running) {
       this.again = true;
-      return ended;
+      return;
     }
     this.running = true;
     this.idle = this.loop();
-    return ended;
   }
 
   private async loop(): Promise<void> {
     const { intake, queue, logger } = this.options;
     let round: (() => void)[] = [];
+    let freeing: PendingRelease[] = [];
     try {
       do {
         this.again = false;
         round = this.waiting;
         this.waiting = [];
-        const { admitted, nextDueAt } = await intake.admit(this.batch);
-        if (admitted.length > 0) {
-          if (this.options.killAfterAdmit === true) process.kill(process.pid, "SIGKILL");
-          await withTimeout(
-            queue.addBulk(
-              admitted.map((a) => ({
-                name: QUEUES.generation.name,
-                data: { jobId: a.jobId, work: a.work },
-                opts: { jobId: a.bullJobId },
-              })),
-            ),
-            5_000,
-            "admission add",
-          );
-          logger.debug({ admitted: admitted.length }, "admitted work");
-          if (admitted.length >= this.batch) this.again = true;
+        freeing = this.releases.splice(0, MAX_RELEASES);
+        if (this.releases.length > 0) this.again = true;
+        const { admitted, nextDueAt, freed } =
+          freeing.length === 0
+            ? { ...(await intake.admit(this.batch)), freed: [] }
+            : await intake.releaseAndAdmit(
+                freeing.map((r) => r.item),
+                this.batch,
+              );
+        // The slots are freed: whatever happens to the admissions, their callers are answered.
+        const answer = () => {
+          for (const [i, r] of freeing.entries()) r.resolve(freed[i] === true);
+          freeing = [];
+        };
+        try {
+          if (admitted.length > 0) {
+            if (this.options.killAfterAdmit === true) process.kill(process.pid, "SIGKILL");
+            await withTimeout(
+              queue.addBulk(
+                admitted.map((a) => ({
+                  name: QUEUES.generation.name,
+                  data: { jobId: a.jobId, work: a.work },
+                  opts: { jobId: a.bullJobId },
+                })),
+              ),
+              5_000,
+              "admission add",
+            );
+            logger.debug({ admitted: admitted.length }, "admitted work");
+            if (admitted.length >= this.batch) this.again = true;
+          }
+        } finally {
+          answer();
         }
         this.scheduleDue(nextDueAt);
         for (const resolve of round) resolve();
         round = [];
       } while (this.again && !this.closed);
     } catch (err) {
-      // Nothing is lost: chosen work keeps its slot and the reconciler's sweep re-adds it.
+      // Nothing is lost: chosen work keeps its slot and the reconciler's sweep re-adds it; a slot
+      // not freed is freed by the same sweep.
       logger.warn({ err: (err as Error).message }, "admission round failed");
+      for (const r of freeing) r.reject(err);
     } finally {
       this.running = false;
       // A failed round (or a close) answers everyone waiting: no one waits on a round not coming.
       for (const resolve of [...round, ...this.waiting.splice(0)]) resolve();
+      // Slots of jobs that ended meanwhile are still freed: by a round of their own, or alone once
+      // the admitter is closed.
+      const left = this.releases.splice(0);
+      if (left.length > 0) {
+        if (this.closed) {
+          this.releaseAlone(left.map((r) => r.item)).then(
+            (freed) => {
+              for (const [i, r] of left.entries()) r.resolve(freed[i] === true);
+            },
+            (error: unknown) => {
+              for (const r of left) r.reject(error);
+            },
+          );
+        } else {
+          this.releases.unshift(...left);
+          this.wake();
+        }
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 import { CallBatcher, type Claim, type CompleteInput, claimJobs, completeJobs, type PrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
-import type { FairIntake, ReleaseItem } from "@darkroom/queue";
+import type { FairIntake } from "@darkroom/queue";
 import type { WorkerConfig } from "../config";
 
 /** At most this many jobs are claimed or finished in one statement. */
@@ -59,17 +59,12 @@ export function createAttemptBatchers(deps: {
 }
 
 /**
- * The fair intake's start marks and slot releases of the process, each one Redis call for every
- * job taken or finished meanwhile (each admission fenced on its BullMQ id inside the script).
+ * The fair intake's start marks of the process, one Redis call for every job taken meanwhile (each
+ * admission fenced on its BullMQ id inside the script). Slots are freed by the admitter's rounds.
  */
-export function createIntakeBatchers(intake: Pick<FairIntake, "startedMany" | "releaseMany">) {
-  const started = new CallBatcher<{ work: string; bullJobId: string }, boolean>((items) => intake.startedMany(items), {
+export function createStartBatcher(intake: Pick<FairIntake, "startedMany">) {
+  return new CallBatcher<{ work: string; bullJobId: string }, boolean>((items) => intake.startedMany(items), {
     keyOf: (item) => item.work,
     maxBatch: MAX_BATCH,
   });
-  const released = new CallBatcher<ReleaseItem, boolean>((items) => intake.releaseMany(items), {
-    keyOf: (item) => item.work,
-    maxBatch: MAX_BATCH,
-  });
-  return { started, released };
 }

@@ -14,7 +14,7 @@ import {
 } from "@darkroom/db";
 import { imagesCostMicroUsd } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import { type FairIntake, parsePayload, withTimeout } from "@darkroom/queue";
+import { type FairIntake, parsePayload, type ReleaseItem, withTimeout } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
 import { DelayedError, type Job, RateLimitError } from "bullmq";
@@ -22,7 +22,7 @@ import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
-import { createAttemptBatchers, createIntakeBatchers } from "./attempt-batchers";
+import { createAttemptBatchers, createStartBatcher } from "./attempt-batchers";
 import type { AttemptTicker, ProgressState } from "./attempt-ticker";
 import { type CircuitGate, circuitOutcome } from "./circuit-gate";
 import { hedgePlan, type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
@@ -49,13 +49,15 @@ export interface GenerationDeps {
   inFlight: Map<string, AbortController>;
   /** Tells live listeners (SSE, `Prefer: wait`) that the job has new committed events. */
   notify: (jobId: string) => void;
-  /** The fair-admission state: every job's slot is freed (or handed to its retry) here. */
-  intake: FairIntake;
+  /** The fair-admission state: every job's start is marked here. */
+  intake: Pick<FairIntake, "startedMany">;
   /**
-   * A slot was freed: admit the next work. The job waits (at most {@link SLOT_HANDOFF_WAIT_MS}) for
-   * the promise, so that BullMQ's completion of this job finds the work admitted into its slot.
+   * Frees a job's slot (or hands it to its retry) and admits the next work into it, in one admission
+   * round (admitter.ts). The job waits (at most {@link SLOT_HANDOFF_WAIT_MS}) for the promise, so that
+   * BullMQ's completion of this job finds the work admitted into its slot. Resolves with whether the
+   * slot was freed; rejects when it was not.
    */
-  onSlotFreed: () => Promise<void>;
+  freeSlot: (item: ReleaseItem) => Promise<boolean>;
   /** Batches every attempt's progress and lease writes (one statement per tick for the process). */
   ticker: AttemptTicker;
   /** The process's keep-alive connection pool to the upstream. */
@@ -123,7 +125,7 @@ function attemptDiagnosis(failure: UpstreamError, lastStage: string): AttemptDia
 }
 
 /**
- * How long a finished job waits for the admission round its freed slot started before it is handed
+ * How long a finished job waits for the admission round that frees its slot before it is handed
  * back to BullMQ. Admitted in time, the next work is already waiting when BullMQ completes this job,
  * and its completion script returns it as the worker's next job (one Redis script per job instead of
  * three: no blocking wait and no `moveToActive`). Past the wait the job is handed back anyway.
@@ -134,13 +136,12 @@ export const SLOT_HANDOFF_WAIT_MS = 1_000;
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
   const { claims, completions } = createAttemptBatchers(deps);
-  const admissions = createIntakeBatchers(deps.intake);
+  const started = createStartBatcher(deps.intake);
   return async (bullJob: Job, token?: string): Promise<void> => {
     const { jobId, work } = parsePayload("generation", bullJob.data);
     const admission = work === undefined || bullJob.id === undefined ? null : { work, bullJobId: bullJob.id };
-    if (admission !== null) {
-      await admissions.started.submit(admission).catch(() => undefined);
-    }
+    // The start mark goes out beside the claim (run() waits for neither before the other).
+    const marked = admission === null ? null : started.submit(admission).catch(() => undefined);
     // The slot ends with the run: freed, or handed to the retry (which waits for its time).
     let hold = false;
     let retryAt: Date | null = null;
@@ -156,14 +157,15 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         throw error;
       });
     } finally {
+      // The slot is freed after its start mark, never before it.
+      await marked;
       if (admission !== null && !hold) {
-        await admissions.released
-          .submit({ ...admission, retryAt })
-          // Past the wait the job is handed back anyway: the slot is already freed.
-          .then(() => withTimeout(deps.onSlotFreed(), SLOT_HANDOFF_WAIT_MS, "slot handoff").catch(() => undefined))
-          .catch((err: unknown) =>
-            deps.logger.warn({ err, job_id: jobId }, "slot not freed (the reconciler's sweep frees it)"),
-          );
+        const freeing = deps.freeSlot({ ...admission, retryAt });
+        freeing.catch((err: unknown) =>
+          deps.logger.warn({ err, job_id: jobId }, "slot not freed (the reconciler's sweep frees it)"),
+        );
+        // Past the wait the job is handed back anyway.
+        await withTimeout(freeing, SLOT_HANDOFF_WAIT_MS, "slot handoff").catch(() => undefined);
       }
     }
   };
@@ -360,9 +362,10 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       // The result says more than any progress still waiting for its tick: it is dropped.
       progress.end();
       const { ended } = run;
-      await endCircuit(ended, { failed: false });
+      // The model's success is counted beside the completion, not before it.
+      const counted = endCircuit(ended, { failed: false });
       const prices = config.env.MODEL_PRICES;
-      const owned = await completions.submit({
+      const completing = completions.submit({
         jobId: job.id,
         attempt: ended.attempt,
         fence: run.fence,
@@ -379,6 +382,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
           httpStatus: outcome.httpStatus,
         },
       });
+      const [owned] = await Promise.all([completing, counted]);
       if (owned) firstBytesWritten.add(ended.attempt);
       deps.notify(job.id);
       if (!owned) {
