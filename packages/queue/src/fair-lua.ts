@@ -63,6 +63,12 @@ if redis.call('HLEN', K .. ':admitted') < cap then redis.call('PUBLISH', ARGV[7]
 return 1
 `;
 
+/**
+ * admitWork(K, limit): moves due retries back to their intakes, then admits up to `limit` while the
+ * admitted total is below the live capacity: each slot goes to the tenant with queued work, under its
+ * cap, whose running / weight is lowest (ties: the oldest head). Returns {next retry due ms or '',
+ * work, BullMQ id, work, BullMQ id, ...}.
+ */
 const ADMIT_FN = `
 local function admitWork(K, limit)
   local now = nowMs()
@@ -132,16 +138,6 @@ end
 `;
 
 /**
- * ARGV: K, batch. Moves due retries back to their intakes, then admits while the admitted total is
- * below the live capacity: each slot goes to the tenant with queued work, under its cap, whose
- * running / weight is lowest (ties: the oldest head). Returns {next retry due ms or '', work, BullMQ
- * id, work, BullMQ id, ...}.
- */
-export const ADMIT = `${PARSE}${ADMIT_FN}
-return admitWork(ARGV[1], tonumber(ARGV[2]))
-`;
-
-/**
  * ARGV: K, then (work, BullMQ id) per admission. Marks each admitted work as started (its worker
  * took it); one call for every job a worker took meanwhile. Returns 1 or 0 per admission.
  */
@@ -197,10 +193,10 @@ return releaseWork(ARGV[1], ARGV, 2)
 `;
 
 /**
- * ARGV: K, batch, then (work, BullMQ id, due ms) per admission as RELEASE takes them. RELEASE, then
- * ADMIT into the slots it freed, in one call: a worker's finished jobs hand their slots on without a
- * round trip of their own. Returns {number of admissions n, n results as RELEASE gives them, then
- * what ADMIT returns}.
+ * ARGV: K, batch, then (work, BullMQ id, due ms) per admission as RELEASE takes them (none: an
+ * admission round alone). RELEASE, then admitWork up to `batch` into the slots it freed, in one
+ * call: a worker's finished jobs hand their slots on without a round trip of their own. Returns
+ * {number of admissions n, n results as RELEASE gives them, then what admitWork returns}.
  */
 export const RELEASE_ADMIT = `${PARSE}${RELEASE_FN}${ADMIT_FN}
 local freed = releaseWork(ARGV[1], ARGV, 3)

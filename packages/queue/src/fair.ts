@@ -1,6 +1,5 @@
 import type { Redis } from "ioredis";
 import {
-  ADMIT,
   ENQUEUE,
   ENQUEUE_PLACED,
   HEARTBEAT,
@@ -103,15 +102,9 @@ export interface AdmitRound {
   nextDueAt: number | null;
 }
 
-/** ADMIT's answer: {next retry due ms or '', work, BullMQ id, ...}. */
-function admitRound(out: string[]): AdmitRound {
-  const admitted: Admission[] = [];
-  for (let i = 1; i + 1 < out.length; i += 2) {
-    const work = out[i] as string;
-    admitted.push({ work, jobId: jobIdOfWork(work), bullJobId: out[i + 1] as string });
-  }
-  const next = out[0] === "" || out[0] === undefined ? null : Number(out[0]);
-  return { admitted, nextDueAt: next };
+/** The RELEASE script's arguments for these admissions. */
+function releaseArgs(items: readonly ReleaseItem[]): (string | number)[] {
+  return items.flatMap((i) => [i.work, i.bullJobId, i.retryAt?.getTime() ?? 0]);
 }
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
@@ -119,7 +112,6 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 const SCRIPTS = {
   darkroomFairEnqueue: ENQUEUE,
   darkroomFairEnqueuePlaced: ENQUEUE_PLACED,
-  darkroomFairAdmit: ADMIT,
   darkroomFairStarted: STARTED,
   darkroomFairRelease: RELEASE,
   darkroomFairReleaseAdmit: RELEASE_ADMIT,
@@ -201,20 +193,28 @@ export class FairIntake {
 
   /** Admits up to `batch` work items by the fair rule; also returns when the next retry is due. */
   async admit(batch: number): Promise<AdmitRound> {
-    return admitRound((await this.call("darkroomFairAdmit", batch)) as string[]);
+    const { admitted, nextDueAt } = await this.releaseAndAdmit([], batch);
+    return { admitted, nextDueAt };
   }
 
   /**
    * {@link releaseMany}, then {@link admit} into the freed slots, in one call: per admission whether
-   * its slot was freed, and the round's admissions.
+   * its slot was freed, and the round's admissions. With no items, an admission round alone.
    */
   async releaseAndAdmit(items: readonly ReleaseItem[], batch: number): Promise<AdmitRound & { freed: boolean[] }> {
-    const args = items.flatMap((i) => [i.work, i.bullJobId, i.retryAt?.getTime() ?? 0]);
-    const out = (await this.call("darkroomFairReleaseAdmit", batch, ...args)) as (number | string)[];
+    const out = (await this.call("darkroomFairReleaseAdmit", batch, ...releaseArgs(items))) as (number | string)[];
     const n = Number(out[0]);
+    // After the n release results: {next retry due ms or '', work, BullMQ id, work, BullMQ id, ...}.
+    const admitted: Admission[] = [];
+    for (let i = n + 2; i + 1 < out.length; i += 2) {
+      const work = String(out[i]);
+      admitted.push({ work, jobId: jobIdOfWork(work), bullJobId: String(out[i + 1]) });
+    }
+    const due = out[n + 1];
     return {
       freed: items.map((_, i) => out[1 + i] === 1),
-      ...admitRound(out.slice(1 + n) as string[]),
+      admitted,
+      nextDueAt: due === "" || due === undefined ? null : Number(due),
     };
   }
 
@@ -239,8 +239,7 @@ export class FairIntake {
   /** {@link release} for many admissions in one call; per admission, whether its slot was freed. */
   async releaseMany(items: readonly ReleaseItem[]): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const args = items.flatMap((i) => [i.work, i.bullJobId, i.retryAt?.getTime() ?? 0]);
-    const out = (await this.call("darkroomFairRelease", ...args)) as number[];
+    const out = (await this.call("darkroomFairRelease", ...releaseArgs(items))) as number[];
     return items.map((_, i) => out[i] === 1);
   }
 

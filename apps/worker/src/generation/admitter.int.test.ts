@@ -1,6 +1,7 @@
 import { createLogger } from "@darkroom/logger";
-import { createGenerationQueue, FairIntake, type GenerationQueue } from "@darkroom/queue";
+import { createGenerationQueue, FairIntake, type GenerationQueue, type ReleaseItem } from "@darkroom/queue";
 import { createTestRedis, type TestRedis } from "@darkroom/testing";
+import type { Job } from "bullmq";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Admitter } from "./admitter";
@@ -45,6 +46,22 @@ async function enqueue(works: string[]) {
 const admitterWith = (concurrency: number) =>
   new Admitter({ intake, queue, workerId: "w1", concurrency, logger, heartbeatMs: 60_000 });
 
+/** What frees the slot of an admission's BullMQ job. */
+function slotOf(job: Job): ReleaseItem {
+  if (job.id === undefined) throw new Error("a BullMQ job without an id");
+  return { work: (job.data as { work: string }).work, bullJobId: job.id };
+}
+
+/** Queues `works`, offers `slots` slots and runs one admission round: the slots of what it admitted. */
+async function admitInto(slots: number, works: string[]): Promise<ReleaseItem[]> {
+  await enqueue(works);
+  // Offered without a round (start() would run one of its own).
+  await intake.heartbeat("w1", slots, 60_000);
+  admitter = admitterWith(slots);
+  await admitter.nudge();
+  return (await queue.getWaiting()).map(slotOf);
+}
+
 /** An admitter whose intake's Redis connection is gone: every round fails. */
 function admitterOnLostRedis(): Admitter {
   const gone = new Redis(testRedis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
@@ -61,31 +78,23 @@ function admitterOnLostRedis(): Admitter {
 
 describe("Admitter.nudge", () => {
   it("resolves once the work its round admitted is waiting in BullMQ", async () => {
-    await enqueue(["job_1", "job_2", "job_3"]);
-    // Two slots, offered without a round (start() would run one of its own).
-    await intake.heartbeat("w1", 2, 60_000);
-    admitter = admitterWith(2);
-    await admitter.nudge();
-    // Not a moment later: at once.
+    // Two slots: not a moment after the round, at once.
+    const [first] = await admitInto(2, ["job_1", "job_2", "job_3"]);
     expect(await queue.getWaitingCount()).toBe(2);
+    if (admitter === undefined || first === undefined) throw new Error("no admission");
     // One slot frees: the next nudge admits the third job into it before it resolves.
-    const [first] = await queue.getWaiting();
-    if (first?.id === undefined) throw new Error("no waiting job");
-    await intake.release((first.data as { work: string }).work, first.id);
+    await intake.release(first.work, first.bullJobId);
     await admitter.nudge();
     expect(await queue.getWaitingCount()).toBe(3);
   });
 
   it("answers a nudge made during a round with the round after it", async () => {
-    await enqueue(["job_1", "job_2"]);
-    await intake.heartbeat("w1", 1, 60_000);
-    admitter = admitterWith(1);
-    await admitter.nudge();
-    const [first] = await queue.getWaiting();
+    const [first] = await admitInto(1, ["job_1", "job_2"]);
+    if (admitter === undefined || first === undefined) throw new Error("no admission");
     // A round starts with the one slot taken; the slot frees while it runs (its script went first
     // on the connection, the release after it), and a second nudge comes during the round.
     const during = admitter.nudge();
-    const released = intake.release("job_1", first?.id as string);
+    const released = intake.release(first.work, first.bullJobId);
     const after = admitter.nudge();
     const duringSaw = during.then(() => queue.getWaitingCount());
     // The round after it admitted job_2 into the freed slot, before answering.
@@ -111,25 +120,16 @@ describe("Admitter.nudge", () => {
 
 describe("Admitter.release", () => {
   it("frees the slot and admits into it in one round, answering once the work is in BullMQ", async () => {
-    await enqueue(["job_1", "job_2", "job_3"]);
-    await intake.heartbeat("w1", 2, 60_000);
-    admitter = admitterWith(2);
-    await admitter.nudge();
-    const [first, second] = await queue.getWaiting();
-    if (first?.id === undefined || second?.id === undefined) throw new Error("no waiting job");
-    await intake.startedMany(
-      [first, second].map((j) => ({ work: (j.data as { work: string }).work, bullJobId: j.id as string })),
-    );
+    const [first, second] = await admitInto(2, ["job_1", "job_2", "job_3"]);
+    if (admitter === undefined || first === undefined || second === undefined) throw new Error("no admission");
+    await intake.startedMany([first, second]);
     const alone = vi.spyOn(intake, "releaseMany");
     const rounds = vi.spyOn(intake, "releaseAndAdmit");
     // Two jobs end at once: their slots are freed in one round, which admits job_3 into one.
-    const freed = await Promise.all([
-      admitter.release({ work: (first.data as { work: string }).work, bullJobId: first.id }),
-      admitter.release({ work: (second.data as { work: string }).work, bullJobId: second.id as string }),
-    ]);
+    const freed = await Promise.all([admitter.release(first), admitter.release(second)]);
     expect(freed).toEqual([true, true]);
     const waiting = await queue.getWaiting();
-    expect(waiting.map((j) => (j.data as { work: string }).work)).toContain("job_3");
+    expect(waiting.map((j) => slotOf(j).work)).toContain("job_3");
     expect((await intake.snapshot()).admitted).toBe(1);
     // The releases ride on admission rounds (two at most: the second release may come after the
     // first round began), never on a call of their own.
@@ -141,13 +141,8 @@ describe("Admitter.release", () => {
   });
 
   it("rejects when the round fails (the slot stays held for the sweep), and frees alone once closed", async () => {
-    await enqueue(["job_1"]);
-    await intake.heartbeat("w1", 1, 60_000);
-    admitter = admitterWith(1);
-    await admitter.nudge();
-    const [first] = await queue.getWaiting();
-    if (first?.id === undefined) throw new Error("no waiting job");
-    const item = { work: "job_1", bullJobId: first.id };
+    const [item] = await admitInto(1, ["job_1"]);
+    if (admitter === undefined || item === undefined) throw new Error("no admission");
     const failing = admitterOnLostRedis();
     await expect(failing.release(item)).rejects.toThrow();
     expect((await intake.snapshot()).admitted).toBe(1);

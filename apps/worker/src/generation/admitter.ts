@@ -93,14 +93,25 @@ export class Admitter {
    * sweep frees it). After `close`, frees the slot alone.
    */
   release(item: ReleaseItem): Promise<boolean> {
-    if (this.closed) return this.releaseAlone([item]).then(([freed]) => freed === true);
-    const answer = new Promise<boolean>((resolve, reject) => this.releases.push({ item, resolve, reject }));
-    this.wake();
-    return answer;
+    return new Promise<boolean>((resolve, reject) => {
+      const pending = { item, resolve, reject };
+      if (this.closed) {
+        void this.releaseAlone([pending]);
+        return;
+      }
+      this.releases.push(pending);
+      this.wake();
+    });
   }
 
-  private releaseAlone(items: ReleaseItem[]): Promise<boolean[]> {
-    return this.options.intake.releaseMany(items);
+  /** Frees slots without an admission round (the admitter is closed), answering their callers. */
+  private async releaseAlone(pending: PendingRelease[]): Promise<void> {
+    try {
+      const freed = await this.options.intake.releaseMany(pending.map((r) => r.item));
+      for (const [i, r] of pending.entries()) r.resolve(freed[i] === true);
+    } catch (error) {
+      for (const r of pending) r.reject(error);
+    }
   }
 
   private wake(): void {
@@ -122,19 +133,13 @@ export class Admitter {
         round = this.waiting;
         this.waiting = [];
         freeing = this.releases.splice(0, MAX_RELEASES);
-        if (this.releases.length > 0) this.again = true;
-        const { admitted, nextDueAt, freed } =
-          freeing.length === 0
-            ? { ...(await intake.admit(this.batch)), freed: [] }
-            : await intake.releaseAndAdmit(
-                freeing.map((r) => r.item),
-                this.batch,
-              );
+        const { freed, admitted, nextDueAt } = await intake.releaseAndAdmit(
+          freeing.map((r) => r.item),
+          this.batch,
+        );
         // The slots are freed: whatever happens to the admissions, their callers are answered.
-        const answer = () => {
-          for (const [i, r] of freeing.entries()) r.resolve(freed[i] === true);
-          freeing = [];
-        };
+        const answered = freeing;
+        freeing = [];
         try {
           if (admitted.length > 0) {
             if (this.options.killAfterAdmit === true) process.kill(process.pid, "SIGKILL");
@@ -153,12 +158,12 @@ export class Admitter {
             if (admitted.length >= this.batch) this.again = true;
           }
         } finally {
-          answer();
+          for (const [i, r] of answered.entries()) r.resolve(freed[i] === true);
         }
         this.scheduleDue(nextDueAt);
         for (const resolve of round) resolve();
         round = [];
-      } while (this.again && !this.closed);
+      } while ((this.again || this.releases.length > 0) && !this.closed);
     } catch (err) {
       // Nothing is lost: chosen work keeps its slot and the reconciler's sweep re-adds it; a slot
       // not freed is freed by the same sweep.
@@ -168,24 +173,10 @@ export class Admitter {
       this.running = false;
       // A failed round (or a close) answers everyone waiting: no one waits on a round not coming.
       for (const resolve of [...round, ...this.waiting.splice(0)]) resolve();
-      // Slots of jobs that ended meanwhile are still freed: by a round of their own, or alone once
-      // the admitter is closed.
-      const left = this.releases.splice(0);
-      if (left.length > 0) {
-        if (this.closed) {
-          this.releaseAlone(left.map((r) => r.item)).then(
-            (freed) => {
-              for (const [i, r] of left.entries()) r.resolve(freed[i] === true);
-            },
-            (error: unknown) => {
-              for (const r of left) r.reject(error);
-            },
-          );
-        } else {
-          this.releases.unshift(...left);
-          this.wake();
-        }
-      }
+      // Slots of jobs that ended meanwhile are still freed: alone once the admitter is closed, else
+      // by a round of their own.
+      if (this.closed) void this.releaseAlone(this.releases.splice(0));
+      else if (this.releases.length > 0) this.wake();
     }
   }
 

@@ -140,7 +140,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
   return async (bullJob: Job, token?: string): Promise<void> => {
     const { jobId, work } = parsePayload("generation", bullJob.data);
     const admission = work === undefined || bullJob.id === undefined ? null : { work, bullJobId: bullJob.id };
-    // The start mark goes out beside the claim (run() waits for neither before the other).
+    // The start mark goes out beside the claim: neither waits for the other.
     const marked = admission === null ? null : started.submit(admission).catch(() => undefined);
     // The slot ends with the run: freed, or handed to the retry (which waits for its time).
     let hold = false;
