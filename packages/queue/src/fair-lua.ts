@@ -31,6 +31,17 @@ local function heldBy(K, work, bull)
   if held ~= bull then return nil end
   return tenant, at, state
 end
+-- For each (work, BullMQ id, ...) group of \`step\` arguments of args[from..last]: fn(work, tenant,
+-- admitted ms, state, i) when the BullMQ id holds the work's admission. 1 per group where fn said
+-- true, else 0.
+local function eachHeld(K, args, from, last, step, fn)
+  local out = {}
+  for i = from, last - step + 1, step do
+    local tenant, at, state = heldBy(K, args[i], args[i + 1])
+    out[#out + 1] = (tenant and fn(args[i], tenant, at, state, i)) and 1 or 0
+  end
+  return out
+end
 local function recomputeCapacity(K, now)
   local dead = redis.call('ZRANGEBYSCORE', K .. ':workers', '-inf', now)
   if #dead > 0 then
@@ -137,49 +148,41 @@ local function admitWork(K, limit)
 end
 `;
 
+const STARTED_FN = `
+local function markStarted(K, args, from, last)
+  return eachHeld(K, args, from, last, 2, function(work, tenant, at, state, i)
+    if state ~= 'p' then return false end
+    redis.call('HSET', K .. ':admitted', work, tenant .. ' ' .. at .. ' s ' .. args[i + 1])
+    redis.call('HINCRBY', K .. ':pending', tenant, -1)
+    return true
+  end)
+end
+`;
+
 /**
  * ARGV: K, then (work, BullMQ id) per admission. Marks each admitted work as started (its worker
  * took it); one call for every job a worker took meanwhile. Returns 1 or 0 per admission.
  */
-export const STARTED = `${PARSE}
-local K = ARGV[1]
-local out = {}
-for i = 2, #ARGV - 1, 2 do
-  local work, ok = ARGV[i], 0
-  local tenant, at, state = heldBy(K, work, ARGV[i + 1])
-  if tenant and state == 'p' then
-    redis.call('HSET', K .. ':admitted', work, tenant .. ' ' .. at .. ' s ' .. ARGV[i + 1])
-    redis.call('HINCRBY', K .. ':pending', tenant, -1)
-    ok = 1
-  end
-  out[#out + 1] = ok
-end
-return out
+export const STARTED = `${PARSE}${STARTED_FN}
+return markStarted(ARGV[1], ARGV, 2, #ARGV)
 `;
 
 const RELEASE_FN = `
 local function releaseWork(K, args, from)
-  local out = {}
-  for i = from, #args - 2, 3 do
-    local work, ok = args[i], 0
-    local tenant, at, state = heldBy(K, work, args[i + 1])
-    if tenant then
-      redis.call('HDEL', K .. ':admitted', work)
-      if redis.call('HINCRBY', K .. ':running', tenant, -1) <= 0 then redis.call('HDEL', K .. ':running', tenant) end
-      if state == 'p' and redis.call('HINCRBY', K .. ':pending', tenant, -1) <= 0 then
-        redis.call('HDEL', K .. ':pending', tenant)
-      end
-      local due = tonumber(args[i + 2])
-      if due > 0 and redis.call('HEXISTS', K .. ':meta', work) == 1 then
-        redis.call('ZADD', K .. ':later', due, work)
-      else
-        redis.call('HDEL', K .. ':meta', work)
-      end
-      ok = 1
+  return eachHeld(K, args, from, #args, 3, function(work, tenant, at, state, i)
+    redis.call('HDEL', K .. ':admitted', work)
+    if redis.call('HINCRBY', K .. ':running', tenant, -1) <= 0 then redis.call('HDEL', K .. ':running', tenant) end
+    if state == 'p' and redis.call('HINCRBY', K .. ':pending', tenant, -1) <= 0 then
+      redis.call('HDEL', K .. ':pending', tenant)
     end
-    out[#out + 1] = ok
-  end
-  return out
+    local due = tonumber(args[i + 2])
+    if due > 0 and redis.call('HEXISTS', K .. ':meta', work) == 1 then
+      redis.call('ZADD', K .. ':later', due, work)
+    else
+      redis.call('HDEL', K .. ':meta', work)
+    end
+    return true
+  end)
 end
 `;
 
@@ -193,15 +196,21 @@ return releaseWork(ARGV[1], ARGV, 2)
 `;
 
 /**
- * ARGV: K, batch, then (work, BullMQ id, due ms) per admission as RELEASE takes them (none: an
- * admission round alone). RELEASE, then admitWork up to `batch` into the slots it freed, in one
- * call: a worker's finished jobs hand their slots on without a round trip of their own. Returns
- * {number of admissions n, n results as RELEASE gives them, then what admitWork returns}.
+ * ARGV: K, batch, s, then s (work, BullMQ id) pairs as STARTED takes them, then (work, BullMQ id,
+ * due ms) per admission as RELEASE takes them. STARTED, RELEASE, then admitWork up to `batch` into
+ * the slots it freed, in one call: a worker's jobs mark their start and hand their slots on without
+ * a round trip of their own, and a start is always marked before (or with) its slot's release.
+ * Returns {s, s results as STARTED gives them, number of releases n, n results as RELEASE gives
+ * them, then what admitWork returns}.
  */
-export const RELEASE_ADMIT = `${PARSE}${RELEASE_FN}${ADMIT_FN}
-local freed = releaseWork(ARGV[1], ARGV, 3)
+export const RELEASE_ADMIT = `${PARSE}${STARTED_FN}${RELEASE_FN}${ADMIT_FN}
+local from = 4 + 2 * tonumber(ARGV[3])
+local marked = markStarted(ARGV[1], ARGV, 4, from - 1)
+local freed = releaseWork(ARGV[1], ARGV, from)
 local admitted = admitWork(ARGV[1], tonumber(ARGV[2]))
-local out = {#freed}
+local out = {#marked}
+for _, v in ipairs(marked) do out[#out + 1] = v end
+out[#out + 1] = #freed
 for _, v in ipairs(freed) do out[#out + 1] = v end
 for _, v in ipairs(admitted) do out[#out + 1] = v end
 return out

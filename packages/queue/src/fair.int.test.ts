@@ -198,7 +198,28 @@ describe("fair admission", () => {
     ]);
     expect((await intake.snapshot()).admitted).toBe(3);
     // Nothing to free: the call is an admission round, here with no free slot.
-    expect(await intake.releaseAndAdmit([], 10)).toEqual({ freed: [], admitted: [], nextDueAt: retryAt.getTime() });
+    expect(await intake.releaseAndAdmit([], 10)).toEqual({
+      started: [],
+      freed: [],
+      admitted: [],
+      nextDueAt: retryAt.getTime(),
+    });
+  });
+
+  it("marks starts before it frees slots in the same call, so a job's start and end can share one", async () => {
+    await intake.heartbeat("w", 2, 10_000);
+    const works = await queue("a", 3);
+    const [one, two] = await admitAll();
+    if (one === undefined || two === undefined) throw new Error("no admission");
+    const stale = { work: two.work, bullJobId: `${two.work}-a999` };
+    // `one` starts and ends within one round; `two` only starts; the stale id marks nothing.
+    const round = await intake.releaseAndAdmit([one], 10, [one, two, stale]);
+    expect(round.started).toEqual([true, true, false]);
+    expect(round.freed).toEqual([true]);
+    expect(round.admitted.map((x) => x.work)).toEqual([works[2]]);
+    expect((await intake.places(works)).map((p) => p.state)).toEqual(["unknown", "started", "admitted"]);
+    // The pending count (admitted, not started) is the third job's alone.
+    expect(await redis.hget(`${testRedis.prefix}:fair:pending`, "a")).toBe("1");
   });
 
   it("a retry waits for its time outside the intake, keeping its place in the tenant's order", async () => {

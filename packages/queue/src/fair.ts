@@ -102,6 +102,17 @@ export interface AdmitRound {
   nextDueAt: number | null;
 }
 
+/** An admission whose BullMQ job a worker took: its start is marked. */
+export interface StartItem {
+  work: string;
+  bullJobId: string;
+}
+
+/** The STARTED script's arguments for these admissions. */
+function startArgs(items: readonly StartItem[]): string[] {
+  return items.flatMap((i) => [i.work, i.bullJobId]);
+}
+
 /** The RELEASE script's arguments for these admissions. */
 function releaseArgs(items: readonly ReleaseItem[]): (string | number)[] {
   return items.flatMap((i) => [i.work, i.bullJobId, i.retryAt?.getTime() ?? 0]);
@@ -198,21 +209,34 @@ export class FairIntake {
   }
 
   /**
-   * {@link releaseMany}, then {@link admit} into the freed slots, in one call: per admission whether
-   * its slot was freed, and the round's admissions. With no items, an admission round alone.
+   * {@link startedMany} for `starts`, {@link releaseMany} for `items`, then {@link admit} into the
+   * freed slots, in one call: per start whether it was marked, per admission whether its slot was
+   * freed, and the round's admissions. With nothing to mark or free, an admission round alone.
    */
-  async releaseAndAdmit(items: readonly ReleaseItem[], batch: number): Promise<AdmitRound & { freed: boolean[] }> {
-    const out = (await this.call("darkroomFairReleaseAdmit", batch, ...releaseArgs(items))) as (number | string)[];
-    const n = Number(out[0]);
-    // After the n release results: {next retry due ms or '', work, BullMQ id, work, BullMQ id, ...}.
+  async releaseAndAdmit(
+    items: readonly ReleaseItem[],
+    batch: number,
+    starts: readonly StartItem[] = [],
+  ): Promise<AdmitRound & { freed: boolean[]; started: boolean[] }> {
+    const out = (await this.call(
+      "darkroomFairReleaseAdmit",
+      batch,
+      starts.length,
+      ...startArgs(starts),
+      ...releaseArgs(items),
+    )) as (number | string)[];
+    const s = Number(out[0]);
+    const n = Number(out[s + 1]);
     const admitted: Admission[] = [];
-    for (let i = n + 2; i + 1 < out.length; i += 2) {
+    const from = s + n + 2;
+    for (let i = from + 1; i + 1 < out.length; i += 2) {
       const work = String(out[i]);
       admitted.push({ work, jobId: jobIdOfWork(work), bullJobId: String(out[i + 1]) });
     }
-    const due = out[n + 1];
+    const due = out[from];
     return {
-      freed: items.map((_, i) => out[1 + i] === 1),
+      started: starts.map((_, i) => out[1 + i] === 1),
+      freed: items.map((_, i) => out[s + 2 + i] === 1),
       admitted,
       nextDueAt: due === "" || due === undefined ? null : Number(due),
     };
@@ -224,9 +248,9 @@ export class FairIntake {
   }
 
   /** The worker took these admissions' BullMQ jobs (one call); per admission, whether it was marked. */
-  async startedMany(items: readonly { work: string; bullJobId: string }[]): Promise<boolean[]> {
+  async startedMany(items: readonly StartItem[]): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const out = (await this.call("darkroomFairStarted", ...items.flatMap((i) => [i.work, i.bullJobId]))) as number[];
+    const out = (await this.call("darkroomFairStarted", ...startArgs(items))) as number[];
     return items.map((_, i) => out[i] === 1);
   }
 

@@ -14,6 +14,7 @@ export {
   type QueuePlace,
   type QueueState,
   type ReleaseItem,
+  type StartItem,
   type TenantShare,
   workIdOf,
 } from "./fair";

@@ -86,8 +86,11 @@ export function parseLiveProgress(message: string): LiveProgress | null {
  */
 export class JobEventPublisher {
   private pending = new Set<string>();
-  /** Per job, the latest live progress not yet published (an older one in the same turn is moot). */
-  private progress = new Map<string, LiveProgress>();
+  /**
+   * Per job, the latest live progress not yet published (an older one in the same turn is moot),
+   * kept as its fields: the message is built once, when it is sent.
+   */
+  private progress = new Map<string, PendingProgress>();
   private scheduled = false;
 
   constructor(
@@ -101,9 +104,20 @@ export class JobEventPublisher {
     if (this.pending.size > 0) this.schedule();
   }
 
-  /** Sends a job's progress to live listeners now, ahead of its commit (not a substitute for it). */
-  publishProgress(progress: LiveProgress): void {
-    this.progress.set(progress.job_id, progress);
+  /**
+   * Sends a job's progress to live listeners now, ahead of its commit (not a substitute for it),
+   * stamped with the time of this call.
+   */
+  publishProgress(jobId: string, attempt: number, percent: number, stage: string): void {
+    const entry = this.progress.get(jobId);
+    const at = Date.now();
+    if (entry === undefined) this.progress.set(jobId, { attempt, percent, stage, at });
+    else {
+      entry.attempt = attempt;
+      entry.percent = percent;
+      entry.stage = stage;
+      entry.at = at;
+    }
     this.schedule();
   }
 
@@ -121,11 +135,29 @@ export class JobEventPublisher {
     this.progress = new Map();
     if (jobIds.size === 0 && progress.size === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const [jobId, live] of progress) pipeline.publish(jobEventsChannel(this.prefix, jobId), JSON.stringify(live));
+    for (const [jobId, p] of progress) {
+      const live: LiveProgress = {
+        job_id: jobId,
+        attempt: p.attempt,
+        percent: p.percent,
+        stage: p.stage,
+        at: new Date(p.at).toISOString(),
+      };
+      pipeline.publish(jobEventsChannel(this.prefix, jobId), JSON.stringify(live));
+    }
     for (const jobId of jobIds) pipeline.publish(jobEventsChannel(this.prefix, jobId), "1");
     // A lost signal delays a listener (which also polls); it loses nothing.
     pipeline.exec().catch(() => undefined);
   }
+}
+
+/** A live progress waiting for its turn's publish. */
+interface PendingProgress {
+  attempt: number;
+  percent: number;
+  stage: string;
+  /** When the worker had it (epoch ms). */
+  at: number;
 }
 
 export interface Subscription {

@@ -151,3 +151,28 @@ describe("Admitter.release", () => {
     expect((await intake.snapshot()).admitted).toBe(0);
   });
 });
+
+describe("Admitter.markStarted", () => {
+  it("marks starts in the admission rounds, before the slots they free, never in a call of their own", async () => {
+    const [first, second] = await admitInto(2, ["job_1", "job_2", "job_3"]);
+    if (admitter === undefined || first === undefined || second === undefined) throw new Error("no admission");
+    const alone = vi.spyOn(intake, "startedMany");
+    const rounds = vi.spyOn(intake, "releaseAndAdmit");
+    admitter.markStarted(first);
+    admitter.markStarted(second);
+    // The second job ends as soon as it started: its start is still marked before its slot is freed.
+    expect(await admitter.release(second)).toBe(true);
+    expect((await intake.places(["job_1"]))[0]?.state).toBe("started");
+    const answers = await Promise.all(rounds.mock.results.map((r) => r.value as Promise<{ started: boolean[] }>));
+    expect(answers.flatMap((a) => a.started)).toEqual([true, true]);
+    expect(alone).not.toHaveBeenCalled();
+  });
+
+  it("marks alone once the admitter is closed", async () => {
+    const [item] = await admitInto(1, ["job_1"]);
+    if (admitter === undefined || item === undefined) throw new Error("no admission");
+    await admitter.close();
+    admitter.markStarted(item);
+    await vi.waitFor(async () => expect((await intake.places(["job_1"]))[0]?.state).toBe("started"));
+  });
+});

@@ -1,5 +1,12 @@
 import type { Logger } from "@darkroom/logger";
-import { type FairIntake, type GenerationQueue, QUEUES, type ReleaseItem, withTimeout } from "@darkroom/queue";
+import {
+  type FairIntake,
+  type GenerationQueue,
+  QUEUES,
+  type ReleaseItem,
+  type StartItem,
+  withTimeout,
+} from "@darkroom/queue";
 
 export interface AdmitterOptions {
   intake: FairIntake;
@@ -18,7 +25,7 @@ export interface AdmitterOptions {
 /** A worker's slots count toward the capacity this long after its last heartbeat. */
 const HEARTBEAT_TTL_FACTOR = 5;
 
-/** At most this many slots are freed in one admission round's call. */
+/** At most this many slots are freed, and this many starts marked, in one admission round's call. */
 const MAX_RELEASES = 500;
 
 /** A slot to free in the next round, and its caller's answer. */
@@ -50,6 +57,8 @@ export class Admitter {
   private waiting: (() => void)[] = [];
   /** Slots whose jobs ended since the last round began: freed by the next round's call. */
   private releases: PendingRelease[] = [];
+  /** Admissions whose jobs this worker took since the last round began: marked by the next round's call. */
+  private starts: StartItem[] = [];
 
   constructor(private readonly options: AdmitterOptions) {
     this.batch = options.batch ?? 100;
@@ -104,6 +113,29 @@ export class Admitter {
     });
   }
 
+  /**
+   * Marks an admission started (its BullMQ job taken) in the next round, before (or with) the
+   * release of its slot: rounds run one after the other, and each marks its starts before it frees
+   * its slots. A round that fails loses its marks, as a failed mark always did: the release frees an
+   * unmarked admission all the same. After `close`, marks it alone.
+   */
+  markStarted(item: StartItem): void {
+    if (this.closed) {
+      this.markAlone([item]);
+      return;
+    }
+    this.starts.push(item);
+    this.wake();
+  }
+
+  /** Marks starts without an admission round (the admitter is closed). */
+  private markAlone(items: StartItem[]): void {
+    if (items.length === 0) return;
+    this.options.intake.startedMany(items).catch((err: unknown) => {
+      this.options.logger.warn({ err: (err as Error).message }, "start marks not written");
+    });
+  }
+
   /** Frees slots without an admission round (the admitter is closed), answering their callers. */
   private async releaseAlone(pending: PendingRelease[]): Promise<void> {
     try {
@@ -136,6 +168,7 @@ export class Admitter {
         const { freed, admitted, nextDueAt } = await intake.releaseAndAdmit(
           freeing.map((r) => r.item),
           this.batch,
+          this.starts.splice(0, MAX_RELEASES),
         );
         // The slots are freed: whatever happens to the admissions, their callers are answered.
         const answered = freeing;
@@ -163,7 +196,7 @@ export class Admitter {
         this.scheduleDue(nextDueAt);
         for (const resolve of round) resolve();
         round = [];
-      } while ((this.again || this.releases.length > 0) && !this.closed);
+      } while ((this.again || this.releases.length > 0 || this.starts.length > 0) && !this.closed);
     } catch (err) {
       // Nothing is lost: chosen work keeps its slot and the reconciler's sweep re-adds it; a slot
       // not freed is freed by the same sweep.
@@ -173,10 +206,12 @@ export class Admitter {
       this.running = false;
       // A failed round (or a close) answers everyone waiting: no one waits on a round not coming.
       for (const resolve of [...round, ...this.waiting.splice(0)]) resolve();
-      // Slots of jobs that ended meanwhile are still freed: alone once the admitter is closed, else
-      // by a round of their own.
-      if (this.closed) void this.releaseAlone(this.releases.splice(0));
-      else if (this.releases.length > 0) this.wake();
+      // Starts and slots of jobs that took or ended meanwhile are still marked and freed (in that
+      // order, on the same connection): alone once the admitter is closed, else by a round of their own.
+      if (this.closed) {
+        this.markAlone(this.starts.splice(0));
+        void this.releaseAlone(this.releases.splice(0));
+      } else if (this.releases.length > 0 || this.starts.length > 0) this.wake();
     }
   }
 

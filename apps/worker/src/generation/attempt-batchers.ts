@@ -1,6 +1,5 @@
 import { CallBatcher, type Claim, type CompleteInput, claimJobs, completeJobs, type PrismaClient } from "@darkroom/db";
 import type { Logger } from "@darkroom/logger";
-import type { FairIntake } from "@darkroom/queue";
 import type { WorkerConfig } from "../config";
 
 /** At most this many jobs are claimed or finished in one statement. */
@@ -56,15 +55,4 @@ export function createAttemptBatchers(deps: {
     { keyOf: (input) => input.jobId, maxBatch: MAX_BATCH, onBatchError: onBatchError("completion") },
   );
   return { claims, completions };
-}
-
-/**
- * The fair intake's start marks of the process, one Redis call for every job taken meanwhile (each
- * admission fenced on its BullMQ id inside the script). Slots are freed by the admitter's rounds.
- */
-export function createStartBatcher(intake: Pick<FairIntake, "startedMany">) {
-  return new CallBatcher<{ work: string; bullJobId: string }, boolean>((items) => intake.startedMany(items), {
-    keyOf: (item) => item.work,
-    maxBatch: MAX_BATCH,
-  });
 }

@@ -20,8 +20,11 @@ export interface TickerDeps {
   renewLeases: (leases: { jobId: string; attempt: number }[]) => Promise<Set<string>>;
   /** The jobs whose progress was just committed: one batch of signals. */
   published: (jobIds: string[]) => void;
-  /** Every change of an attempt's progress, at once (live listeners get it before its commit). */
-  changed?: (row: ProgressRow) => void;
+  /**
+   * Every change of an attempt's progress, at once (live listeners get it before its commit): the
+   * job, the attempt whose progress it is, and the new state (not kept: read it now).
+   */
+  changed?: (jobId: string, attempt: number, state: ProgressState) => void;
   onError: (error: unknown, what: "progress" | "lease") => void;
   /** Progress is written at most this often (all attempts of the process together). */
   intervalMs: number;
@@ -149,7 +152,7 @@ export class AttemptTicker {
 
   /** @internal by TrackedAttempt.push */
   changed(tracked: TrackedAttempt): void {
-    this.deps.changed?.(tracked.row());
+    this.deps.changed?.(tracked.jobId, tracked.latestOf, tracked.latest);
   }
 
   /** @internal by TrackedAttempt.end */

@@ -14,7 +14,7 @@ import {
 } from "@darkroom/db";
 import { imagesCostMicroUsd } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
-import { type FairIntake, parsePayload, type ReleaseItem, withTimeout } from "@darkroom/queue";
+import { parsePayload, type ReleaseItem, type StartItem, withTimeout } from "@darkroom/queue";
 import type { ImageStorage } from "@darkroom/storage";
 import { isUpstreamError, UpstreamError } from "@darkroom/upstream";
 import { DelayedError, type Job, RateLimitError } from "bullmq";
@@ -22,7 +22,7 @@ import type { Dispatcher } from "undici";
 import type { WorkerConfig } from "../config";
 import type { QuotaGuard } from "../maintenance/quota-guard";
 import type { WorkerMetrics } from "../metrics";
-import { createAttemptBatchers, createStartBatcher } from "./attempt-batchers";
+import { createAttemptBatchers } from "./attempt-batchers";
 import type { AttemptTicker, ProgressState } from "./attempt-ticker";
 import { type CircuitGate, circuitOutcome } from "./circuit-gate";
 import { hedgePlan, type RaceCall, RaceFailed, raceWithHedge } from "./hedge";
@@ -49,8 +49,11 @@ export interface GenerationDeps {
   inFlight: Map<string, AbortController>;
   /** Tells live listeners (SSE, `Prefer: wait`) that the job has new committed events. */
   notify: (jobId: string) => void;
-  /** The fair-admission state: every job's start is marked here. */
-  intake: Pick<FairIntake, "startedMany">;
+  /**
+   * Marks a job's admission started (its BullMQ job taken) in the next admission round (admitter.ts),
+   * always before or with the round that frees its slot.
+   */
+  markStarted: (item: StartItem) => void;
   /**
    * Frees a job's slot (or hands it to its retry) and admits the next work into it, in one admission
    * round (admitter.ts). The job waits (at most {@link SLOT_HANDOFF_WAIT_MS}) for the promise, so that
@@ -136,12 +139,11 @@ export const SLOT_HANDOFF_WAIT_MS = 1_000;
 export function createGenerationProcessor(deps: GenerationDeps) {
   const { db, config } = deps;
   const { claims, completions } = createAttemptBatchers(deps);
-  const started = createStartBatcher(deps.intake);
   return async (bullJob: Job, token?: string): Promise<void> => {
     const { jobId, work } = parsePayload("generation", bullJob.data);
     const admission = work === undefined || bullJob.id === undefined ? null : { work, bullJobId: bullJob.id };
-    // The start mark goes out beside the claim: neither waits for the other.
-    const marked = admission === null ? null : started.submit(admission).catch(() => undefined);
+    // The start mark goes out with the next admission round, beside the claim: neither waits for the other.
+    if (admission !== null) deps.markStarted(admission);
     // The slot ends with the run: freed, or handed to the retry (which waits for its time).
     let hold = false;
     let retryAt: Date | null = null;
@@ -157,8 +159,7 @@ export function createGenerationProcessor(deps: GenerationDeps) {
         throw error;
       });
     } finally {
-      // The slot is freed after its start mark, never before it.
-      await marked;
+      // The slot is freed after its start mark, never before it: the admitter's rounds keep that order.
       if (admission !== null && !hold) {
         const freeing = deps.freeSlot({ ...admission, retryAt });
         freeing.catch((err: unknown) =>
