@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { PROGRESS_FIXTURES } from "./fixtures/progress-streams";
 import { IncrementalProgressParser, type ProgressSnapshot, parseProgress } from "./progress-parser";
 
@@ -116,6 +116,29 @@ describe("parseProgress details", () => {
 });
 
 describe("IncrementalProgressParser", () => {
+  it("looks for the declared n only until the first json block closes, and only when a fence arrives", () => {
+    // A block without "n" (as the upstream often sends), then a long stream of progress.
+    const head = '```json\n{"prompt": "a fox", "ratio": "1:1"}\n';
+    const exec = vi.spyOn(RegExp.prototype, "exec");
+    const blockScans = () => exec.mock.contexts.filter((re) => (re as RegExp).source.startsWith("```json")).length;
+    try {
+      const parser = new IncrementalProgressParser(1);
+      for (const piece of [head.slice(0, 5), head.slice(5)]) parser.push(piece);
+      expect(blockScans()).toBe(1); // the opening fence arrived: the block is not closed yet
+      parser.push("```\n>🕐 Queuing.");
+      expect(blockScans()).toBe(2); // the closing fence: the count is decided (none declared)
+      let last = parser.push("\n> 🏃 Progress 1");
+      for (let i = 2; i <= 2000; i++) last = parser.push(`.${i % 100}`);
+      // Later fences cannot change the count either.
+      last = parser.push("\n```\nGenerating\n```\n");
+      expect(blockScans()).toBe(2);
+      expect(last.declaredN).toBeNull();
+      expect(last.stage).toBe("generating");
+    } finally {
+      exec.mockRestore();
+    }
+  });
+
   /** Deltas of `text` cut at `cuts` (string offsets). */
   function deltas(text: string, cuts: number[]): string[] {
     const out: string[] = [];

@@ -36,7 +36,11 @@ const isDigit = (code: number): boolean => code >= 48 && code <= 57;
 
 function declaredCount(text: string): number | null {
   const block = JSON_BLOCK.exec(text)?.[1];
-  if (block === undefined) return null;
+  return block === undefined ? null : countIn(block);
+}
+
+/** The `"n"` inside a ```json block's text, when it is 1..10. */
+function countIn(block: string): number | null {
   const match = /"n"\s*:\s*"?(\d+)"?\s*[,}\n]/.exec(block);
   if (match?.[1] === undefined) return null;
   const n = Number.parseInt(match[1], 10);
@@ -190,6 +194,8 @@ function bodyOf(normalized: string): { body: string; openFence: boolean } {
 export class IncrementalProgressParser {
   private raw = "";
   private declaredN: number | null = null;
+  /** The first ```json block has closed: {@link declaredN} is final. */
+  private declaredFinal = false;
   private settled: Settled = {
     length: 0,
     marker: false,
@@ -213,9 +219,18 @@ export class IncrementalProgressParser {
   }
 
   push(delta: string): ProgressSnapshot {
+    const before = this.raw.length;
     this.raw += delta;
-    if (this.declaredN === null && this.raw.includes("```")) {
-      this.declaredN = declaredCount(normalizeBreaks(this.raw));
+    // The first closed ```json block decides the declared count for good (text is only appended,
+    // so no earlier block can close later). Until one closes, the text is read again only when a
+    // fence ends in the new text: a block cannot close without one. Without this, a stream whose
+    // block has no "n" was read whole at every delta to the end.
+    if (!this.declaredFinal && this.raw.includes("```", Math.max(0, before - 2))) {
+      const block = JSON_BLOCK.exec(normalizeBreaks(this.raw));
+      if (block !== null) {
+        this.declaredFinal = true;
+        this.declaredN = countIn(block[1] ?? "");
+      }
     }
     this.settle();
     const tail = bodyOf(normalizeBreaks(this.raw.slice(this.settled.length))).body;
