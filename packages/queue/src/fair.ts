@@ -63,9 +63,7 @@ export interface QueuePlace {
 }
 
 /** An admission whose run ended: its slot is freed, or with `retryAt` held for the retry's wait. */
-export interface ReleaseItem {
-  work: string;
-  bullJobId: string;
+export interface ReleaseItem extends StartItem {
   retryAt?: Date | null;
 }
 

@@ -109,15 +109,7 @@ export class JobEventPublisher {
    * stamped with the time of this call.
    */
   publishProgress(jobId: string, attempt: number, percent: number, stage: string): void {
-    const entry = this.progress.get(jobId);
-    const at = Date.now();
-    if (entry === undefined) this.progress.set(jobId, { attempt, percent, stage, at });
-    else {
-      entry.attempt = attempt;
-      entry.percent = percent;
-      entry.stage = stage;
-      entry.at = at;
-    }
+    this.progress.set(jobId, { attempt, percent, stage, at: Date.now() });
     this.schedule();
   }
 

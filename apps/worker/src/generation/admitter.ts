@@ -25,8 +25,8 @@ export interface AdmitterOptions {
 /** A worker's slots count toward the capacity this long after its last heartbeat. */
 const HEARTBEAT_TTL_FACTOR = 5;
 
-/** At most this many slots are freed, and this many starts marked, in one admission round's call. */
-const MAX_RELEASES = 500;
+/** At most this many slots are freed, and as many starts marked, in one admission round's call. */
+const MAX_PER_ROUND = 500;
 
 /** A slot to free in the next round, and its caller's answer. */
 interface PendingRelease {
@@ -164,11 +164,11 @@ export class Admitter {
         this.again = false;
         round = this.waiting;
         this.waiting = [];
-        freeing = this.releases.splice(0, MAX_RELEASES);
+        freeing = this.releases.splice(0, MAX_PER_ROUND);
         const { freed, admitted, nextDueAt } = await intake.releaseAndAdmit(
           freeing.map((r) => r.item),
           this.batch,
-          this.starts.splice(0, MAX_RELEASES),
+          this.starts.splice(0, MAX_PER_ROUND),
         );
         // The slots are freed: whatever happens to the admissions, their callers are answered.
         const answered = freeing;
