@@ -90,7 +90,8 @@ describe("webhook data is the job as of its event", () => {
     const failed = await api.waitTerminal(job.id);
     expect(failed.status).toBe("failed");
     expect((await api.post(`/v1/jobs/${job.id}/retry`)).status).toBe(202);
-    expect((await api.waitTerminal(job.id)).status).toBe("succeeded");
+    const done = await api.waitTerminal(job.id);
+    expect(done.status).toBe("succeeded");
     const log = await events(job.id);
     const ends = log.filter((e) => e.job !== undefined);
     expect(ends.map((e) => [e.type, e.job?.status, e.job?.progress.stage])).toEqual([
@@ -99,5 +100,8 @@ describe("webhook data is the job as of its event", () => {
     ]);
     expect(ends[0]?.job?.error?.code).toBe(failed.error?.code);
     expect(ends[0]?.job?.attempts).toEqual(failed.attempts);
+    // The succeeded ending has no snapshot of its own (a succeeded job never changes again): it
+    // carries the job as it is, images and all.
+    expect(ends[1]?.job).toEqual(done);
   });
 });

@@ -168,46 +168,65 @@ describe("completeJobs", () => {
     });
   });
 
-  it("writes each terminal event's and first delivery's snapshot: its own job as the statement left it", async () => {
-    // Two with a webhook (their events have first deliveries), two without (terminal events only).
+  it("snapshots each first delivery and each ending a job can leave; job.succeeded reads the job as it is", async () => {
+    // Two with a webhook (their events have first deliveries), two without, two that fail without one.
     const hooked = await newJobs(2);
     const plain = await newJobs(2, { webhook: false });
+    const failing = await newJobs(2, { webhook: false });
     const ids = [...hooked, ...plain];
-    for (const id of ids) expect(await claimJob(t.db, { jobId: id, ...LEASE })).not.toBeNull();
+    for (const id of [...ids, ...failing]) expect(await claimJob(t.db, { jobId: id, ...LEASE })).not.toBeNull();
     expect(
       await completeJobs(
         t.db,
         ids.map((id) => completion(id, 1)),
       ),
     ).toEqual(new Set(ids));
-    for (const id of ids) {
+    const error = { code: "upstream_error", message: "gone", retryable: false, errorClass: "http_4xx" } as const;
+    for (const id of failing) {
+      expect(await failAttempt(t.db, { jobId: id, attempt: 1, error, facts: {}, retryAt: null })).toBe(true);
+    }
+    const snapshotsOf = async (id: string) => {
       const events = await t.db.jobEvent.findMany({ where: { jobId: id }, orderBy: { seq: "asc" } });
-      const snapshots = await t.db.jobEventSnapshot.findMany({ where: { eventId: { in: events.map((e) => e.id) } } });
-      // job.started has a snapshot when it has a first delivery (its webhook's data); job.succeeded
-      // ends the job and has one either way.
-      const started = events.find((e) => e.type === "job.started");
-      const succeeded = events.find((e) => e.type === "job.succeeded");
+      const rows = await t.db.jobEventSnapshot.findMany({ where: { eventId: { in: events.map((e) => e.id) } } });
+      const byType = (type: string) => events.find((e) => e.type === type)?.id ?? "";
+      const snapshots = new Map(rows.map((s) => [s.eventId, s.job as Record<string, unknown>]));
+      return { byType, snapshots };
+    };
+    for (const id of ids) {
+      const { byType, snapshots } = await snapshotsOf(id);
+      // A succeeded job never changes again: its job.succeeded event needs no copy of it. Events
+      // with a first delivery (job.started, job.succeeded here) have one: their webhook's data.
       const withHook = hooked.includes(id);
-      expect(snapshots.map((s) => s.eventId).sort()).toEqual(
-        (withHook ? [started?.id, succeeded?.id] : [succeeded?.id]).sort(),
+      expect([...snapshots.keys()].sort()).toEqual(
+        withHook ? [byType("job.started"), byType("job.succeeded")].sort() : [],
       );
-      const bySnapshot = new Map(snapshots.map((s) => [s.eventId, s.job as Record<string, unknown>]));
       if (withHook) {
-        expect(bySnapshot.get(started?.id ?? "")).toMatchObject({
+        expect(snapshots.get(byType("job.started"))).toMatchObject({
           id,
           status: "running",
           attempts: [{ status: "running" }],
         });
+        expect(snapshots.get(byType("job.succeeded"))).toMatchObject({
+          id,
+          status: "succeeded",
+          progressPercent: 100,
+          attempts: [{ number: 1, status: "succeeded", upstreamRequestId: `req-${id}` }],
+        });
       }
-      expect(bySnapshot.get(succeeded?.id ?? "")).toMatchObject({
+    }
+    for (const id of failing) {
+      // A failed job can be retried: its ending keeps the job as the failing statement left it.
+      const { byType, snapshots } = await snapshotsOf(id);
+      expect([...snapshots.keys()]).toEqual([byType("job.failed")]);
+      const ended = snapshots.get(byType("job.failed")) ?? {};
+      expect(ended).toMatchObject({
         id,
-        status: "succeeded",
-        progressPercent: 100,
-        attempts: [{ number: 1, status: "succeeded", upstreamRequestId: `req-${id}` }],
+        status: "failed",
+        errorCode: "upstream_error",
+        attempts: [{ number: 1, status: "failed", errorCode: "upstream_error" }],
       });
-      const finished = bySnapshot.get(succeeded?.id ?? "") ?? {};
       for (const hidden of ["prompt", "metadata", "leaseOwner", "leaseExpiresAt", "idempotencyKey", "requestHash"]) {
-        expect(finished).not.toHaveProperty(hidden);
+        expect(ended).not.toHaveProperty(hidden);
       }
     }
   });
