@@ -187,7 +187,7 @@ describe("fair admission", () => {
     const retryAt = new Date(Date.now() + 60_000);
     // Two slots free (one held for a retry, which frees it too); the stale id frees nothing. The
     // same call admits into both: B (running 1) first, then A (running 0 after its releases).
-    const round = await intake.releaseAndAdmit([one, stale, { ...three, retryAt }], 10);
+    const round = await intake.releaseAndAdmit({ releases: [one, stale, { ...three, retryAt }], batch: 10 });
     expect(round.freed).toEqual([true, false, true]);
     expect(round.admitted.map((x) => x.work)).toEqual([a[2], b[1]]);
     expect(round.nextDueAt).toBe(retryAt.getTime());
@@ -198,7 +198,7 @@ describe("fair admission", () => {
     ]);
     expect((await intake.snapshot()).admitted).toBe(3);
     // Nothing to free: the call is an admission round, here with no free slot.
-    expect(await intake.releaseAndAdmit([], 10)).toEqual({
+    expect(await intake.releaseAndAdmit({ batch: 10 })).toEqual({
       started: [],
       freed: [],
       admitted: [],
@@ -213,7 +213,7 @@ describe("fair admission", () => {
     if (one === undefined || two === undefined) throw new Error("no admission");
     const stale = { work: two.work, bullJobId: `${two.work}-a999` };
     // `one` starts and ends within one round; `two` only starts; the stale id marks nothing.
-    const round = await intake.releaseAndAdmit([one], 10, [one, two, stale]);
+    const round = await intake.releaseAndAdmit({ starts: [one, two, stale], releases: [one], batch: 10 });
     expect(round.started).toEqual([true, true, false]);
     expect(round.freed).toEqual([true]);
     expect(round.admitted.map((x) => x.work)).toEqual([works[2]]);

@@ -202,20 +202,25 @@ export class FairIntake {
 
   /** Admits up to `batch` work items by the fair rule; also returns when the next retry is due. */
   async admit(batch: number): Promise<AdmitRound> {
-    const { admitted, nextDueAt } = await this.releaseAndAdmit([], batch);
+    const { admitted, nextDueAt } = await this.releaseAndAdmit({ batch });
     return { admitted, nextDueAt };
   }
 
   /**
-   * {@link startedMany} for `starts`, {@link releaseMany} for `items`, then {@link admit} into the
-   * freed slots, in one call: per start whether it was marked, per admission whether its slot was
-   * freed, and the round's admissions. With nothing to mark or free, an admission round alone.
+   * {@link startedMany} for `starts`, {@link releaseMany} for `releases`, then {@link admit} (at
+   * most `batch`) into the freed slots, in one call and in that order: per start whether it was
+   * marked, per release whether its slot was freed, and the round's admissions. With nothing to
+   * mark or free, an admission round alone.
    */
-  async releaseAndAdmit(
-    items: readonly ReleaseItem[],
-    batch: number,
-    starts: readonly StartItem[] = [],
-  ): Promise<AdmitRound & { freed: boolean[]; started: boolean[] }> {
+  async releaseAndAdmit({
+    starts = [],
+    releases: items = [],
+    batch,
+  }: {
+    starts?: readonly StartItem[];
+    releases?: readonly ReleaseItem[];
+    batch: number;
+  }): Promise<AdmitRound & { freed: boolean[]; started: boolean[] }> {
     const out = (await this.call(
       "darkroomFairReleaseAdmit",
       batch,

@@ -1,5 +1,6 @@
 import type { Logger } from "@darkroom/logger";
 import {
+  type Admission,
   type FairIntake,
   type GenerationQueue,
   QUEUES,
@@ -156,7 +157,7 @@ export class Admitter {
   }
 
   private async loop(): Promise<void> {
-    const { intake, queue, logger } = this.options;
+    const { intake, logger } = this.options;
     let round: (() => void)[] = [];
     let freeing: PendingRelease[] = [];
     try {
@@ -165,31 +166,16 @@ export class Admitter {
         round = this.waiting;
         this.waiting = [];
         freeing = this.releases.splice(0, MAX_PER_ROUND);
-        const { freed, admitted, nextDueAt } = await intake.releaseAndAdmit(
-          freeing.map((r) => r.item),
-          this.batch,
-          this.starts.splice(0, MAX_PER_ROUND),
-        );
+        const { freed, admitted, nextDueAt } = await intake.releaseAndAdmit({
+          starts: this.starts.splice(0, MAX_PER_ROUND),
+          releases: freeing.map((r) => r.item),
+          batch: this.batch,
+        });
         // The slots are freed: whatever happens to the admissions, their callers are answered.
         const answered = freeing;
         freeing = [];
         try {
-          if (admitted.length > 0) {
-            if (this.options.killAfterAdmit === true) process.kill(process.pid, "SIGKILL");
-            await withTimeout(
-              queue.addBulk(
-                admitted.map((a) => ({
-                  name: QUEUES.generation.name,
-                  data: { jobId: a.jobId, work: a.work },
-                  opts: { jobId: a.bullJobId },
-                })),
-              ),
-              5_000,
-              "admission add",
-            );
-            logger.debug({ admitted: admitted.length }, "admitted work");
-            if (admitted.length >= this.batch) this.again = true;
-          }
+          await this.enqueue(admitted);
         } finally {
           for (const [i, r] of answered.entries()) r.resolve(freed[i] === true);
         }
@@ -213,6 +199,25 @@ export class Admitter {
         void this.releaseAlone(this.releases.splice(0));
       } else if (this.releases.length > 0 || this.starts.length > 0) this.wake();
     }
+  }
+
+  /** Adds a round's admitted work to BullMQ; a full batch asks for another round at once. */
+  private async enqueue(admitted: Admission[]): Promise<void> {
+    if (admitted.length === 0) return;
+    if (this.options.killAfterAdmit === true) process.kill(process.pid, "SIGKILL");
+    await withTimeout(
+      this.options.queue.addBulk(
+        admitted.map((a) => ({
+          name: QUEUES.generation.name,
+          data: { jobId: a.jobId, work: a.work },
+          opts: { jobId: a.bullJobId },
+        })),
+      ),
+      5_000,
+      "admission add",
+    );
+    this.options.logger.debug({ admitted: admitted.length }, "admitted work");
+    if (admitted.length >= this.batch) this.again = true;
   }
 
   private scheduleDue(at: number | null): void {
