@@ -49,8 +49,9 @@ function overlay<T extends object>(record: T, snapshot: Record<string, unknown>,
  * and times of the event's snapshot (what a database trigger wrote at the end of the event's
  * statement). What a snapshot does not hold (prompt, metadata, images) cannot have changed since
  * the event, except images, which only a succeeded job shows (and a succeeded job never changes
- * again). A missing or malformed snapshot (events written before snapshots existed) gives the job
- * as it is now.
+ * again). Without a snapshot it is the job as it is now: `job.succeeded` has none (the job it
+ * ends never changes again; only `job.failed`, `job.canceled` and first webhook deliveries are
+ * snapshotted), nor have events written before snapshots existed; a malformed one counts as none.
  */
 export function jobAsOf(job: JobRecord, snapshot: unknown): JobRecord {
   if (!isObject(snapshot) || !Array.isArray(snapshot.attempts)) return job;

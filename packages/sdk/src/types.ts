@@ -87,7 +87,7 @@ export type DarkroomEvent = {
     job_id: string;
     created_at: string;
     data: DarkroomEventData[T];
-    /** The job as it is now; present on terminal events. */
+    /** The job as this event left it; present on terminal events (a job retried since still shows how that run ended). */
     job?: JobView;
   };
 }[DarkroomEventType];

@@ -11,8 +11,10 @@ import {
 import type { ApiDeps } from "../deps";
 
 /**
- * Events as the API shows them; terminal ones carry the job as of that event (its snapshot), so a
- * client needs no extra call for the result, and a job retried since still shows how that run ended.
+ * Events as the API shows them; terminal ones carry the job as of that event (its snapshot, or the
+ * job as it is for a `job.succeeded`, see `jobAsOf`), so a client needs no extra call for the
+ * result, and a job retried since still shows how that run ended. The job is read before the
+ * snapshots: a retry committed in between has already written the snapshot of the ending it undid.
  */
 export async function renderEvents(
   deps: Pick<ApiDeps, "db" | "signer">,

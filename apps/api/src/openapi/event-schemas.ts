@@ -124,7 +124,12 @@ function eventOf<T extends JobEventTypeName>(type: T) {
       created_at: instant("When the event was committed"),
       data: EVENT_DATA[type],
       ...(TERMINAL_EVENTS.has(type)
-        ? { job: JobSchema.optional().meta({ description: "The job as it is now (terminal events only)" }) }
+        ? {
+            job: JobSchema.optional().meta({
+              description:
+                "The job as this event left it (terminal events only): a job retried since still shows how that run ended",
+            }),
+          }
         : {}),
     })
     .meta({ id: `${pascal(type)}Event`, description: `A \`${type}\` event` });
