@@ -214,7 +214,7 @@ export class FairIntake {
    */
   async releaseAndAdmit({
     starts = [],
-    releases: items = [],
+    releases = [],
     batch,
   }: {
     starts?: readonly StartItem[];
@@ -226,7 +226,7 @@ export class FairIntake {
       batch,
       starts.length,
       ...startArgs(starts),
-      ...releaseArgs(items),
+      ...releaseArgs(releases),
     )) as (number | string)[];
     const s = Number(out[0]);
     const n = Number(out[s + 1]);
@@ -239,7 +239,7 @@ export class FairIntake {
     const due = out[from];
     return {
       started: starts.map((_, i) => out[1 + i] === 1),
-      freed: items.map((_, i) => out[s + 2 + i] === 1),
+      freed: releases.map((_, i) => out[s + 2 + i] === 1),
       admitted,
       nextDueAt: due === "" || due === undefined ? null : Number(due),
     };

@@ -34,8 +34,11 @@ const normalizeBreaks = (text: string): string => (text.includes("\r") ? text.re
 
 const isDigit = (code: number): boolean => code >= 48 && code <= 57;
 
+/** The text of the first closed ```json block, if one has closed. */
+const firstJsonBlock = (text: string): string | undefined => JSON_BLOCK.exec(text)?.[1];
+
 function declaredCount(text: string): number | null {
-  const block = JSON_BLOCK.exec(text)?.[1];
+  const block = firstJsonBlock(text);
   return block === undefined ? null : countIn(block);
 }
 
@@ -226,10 +229,10 @@ export class IncrementalProgressParser {
     // fence ends in the new text: a block cannot close without one. Without this, a stream whose
     // block has no "n" was read whole at every delta to the end.
     if (!this.declaredFinal && this.raw.includes("```", Math.max(0, before - 2))) {
-      const block = JSON_BLOCK.exec(normalizeBreaks(this.raw));
-      if (block !== null) {
+      const block = firstJsonBlock(normalizeBreaks(this.raw));
+      if (block !== undefined) {
         this.declaredFinal = true;
-        this.declaredN = countIn(block[1] ?? "");
+        this.declaredN = countIn(block);
       }
     }
     this.settle();
