@@ -195,7 +195,10 @@ describe("the packed @darkroom/sdk in an empty project", () => {
     const diagnostics = await typeCheck("tsconfig.nodenext.json");
     const errors = diagnostics.split("\n").filter((line) => /^\S+\(\d+,\d+\): error/.test(line));
     // The examples are clean; the one error is wrong.ts's, which only typed declarations can catch.
-    expect(errors.filter((line) => !line.startsWith("wrong.ts(")), diagnostics).toEqual([]);
+    expect(
+      errors.filter((line) => !line.startsWith("wrong.ts(")),
+      diagnostics,
+    ).toEqual([]);
     expect(errors, diagnostics).toEqual([expect.stringMatching(/^wrong\.ts\(2,\d+\): error TS2345/)]);
   }, 90_000);
 
