@@ -36,7 +36,7 @@ export async function startApiHarness(
   logs?: NodeJS.WritableStream,
 ): Promise<ApiHarness> {
   const db = await createTestDatabase(label);
-  const redis = createTestRedis(label);
+  const redis = createTestRedis(label, extraEnv.REDIS_URL);
   const storageDir = await mkdtemp(path.join(tmpdir(), "darkroom-api-"));
   const baseEnv = {
     NODE_ENV: "test",

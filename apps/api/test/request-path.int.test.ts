@@ -1,4 +1,5 @@
 import { connect, type Socket } from "node:net";
+import { freePort, PrivateRedis } from "@darkroom/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +16,9 @@ const USAGE_LOCK_SPACE = 0x75736167;
  */
 
 let h: ApiHarness;
+// A Redis of this file's own: MONITOR on the shared server would echo (and slow) every command of
+// every test file running meanwhile.
+let redis: PrivateRedis;
 let monitor: Socket;
 const seen: string[][] = [];
 
@@ -29,7 +33,9 @@ function parseMonitorLine(line: string): string[] | null {
 }
 
 beforeAll(async () => {
-  h = await startApiHarness("request-path");
+  redis = new PrivateRedis(await freePort());
+  await redis.start();
+  h = await startApiHarness("request-path", { REDIS_URL: redis.url });
   // A raw connection: MONITOR's stream is read line by line, apart from any client library.
   const { hostname, port } = new URL(h.api.config.env.REDIS_URL);
   monitor = connect(Number(port || 6379), hostname);
@@ -49,6 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   monitor?.destroy();
   await h?.close();
+  await redis?.close();
 });
 
 /** The commands naming this test's prefix that `work` made. */

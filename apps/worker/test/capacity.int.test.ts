@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { connect } from "node:net";
-import { type Stack, startStack } from "@darkroom/testing";
+import { freePort, PrivateRedis, type Stack, startStack } from "@darkroom/testing";
 import { moveToActive } from "bullmq/dist/esm/scripts/moveToActive-11.js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -165,11 +165,23 @@ describe("a backlog on two workers at WORKER_CONCURRENCY=1000 with a small pool"
 
 describe("a backlog drained by one worker", () => {
   let stack: Stack;
+  // A Redis of its own: the test watches it with MONITOR, which on the shared server would echo
+  // (and slow) every command of every test file running meanwhile.
+  let redis: PrivateRedis;
   beforeAll(async () => {
-    stack = await startStack({ label: "handoff", workers: 0, simulatorStepMs: 1, env: { WORKER_CONCURRENCY: "10" } });
+    redis = new PrivateRedis(await freePort());
+    await redis.start();
+    stack = await startStack({
+      label: "handoff",
+      workers: 0,
+      simulatorStepMs: 1,
+      env: { WORKER_CONCURRENCY: "10" },
+      redisUrl: redis.url,
+    });
   });
   afterAll(async () => {
     await stack?.stop();
+    await redis?.close();
   });
 
   it("hands each freed slot its next job through BullMQ's completion, not a fetch of its own", async () => {

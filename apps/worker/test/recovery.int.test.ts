@@ -1,11 +1,7 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
 import { type AddressInfo, createConnection, createServer, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { createJob, createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { JobCreateSchema } from "@darkroom/domain";
-import { createTestDatabase, type Stack, startProcess, startStack } from "@darkroom/testing";
+import { createTestDatabase, freePort, PrivateRedis, type Stack, startProcess, startStack } from "@darkroom/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, uniquePrompt, upstreamCalls } from "./support";
@@ -136,47 +132,6 @@ describe("graceful shutdown", () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A redis-server of this test's own, so that freezing it touches nothing else on the machine. */
-async function startPrivateRedis(): Promise<{ url: string; child: ChildProcess; close: () => Promise<void> }> {
-  const port = await freePort();
-  const dir = await mkdtemp(path.join(tmpdir(), "darkroom-grace-redis-"));
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
-    { stdio: "ignore" },
-  );
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      if (execFileSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).trim() === "PONG") break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error("private redis-server did not start");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    child,
-    async close() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGKILL");
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 /**
  * A TCP proxy to a local port that can be made to swallow everything (and never close a
  * connection): a server that hangs instead of refusing, as a frozen or partitioned Postgres does.
@@ -221,7 +176,9 @@ describe("forced exit after SHUTDOWN_GRACE_MS", () => {
   it("a worker whose Redis hangs (SIGSTOP) while it stops forces BullMQ closed and still exits within the grace", async () => {
     // A database and a Redis of its own: this worker must not take the stack's jobs.
     const db2 = await createTestDatabase("grace-redis");
-    const redis = await startPrivateRedis();
+    // A Redis of its own too, so that freezing it touches nothing else on the machine.
+    const redis = new PrivateRedis(await freePort());
+    await redis.start();
     try {
       const worker = startProcess("worker.js", {
         ...stack.env,
@@ -231,7 +188,7 @@ describe("forced exit after SHUTDOWN_GRACE_MS", () => {
       });
       await worker.waitFor(/worker ready/);
       // Closing BullMQ's workers now waits on replies that never come.
-      redis.child.kill("SIGSTOP");
+      redis.signal("SIGSTOP");
       const stoppedAt = Date.now();
       const code = await worker.stop("SIGTERM");
       const tookMs = Date.now() - stoppedAt;
@@ -241,7 +198,7 @@ describe("forced exit after SHUTDOWN_GRACE_MS", () => {
       expect(tookMs).toBeGreaterThanOrEqual(GRACE_MS - 1500 - 100);
       expect(tookMs).toBeLessThan(GRACE_MS + 2000);
     } finally {
-      redis.child.kill("SIGCONT");
+      redis.signal("SIGCONT");
       await redis.close();
       await db2.drop();
     }

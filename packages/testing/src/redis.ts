@@ -26,14 +26,17 @@ async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
   return deleted;
 }
 
-/** A queue prefix of the test's own (within its run's); its keys are removed afterwards. */
-export function createTestRedis(label = "t"): TestRedis {
+/**
+ * A queue prefix of the test's own (within its run's); its keys are removed afterwards. On the
+ * machine's shared Redis unless `url` names another (a {@link PrivateRedis} of the test's own).
+ */
+export function createTestRedis(label = "t", url = TEST_REDIS_URL): TestRedis {
   const prefix = `${runKeyPrefix()}${label}-${randomBytes(4).toString("hex")}`;
   return {
-    url: TEST_REDIS_URL,
+    url,
     prefix,
     async cleanup() {
-      const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+      const redis = new Redis(url, { maxRetriesPerRequest: 1 });
       try {
         await deleteMatching(redis, `${prefix}:*`);
       } finally {

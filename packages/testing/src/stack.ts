@@ -30,6 +30,11 @@ export interface StackOptions {
   workers?: number;
   simulatorStepMs?: number;
   env?: Record<string, string>;
+  /**
+   * A Redis other than the machine's shared one (a {@link PrivateRedis}): for a test that watches
+   * every command with MONITOR, which on the shared server would see, and slow, every other test file.
+   */
+  redisUrl?: string;
 }
 
 /**
@@ -38,7 +43,7 @@ export interface StackOptions {
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const db = await createTestDatabase(options.label);
-  const redis = createTestRedis(options.label);
+  const redis = createTestRedis(options.label, options.redisUrl);
   const storageDir = await mkdtemp(path.join(tmpdir(), "darkroom-stack-"));
   const simulator = await startSimulator({ port: 0, stepMs: options.simulatorStepMs ?? 30 });
   const env: Record<string, string> = {

@@ -30,7 +30,10 @@ async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: num
   }
 }
 
-/** A Redis server of the chaos run's own (never the machine's shared one), stoppable and restartable. */
+/**
+ * A Redis server of a test's own (never the machine's shared one), stoppable and restartable: what
+ * the test does to it (freeze it, stop it, watch it with MONITOR) touches no other test file.
+ */
 export class PrivateRedis {
   private child: ChildProcess | null = null;
   readonly dir = mkdtempSync(path.join(tmpdir(), "darkroom-chaos-redis-"));
@@ -63,6 +66,11 @@ export class PrivateRedis {
     child.kill("SIGKILL");
     await exited;
     this.child = null;
+  }
+
+  /** Sends `signal` to the server (SIGSTOP freezes it: it takes connections and never answers). */
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
   }
 
   flushAll(): void {
