@@ -1,5 +1,5 @@
 import { connect, type Socket } from "node:net";
-import { freePort, PrivateRedis } from "@darkroom/testing";
+import { type PrivateRedis, startPrivateRedis } from "@darkroom/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,8 +33,7 @@ function parseMonitorLine(line: string): string[] | null {
 }
 
 beforeAll(async () => {
-  redis = new PrivateRedis(await freePort());
-  await redis.start();
+  redis = await startPrivateRedis();
   h = await startApiHarness("request-path", { REDIS_URL: redis.url });
   // A raw connection: MONITOR's stream is read line by line, apart from any client library.
   const { hostname, port } = new URL(h.api.config.env.REDIS_URL);

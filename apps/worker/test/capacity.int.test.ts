@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { connect } from "node:net";
-import { freePort, PrivateRedis, type Stack, startStack } from "@darkroom/testing";
+import { type PrivateRedis, type Stack, startPrivateRedis, startStack } from "@darkroom/testing";
 import { moveToActive } from "bullmq/dist/esm/scripts/moveToActive-11.js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -169,8 +169,7 @@ describe("a backlog drained by one worker", () => {
   // (and slow) every command of every test file running meanwhile.
   let redis: PrivateRedis;
   beforeAll(async () => {
-    redis = new PrivateRedis(await freePort());
-    await redis.start();
+    redis = await startPrivateRedis();
     stack = await startStack({
       label: "handoff",
       workers: 0,

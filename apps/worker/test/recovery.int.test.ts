@@ -1,7 +1,7 @@
 import { type AddressInfo, createConnection, createServer, type Socket } from "node:net";
 import { createJob, createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { JobCreateSchema } from "@darkroom/domain";
-import { createTestDatabase, freePort, PrivateRedis, type Stack, startProcess, startStack } from "@darkroom/testing";
+import { createTestDatabase, type Stack, startPrivateRedis, startProcess, startStack } from "@darkroom/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, uniquePrompt, upstreamCalls } from "./support";
@@ -177,8 +177,7 @@ describe("forced exit after SHUTDOWN_GRACE_MS", () => {
     // A database and a Redis of its own: this worker must not take the stack's jobs.
     const db2 = await createTestDatabase("grace-redis");
     // A Redis of its own too, so that freezing it touches nothing else on the machine.
-    const redis = new PrivateRedis(await freePort());
-    await redis.start();
+    const redis = await startPrivateRedis();
     try {
       const worker = startProcess("worker.js", {
         ...stack.env,

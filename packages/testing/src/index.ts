@@ -1,7 +1,7 @@
 export { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 export { type FaultReport, findViolations, formatTable, type ScenarioResult } from "./chaos/invariants";
 export { type ChaosProfile, runChaos, summarize } from "./chaos/run";
-export { freePort, PrivateRedis } from "./chaos/services";
+export { freePort, PrivateRedis, startPrivateRedis } from "./chaos/services";
 export {
   createEmptyDatabase,
   createTestDatabase,

@@ -9,7 +9,7 @@ import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import type pg from "pg";
 import { testPool } from "../database";
 import { API_LISTENING, REPO_ROOT, type RunningProcess, startProcess } from "../processes";
-import { freePort, PrivatePostgres, PrivateRedis } from "./services";
+import { freePort, PrivatePostgres, type PrivateRedis, startPrivateRedis } from "./services";
 
 const ADMIN_TOKEN = "chaos-admin-token-0123456789";
 
@@ -87,8 +87,7 @@ export class ChaosEnvironment {
   private storageDir = mkdtempSync(path.join(tmpdir(), "darkroom-chaos-images-"));
 
   async start(): Promise<void> {
-    this.redis = new PrivateRedis(await freePort());
-    await this.redis.start();
+    this.redis = await startPrivateRedis();
     this.postgres = new PrivatePostgres(await freePort());
     await this.postgres.start();
     const databaseUrl = `${this.postgres.serverUrl}/darkroom_chaos`;

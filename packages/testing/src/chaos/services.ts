@@ -36,7 +36,7 @@ async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: num
  */
 export class PrivateRedis {
   private child: ChildProcess | null = null;
-  readonly dir = mkdtempSync(path.join(tmpdir(), "darkroom-chaos-redis-"));
+  readonly dir = mkdtempSync(path.join(tmpdir(), "darkroom-redis-"));
   constructor(readonly port: number) {}
 
   get url(): string {
@@ -81,6 +81,13 @@ export class PrivateRedis {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A {@link PrivateRedis} on a free port, started. */
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const redis = new PrivateRedis(await freePort());
+  await redis.start();
+  return redis;
 }
 
 const PG_BIN = (() => {
