@@ -1,5 +1,4 @@
-import { connect, type Socket } from "node:net";
-import { type PrivateRedis, startPrivateRedis } from "@darkroom/testing";
+import { monitorRedis, type PrivateRedis, startPrivateRedis } from "@darkroom/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +18,7 @@ let h: ApiHarness;
 // A Redis of this file's own: MONITOR on the shared server would echo (and slow) every command of
 // every test file running meanwhile.
 let redis: PrivateRedis;
-let monitor: Socket;
+let monitor: { close: () => void } | undefined;
 const seen: string[][] = [];
 
 /**
@@ -35,24 +34,13 @@ function parseMonitorLine(line: string): string[] | null {
 beforeAll(async () => {
   redis = await startPrivateRedis();
   h = await startApiHarness("request-path", { REDIS_URL: redis.url });
-  // A raw connection: MONITOR's stream is read line by line, apart from any client library.
-  const { hostname, port } = new URL(h.api.config.env.REDIS_URL);
-  monitor = connect(Number(port || 6379), hostname);
-  let buffered = "";
-  monitor.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split("\r\n");
-    buffered = lines.pop() ?? "";
-    for (const line of lines) {
-      const args = parseMonitorLine(line);
-      if (args?.some((arg) => arg.includes(h.redisPrefix))) seen.push(args);
-    }
+  monitor = await monitorRedis(redis.url, (line) => {
+    const args = parseMonitorLine(line);
+    if (args?.some((arg) => arg.includes(h.redisPrefix))) seen.push(args);
   });
-  await new Promise<void>((resolve) => monitor.once("connect", resolve));
-  monitor.write("MONITOR\r\n");
 });
 afterAll(async () => {
-  monitor?.destroy();
+  monitor?.close();
   await h?.close();
   await redis?.close();
 });

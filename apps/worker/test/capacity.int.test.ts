@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { connect } from "node:net";
-import { type PrivateRedis, type Stack, startPrivateRedis, startStack } from "@darkroom/testing";
+import { monitorRedis, type PrivateRedis, type Stack, startPrivateRedis, startStack } from "@darkroom/testing";
 import { moveToActive } from "bullmq/dist/esm/scripts/moveToActive-11.js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,47 +24,6 @@ async function countIn(stack: Stack, ids: string[], statuses: string[]): Promise
     [ids, statuses],
   );
   return row?.n ?? 0;
-}
-
-/**
- * Every command the Redis server at `url` runs from now on, as MONITOR prints them, read from a
- * plain socket: ioredis's own monitor mode can take the first lines of a busy server for replies
- * and throw ("Command queue state error", redis/ioredis#1981). `close` stops it, and throws the
- * socket's error if it had one.
- */
-async function monitorLines(url: string): Promise<{ lines: string[]; close: () => void }> {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port || 6379), hostname);
-  const lines: string[] = [];
-  let rest = "";
-  let started: () => void = () => undefined;
-  // An error after the start (lines lost) is thrown by `close`: the test fails on it, not the run.
-  let failure: Error | null = null;
-  const ok = new Promise<void>((resolve, reject) => {
-    started = resolve;
-    socket.on("error", (error) => {
-      failure = error;
-      reject(error);
-    });
-  });
-  socket.setEncoding("utf8");
-  socket.on("data", (chunk: string) => {
-    const parts = (rest + chunk).split("\r\n");
-    rest = parts.pop() ?? "";
-    for (const line of parts) {
-      if (line === "+OK") started();
-      else lines.push(line);
-    }
-  });
-  socket.write("MONITOR\r\n");
-  await ok;
-  return {
-    lines,
-    close: () => {
-      socket.destroy();
-      if (failure !== null) throw failure;
-    },
-  };
 }
 
 async function until(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -196,14 +154,15 @@ describe("a backlog drained by one worker", () => {
     const wait = `${stack.env.QUEUE_PREFIX}:generation:wait`;
     // BullMQ calls it with the queue's wait list as its first key (EVALSHA sha numkeys key1 ...).
     const fetch = new RegExp(`^\\+\\S+ \\[[^\\]]*\\] "evalsha" "${sha}" "\\d+" "${wait}"`, "i");
-    const monitor = await monitorLines(stack.redis.url);
+    const lines: string[] = [];
+    const monitor = await monitorRedis(stack.redis.url, (line) => lines.push(line));
     try {
       await stack.addWorker();
       await until("the backlog drained", async () => (await countIn(stack, ids, ["succeeded"])) === jobs, 60_000);
     } finally {
       monitor.close();
     }
-    const fetches = monitor.lines.filter((line) => fetch.test(line)).length;
+    const fetches = lines.filter((line) => fetch.test(line)).length;
     // The first 10 jobs are fetched (10 slots); after them, each job's completion script returns
     // the job admitted into its slot. Without the wait for admission, every job was a fetch (100).
     expect(fetches).toBeGreaterThanOrEqual(1);

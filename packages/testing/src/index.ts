@@ -17,6 +17,7 @@ export {
   createTestRedis,
   deleteDeadRunKeys,
   deleteRunKeys,
+  monitorRedis,
   runKeyPrefix,
   TEST_REDIS_URL,
   type TestRedis,

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import { Redis } from "ioredis";
 import { isAlive, ownerPidOf, testRunId } from "./run";
 
@@ -87,4 +88,44 @@ export function deleteDeadRunKeys(): Promise<number> {
     for (const runId of dead) deleted += await deleteMatching(redis, `${runKeyPrefix(runId)}*`);
     return deleted;
   });
+}
+
+/**
+ * Every command the Redis server at `url` runs from the moment this resolves, as MONITOR prints
+ * them (`+<time> [<db> <client>] "cmd" "arg"...`), one `onLine` call each. Read from a plain socket:
+ * ioredis's own monitor mode can take the first lines of a busy server for replies and throw
+ * ("Command queue state error", redis/ioredis#1981). On the machine's shared server a monitor sees
+ * (and slows) every test file: watch a {@link PrivateRedis}. `close` stops it, and throws the
+ * socket's error if it had one (lines were lost: the test fails on it, not the run).
+ */
+export async function monitorRedis(url: string, onLine: (line: string) => void): Promise<{ close: () => void }> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port || 6379), hostname);
+  let rest = "";
+  let started: () => void = () => undefined;
+  let failure: Error | null = null;
+  const ok = new Promise<void>((resolve, reject) => {
+    started = resolve;
+    socket.on("error", (error) => {
+      failure = error;
+      reject(error);
+    });
+  });
+  socket.setEncoding("utf8");
+  socket.on("data", (chunk: string) => {
+    const parts = (rest + chunk).split("\r\n");
+    rest = parts.pop() ?? "";
+    for (const line of parts) {
+      if (line === "+OK") started();
+      else onLine(line);
+    }
+  });
+  socket.write("MONITOR\r\n");
+  await ok;
+  return {
+    close: () => {
+      socket.destroy();
+      if (failure !== null) throw failure;
+    },
+  };
 }
