@@ -11,6 +11,7 @@ import {
   createTestDatabase,
   createTestRedis,
   startProcess,
+  TEST_NODE_FLAGS,
   type TestDatabase,
 } from "@darkroom/testing";
 import { Redis } from "ioredis";
@@ -41,7 +42,7 @@ function freePort(): Promise<string> {
 }
 
 const node = (file: string, args: string[], env: Record<string, string>) =>
-  run(process.execPath, [path.join(bundleDir(), file), ...args], {
+  run(process.execPath, [...TEST_NODE_FLAGS, path.join(bundleDir(), file), ...args], {
     env: { PATH: process.env.PATH ?? "", ...env },
   });
 

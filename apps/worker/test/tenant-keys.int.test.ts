@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import { bundleDir, STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { bundleDir, STACK_ADMIN_TOKEN, type Stack, startStack, TEST_NODE_FLAGS } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ReceivedWebhook, startWebhookReceiver, verifiesWith, type WebhookReceiver } from "./support";
 
@@ -87,7 +87,7 @@ describe("API keys across API processes, revoked from the CLI", () => {
     for (const base of [stack.apiUrl, secondApi]) expect(await listJobs(base, doomed.api_key)).toBe(200);
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [path.join(bundleDir(), "cli.js"), "keys", "revoke", doomed.id, "--json"],
+      [...TEST_NODE_FLAGS, path.join(bundleDir(), "cli.js"), "keys", "revoke", doomed.id, "--json"],
       { env: { PATH: process.env.PATH ?? "", ...stack.env } },
     );
     expect(JSON.parse(stdout)).toMatchObject({ id: doomed.id, revoked_at: expect.any(String) });

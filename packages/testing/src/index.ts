@@ -12,7 +12,7 @@ export {
   templateDatabase,
   testPool,
 } from "./database";
-export { type RunningProcess, startProcess } from "./processes";
+export { type RunningProcess, startProcess, TEST_NODE_FLAGS } from "./processes";
 export {
   createTestRedis,
   deleteDeadRunKeys,

@@ -4,6 +4,18 @@ import { bundleDir, REPO_ROOT } from "./run";
 
 export { REPO_ROOT };
 
+/**
+ * `node`'s flags for every Darkroom process a test starts (API, worker, CLI, `start.js`). Prisma's
+ * query compiler is 3.4 MB of WebAssembly: V8 compiles it with Liftoff, then recompiles the
+ * functions its start-up runs hot with TurboFan on background threads, about 0.45 CPU-s per process
+ * (API 1.91 -> 1.42 CPU-s to listen, worker 1.70 -> 1.27 to be ready, CLI 2.0 -> 1.35 per command,
+ * medians of 5-7 starts). A run starts some 250 of these processes, each living seconds and running
+ * a handful of queries, on two shared cores: the optimised code never pays its compilation back.
+ * Production keeps V8's defaults (scripts/start/node-flags.ts); the flag changes how fast code runs,
+ * never what it does.
+ */
+export const TEST_NODE_FLAGS: readonly string[] = ["--enable-source-maps", "--liftoff-only"];
+
 /** What an API process logs once it listens; the capture is its port. */
 export const API_LISTENING = /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/;
 
@@ -21,7 +33,7 @@ export interface RunningProcess {
  * suite the bundle is this run's own build, made from the current sources by the global setup.
  */
 export function startProcess(file: string, env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, ["--enable-source-maps", path.join(bundleDir(), file)], {
+  const child = spawn(process.execPath, [...TEST_NODE_FLAGS, path.join(bundleDir(), file)], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", NODE_ENV: "test", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
