@@ -1,7 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, watchPageErrors } from "./browser";
+import { launchChromium, type TestBrowser, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -11,7 +10,7 @@ import { client, uniquePrompt } from "./support";
  */
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 
 beforeAll(async () => {
   stack = await startStack({ label: "bullboard" });

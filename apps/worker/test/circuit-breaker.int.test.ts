@@ -1,7 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, type TestBrowser } from "./browser";
 import { until } from "./job-events";
 import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
@@ -22,7 +21,7 @@ interface CircuitJson {
 let stack: Stack;
 let api: ReturnType<typeof client>;
 let metricsUrl: string;
-let browser: Browser | undefined;
+let browser: TestBrowser | undefined;
 beforeAll(async () => {
   stack = await startStack({
     label: "circuit",

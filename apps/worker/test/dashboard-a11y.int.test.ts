@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
+import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -15,7 +15,7 @@ const AXE_SOURCE: string = createRequire(import.meta.url)("axe-core").source;
 const WIDTHS = [1280, 390] as const;
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let tenantId: string;
 let jobId: string;
 

@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, watchPageErrors } from "./browser";
+import { launchChromium, type TestBrowser, watchPageErrors } from "./browser";
 import { client, startWebhookReceiver, uniquePrompt, upstreamCalls } from "./support";
 
 /**
@@ -11,7 +11,7 @@ import { client, startWebhookReceiver, uniquePrompt, upstreamCalls } from "./sup
  */
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let page: Page;
 let api: ReturnType<typeof client>;
 let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;

@@ -1,8 +1,8 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testPool } from "@darkroom/testing";
 import type pg from "pg";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
+import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -11,7 +11,7 @@ import { client, uniquePrompt } from "./support";
  */
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let page: Page;
 let sql: pg.Pool;
 let api: ReturnType<typeof client>;

@@ -1,9 +1,9 @@
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
-import type { Browser, Locator, Page } from "playwright-core";
+import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
+import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
 import { client, type JobJson, uniquePrompt } from "./support";
 
 // The dashboard's side of fair scheduling and usage (issue 9): a tenant's usage panel, the
@@ -25,7 +25,7 @@ const NAVIGATION_TIMEOUT_MS = 30_000;
 type RanJob = JobJson & { result: (JobJson["result"] & { usage: { total_tokens?: number }; cost_usd: number }) | null };
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let page: Page;
 let pageErrors: string[] = [];
 /** Jobs still queued or running at the end: canceled, so the worker stops at once. */

@@ -1,9 +1,9 @@
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
+import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
 import { startWebhookReceiver, verifiesWith, type WebhookReceiver } from "./support";
 
 // Kept after the run for a person to look at, named by run (see dashboard.int.test.ts).
@@ -11,7 +11,7 @@ const screenshot = (name: string) => path.join(tmpdir(), `darkroom-tenants-${nam
 const GRACE_HOURS = 24;
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let context: BrowserContext;
 let page: Page;
 let receiver: WebhookReceiver;

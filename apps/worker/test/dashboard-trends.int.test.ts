@@ -1,13 +1,13 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, watchPageErrors } from "./browser";
+import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /** The overview's trend charts: drawn from real jobs, told in words, switchable, and fit a phone. */
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let page: Page;
 let problems: string[] = [];
 

@@ -1,9 +1,9 @@
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, type TestBrowser } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 // Kept after the run for a person to look at; named by run so that runs sharing a machine never
@@ -12,7 +12,7 @@ const SCREENSHOT = path.join(tmpdir(), `darkroom-dashboard-${testRunId()}.png`);
 const SIGN_IN_SCREENSHOT = path.join(tmpdir(), `darkroom-dashboard-sign-in-${testRunId()}.png`);
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let page: Page;
 let api: ReturnType<typeof client>;
 

@@ -1,7 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, type TestBrowser } from "./browser";
 import { jobEvents } from "./job-events";
 import { client, operatorAttempts, uniquePrompt, upstreamCalls } from "./support";
 
@@ -12,7 +11,7 @@ import { client, operatorAttempts, uniquePrompt, upstreamCalls } from "./support
 let stack: Stack;
 let api: ReturnType<typeof client>;
 let key: string;
-let browser: Browser | undefined;
+let browser: TestBrowser | undefined;
 
 beforeAll(async () => {
   stack = await startStack({

@@ -1,7 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, watchPageErrors } from "./browser";
+import { launchChromium, type TestBrowser, watchPageErrors } from "./browser";
 import { until } from "./job-events";
 import { client, uniquePrompt, upstreamCalls } from "./support";
 
@@ -17,7 +16,7 @@ interface QuotaView {
 
 let stack: Stack;
 let api: ReturnType<typeof client>;
-let browser: Browser | undefined;
+let browser: TestBrowser | undefined;
 beforeAll(async () => {
   stack = await startStack({
     label: "quota",

@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { launchChromium, type TestBrowser } from "./browser";
 
 /**
  * Security headers on every kind of answer (dashboard, admin API, v1 API, /docs), and the
@@ -9,7 +9,7 @@ import { launchChromium } from "./browser";
  */
 
 let stack: Stack;
-let browser: Browser;
+let browser: TestBrowser;
 let apiKey: string;
 
 beforeAll(async () => {
