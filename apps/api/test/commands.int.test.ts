@@ -1,17 +1,16 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { createPrismaClient, findMigrationsDir, listMigrations } from "@darkroom/db";
 import {
-  bundleDir,
   createEmptyDatabase,
   createTestDatabase,
   createTestRedis,
+  freePort,
+  runBundle,
   startProcess,
-  TEST_NODE_FLAGS,
   type TestDatabase,
 } from "@darkroom/testing";
 import { Redis } from "ioredis";
@@ -29,31 +28,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A port that was free a moment ago (the OS picks it), so two instances do not collide. */
-function freePort(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(String(typeof address === "object" && address !== null ? address.port : 0)));
-    });
-  });
-}
-
-const node = (file: string, args: string[], env: Record<string, string>) =>
-  run(process.execPath, [...TEST_NODE_FLAGS, path.join(bundleDir(), file), ...args], {
-    env: { PATH: process.env.PATH ?? "", ...env },
-  });
-
 describe("commands", () => {
   it("npm run cli -- keys create --name NAME --json makes a tenant whose key works", async () => {
-    const { stdout } = await node("cli.js", ["keys", "create", "--name", "Acme", "--json"], { DATABASE_URL: db.url });
+    const { stdout } = await runBundle("cli.js", ["keys", "create", "--name", "Acme", "--json"], {
+      DATABASE_URL: db.url,
+    });
     const created = JSON.parse(stdout) as { tenant_id: string; api_key: string; webhook_secret: string };
     expect(created.tenant_id).toMatch(/^ten_/);
     expect(created.api_key).toMatch(/^dr_/);
     expect(created.webhook_secret).toMatch(/^whsec_/);
-    const text = await node("cli.js", ["keys", "create", "--name", "Globex"], { DATABASE_URL: db.url });
+    const text = await runBundle("cli.js", ["keys", "create", "--name", "Globex"], { DATABASE_URL: db.url });
     expect(text.stdout).toMatch(/api_key: +dr_/);
     expect(text.stdout).toMatch(/cannot be shown again/);
   });
@@ -77,7 +61,7 @@ describe("commands", () => {
     const missing = new URL(db.url);
     missing.pathname = `/${missing.pathname.slice(1)}_missing`;
     const unreachable = new URL(db.url);
-    unreachable.port = await freePort();
+    unreachable.port = String(await freePort());
     for (const [url, says] of [
       [
         missing.href,
@@ -97,7 +81,7 @@ describe("commands", () => {
     const redis = createTestRedis("cli");
     const cliEnv = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix };
     const cli = async (...args: string[]) =>
-      JSON.parse((await node("cli.js", [...args, "--json"], cliEnv)).stdout) as Record<string, unknown>;
+      JSON.parse((await runBundle("cli.js", [...args, "--json"], cliEnv)).stdout) as Record<string, unknown>;
     const tenant = (await cli("keys", "create", "--name", "Initech")) as { tenant_id: string; api_key: string };
     const added = (await cli("keys", "add", "--tenant", tenant.tenant_id, "--name", "ci")) as {
       id: string;
@@ -141,7 +125,7 @@ describe("commands", () => {
     });
     const all = (await cli("tenants", "list")) as { data: { id: string }[] };
     expect(all.data.map((t) => t.id)).toContain(tenant.tenant_id);
-    const bad = (await node("cli.js", ["tenants", "set", tenant.tenant_id, "--weight", "0"], {
+    const bad = (await runBundle("cli.js", ["tenants", "set", tenant.tenant_id, "--weight", "0"], {
       DATABASE_URL: db.url,
     }).catch((e: unknown) => e)) as { code: number; stderr: string };
     expect(bad.code).toBe(2);
@@ -151,13 +135,15 @@ describe("commands", () => {
   }, 150_000);
 
   it("the CLI explains its usage on bad arguments", async () => {
-    const failure = (await node("cli.js", ["keys", "create"], { DATABASE_URL: db.url }).catch((e: unknown) => e)) as {
+    const failure = (await runBundle("cli.js", ["keys", "create"], { DATABASE_URL: db.url }).catch(
+      (e: unknown) => e,
+    )) as {
       code: number;
       stderr: string;
     };
     expect(failure.code).toBe(2);
     expect(failure.stderr).toMatch(/--name is required/);
-    const other = (await node("cli.js", ["tenants", "delete"], {}).catch((e: unknown) => e)) as {
+    const other = (await runBundle("cli.js", ["tenants", "delete"], {}).catch((e: unknown) => e)) as {
       code: number;
       stderr: string;
     };
@@ -166,7 +152,7 @@ describe("commands", () => {
   });
 
   it("a process with an invalid variable stops with a message naming it", async () => {
-    const failure = (await node("api.js", [], { PORT: "eighty", ALLOW_PRIVATE_WEBHOOK_URLS: "yes" }).catch(
+    const failure = (await runBundle("api.js", [], { PORT: "eighty", ALLOW_PRIVATE_WEBHOOK_URLS: "yes" }).catch(
       (e: unknown) => e,
     )) as {
       code: number;
@@ -175,16 +161,17 @@ describe("commands", () => {
     expect(failure.code).toBe(78);
     expect(failure.stderr).toMatch(/PORT: must be a whole number/);
     expect(failure.stderr).toMatch(/ALLOW_PRIVATE_WEBHOOK_URLS: must be "true", "false" or "loopback"/);
-    const worker = (await node("worker.js", [], { NODE_ENV: "production" }).catch((e: unknown) => e)) as {
+    const worker = (await runBundle("worker.js", [], { NODE_ENV: "production" }).catch((e: unknown) => e)) as {
       code: number;
       stderr: string;
     };
     expect(worker.code).toBe(78);
     expect(worker.stderr).toMatch(/ADMIN_TOKEN: is required in production/);
     // The key of signed image URLs is its own secret in production, never derived from ADMIN_TOKEN.
-    const api = (await node("api.js", [], { NODE_ENV: "production", ADMIN_TOKEN: "an-admin-token-0123456789" }).catch(
-      (e: unknown) => e,
-    )) as { code: number; stderr: string };
+    const api = (await runBundle("api.js", [], {
+      NODE_ENV: "production",
+      ADMIN_TOKEN: "an-admin-token-0123456789",
+    }).catch((e: unknown) => e)) as { code: number; stderr: string };
     expect(api.code).toBe(78);
     expect(api.stderr).toMatch(/IMAGE_URL_SECRET: is required in production/);
   });
@@ -195,8 +182,8 @@ describe("commands", () => {
     const redis = createTestRedis("start");
     // A database without a single table, so the migrations really have to run.
     const fresh = await createEmptyDatabase("start");
-    const port = await freePort();
-    const simPort = await freePort();
+    const port = String(await freePort());
+    const simPort = String(await freePort());
     const start = startProcess("start.js", {
       DATABASE_URL: fresh.url,
       REDIS_URL: redis.url,

@@ -1,10 +1,7 @@
-import { execFile } from "node:child_process";
-import path from "node:path";
-import { promisify } from "node:util";
 import { DEFAULT_MODEL_PRICES } from "@darkroom/config";
 import { createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { MODELS, type UsageReport } from "@darkroom/domain";
-import { bundleDir, TEST_NODE_FLAGS } from "@darkroom/testing";
+import { runBundle } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { finishJob } from "./finish-job";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
@@ -165,15 +162,8 @@ describe("usage for the admin", () => {
   });
 
   it("npm run cli -- tenants usage prints the same report, and names a bad option", async () => {
-    const run = promisify(execFile);
     const cli = (args: string[]) =>
-      run(
-        process.execPath,
-        [...TEST_NODE_FLAGS, path.join(bundleDir(), "cli.js"), "tenants", "usage", a.tenantId, ...args],
-        {
-          env: { PATH: process.env.PATH ?? "", DATABASE_URL: h.databaseUrl },
-        },
-      );
+      runBundle("cli.js", ["tenants", "usage", a.tenantId, ...args], { DATABASE_URL: h.databaseUrl });
     const range = ["--from", "2026-01-01", "--to", "2026-12-31", "--group-by", "model"];
     const [{ stdout }, { stdout: text }, bad] = await Promise.all([
       cli([...range, "--json"]),

@@ -1,7 +1,4 @@
-import { execFile } from "node:child_process";
-import path from "node:path";
-import { promisify } from "node:util";
-import { bundleDir, STACK_ADMIN_TOKEN, type Stack, startStack, TEST_NODE_FLAGS } from "@darkroom/testing";
+import { runBundle, STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ReceivedWebhook, startWebhookReceiver, verifiesWith, type WebhookReceiver } from "./support";
 
@@ -85,11 +82,7 @@ describe("API keys across API processes, revoked from the CLI", () => {
     };
     // Each process has now authenticated, and so cached, the key.
     for (const base of [stack.apiUrl, secondApi]) expect(await listJobs(base, doomed.api_key)).toBe(200);
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [...TEST_NODE_FLAGS, path.join(bundleDir(), "cli.js"), "keys", "revoke", doomed.id, "--json"],
-      { env: { PATH: process.env.PATH ?? "", ...stack.env } },
-    );
+    const { stdout } = await runBundle("cli.js", ["keys", "revoke", doomed.id, "--json"], stack.env);
     expect(JSON.parse(stdout)).toMatchObject({ id: doomed.id, revoked_at: expect.any(String) });
     // Timed from the command's end: starting a Node process takes seconds on a loaded machine.
     const revokedAt = Date.now();

@@ -12,7 +12,7 @@ export {
   templateDatabase,
   testPool,
 } from "./database";
-export { type RunningProcess, startProcess, TEST_NODE_FLAGS } from "./processes";
+export { type RunningProcess, runBundle, startProcess } from "./processes";
 export {
   createTestRedis,
   deleteDeadRunKeys,

@@ -1,11 +1,13 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import path from "node:path";
+import { promisify } from "node:util";
 import { bundleDir, REPO_ROOT } from "./run";
 
 export { REPO_ROOT };
 
 /**
- * `node`'s flags for every Darkroom process a test starts (API, worker, CLI, `start.js`). Prisma's
+ * `node`'s flags for the Darkroom bundles a test runs itself ({@link startProcess}, {@link runBundle});
+ * the processes `start.js` starts are the supervisor's, with production's flags. Prisma's
  * query compiler is 3.4 MB of WebAssembly: V8 compiles it with Liftoff, then recompiles the
  * functions its start-up runs hot with TurboFan on background threads, about 0.45 CPU-s per process
  * (API 1.91 -> 1.42 CPU-s to listen, worker 1.70 -> 1.27 to be ready, CLI 2.0 -> 1.35 per command,
@@ -85,4 +87,22 @@ export function startProcess(file: string, env: Record<string, string>): Running
       return code;
     },
   };
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * Runs the bundle `dist/<file>` to its end (a CLI command, a process expected to refuse its
+ * settings) with exactly `env` (plus PATH): its stdout and stderr, or execFile's error (with
+ * `code`, `stdout` and `stderr`) when it exits non-zero.
+ */
+export function runBundle(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ stdout: string; stderr: string }> {
+  return execFileAsync(process.execPath, [...TEST_NODE_FLAGS, path.join(bundleDir(), file), ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+  });
 }
