@@ -18,16 +18,11 @@ function sharedChromium(): Promise<Browser> {
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     });
+    const forget = () => {
+      if (shared === launching) shared = undefined;
+    };
+    launching.then((browser) => browser.on("disconnected", forget), forget);
     shared = launching;
-    launching.then(
-      (browser) =>
-        browser.on("disconnected", () => {
-          if (shared === launching) shared = undefined;
-        }),
-      () => {
-        if (shared === launching) shared = undefined;
-      },
-    );
   }
   return shared;
 }
@@ -41,7 +36,8 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<TestBrowser> {
+/** This test process's Chromium (launched on first use), seen through contexts of the caller's own. */
+export async function useChromium(): Promise<TestBrowser> {
   const browser = await sharedChromium();
   const contexts = new Set<BrowserContext>();
   const track = (context: BrowserContext) => {
@@ -51,10 +47,8 @@ export async function launchChromium(): Promise<TestBrowser> {
   };
   return {
     async newPage(options) {
-      const context = track(await browser.newContext(options));
-      const page = await context.newPage();
-      // As Browser.newPage: the page owns its context.
-      page.on("close", () => void context.close().catch(() => {}));
+      const page = await browser.newPage(options);
+      track(page.context());
       return page;
     },
     async newContext(options) {

@@ -1,6 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type TestBrowser, watchPageErrors } from "./browser";
+import { type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -14,7 +14,7 @@ let browser: TestBrowser;
 
 beforeAll(async () => {
   stack = await startStack({ label: "bullboard" });
-  browser = await launchChromium();
+  browser = await useChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();

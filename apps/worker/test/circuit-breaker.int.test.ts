@@ -1,6 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type TestBrowser } from "./browser";
+import { type TestBrowser, useChromium } from "./browser";
 import { until } from "./job-events";
 import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
@@ -114,7 +114,7 @@ describe("per-model circuit breaker", () => {
       );
 
     // The dashboard shows the circuit while it is not closed.
-    browser = await launchChromium();
+    browser = await useChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${stack.apiUrl}/dashboard/`);
     await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
+import { sidewaysOverflow, type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -100,7 +100,7 @@ beforeAll(async () => {
   tenantId = tenants.data.find((t) => t.name === "Acme")?.id ?? "";
   jobId = (await api.create({ prompt: uniquePrompt("a lighthouse") })).id;
   await api.waitTerminal(jobId);
-  browser = await launchChromium();
+  browser = await useChromium();
 }, 90_000);
 afterAll(async () => {
   await browser?.close();

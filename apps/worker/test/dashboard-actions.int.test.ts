@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type TestBrowser, watchPageErrors } from "./browser";
+import { type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { client, startWebhookReceiver, uniquePrompt, upstreamCalls } from "./support";
 
 /**
@@ -21,7 +21,7 @@ beforeAll(async () => {
   receiver = await startWebhookReceiver();
   stack = await startStack({ label: "console-act", env: { ALLOW_PRIVATE_WEBHOOK_URLS: "true" } });
   api = client(stack, await stack.newApiKey("actions"));
-  browser = await launchChromium();
+  browser = await useChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   pageErrors = watchPageErrors(page);
 }, 60_000);

@@ -2,7 +2,7 @@ import { STACK_ADMIN_TOKEN, type Stack, startStack, testPool } from "@darkroom/t
 import type pg from "pg";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
+import { sidewaysOverflow, type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /**
@@ -23,7 +23,7 @@ beforeAll(async () => {
   stack = await startStack({ label: "console", workers: 0 });
   sql = testPool(stack.db.url, 4);
   api = client(stack, await stack.newApiKey("console"));
-  browser = await launchChromium();
+  browser = await useChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   pageErrors = watchPageErrors(page);
   page.on("request", (request) => requests.push(new URL(request.url()).pathname));

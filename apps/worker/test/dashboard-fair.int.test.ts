@@ -3,7 +3,7 @@ import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
+import { sidewaysOverflow, type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { client, type JobJson, uniquePrompt } from "./support";
 
 // The dashboard's side of fair scheduling and usage (issue 9): a tenant's usage panel, the
@@ -37,7 +37,7 @@ beforeAll(async () => {
     simulatorStepMs: 5,
     env: { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), MODEL_PRICES: "gpt-4o-image=0.04,gpt-image-1=0.042" },
   });
-  browser = await launchChromium();
+  browser = await useChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   // A read of something the page does not show fails soon (and the poll around it tries again),
   // instead of waiting out Playwright's 30 s.

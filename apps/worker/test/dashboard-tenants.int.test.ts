@@ -3,7 +3,7 @@ import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
+import { sidewaysOverflow, type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { startWebhookReceiver, verifiesWith, type WebhookReceiver } from "./support";
 
 // Kept after the run for a person to look at, named by run (see dashboard.int.test.ts).
@@ -25,7 +25,7 @@ beforeAll(async () => {
     env: { ALLOW_PRIVATE_WEBHOOK_URLS: "true", WEBHOOK_SECRET_GRACE_HOURS: String(GRACE_HOURS) },
   });
   await stack.newApiKey("Acme");
-  browser = await launchChromium();
+  browser = await useChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: stack.apiUrl });
   page = await context.newPage();

@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, sidewaysOverflow, type TestBrowser, watchPageErrors } from "./browser";
+import { sidewaysOverflow, type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 /** The overview's trend charts: drawn from real jobs, told in words, switchable, and fit a phone. */
@@ -20,7 +20,7 @@ beforeAll(async () => {
     api.create({ prompt: uniquePrompt("[[sim script=http401]]") }),
   ]);
   for (const job of jobs) await api.waitTerminal(job.id);
-  browser = await launchChromium();
+  browser = await useChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   problems = watchPageErrors(page);
 }, 90_000);

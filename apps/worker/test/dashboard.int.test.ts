@@ -3,7 +3,7 @@ import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type TestBrowser } from "./browser";
+import { type TestBrowser, useChromium } from "./browser";
 import { client, uniquePrompt } from "./support";
 
 // Kept after the run for a person to look at; named by run so that runs sharing a machine never
@@ -19,7 +19,7 @@ let api: ReturnType<typeof client>;
 beforeAll(async () => {
   stack = await startStack({ label: "dashboard" });
   api = client(stack, await stack.newApiKey("acme"));
-  browser = await launchChromium();
+  browser = await useChromium();
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
 });
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type TestBrowser } from "./browser";
+import { type TestBrowser, useChromium } from "./browser";
 import { jobEvents } from "./job-events";
 import { client, operatorAttempts, uniquePrompt, upstreamCalls } from "./support";
 
@@ -68,7 +68,7 @@ describe("hedged fallback", () => {
       { attempt: 2, model: "gpt-image-1", hedge: true },
     ]);
     // The dashboard's job detail tells the two calls apart.
-    browser = await launchChromium();
+    browser = await useChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${stack.apiUrl}/dashboard/`);
     await page.getByTestId("token-input").fill(STACK_ADMIN_TOKEN);

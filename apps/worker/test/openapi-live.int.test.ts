@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { readSse, STACK_ADMIN_TOKEN, type Stack, startStack, testRunId } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { useChromium } from "./browser";
 import { OpenApiChecker, type OpenApiDoc } from "./openapi-checker";
 import { Receiver } from "./receiver";
 
@@ -343,7 +343,7 @@ describe("the API's real answers match its OpenAPI document", () => {
   it("renders at /docs in a browser, with nothing loaded from anywhere else and no CSP refusal", {
     timeout: 90_000,
   }, async () => {
-    const browser = await launchChromium();
+    const browser = await useChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
       const elsewhere: string[] = [];

@@ -1,6 +1,6 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type TestBrowser, watchPageErrors } from "./browser";
+import { type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { until } from "./job-events";
 import { client, uniquePrompt, upstreamCalls } from "./support";
 
@@ -71,7 +71,7 @@ describe("upstream quota guard", () => {
     expect(await metric("darkroom_upstream_quota_paused")).toBe(1);
     expect(await metric("darkroom_upstream_quota_available")).toBe(0);
     // The dashboard says it, above the overview.
-    browser = await launchChromium();
+    browser = await useChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const pageErrors = watchPageErrors(page);
     await page.goto(`${stack.apiUrl}/dashboard/`);

@@ -1,7 +1,7 @@
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type TestBrowser } from "./browser";
+import { type TestBrowser, useChromium } from "./browser";
 
 /**
  * Security headers on every kind of answer (dashboard, admin API, v1 API, /docs), and the
@@ -15,7 +15,7 @@ let apiKey: string;
 beforeAll(async () => {
   stack = await startStack({ label: "secheaders" });
   apiKey = await stack.newApiKey("acme");
-  browser = await launchChromium();
+  browser = await useChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
