@@ -11,12 +11,12 @@ export { REPO_ROOT };
  * query compiler is 3.4 MB of WebAssembly: V8 compiles it with Liftoff, then recompiles the
  * functions its start-up runs hot with TurboFan on background threads, about 0.45 CPU-s per process
  * (API 1.91 -> 1.42 CPU-s to listen, worker 1.70 -> 1.27 to be ready, CLI 2.0 -> 1.35 per command,
- * medians of 5-7 starts). A run starts some 250 of these processes, each living seconds and running
+ * medians of 5-7 starts). A run starts some 170 of these processes, each living seconds and running
  * a handful of queries, on two shared cores: the optimised code never pays its compilation back.
  * Production keeps V8's defaults (scripts/start/node-flags.ts); the flag changes how fast code runs,
  * never what it does.
  */
-export const TEST_NODE_FLAGS: readonly string[] = ["--enable-source-maps", "--liftoff-only"];
+const TEST_NODE_FLAGS: readonly string[] = ["--enable-source-maps", "--liftoff-only"];
 
 /** What an API process logs once it listens; the capture is its port. */
 export const API_LISTENING = /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/;
