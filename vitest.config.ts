@@ -11,9 +11,6 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 const WEIGHTS: [RegExp, number][] = [
   [/chaos[^/]*\.test\.ts$/, 0],
   [/\/apps\/[^/]+\/test\/[^/]+\.int\.test\.ts$/, 1],
-  // The bench's tiny profile starts the whole system and its baselines (~50 s): started among the
-  // package files, it was the last long file of the parallel part, its final 15 s beside short ones.
-  [/\/scripts\/bench\.int\.test\.ts$/, 1],
   [/\.int\.test\.ts$/, 2],
 ];
 
