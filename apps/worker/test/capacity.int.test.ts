@@ -132,8 +132,7 @@ describe("a backlog drained by one worker", () => {
       label: "handoff",
       workers: 0,
       simulatorStepMs: 1,
-      env: { WORKER_CONCURRENCY: "10" },
-      redisUrl: redis.url,
+      env: { WORKER_CONCURRENCY: "10", REDIS_URL: redis.url },
     });
   });
   afterAll(async () => {

@@ -1,7 +1,6 @@
 export { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 export { type FaultReport, findViolations, formatTable, type ScenarioResult } from "./chaos/invariants";
 export { type ChaosProfile, runChaos, summarize } from "./chaos/run";
-export { freePort, PrivateRedis, startPrivateRedis } from "./chaos/services";
 export {
   createEmptyDatabase,
   createTestDatabase,
@@ -32,5 +31,6 @@ export {
   TEST_RUN_ENV,
   testRunId,
 } from "./run";
+export { freePort, PrivateRedis, startPrivateRedis } from "./services";
 export { readSse, type SseRead } from "./sse";
 export { STACK_ADMIN_TOKEN, type Stack, type StackOptions, startStack } from "./stack";

@@ -102,22 +102,35 @@ export async function monitorRedis(url: string, onLine: (line: string) => void):
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port || 6379), hostname);
   let rest = "";
-  let started: () => void = () => undefined;
+  let monitoring = false;
+  let settle: (error?: Error) => void = () => undefined;
   let failure: Error | null = null;
   const ok = new Promise<void>((resolve, reject) => {
-    started = resolve;
-    socket.on("error", (error) => {
-      failure = error;
-      reject(error);
-    });
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  socket.on("error", (error) => {
+    failure = error;
+    settle(error);
+  });
+  // A server that closes the connection (or refuses MONITOR) before its +OK: the caller hears so
+  // instead of waiting for it until its own timeout.
+  socket.on("close", () => {
+    if (!monitoring) settle(failure ?? new Error(`Redis at ${url} closed the connection before MONITOR started`));
   });
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => {
     const parts = (rest + chunk).split("\r\n");
     rest = parts.pop() ?? "";
     for (const line of parts) {
-      if (line === "+OK") started();
-      else onLine(line);
+      if (monitoring) onLine(line);
+      else if (line === "+OK") {
+        monitoring = true;
+        settle();
+      } else {
+        settle(new Error(`Redis at ${url} refused MONITOR: ${line}`));
+        socket.destroy();
+        return;
+      }
     }
   });
   socket.write("MONITOR\r\n");

@@ -29,12 +29,13 @@ export interface StackOptions {
   label: string;
   workers?: number;
   simulatorStepMs?: number;
-  env?: Record<string, string>;
   /**
-   * A Redis other than the machine's shared one (a {@link PrivateRedis}): for a test that watches
-   * every command with MONITOR, which on the shared server would see, and slow, every other test file.
+   * Environment of the API and worker processes over the stack's own. Its `REDIS_URL` names a Redis
+   * other than the machine's shared one (a {@link PrivateRedis}), as the API harness's does: for a
+   * test that watches every command with MONITOR, which on the shared server would see, and slow,
+   * every other test file.
    */
-  redisUrl?: string;
+  env?: Record<string, string>;
 }
 
 /**
@@ -43,7 +44,7 @@ export interface StackOptions {
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const db = await createTestDatabase(options.label);
-  const redis = createTestRedis(options.label, options.redisUrl);
+  const redis = createTestRedis(options.label, options.env?.REDIS_URL);
   const storageDir = await mkdtemp(path.join(tmpdir(), "darkroom-stack-"));
   const simulator = await startSimulator({ port: 0, stepMs: options.simulatorStepMs ?? 30 });
   const env: Record<string, string> = {

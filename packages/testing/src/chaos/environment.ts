@@ -9,7 +9,7 @@ import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
 import type pg from "pg";
 import { testPool } from "../database";
 import { API_LISTENING, REPO_ROOT, type RunningProcess, startProcess } from "../processes";
-import { freePort, PrivatePostgres, type PrivateRedis, startPrivateRedis } from "./services";
+import { freePort, PrivatePostgres, type PrivateRedis, startPrivateRedis } from "../services";
 
 const ADMIN_TOKEN = "chaos-admin-token-0123456789";
 
