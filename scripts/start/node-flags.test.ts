@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleDir, startProcess } from "@darkroom/testing";
 import { describe, expect, it } from "vitest";
 import { nodeFlagsOf } from "./node-flags";
 
@@ -25,6 +26,17 @@ function composeCommand(service: string): string[] {
 describe("every way of starting a bundle runs it with its Node flags", () => {
   it("the API's young generation is larger than V8's default", () => {
     expect(nodeFlagsOf("api.js")).toContain("--max-semi-space-size=32");
+  });
+
+  it("the test harness's processes, beside its own --liftoff-only", async () => {
+    for (const bundle of ["api.js", "worker.js"]) {
+      // Started with no configuration, the bundle stops at once on it; only its command line counts.
+      const started = startProcess(bundle, {});
+      const argv = started.child.spawnargs.slice(1);
+      await started.stop();
+      expect(argv.at(-1)).toBe(path.join(bundleDir(), bundle));
+      expect(argv).toEqual(expect.arrayContaining([...nodeFlagsOf(bundle), "--liftoff-only"]));
+    }
   });
 
   it("npm run start:api and start:worker", () => {

@@ -1,22 +1,25 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
+import { nodeFlagsOf } from "../../../scripts/start/node-flags";
 import { bundleDir, REPO_ROOT } from "./run";
 
 export { REPO_ROOT };
 
 /**
- * `node`'s flags for the Darkroom bundles a test runs itself ({@link startProcess}, {@link runBundle});
- * the processes `start.js` starts are the supervisor's, with production's flags. Prisma's
- * query compiler is 3.4 MB of WebAssembly: V8 compiles it with Liftoff, then recompiles the
- * functions its start-up runs hot with TurboFan on background threads, about 0.45 CPU-s per process
- * (API 1.91 -> 1.42 CPU-s to listen, worker 1.70 -> 1.27 to be ready, CLI 2.0 -> 1.35 per command,
- * medians of 5-7 starts). A run starts some 170 of these processes, each living seconds and running
- * a handful of queries, on two shared cores: the optimised code never pays its compilation back.
- * Production keeps V8's defaults (scripts/start/node-flags.ts); the flag changes how fast code runs,
- * never what it does.
+ * `node`'s flags for a Darkroom bundle a test runs itself ({@link startProcess}, {@link runBundle}):
+ * the bundle's production flags (scripts/start/node-flags.ts: the API's young generation), and
+ * `--liftoff-only`. The processes `start.js` starts are the supervisor's, with production's flags.
+ * Prisma's query compiler is 3.4 MB of WebAssembly: V8 compiles it with Liftoff, then recompiles
+ * the functions its start-up runs hot with TurboFan on background threads, about 0.45 CPU-s per
+ * process (API 1.91 -> 1.42 CPU-s to listen, worker 1.70 -> 1.27 to be ready, CLI 2.0 -> 1.35 per
+ * command, medians of 5-7 starts). A run starts some 170 of these processes, each living seconds and
+ * running a handful of queries, on two shared cores: the optimised code never pays its compilation
+ * back. Production keeps V8's tiers; the flag changes how fast code runs, never what it does.
  */
-const TEST_NODE_FLAGS: readonly string[] = ["--enable-source-maps", "--liftoff-only"];
+function testNodeFlags(file: string): string[] {
+  return [...nodeFlagsOf(file), "--liftoff-only"];
+}
 
 /** What an API process logs once it listens; the capture is its port. */
 export const API_LISTENING = /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"api listening"/;
@@ -35,7 +38,7 @@ export interface RunningProcess {
  * suite the bundle is this run's own build, made from the current sources by the global setup.
  */
 export function startProcess(file: string, env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, [...TEST_NODE_FLAGS, path.join(bundleDir(), file)], {
+  const child = spawn(process.execPath, [...testNodeFlags(file), path.join(bundleDir(), file)], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", NODE_ENV: "test", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -101,7 +104,7 @@ export function runBundle(
   args: string[],
   env: Record<string, string>,
 ): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync(process.execPath, [...TEST_NODE_FLAGS, path.join(bundleDir(), file), ...args], {
+  return execFileAsync(process.execPath, [...testNodeFlags(file), path.join(bundleDir(), file), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", ...env },
   });
