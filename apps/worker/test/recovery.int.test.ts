@@ -139,6 +139,7 @@ describe("graceful shutdown", () => {
 async function startBlackholeProxy(targetPort: number) {
   const sockets = new Set<Socket>();
   let open = true;
+  let swallowed = 0;
   const server = createServer({ allowHalfOpen: true }, (client) => {
     const upstream = createConnection({ host: "127.0.0.1", port: targetPort, allowHalfOpen: true });
     for (const [from, to] of [
@@ -149,6 +150,7 @@ async function startBlackholeProxy(targetPort: number) {
       from.on("error", () => undefined);
       from.on("data", (chunk) => {
         if (open) to.write(chunk);
+        else if (from === client) swallowed++;
       });
       from.on("end", () => {
         if (open) to.end();
@@ -162,6 +164,8 @@ async function startBlackholeProxy(targetPort: number) {
     blackhole() {
       open = false;
     },
+    /** What the worker sent since the blackhole: queries that will never be answered. */
+    swallowed: () => swallowed,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
@@ -217,6 +221,9 @@ describe("forced exit after SHUTDOWN_GRACE_MS", () => {
       });
       await worker.waitFor(/worker ready/);
       proxy.blackhole();
+      // A query in the void (the outbox sweep's, every 500 ms) is what the stop must wait for: an
+      // idle pool ends without an answer from Postgres, and the worker then exits at once, cleanly.
+      await expect.poll(() => proxy.swallowed(), { timeout: 10_000 }).toBeGreaterThan(0);
       const stoppedAt = Date.now();
       const code = await worker.stop("SIGTERM");
       const tookMs = Date.now() - stoppedAt;
