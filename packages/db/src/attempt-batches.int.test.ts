@@ -294,3 +294,45 @@ describe("batch statements", () => {
     });
   });
 });
+
+describe("attempts and images of first attempts", () => {
+  it("are not read by the claim, nor by the completion beyond the attempt it finishes", async () => {
+    const batch = await newJobs(4, { webhook: false });
+    await t.db.$transaction(async (tx) => {
+      const db = tx as unknown as PrismaClient;
+      // Index plans, planned once for any parameters: each lookup is a scan of its own, so that what
+      // a statement reads per job shows in the counts (a sequential scan would read every row once).
+      await tx.$executeRaw`SET LOCAL plan_cache_mode = force_generic_plan`;
+      await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+      // Scans of each table and its indexes by this connection (as in the test above: only what each
+      // call adds is read).
+      const scans = async () => {
+        const rows = await tx.$queryRaw<{ table: string; n: bigint }[]>`
+          SELECT t.relname AS table, (pg_stat_get_xact_numscans(t.oid)
+            + COALESCE(sum(pg_stat_get_xact_numscans(i.indexrelid)), 0))::bigint AS n
+          FROM pg_class t LEFT JOIN pg_index i ON i.indrelid = t.oid
+          WHERE t.relname IN ('JobAttempt', 'Image') AND t.relkind = 'r' GROUP BY t.oid, t.relname`;
+        return Object.fromEntries(rows.map((r) => [r.table, Number(r.n)]));
+      };
+      let counted = await scans();
+      const scansSince = async () => {
+        const now = await scans();
+        const added = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - (counted[k] ?? 0)]));
+        counted = now;
+        return added;
+      };
+      expect((await claimJobs(db, batch, LEASE)).size).toBe(4);
+      expect(await scansSince(), "claimJobs").toEqual({ JobAttempt: 0, Image: 0 });
+      expect(
+        (
+          await completeJobs(
+            db,
+            batch.map((id) => completion(id, 1)),
+          )
+        ).size,
+      ).toBe(4);
+      // One lookup per finished attempt; the images' only lookups are their inserts' conflict checks.
+      expect(await scansSince(), "completeJobs").toEqual({ JobAttempt: 4, Image: 4 });
+    });
+  });
+});
