@@ -13,8 +13,9 @@ import type { ApiDeps } from "../deps";
 /**
  * Events as the API shows them; terminal ones carry the job as of that event (its snapshot, or the
  * job as it is for a `job.succeeded`, see `jobAsOf`), so a client needs no extra call for the
- * result, and a job retried since still shows how that run ended. The job is read before the
- * snapshots: a retry committed in between has already written the snapshot of the ending it undid.
+ * result, and a job retried since still shows how that run ended. No retry between the reads
+ * can change what a terminal event shows: a `job.failed` or `job.canceled` event's snapshot is
+ * written by the statement that writes the event, and a succeeded job never changes again.
  */
 export async function renderEvents(
   deps: Pick<ApiDeps, "db" | "signer">,
