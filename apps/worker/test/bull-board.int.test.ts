@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestBrowser, useChromium, watchPageErrors } from "./browser";
@@ -83,5 +86,25 @@ describe("Bull Board", () => {
       .poll(async () => (await page.request.get(`${stack.apiUrl}/admin/queues/`)).status(), { timeout: 5_000 })
       .toBe(401);
     await page.close();
+  });
+});
+
+describe("Bull Board's page template", () => {
+  it("is written to a folder of the API process's own, removed when the process stops", async () => {
+    const tmp = await mkdtemp(path.join(tmpdir(), "darkroom-views-"));
+    try {
+      const { url, process: api } = await stack.addApi({ TMPDIR: tmp });
+      const views = (await readdir(tmp)).filter((name) => name.startsWith("darkroom-bull-board-"));
+      expect(views).toHaveLength(1);
+      const folder = path.join(tmp, views[0] ?? "");
+      expect((await stat(folder)).mode & 0o077).toBe(0);
+      expect(await readFile(path.join(folder, "index.ejs"), "utf8")).not.toContain("fonts.googleapis.com");
+      const page = await fetch(`${url}/admin/queues/`, { headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}` } });
+      expect(page.status).toBe(200);
+      expect(await api.stop("SIGTERM")).toBe(0);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 });

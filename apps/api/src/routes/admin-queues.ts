@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -38,14 +38,22 @@ const same = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+/** The views folders this process made, removed when it exits. */
+const viewFolders = new Set<string>();
+process.once("exit", () => {
+  for (const dir of viewFolders) rmSync(dir, { recursive: true, force: true });
+});
+
 /**
  * Bull Board's page without the web font it would load from Google: nothing of the operator's
- * console is fetched from elsewhere (and the CSP below would refuse it).
+ * console is fetched from elsewhere (and the CSP below would refuse it). The page goes to a folder
+ * of the process's own (a fresh name, readable by its user only: the page is a template the API
+ * runs), removed when the process exits.
  */
 function localViews(): string {
   const uiDist = path.join(path.dirname(createRequire(import.meta.url).resolve("@bull-board/ui/package.json")), "dist");
-  const dir = path.join(tmpdir(), `darkroom-bull-board-${process.pid}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const dir = mkdtempSync(path.join(tmpdir(), "darkroom-bull-board-"));
+  viewFolders.add(dir);
   const page = readFileSync(path.join(uiDist, "index.ejs"), "utf8").replace(
     /<link href="https:\/\/fonts\.googleapis\.com[^>]*>\s*/g,
     "",
