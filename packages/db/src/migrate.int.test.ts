@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,8 +25,20 @@ async function dropAll() {
 }
 afterEach(dropAll);
 
+/** Folders of migrations the tests write, removed after each test. */
+const folders: string[] = [];
+afterEach(async () => {
+  for (const dir of folders.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempFolder(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  folders.push(dir);
+  return dir;
+}
+
 async function migrationsDir(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), "darkroom-migrations-"));
+  const dir = await tempFolder("darkroom-migrations-");
   for (const [name, sql] of Object.entries(files)) {
     await mkdir(path.join(dir, name));
     await writeFile(path.join(dir, name, "migration.sql"), sql);
@@ -267,7 +279,7 @@ describe("upgrading a database that holds data", async () => {
       const db = await createEmptyDatabase("upgrade");
       const prisma = createPrismaClient({ databaseUrl: db.url, poolSize: 2 });
       try {
-        const earlier = await mkdtemp(path.join(tmpdir(), "darkroom-earlier-"));
+        const earlier = await tempFolder("darkroom-earlier-");
         for (const name of all.slice(0, k))
           await cp(path.join(realDir, name), path.join(earlier, name), { recursive: true });
         expect((await migrate(db.url, earlier)).applied).toEqual(all.slice(0, k));
