@@ -102,7 +102,8 @@ export function statusTextIs(column: string, status: "queued" | "running"): Pris
  * fallback model once the job switched to it, else the primary); a running job whose lease expired
  * (its worker died) is taken over the same way, its attempt ending as interrupted. Returns the
  * claims by job id; a job missing from the map was not claimable (terminal, owned by a live
- * attempt, or past its start-by: failQueueTimeout fails it). An attempt that would call a model of
+ * attempt, past its start-by: failQueueTimeout fails it; or past its deadline:
+ * failQueuedPastDeadline). An attempt that would call a model of
  * `circuitOpen` while the job has its fallback ahead is made on the fallback (the job switches to
  * it, as after a failure) and marked skipped.
  *
@@ -156,6 +157,8 @@ export async function claimJobs(
           -- A run not started by its start-by never starts: failQueueTimeout fails it instead.
           AND NOT (attempt = "attemptBase" AND "queueExpiresAt" IS NOT NULL AND "queueExpiresAt" < now()))
         OR (${statusTextIs("status", "running")} AND "leaseExpiresAt" < now()))
+        -- Nor does a job past its deadline (failQueuedPastDeadline, the reconciler's failExpiredJobs).
+        AND "deadlineAt" > now()
       RETURNING "Job".id, "tenantId", status::text AS status, attempt, model, "fallbackModel", "fallbackUsed", prompt,
         n, size, quality, "maxAttempts", "attemptBase", "deadlineAt", "webhookUrl", "webhookEvents", "progressPercent",
         "hedgeAfterSeconds", CASE WHEN "fallbackUsed" AND "fallbackModel" IS NOT NULL THEN "fallbackModel" ELSE model END AS "attemptModel",

@@ -111,7 +111,13 @@ export {
 } from "./migrate";
 export { type LiveProgress, presentJob, presentJobForOperator } from "./present";
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
-export { failQueueTimeout, failQueueTimeouts, QUEUE_TIMEOUT_MESSAGE } from "./queue-timeout";
+export {
+  DEADLINE_MESSAGE,
+  failQueuedPastDeadline,
+  failQueueTimeout,
+  failQueueTimeouts,
+  QUEUE_TIMEOUT_MESSAGE,
+} from "./queue-timeout";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
 export { findEventSnapshots, jobAsOf } from "./snapshot";
 export {

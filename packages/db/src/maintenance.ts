@@ -1,5 +1,6 @@
 import type { PrismaClient } from "./client";
 import { appendEvent } from "./events";
+import { DEADLINE_MESSAGE } from "./queue-timeout";
 
 /**
  * Fails every queued or running job past its deadline with `deadline_exceeded`, one transaction
@@ -16,7 +17,7 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
   for (const job of due) {
     const done = await db.$transaction(async (tx) => {
       const now = new Date();
-      const message = "The job did not finish within its deadline_seconds.";
+      const message = DEADLINE_MESSAGE;
       const updated = await tx.job.updateMany({
         where: { id: job.id, status: job.status, deadlineAt: { lt: now } },
         data: {

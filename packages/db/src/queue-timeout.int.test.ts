@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { claimJob } from "./attempt-batches";
 import { failAttempt } from "./attempts";
 import { createJob } from "./jobs";
-import { failQueueTimeout, failQueueTimeouts } from "./queue-timeout";
+import { DEADLINE_MESSAGE, failQueuedPastDeadline, failQueueTimeout, failQueueTimeouts } from "./queue-timeout";
 import { useTestDatabase } from "./use-test-database";
 import { cancelJob, retryJob } from "./user-actions";
 
@@ -23,6 +23,14 @@ async function jobCreated(agoMs: number, queueTimeoutSeconds: number | null) {
   return createJob(t.db, { tenantId: t.tenantId, input, now: new Date(Date.now() - agoMs) });
 }
 
+/** The job's events are its creation and its failure, whose webhook is in the outbox. */
+async function expectFailedBeforeStarting(jobId: string): Promise<void> {
+  const events = await t.db.jobEvent.findMany({ where: { jobId }, orderBy: { seq: "asc" } });
+  expect(events.map((e) => e.type)).toEqual(["job.queued", "job.failed"]);
+  const deliveries = await t.db.webhookDelivery.findMany({ where: { jobId } });
+  expect(deliveries.map((d) => [d.eventId, d.status])).toEqual([[events[1]?.id, "pending"]]);
+}
+
 describe("queue_timeout_seconds at the claim", () => {
   it("refuses to start a job past its start-by; failQueueTimeout fails it with job.failed and its webhook", async () => {
     const job = await jobCreated(11_000, 10);
@@ -31,18 +39,16 @@ describe("queue_timeout_seconds at the claim", () => {
     const row = await t.db.job.findUniqueOrThrow({ where: { id: job.id }, include: { attempts: true } });
     expect(row).toMatchObject({ status: "failed", errorCode: "queue_timeout", errorRetryable: false, attempt: 0 });
     expect(row.attempts).toEqual([]);
-    const events = await t.db.jobEvent.findMany({ where: { jobId: job.id }, orderBy: { seq: "asc" } });
-    expect(events.map((e) => e.type)).toEqual(["job.queued", "job.failed"]);
-    const deliveries = await t.db.webhookDelivery.findMany({ where: { jobId: job.id } });
-    expect(deliveries.map((d) => [d.eventId, d.status])).toEqual([[events[1]?.id, "pending"]]);
+    await expectFailedBeforeStarting(job.id);
     // Once, whoever else tries.
     expect(await failQueueTimeout(t.db, job.id)).toBe(false);
     expect((await failQueueTimeouts(t.db)).map((j) => j.id)).not.toContain(job.id);
   });
 
-  it("starts a job before its start-by, and a job without one, whatever their age", async () => {
+  it("starts a job before its start-by, and a job without one however long it waited within its deadline", async () => {
     const early = await jobCreated(5_000, 10);
-    const unlimited = await jobCreated(3_000_000, null);
+    // 14 minutes in the queue, within the default deadline of 15.
+    const unlimited = await jobCreated(840_000, null);
     expect(await failQueueTimeout(t.db, early.id)).toBe(false);
     expect(await failQueueTimeout(t.db, unlimited.id)).toBe(false);
     expect((await claim(early.id))?.attempt).toBe(1);
@@ -71,5 +77,41 @@ describe("queue_timeout_seconds at the claim", () => {
     await t.db.job.update({ where: { id: job.id }, data: { queueExpiresAt: new Date(Date.now() - 1000) } });
     expect(await claim(job.id)).toBeNull();
     expect(await failQueueTimeouts(t.db)).toEqual([{ id: job.id, attemptBase: 2 }]);
+  });
+});
+
+describe("deadline_seconds at the claim", () => {
+  it("refuses to start a job past its deadline; failQueuedPastDeadline fails it with job.failed and its webhook", async () => {
+    // Written 11 s ago with a 10 s deadline, and never claimed (the reconciler may queue it again).
+    const input = JobCreateSchema.parse({
+      prompt: "a lighthouse",
+      deadline_seconds: 10,
+      webhook_url: "https://example.com/hook",
+    });
+    const job = await createJob(t.db, { tenantId: t.tenantId, input, now: new Date(Date.now() - 11_000) });
+    expect(await claim(job.id)).toBeNull();
+    expect(await failQueueTimeout(t.db, job.id)).toBe(false);
+    expect(await failQueuedPastDeadline(t.db, job.id)).toBe(true);
+    const row = await t.db.job.findUniqueOrThrow({ where: { id: job.id }, include: { attempts: true } });
+    expect(row).toMatchObject({
+      status: "failed",
+      errorCode: "deadline_exceeded",
+      errorMessage: DEADLINE_MESSAGE,
+      errorRetryable: false,
+      attempt: 0,
+    });
+    expect(row.attempts).toEqual([]);
+    await expectFailedBeforeStarting(job.id);
+    expect(await failQueuedPastDeadline(t.db, job.id)).toBe(false);
+  });
+
+  it("does not take over a running job whose lease and deadline both passed", async () => {
+    const job = await jobCreated(0, null);
+    expect((await claim(job.id))?.attempt).toBe(1);
+    const past = new Date(Date.now() - 1000);
+    await t.db.job.update({ where: { id: job.id }, data: { leaseExpiresAt: past, deadlineAt: past } });
+    expect(await claim(job.id)).toBeNull();
+    // Not queued: the reconciler's sweep fails it (and tells its worker), not this.
+    expect(await failQueuedPastDeadline(t.db, job.id)).toBe(false);
   });
 });

@@ -1,5 +1,9 @@
 import type { PrismaClient } from "./client";
 import { insertEventsCte, planEvents } from "./events";
+import { Prisma } from "./generated/prisma/client";
+
+/** The message of a job that failed `deadline_exceeded`, the same wherever it is decided. */
+export const DEADLINE_MESSAGE = "The job did not finish within its deadline_seconds.";
 
 /** The message of a job that failed `queue_timeout`, the same wherever it is decided. */
 export const QUEUE_TIMEOUT_MESSAGE =
@@ -18,15 +22,35 @@ export const QUEUE_TIMEOUT_MESSAGE =
  * the webhook's outbox row. False when the job is not such a job (started, terminal, not due).
  */
 export async function failQueueTimeout(db: PrismaClient, jobId: string): Promise<boolean> {
-  const error = { code: "queue_timeout", message: QUEUE_TIMEOUT_MESSAGE, retryable: false };
+  const error = { code: "queue_timeout", message: QUEUE_TIMEOUT_MESSAGE, retryable: false } as const;
+  return failQueued(db, jobId, error, Prisma.sql`attempt = "attemptBase" AND "queueExpiresAt" < now()`);
+}
+
+/**
+ * Fails the job with `deadline_exceeded` when it is queued and its deadline has passed: a job the
+ * claim refused for it (it never reaches the upstream), failed at once instead of at the
+ * reconciler's next sweep (`failExpiredJobs`, which also fails running ones). False when the job
+ * is not such a job.
+ */
+export async function failQueuedPastDeadline(db: PrismaClient, jobId: string): Promise<boolean> {
+  const error = { code: "deadline_exceeded", message: DEADLINE_MESSAGE, retryable: false } as const;
+  return failQueued(db, jobId, error, Prisma.sql`"deadlineAt" < now()`);
+}
+
+/** Fails a queued job on `condition` with `error`: one statement, with its event and outbox row. */
+async function failQueued(
+  db: PrismaClient,
+  jobId: string,
+  error: { code: string; message: string; retryable: false },
+  condition: Prisma.Sql,
+): Promise<boolean> {
   const events = planEvents([{ type: "job.failed", data: { error } }]);
   const rows = await db.$queryRaw<{ id: string }[]>`
     WITH u AS (
       UPDATE "Job" SET status = 'failed'::"JobStatus", "progressStage" = 'failed', "finishedAt" = now(), "errorCode" = ${error.code},
         "errorMessage" = ${error.message}, "errorRetryable" = false, "nextAttemptAt" = NULL,
         "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "updatedAt" = now()
-      WHERE id = ${jobId} AND status = 'queued'::"JobStatus" AND attempt = "attemptBase"
-        AND "queueExpiresAt" < now()
+      WHERE id = ${jobId} AND status = 'queued'::"JobStatus" AND ${condition}
       RETURNING id, "tenantId", "webhookUrl", "webhookEvents"),
     ${insertEventsCte("u", events)}
     SELECT id FROM u`;

@@ -4,6 +4,7 @@ import {
   type Claim,
   failAttempt,
   failHedgedAttempt,
+  failQueuedPastDeadline,
   failQueueTimeout,
   type PrismaClient,
   type ReleaseReason,
@@ -186,6 +187,12 @@ export function createGenerationProcessor(deps: GenerationDeps) {
       if (await failQueueTimeout(db, jobId)) {
         deps.notify(jobId);
         deps.logger.info({ job_id: jobId }, "job not started within its queue_timeout_seconds: failed queue_timeout");
+        return;
+      }
+      // Nor one whose deadline passed while it waited (the reconciler re-enqueued it, say).
+      if (await failQueuedPastDeadline(db, jobId)) {
+        deps.notify(jobId);
+        deps.logger.info({ job_id: jobId }, "job not started within its deadline_seconds: failed deadline_exceeded");
         return;
       }
       deps.logger.debug({ job_id: jobId }, "job not claimable (terminal, or owned by a live attempt)");
