@@ -38,17 +38,22 @@ const same = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
-/** The views folders this process made, removed when it exits. */
+/** The views folders of this process's APIs still running: removed when each closes, or at exit. */
 const viewFolders = new Set<string>();
 process.once("exit", () => {
   for (const dir of viewFolders) rmSync(dir, { recursive: true, force: true });
 });
 
+function removeViews(dir: string): void {
+  viewFolders.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /**
  * Bull Board's page without the web font it would load from Google: nothing of the operator's
  * console is fetched from elsewhere (and the CSP below would refuse it). The page goes to a folder
- * of the process's own (a fresh name, readable by its user only: the page is a template the API
- * runs), removed when the process exits.
+ * of the API's own (a fresh name, readable by its user only: the page is a template the API
+ * runs), removed when the API closes or its process exits.
  */
 function localViews(): string {
   const uiDist = path.join(path.dirname(createRequire(import.meta.url).resolve("@bull-board/ui/package.json")), "dist");
@@ -125,9 +130,11 @@ export function adminQueuesRouter(deps: ApiDeps): Router {
     serverAdapter,
     options: { uiConfig: { boardTitle: "Darkroom queues" } },
   });
-  serverAdapter.setViewsPath(localViews());
+  const views = localViews();
+  serverAdapter.setViewsPath(views);
   deps.onClose.add(() => {
     for (const q of opened) void q.close().catch(() => undefined);
+    removeViews(views);
   });
   router.use(QUEUES_PATH, allowed, csp, serverAdapter.getRouter() as RequestHandler);
   return router;
