@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { STACK_ADMIN_TOKEN, type Stack, startProcess, startStack } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestBrowser, useChromium, watchPageErrors } from "./browser";
 import { client, uniquePrompt } from "./support";
@@ -102,6 +102,22 @@ describe("Bull Board's page template", () => {
       const page = await fetch(`${url}/admin/queues/`, { headers: { authorization: `Bearer ${STACK_ADMIN_TOKEN}` } });
       expect(page.status).toBe(200);
       expect(await api.stop("SIGTERM")).toBe(0);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("is removed too by an API that never closes: one that cannot listen (its port taken)", async () => {
+    const tmp = await mkdtemp(path.join(tmpdir(), "darkroom-views-"));
+    try {
+      const taken = new URL(stack.apiUrl).port;
+      const api = startProcess("api.js", { ...stack.env, PORT: taken, TMPDIR: tmp });
+      await api.waitFor(/EADDRINUSE/);
+      const code = await new Promise<number | null>((resolve) =>
+        api.child.exitCode !== null ? resolve(api.child.exitCode) : api.child.once("exit", resolve),
+      );
+      expect(code).not.toBe(0);
       expect(await readdir(tmp)).toEqual([]);
     } finally {
       await rm(tmp, { recursive: true, force: true });
