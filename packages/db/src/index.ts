@@ -95,8 +95,10 @@ export {
   listJobs,
 } from "./jobs";
 export {
+  DEADLINE_MESSAGE,
   deleteJobsFinishedBefore,
   failExpiredJobs,
+  failQueuedPastDeadline,
   findOrphanCandidates,
   findStalledWork,
   type OrphanCandidate,
@@ -111,13 +113,7 @@ export {
 } from "./migrate";
 export { type LiveProgress, presentJob, presentJobForOperator } from "./present";
 export { type EventView, isTerminalEvent, presentEvent, TERMINAL_EVENT_TYPES } from "./present-event";
-export {
-  DEADLINE_MESSAGE,
-  failQueuedPastDeadline,
-  failQueueTimeout,
-  failQueueTimeouts,
-  QUEUE_TIMEOUT_MESSAGE,
-} from "./queue-timeout";
+export { failQueueTimeout, failQueueTimeouts, QUEUE_TIMEOUT_MESSAGE } from "./queue-timeout";
 export { type DiffSource, diffDatamodels } from "./schema-engine";
 export { findEventSnapshots, jobAsOf } from "./snapshot";
 export {

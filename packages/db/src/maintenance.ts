@@ -1,10 +1,26 @@
 import type { PrismaClient } from "./client";
 import { appendEvent } from "./events";
-import { DEADLINE_MESSAGE } from "./queue-timeout";
+import { Prisma } from "./generated/prisma/client";
+import { failQueued } from "./queue-timeout";
+
+/** The message of a job that failed `deadline_exceeded`, the same wherever it is decided. */
+export const DEADLINE_MESSAGE = "The job did not finish within its deadline_seconds.";
 
 /**
- * Fails every queued or running job past its deadline with `deadline_exceeded`, one transaction
- * each (with its event). Returns the jobs changed, and whether each was running (its worker must
+ * Fails the job with `deadline_exceeded` when it is queued and its deadline has passed: a job the
+ * claim refused for it (it never reaches the upstream), failed at once instead of at the
+ * reconciler's next sweep (`failExpiredJobs`, which also fails running ones). False when the job
+ * is not such a job.
+ */
+export async function failQueuedPastDeadline(db: PrismaClient, jobId: string): Promise<boolean> {
+  const error = { code: "deadline_exceeded", message: DEADLINE_MESSAGE, retryable: false } as const;
+  return failQueued(db, jobId, error, Prisma.sql`"deadlineAt" < now()`);
+}
+
+/**
+ * Fails every queued or running job past its deadline with `deadline_exceeded`: a queued one with
+ * {@link failQueuedPastDeadline}, a running one (and its running attempts) in a transaction of its
+ * own, each with its event. Returns the jobs changed, and whether each was running (its worker must
  * be told to abort).
  */
 export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ id: string; wasRunning: boolean }[]> {
@@ -15,9 +31,13 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
   });
   const changed: { id: string; wasRunning: boolean }[] = [];
   for (const job of due) {
+    if (job.status === "queued") {
+      // Nothing of it runs: the one statement a worker uses when it draws such a job.
+      if (await failQueuedPastDeadline(db, job.id)) changed.push({ id: job.id, wasRunning: false });
+      continue;
+    }
     const done = await db.$transaction(async (tx) => {
       const now = new Date();
-      const message = DEADLINE_MESSAGE;
       const updated = await tx.job.updateMany({
         where: { id: job.id, status: job.status, deadlineAt: { lt: now } },
         data: {
@@ -25,7 +45,7 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
           progressStage: "failed",
           finishedAt: now,
           errorCode: "deadline_exceeded",
-          errorMessage: message,
+          errorMessage: DEADLINE_MESSAGE,
           errorRetryable: false,
           leaseOwner: null,
           leaseExpiresAt: null,
@@ -40,7 +60,7 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
           finishedAt: now,
           errorCode: "deadline_exceeded",
           errorClass: "stalled",
-          errorMessage: message,
+          errorMessage: DEADLINE_MESSAGE,
           retryable: false,
         },
       });
@@ -48,11 +68,11 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
         jobId: job.id,
         tenantId: job.tenantId,
         type: "job.failed",
-        data: { error: { code: "deadline_exceeded", message, retryable: false } },
+        data: { error: { code: "deadline_exceeded", message: DEADLINE_MESSAGE, retryable: false } },
       });
       return true;
     });
-    if (done) changed.push({ id: job.id, wasRunning: job.status === "running" });
+    if (done) changed.push({ id: job.id, wasRunning: true });
   }
   return changed;
 }

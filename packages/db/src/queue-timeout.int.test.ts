@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { claimJob } from "./attempt-batches";
 import { failAttempt } from "./attempts";
 import { createJob } from "./jobs";
-import { DEADLINE_MESSAGE, failQueuedPastDeadline, failQueueTimeout, failQueueTimeouts } from "./queue-timeout";
+import { DEADLINE_MESSAGE, failExpiredJobs, failQueuedPastDeadline } from "./maintenance";
+import { failQueueTimeout, failQueueTimeouts } from "./queue-timeout";
 import { useTestDatabase } from "./use-test-database";
 import { cancelJob, retryJob } from "./user-actions";
 
@@ -103,6 +104,29 @@ describe("deadline_seconds at the claim", () => {
     expect(row.attempts).toEqual([]);
     await expectFailedBeforeStarting(job.id);
     expect(await failQueuedPastDeadline(t.db, job.id)).toBe(false);
+  });
+
+  it("the reconciler's sweep fails queued and running jobs past their deadline, each once", async () => {
+    const queued = await jobCreated(0, null);
+    const running = await jobCreated(0, null);
+    expect((await claim(running.id))?.attempt).toBe(1);
+    const past = new Date(Date.now() - 1000);
+    await t.db.job.updateMany({ where: { id: { in: [queued.id, running.id] } }, data: { deadlineAt: past } });
+    const changed = await failExpiredJobs(t.db);
+    expect(changed.filter((c) => c.id === queued.id || c.id === running.id)).toEqual(
+      expect.arrayContaining([
+        { id: queued.id, wasRunning: false },
+        { id: running.id, wasRunning: true },
+      ]),
+    );
+    for (const job of [queued, running]) {
+      const row = await t.db.job.findUniqueOrThrow({ where: { id: job.id }, include: { attempts: true } });
+      expect(row).toMatchObject({ status: "failed", errorCode: "deadline_exceeded", errorMessage: DEADLINE_MESSAGE });
+      expect(row.attempts.map((a) => a.status)).toEqual(job === running ? ["failed"] : []);
+      const events = await t.db.jobEvent.findMany({ where: { jobId: job.id }, orderBy: { seq: "asc" } });
+      expect(events.map((e) => e.type).filter((type) => type === "job.failed")).toEqual(["job.failed"]);
+    }
+    expect((await failExpiredJobs(t.db)).map((c) => c.id)).not.toContain(queued.id);
   });
 
   it("does not take over a running job whose lease and deadline both passed", async () => {

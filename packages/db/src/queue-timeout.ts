@@ -2,9 +2,6 @@ import type { PrismaClient } from "./client";
 import { insertEventsCte, planEvents } from "./events";
 import { Prisma } from "./generated/prisma/client";
 
-/** The message of a job that failed `deadline_exceeded`, the same wherever it is decided. */
-export const DEADLINE_MESSAGE = "The job did not finish within its deadline_seconds.";
-
 /** The message of a job that failed `queue_timeout`, the same wherever it is decided. */
 export const QUEUE_TIMEOUT_MESSAGE =
   "The job did not start within its queue_timeout_seconds; it never reached the upstream and cost nothing.";
@@ -27,18 +24,11 @@ export async function failQueueTimeout(db: PrismaClient, jobId: string): Promise
 }
 
 /**
- * Fails the job with `deadline_exceeded` when it is queued and its deadline has passed: a job the
- * claim refused for it (it never reaches the upstream), failed at once instead of at the
- * reconciler's next sweep (`failExpiredJobs`, which also fails running ones). False when the job
- * is not such a job.
+ * Fails a queued job on `condition` with `error`: one statement, with its event and outbox row.
+ * For this package's own failures of jobs that never started (the start-by here, the deadline in
+ * maintenance.ts).
  */
-export async function failQueuedPastDeadline(db: PrismaClient, jobId: string): Promise<boolean> {
-  const error = { code: "deadline_exceeded", message: DEADLINE_MESSAGE, retryable: false } as const;
-  return failQueued(db, jobId, error, Prisma.sql`"deadlineAt" < now()`);
-}
-
-/** Fails a queued job on `condition` with `error`: one statement, with its event and outbox row. */
-async function failQueued(
+export async function failQueued(
   db: PrismaClient,
   jobId: string,
   error: { code: string; message: string; retryable: false },
