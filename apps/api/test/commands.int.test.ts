@@ -10,6 +10,7 @@ import {
   createTestRedis,
   freePort,
   runBundle,
+  runBundleFailure,
   startProcess,
   type TestDatabase,
 } from "@darkroom/testing";
@@ -125,9 +126,9 @@ describe("commands", () => {
     });
     const all = (await cli("tenants", "list")) as { data: { id: string }[] };
     expect(all.data.map((t) => t.id)).toContain(tenant.tenant_id);
-    const bad = (await runBundle("cli.js", ["tenants", "set", tenant.tenant_id, "--weight", "0"], {
+    const bad = await runBundleFailure("cli.js", ["tenants", "set", tenant.tenant_id, "--weight", "0"], {
       DATABASE_URL: db.url,
-    }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--weight: must be at least 1/);
     // Eleven CLI processes one after the other: ~1.4 s each on an idle 2-core machine, 3-4 s each
@@ -135,43 +136,27 @@ describe("commands", () => {
   }, 150_000);
 
   it("the CLI explains its usage on bad arguments", async () => {
-    const failure = (await runBundle("cli.js", ["keys", "create"], { DATABASE_URL: db.url }).catch(
-      (e: unknown) => e,
-    )) as {
-      code: number;
-      stderr: string;
-    };
+    const failure = await runBundleFailure("cli.js", ["keys", "create"], { DATABASE_URL: db.url });
     expect(failure.code).toBe(2);
     expect(failure.stderr).toMatch(/--name is required/);
-    const other = (await runBundle("cli.js", ["tenants", "delete"], {}).catch((e: unknown) => e)) as {
-      code: number;
-      stderr: string;
-    };
+    const other = await runBundleFailure("cli.js", ["tenants", "delete"], {});
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/usage: npm run -s cli -- keys create --name NAME \[--json\]/);
   });
 
   it("a process with an invalid variable stops with a message naming it", async () => {
-    const failure = (await runBundle("api.js", [], { PORT: "eighty", ALLOW_PRIVATE_WEBHOOK_URLS: "yes" }).catch(
-      (e: unknown) => e,
-    )) as {
-      code: number;
-      stderr: string;
-    };
+    const failure = await runBundleFailure("api.js", [], { PORT: "eighty", ALLOW_PRIVATE_WEBHOOK_URLS: "yes" });
     expect(failure.code).toBe(78);
     expect(failure.stderr).toMatch(/PORT: must be a whole number/);
     expect(failure.stderr).toMatch(/ALLOW_PRIVATE_WEBHOOK_URLS: must be "true", "false" or "loopback"/);
-    const worker = (await runBundle("worker.js", [], { NODE_ENV: "production" }).catch((e: unknown) => e)) as {
-      code: number;
-      stderr: string;
-    };
+    const worker = await runBundleFailure("worker.js", [], { NODE_ENV: "production" });
     expect(worker.code).toBe(78);
     expect(worker.stderr).toMatch(/ADMIN_TOKEN: is required in production/);
     // The key of signed image URLs is its own secret in production, never derived from ADMIN_TOKEN.
-    const api = (await runBundle("api.js", [], {
+    const api = await runBundleFailure("api.js", [], {
       NODE_ENV: "production",
       ADMIN_TOKEN: "an-admin-token-0123456789",
-    }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    });
     expect(api.code).toBe(78);
     expect(api.stderr).toMatch(/IMAGE_URL_SECRET: is required in production/);
   });

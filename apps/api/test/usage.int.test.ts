@@ -1,7 +1,7 @@
 import { DEFAULT_MODEL_PRICES } from "@darkroom/config";
 import { createPrismaClient, type PrismaClient } from "@darkroom/db";
 import { MODELS, type UsageReport } from "@darkroom/domain";
-import { runBundle } from "@darkroom/testing";
+import { runBundle, runBundleFailure } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { finishJob } from "./finish-job";
 import { ADMIN_TOKEN, type ApiHarness, startApiHarness } from "./harness";
@@ -162,16 +162,13 @@ describe("usage for the admin", () => {
   });
 
   it("npm run cli -- tenants usage prints the same report, and names a bad option", async () => {
-    const cli = (args: string[]) =>
-      runBundle("cli.js", ["tenants", "usage", a.tenantId, ...args], { DATABASE_URL: h.databaseUrl });
+    const args = (more: string[]) => ["tenants", "usage", a.tenantId, ...more];
+    const env = { DATABASE_URL: h.databaseUrl };
     const range = ["--from", "2026-01-01", "--to", "2026-12-31", "--group-by", "model"];
     const [{ stdout }, { stdout: text }, bad] = await Promise.all([
-      cli([...range, "--json"]),
-      cli(range),
-      cli(["--from", "soon"]).then(
-        () => ({ code: 0, stderr: "" }),
-        (e: unknown) => e as { code: number; stderr: string },
-      ),
+      runBundle("cli.js", args([...range, "--json"]), env),
+      runBundle("cli.js", args(range), env),
+      runBundleFailure("cli.js", args(["--from", "soon"]), env),
     ]);
     expect(JSON.parse(stdout)).toEqual((await usage(a.key, "?group_by=model&from=2026-01-01&to=2026-12-31")).body);
     expect(text).toMatch(/^gpt-image-1 +2 +0 +4 +307 +0\.168$/m);

@@ -109,3 +109,21 @@ export function runBundle(
     env: { PATH: process.env.PATH ?? "", ...env },
   });
 }
+
+/**
+ * Runs the bundle as {@link runBundle} does, expecting it to fail: its exit code and output. A run
+ * that exits 0 is an error (the test expected a refusal).
+ */
+export async function runBundleFailure(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const outcome = await runBundle(file, args, env).then(
+    (ok) => ({ ok }),
+    (error: { code: number; stdout: string; stderr: string }) => ({ error }),
+  );
+  if ("ok" in outcome) throw new Error(`${file} ${args.join(" ")} exited 0:\n${outcome.ok.stdout}${outcome.ok.stderr}`);
+  const { code, stdout, stderr } = outcome.error;
+  return { code, stdout, stderr };
+}
