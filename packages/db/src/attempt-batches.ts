@@ -107,7 +107,7 @@ export function statusTextIs(column: string, status: "queued" | "running"): Pris
  * `circuitOpen` while the job has its fallback ahead is made on the fallback (the job switches to
  * it, as after a failure) and marked skipped.
  *
- * Its attempts (and the completion's attempts and images) are read only for a job past its first
+ * Its attempts (and the completion's other attempts) are read only for a job past its first
  * attempt, whatever plan the prepared statement keeps: a worker prepares it once per pooled
  * connection, and when the tables were nearly empty then (a new deployment; a database whose
  * statistics were taken empty, as the benchmark's VACUUM ANALYZE before a drain does, with no
@@ -299,10 +299,8 @@ export async function completeJobs(db: PrismaClient, inputs: readonly CompleteIn
         ${images.map((i) => i.width)}::int[], ${images.map((i) => i.height)}::int[],
         ${images.map((i) => i.sourceUrl)}::text[])
         AS x(job, index, key, ct, bytes, sha, w, h, src)),
-    gone AS (
-      -- Only a job past its first attempt can have images stored before (a one-time filter, as below).
-      DELETE FROM "Image" im USING u WHERE EXISTS (SELECT 1 FROM u WHERE u.attempt > 1) AND im."jobId" = u.id
-        AND NOT EXISTS (SELECT 1 FROM x WHERE x.job = im."jobId" AND x.index = im.index)),
+    -- A job's images are written once, by the completion that makes it succeeded (nothing takes a job
+    -- out of succeeded): there are none to replace. The conflict clause keeps a row sent again harmless.
     im AS (
       INSERT INTO "Image" (id, "jobId", index, "storageKey", "contentType", bytes, sha256, width, height, "sourceUrl")
       SELECT 'img_' || substr(u.id, 5) || '_' || x.index, u.id, x.index, x.key, x.ct, x.bytes, x.sha, x.w, x.h, x.src
