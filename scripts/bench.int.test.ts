@@ -94,6 +94,12 @@ describe("npm run bench, tiny profile", () => {
     ]) {
       expect(positive(drain.summary[key]), key).toBe(true);
     }
+    // read on the machine's CPU over each steady window: shares, in percent
+    for (const key of ["darkroomIdle", "naiveNoProgressIdle", "darkroomMainThread", "naiveNoProgressMainThread"]) {
+      expect(drain.summary[key].median, key).toBeGreaterThanOrEqual(0);
+      expect(drain.summary[key].median, key).toBeLessThanOrEqual(key.endsWith("Idle") ? 100 : 200);
+    }
+    expect(drain.summary.darkroomMainThread.median).toBeGreaterThan(0);
     // 3. in flight: 20 streams of 2 s, each job at least as long as its stream
     // Under the suite's load a stream may end before the last one starts: most must overlap.
     expect(inflight.runs[0]).toMatchObject({ streams: 20, succeeded: 20, failed: 0 });

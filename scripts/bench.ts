@@ -27,7 +27,7 @@ import {
 import autocannon from "autocannon";
 import pg from "pg";
 import { probeFileCreation } from "./bench/fs-probe";
-import { cpuSnapshot, type NodeProcess, rssKb, startNode } from "./bench/proc";
+import { CpuTimeline, cpuSnapshot, type NodeProcess, rssKb, startNode } from "./bench/proc";
 import {
   type BenchResult,
   type CannonFigures,
@@ -37,7 +37,7 @@ import {
   renderTable,
   writeDoc,
 } from "./bench/report";
-import { over, percentile, type Spread, spread, steadyRate } from "./bench/stats";
+import { over, percentile, type Spread, type SteadyWindow, spread, steadyWindow } from "./bench/stats";
 import { monotonicMs, preciseNow } from "./bench/time";
 import { nodeFlagsOf } from "./start/node-flags";
 
@@ -412,6 +412,30 @@ interface NaiveFigures {
   failed: number;
   errors: string[];
   cpuMsPerJob: Record<string, number>;
+  steadyCpu: SteadyCpu;
+}
+
+/**
+ * Over a drain's steady window: the share of the machine's CPU (all cores) left idle, and the share
+ * of one core the pipeline's JavaScript thread used (Darkroom's worker, the naive process). NaN
+ * when the window could not be read. A pipeline that leaves the cores idle while its thread is not
+ * busy either is bound by the latency of its steps, not by the CPU.
+ */
+interface SteadyCpu {
+  idle: number;
+  mainThread: number;
+}
+
+const percent = (share: number) => `${(100 * share).toFixed(0)} %`;
+
+function steadyCpu(timeline: CpuTimeline, window: SteadyWindow | null, pid: number | undefined): SteadyCpu {
+  // A reading now: the window ended before it, however recently.
+  timeline.take();
+  const read = window === null ? null : timeline.over(window.from, window.to);
+  return {
+    idle: read?.idle ?? Number.NaN,
+    mainThread: (pid === undefined ? undefined : read?.threads.get(pid)) ?? Number.NaN,
+  };
 }
 
 /**
@@ -420,7 +444,11 @@ interface NaiveFigures {
  * rate. (Run one after the other in one process, the variant without progress ran 22-38 % faster
  * on the steady rate, warmed by the first variant's 10,000 jobs: see docs/performance.md.)
  */
-async function naiveRuns(system: System, jobs: number): Promise<{ progress: NaiveFigures; plain: NaiveFigures }> {
+async function naiveRuns(
+  system: System,
+  jobs: number,
+  timeline: CpuTimeline,
+): Promise<{ progress: NaiveFigures; plain: NaiveFigures }> {
   const out: Partial<Record<"progress" | "plain", NaiveFigures>> = {};
   for (const variant of ["progress", "plain"] as const) {
     const naive = startScript("naive", "naive.ts", {
@@ -441,12 +469,22 @@ async function naiveRuns(system: System, jobs: number): Promise<{ progress: Naiv
         redis: REDIS,
         upstream: { pid: upstream.pid },
       });
+      timeline.watch(naive.pid);
       naive.send("go");
       const [line] = await naive.waitFor(new RegExp(`\\{"phase":"result","variant":"${variant}".*\\}`), 600_000);
       const cpu = snap.since();
-      const result = JSON.parse(line) as Omit<NaiveFigures, "cpuMsPerJob">;
+      const { steadyWindow: window, ...result } = JSON.parse(line) as Omit<
+        NaiveFigures,
+        "cpuMsPerJob" | "steadyCpu"
+      > & {
+        steadyWindow: SteadyWindow | null;
+      };
       if (result.failed > 0) log(`naive pipeline (${variant}): ${result.failed} failed: ${result.errors.join("; ")}`);
-      out[variant] = { ...result, cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])) };
+      out[variant] = {
+        ...result,
+        cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])),
+        steadyCpu: steadyCpu(timeline, window, naive.pid),
+      };
       naive.send("next"); // it empties its queue and exits
     } finally {
       await naive.stop(30_000);
@@ -476,9 +514,11 @@ async function drainScenario(system: System) {
       await vacuum(system);
       // What a file creation costs right now on the filesystem the images go to (fs-probe.ts).
       const fileCreateUs = probeFileCreation(path.join(system.storage, `probe-${run}`));
+      const timeline = new CpuTimeline();
       const worker = await startWorker(system, `drain${run}`, {
         WORKER_CONCURRENCY: flags["drain-concurrency"] ?? "50",
       });
+      timeline.watch(worker.pid);
       const snap = cpuSnapshot({
         api: { pid: system.api.pid },
         worker: { pid: worker.pid },
@@ -490,6 +530,8 @@ async function drainScenario(system: System) {
       try {
         await waitTerminal(system, tenantId, jobs, 600_000);
         cpu = snap.since();
+        // Every job has finished: a reading after the steady window, while the worker still runs.
+        timeline.take();
       } finally {
         await worker.stop();
       }
@@ -503,11 +545,13 @@ async function drainScenario(system: System) {
       const finishes = rows.flatMap((r) => (r.finished === null ? [] : [r.finished]));
       const starts = rows.flatMap((r) => (r.started === null ? [] : [r.started]));
       const seconds = (Math.max(...finishes) - Math.min(...starts)) / 1000;
-      const steady = steadyRate(finishes);
+      const window = steadyWindow(finishes);
+      const steady = window?.rate ?? Number.NaN;
       const failed = await failures(system, tenantId);
       if (failed.count > 0)
         log(`drain run ${run + 1}: ${failed.count} jobs did not succeed: ${JSON.stringify(failed.codes)}`);
-      const { progress: naive, plain } = await naiveRuns(system, jobs);
+      const darkroomCpu = steadyCpu(timeline, window, worker.pid);
+      const { progress: naive, plain } = await naiveRuns(system, jobs, timeline).finally(() => timeline.stop());
       const rate = jobs / seconds;
       runs.push({
         darkroom: {
@@ -517,10 +561,16 @@ async function drainScenario(system: System) {
           succeeded: jobs - failed.count,
           failed: failed.count,
           failureCodes: failed.codes,
+          steadyCpu: darkroomCpu,
         },
         fileCreateUs,
-        naive: { rate: naive.rate, steadyRate: naive.steadyRate, failed: naive.failed },
-        naiveNoProgress: { rate: plain.rate, steadyRate: plain.steadyRate, failed: plain.failed },
+        naive: { rate: naive.rate, steadyRate: naive.steadyRate, failed: naive.failed, steadyCpu: naive.steadyCpu },
+        naiveNoProgress: {
+          rate: plain.rate,
+          steadyRate: plain.steadyRate,
+          failed: plain.failed,
+          steadyCpu: plain.steadyCpu,
+        },
         ratioNaive: steady / naive.steadyRate,
         ratioNoProgress: steady / plain.steadyRate,
         cpuMsPerJob: {
@@ -530,7 +580,7 @@ async function drainScenario(system: System) {
         },
       });
       log(
-        `drain run ${run + 1}: Darkroom ${steady.toFixed(0)} jobs/s steady, ${rate.toFixed(0)} in all (${failed.count} failed); naive ${naive.steadyRate.toFixed(0)}/s steady, ${naive.rate.toFixed(0)} in all; no progress ${plain.steadyRate.toFixed(0)}/s steady, ${plain.rate.toFixed(0)} in all; creating a file took ${fileCreateUs.toFixed(0)} µs before the run`,
+        `drain run ${run + 1}: Darkroom ${steady.toFixed(0)} jobs/s steady, ${rate.toFixed(0)} in all (${failed.count} failed); naive ${naive.steadyRate.toFixed(0)}/s steady, ${naive.rate.toFixed(0)} in all; no progress ${plain.steadyRate.toFixed(0)}/s steady, ${plain.rate.toFixed(0)} in all; creating a file took ${fileCreateUs.toFixed(0)} µs before the run; steady window: machine idle ${percent(darkroomCpu.idle)} (no progress: ${percent(plain.steadyCpu.idle)}), main thread ${percent(darkroomCpu.mainThread)} of a core (no progress: ${percent(plain.steadyCpu.mainThread)})`,
       );
     }
     return {
@@ -547,6 +597,10 @@ async function drainScenario(system: System) {
         ratioNaive: over(runs, (r) => r.ratioNaive),
         ratioNoProgress: over(runs, (r) => r.ratioNoProgress),
         fileCreateUs: over(runs, (r) => r.fileCreateUs),
+        darkroomIdle: over(runs, (r) => 100 * r.darkroom.steadyCpu.idle),
+        naiveNoProgressIdle: over(runs, (r) => 100 * r.naiveNoProgress.steadyCpu.idle),
+        darkroomMainThread: over(runs, (r) => 100 * r.darkroom.steadyCpu.mainThread),
+        naiveNoProgressMainThread: over(runs, (r) => 100 * r.naiveNoProgress.steadyCpu.mainThread),
       },
     };
   }

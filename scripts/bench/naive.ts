@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { steadyRate } from "./stats";
+import { steadyRate, steadyWindow } from "./stats";
 
 const jobs = Number(process.env.NAIVE_JOBS ?? 100);
 const concurrency = Number(process.env.NAIVE_CONCURRENCY ?? 50);
@@ -130,6 +130,8 @@ async function run(progress: boolean): Promise<void> {
       seconds,
       rate: jobs / seconds,
       steadyRate: steadyRate(finishes),
+      // Its bounds (epoch ms): the bench reads the machine's CPU over them.
+      steadyWindow: steadyWindow(finishes),
     }),
   );
   // The bench reads this process's CPU (and its Postgres backends') before it lets it go on.

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNode } from "./proc";
+import { type CpuReading, CpuTimeline, startNode } from "./proc";
 
 let logDir: string;
 beforeAll(async () => {
@@ -40,5 +40,47 @@ describe("startNode", () => {
     await silent.stop(200);
     expect(silent.child.signalCode).toBe("SIGTERM");
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe("CpuTimeline", () => {
+  it("reads a window's idle share and a thread's share of a core from the readings around it", () => {
+    const readings: CpuReading[] = [
+      { at: 1_000, idle: 100, total: 200, threads: new Map([[7, 0]]) },
+      { at: 1_200, idle: 130, total: 240, threads: new Map([[7, 100]]) },
+      { at: 1_400, idle: 140, total: 280, threads: new Map([[7, 250]]) },
+      { at: 1_600, idle: 180, total: 320, threads: new Map([[7, 260]]) },
+    ];
+    let next = 0;
+    const timeline = new CpuTimeline(60_000, () => readings[next++] as CpuReading);
+    timeline.take();
+    timeline.take();
+    timeline.take();
+    timeline.stop();
+    // Widened to the readings around it: 1,200 to 1,400.
+    expect(timeline.over(1_250, 1_390)).toEqual({ idle: 10 / 40, threads: new Map([[7, 150 / 200]]) });
+    expect(timeline.over(1_000, 1_600)).toEqual({ idle: 80 / 120, threads: new Map([[7, 260 / 600]]) });
+    // No reading before it, or none after it: nothing to tell.
+    expect(timeline.over(900, 1_500)).toBeNull();
+    expect(timeline.over(1_100, 1_700)).toBeNull();
+  });
+
+  it("reads a real process: a busy loop keeps its main thread on a core", async () => {
+    const script = "console.log('ready'); const end = Date.now() + 4000; while (Date.now() < end);";
+    const busy = startNode("busy", ["-e", script], {}, logDir);
+    await busy.waitFor(/ready/, 10_000);
+    const timeline = new CpuTimeline(100);
+    timeline.watch(busy.pid);
+    const from = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const to = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const read = timeline.over(from, to);
+    timeline.stop();
+    await busy.stop();
+    // A core to itself on an idle machine; a share of one under the test suite's load.
+    expect(read?.threads.get(busy.pid as number)).toBeGreaterThan(0.25);
+    expect(read?.idle).toBeGreaterThanOrEqual(0);
+    expect(read?.idle).toBeLessThan(1);
   });
 });

@@ -151,3 +151,94 @@ export function startNode(name: string, argv: string[], env: Record<string, stri
     },
   };
 }
+
+/** One reading of a {@link CpuTimeline}. */
+export interface CpuReading {
+  /** Epoch ms. */
+  at: number;
+  /** The machine's CPU time, all cores, idle (idle + iowait) and in all, in clock ticks (/proc/stat). */
+  idle: number;
+  total: number;
+  /** CPU ms of each watched thread. */
+  threads: Map<number, number>;
+}
+
+/** CPU ms of one thread (`tid`, of process `pid`; a process's main thread has tid = pid), undefined when gone. */
+export function threadCpuMs(pid: number, tid: number = pid): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's idle and total CPU ticks, summed over its cores (the `cpu` line of /proc/stat). */
+export function machineTicks(): { idle: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+  // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: (ticks[3] ?? 0) + (ticks[4] ?? 0), total: ticks.reduce((sum, t) => sum + t, 0) };
+}
+
+/**
+ * Readings of the machine's idle CPU and of the main threads of given processes, every `everyMs`,
+ * so that a window known only afterwards (the steady part of a drain) can be read: how much of the
+ * machine was idle in it, and how busy a process's JavaScript thread was (a share of one core).
+ */
+export class CpuTimeline {
+  private readonly readings: CpuReading[] = [];
+  private readonly watched = new Set<number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    everyMs = 200,
+    private readonly read: (watched: number[]) => CpuReading = (watched) => {
+      // A thread that is gone is left out: the readings around a window must both hold it.
+      const threads = new Map<number, number>();
+      for (const pid of watched) {
+        const ms = threadCpuMs(pid);
+        if (ms !== undefined) threads.set(pid, ms);
+      }
+      return { at: Date.now(), ...machineTicks(), threads };
+    },
+  ) {
+    this.take();
+    this.timer = setInterval(() => this.take(), everyMs);
+    this.timer.unref();
+  }
+
+  /** Reads this process's main thread from now on. */
+  watch(pid: number | undefined): void {
+    if (pid === undefined) return;
+    this.watched.add(pid);
+    this.take();
+  }
+
+  /** Takes a reading now (the timer takes one every `everyMs`). */
+  take(): void {
+    this.readings.push(this.read([...this.watched]));
+  }
+
+  /**
+   * Over the window [from, to] (epoch ms), widened to the readings around it: the share of the
+   * machine's CPU that was idle, and of each watched thread the share of one core it used (its CPU
+   * ms over the window's ms). Null when no two readings enclose the window.
+   */
+  over(from: number, to: number): { idle: number; threads: Map<number, number> } | null {
+    const start = this.readings.findLast((r) => r.at <= from);
+    const end = this.readings.find((r) => r.at >= to);
+    if (start === undefined || end === undefined || end.at <= start.at || end.total <= start.total) return null;
+    const threads = new Map<number, number>();
+    for (const [pid, ms] of end.threads) {
+      const before = start.threads.get(pid);
+      if (before !== undefined) threads.set(pid, (ms - before) / (end.at - start.at));
+    }
+    return { idle: (end.idle - start.idle) / (end.total - start.total), threads };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -224,6 +224,10 @@ export function tableRows(result: BenchResult): string[][] {
     add("2 drain", "ratio Darkroom / naive", m.ratioNaive, goalOf("drain.ratioNaive"));
     add("2 drain", "ratio Darkroom / no progress", m.ratioNoProgress, goalOf("drain.ratioNoProgress"));
     add("2 drain", "file creation µs before the run (probe)", m.fileCreateUs);
+    add("2 drain", "machine CPU idle %, steady window: Darkroom", m.darkroomIdle);
+    add("2 drain", "machine CPU idle %, steady window: naive without progress", m.naiveNoProgressIdle);
+    add("2 drain", "main thread % of a core, steady window: Darkroom's worker", m.darkroomMainThread);
+    add("2 drain", "main thread % of a core, steady window: naive without progress", m.naiveNoProgressMainThread);
   }
   if (inflight) {
     const m = inflight.summary;

@@ -36,18 +36,31 @@ export function over<T>(runs: T[], pick: (run: T) => number): Spread {
   return spread(runs.map(pick));
 }
 
+/** The steady part of a drain: when it began and ended (epoch ms) and its jobs per second. */
+export interface SteadyWindow {
+  from: number;
+  to: number;
+  rate: number;
+}
+
 /**
- * Jobs per second in the steady part of a drain: the jobs that finished between the moment the
- * first `from` of them had finished and the moment the first `to` had, over that time. It leaves out
- * a freshly started process's warm-up (its JIT compiling the hot paths, pools opening connections),
- * which takes a few seconds whatever the backlog, and the tail, where fewer jobs than the
- * concurrency are left. NaN with fewer than 10 jobs or when they all finished at once.
+ * The steady part of a drain: from the moment the first `from` of the jobs had finished to the
+ * moment the first `to` had, and the jobs that finished in it per second. It leaves out a freshly
+ * started process's warm-up (its JIT compiling the hot paths, pools opening connections), which
+ * takes a few seconds whatever the backlog, and the tail, where fewer jobs than the concurrency are
+ * left. Null with fewer than 10 jobs or when they all finished at once.
  */
-export function steadyRate(finishedAtMs: number[], from = 0.2, to = 0.9): number {
-  if (finishedAtMs.length < 10) return Number.NaN;
+export function steadyWindow(finishedAtMs: number[], from = 0.2, to = 0.9): SteadyWindow | null {
+  if (finishedAtMs.length < 10) return null;
   const sorted = [...finishedAtMs].sort((a, b) => a - b);
   const first = Math.max(0, Math.ceil(from * sorted.length) - 1);
   const last = Math.max(0, Math.ceil(to * sorted.length) - 1);
-  const seconds = ((sorted[last] as number) - (sorted[first] as number)) / 1000;
-  return seconds > 0 ? (last - first) / seconds : Number.NaN;
+  const start = sorted[first] as number;
+  const end = sorted[last] as number;
+  return end > start ? { from: start, to: end, rate: (last - first) / ((end - start) / 1000) } : null;
+}
+
+/** Jobs per second in the steady part of a drain ({@link steadyWindow}); NaN when it has none. */
+export function steadyRate(finishedAtMs: number[], from = 0.2, to = 0.9): number {
+  return steadyWindow(finishedAtMs, from, to)?.rate ?? Number.NaN;
 }
