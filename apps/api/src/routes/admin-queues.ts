@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -49,15 +49,54 @@ function removeViews(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** Views folders are named `darkroom-bull-board-<pid of the API's process>-<random>`. */
+const VIEWS_PREFIX = "darkroom-bull-board-";
+const VIEWS_OF_PID = /^darkroom-bull-board-(\d+)-/;
+
+/** Whether a process of this pid runs (one of another user's counts: it may not be signalled). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the views folders of APIs whose process is gone without its exit handlers (killed with
+ * SIGKILL, out of memory): each API that starts clears what dead ones left. A folder whose process
+ * runs is kept, and so is one without a pid in its name.
+ */
+function sweepDeadViews(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = VIEWS_OF_PID.exec(name)?.[1];
+    if (pid === undefined || isRunning(Number(pid))) continue;
+    try {
+      rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      // Another user's, or removed meanwhile: not ours to insist on.
+    }
+  }
+}
+
 /**
  * Bull Board's page without the web font it would load from Google: nothing of the operator's
  * console is fetched from elsewhere (and the CSP below would refuse it). The page goes to a folder
  * of the API's own (a fresh name, readable by its user only: the page is a template the API
- * runs), removed when the API closes or its process exits.
+ * runs), removed when the API closes or its process exits, or by the next API to start when its
+ * process was killed.
  */
 function localViews(): string {
   const uiDist = path.join(path.dirname(createRequire(import.meta.url).resolve("@bull-board/ui/package.json")), "dist");
-  const dir = mkdtempSync(path.join(tmpdir(), "darkroom-bull-board-"));
+  sweepDeadViews();
+  const dir = mkdtempSync(path.join(tmpdir(), `${VIEWS_PREFIX}${process.pid}-`));
   viewFolders.add(dir);
   const page = readFileSync(path.join(uiDist, "index.ejs"), "utf8").replace(
     /<link href="https:\/\/fonts\.googleapis\.com[^>]*>\s*/g,
