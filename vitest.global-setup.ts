@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { isProcessAlive } from "@darkroom/domain";
 import pg from "pg";
 
 // @darkroom/testing is imported only once Prisma's client is generated: it imports @darkroom/db,
@@ -48,11 +49,11 @@ async function generatePrismaClient(): Promise<void> {
 }
 
 /** Removes the builds of runs whose process is gone. */
-async function sweepStaleBuilds({ isAlive, ownerPidOf }: Testing): Promise<void> {
+async function sweepStaleBuilds({ ownerPidOf }: Testing): Promise<void> {
   const entries = await readdir(BUILDS).catch(() => [] as string[]);
   for (const entry of entries) {
     const pid = ownerPidOf(entry);
-    if (pid !== null && !isAlive(pid)) await rm(path.join(BUILDS, entry), { recursive: true, force: true });
+    if (pid !== null && !isProcessAlive(pid)) await rm(path.join(BUILDS, entry), { recursive: true, force: true });
   }
 }
 

@@ -67,6 +67,7 @@ export {
   type ProgressStage,
   TERMINAL_STATUSES,
 } from "./job-state";
+export { isProcessAlive } from "./processes";
 export {
   dayPeriod,
   fromMicroUsd,

@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
+import { isProcessAlive } from "@darkroom/domain";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { createTestDatabase, dropRunDatabases, TEST_SERVER_URL, testPool } from "./database";
 import { deleteDeadRunKeys, deleteRunKeys, runKeyPrefix } from "./redis";
-import { isAlive, testRunId } from "./run";
+import { testRunId } from "./run";
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: `${TEST_SERVER_URL}/postgres` });
@@ -22,7 +23,7 @@ const exists = (name: string) =>
 /** The pid of a process that has already exited: a run that was killed. */
 function deadPid(): number {
   const { pid } = spawnSync(process.execPath, ["-e", ""]);
-  if (pid === undefined || isAlive(pid)) throw new Error("could not get the pid of an exited process");
+  if (pid === undefined || isProcessAlive(pid)) throw new Error("could not get the pid of an exited process");
   return pid;
 }
 

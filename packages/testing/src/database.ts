@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { findMigrationsDir, migrate } from "@darkroom/db/migrate";
+import { isProcessAlive } from "@darkroom/domain";
 import pg from "pg";
-import { isAlive, ownerPidOf, testRunId } from "./run";
+import { ownerPidOf, testRunId } from "./run";
 
 export const TEST_SERVER_URL = "postgresql://postgres@127.0.0.1:5432";
 
@@ -64,7 +65,7 @@ export async function dropRunDatabases(runId?: string): Promise<string[]> {
       const owner = RUN_DATABASE.exec(name)?.[1];
       if (!owner) continue;
       const pid = ownerPidOf(owner);
-      const ours = runId !== undefined ? owner === runId : pid !== null && !isAlive(pid);
+      const ours = runId !== undefined ? owner === runId : pid !== null && !isProcessAlive(pid);
       if (!ours) continue;
       await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       dropped.push(name);

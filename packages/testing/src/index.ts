@@ -23,7 +23,6 @@ export {
 } from "./redis";
 export {
   bundleDir,
-  isAlive,
   newTestRunId,
   ownerPidOf,
   REPO_ROOT,

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
+import { isProcessAlive } from "@darkroom/domain";
 import { Redis } from "ioredis";
-import { isAlive, ownerPidOf, testRunId } from "./run";
+import { ownerPidOf, testRunId } from "./run";
 
 export const TEST_REDIS_URL = "redis://127.0.0.1:6379";
 
@@ -81,7 +82,7 @@ export function deleteDeadRunKeys(): Promise<number> {
       for (const key of keys) {
         const runId = RUN_KEY.exec(key)?.[1];
         const pid = runId === undefined ? null : ownerPidOf(runId);
-        if (runId !== undefined && pid !== null && !isAlive(pid)) dead.add(runId);
+        if (runId !== undefined && pid !== null && !isProcessAlive(pid)) dead.add(runId);
       }
     } while (cursor !== "0");
     let deleted = 0;

@@ -37,16 +37,6 @@ export function ownerPidOf(runId: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
-/** Whether a process with this pid is alive on this machine. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Where the bundles that whole-system tests start live: this run's build, else the repository's `dist/`. */
 export function bundleDir(): string {
   const build = process.env[TEST_BUILD_ENV];

@@ -6,7 +6,7 @@ import path from "node:path";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import { AppError } from "@darkroom/domain";
+import { AppError, isProcessAlive } from "@darkroom/domain";
 import { QUEUES } from "@darkroom/queue";
 import { Queue } from "bullmq";
 import { type Request, type RequestHandler, Router } from "express";
@@ -51,17 +51,7 @@ function removeViews(dir: string): void {
 
 /** Views folders are named `darkroom-bull-board-<pid of the API's process>-<random>`. */
 const VIEWS_PREFIX = "darkroom-bull-board-";
-const VIEWS_OF_PID = /^darkroom-bull-board-(\d+)-/;
-
-/** Whether a process of this pid runs (one of another user's counts: it may not be signalled). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+const VIEWS_OF_PID = new RegExp(`^${VIEWS_PREFIX}(\\d+)-`);
 
 /**
  * Removes the views folders of APIs whose process is gone without its exit handlers (killed with
@@ -77,7 +67,7 @@ function sweepDeadViews(): void {
   }
   for (const name of names) {
     const pid = VIEWS_OF_PID.exec(name)?.[1];
-    if (pid === undefined || isRunning(Number(pid))) continue;
+    if (pid === undefined || isProcessAlive(Number(pid))) continue;
     try {
       rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
     } catch {
