@@ -406,7 +406,7 @@ async function submitScenario(system: System) {
 
 interface NaiveFigures {
   rate: number;
-  /** Jobs/s in the steady part of the drain (stats.ts, steadyRate). */
+  /** Jobs/s in the steady part of the drain (stats.ts, steadyWindow). */
   steadyRate: number;
   succeeded: number;
   failed: number;
@@ -475,13 +475,12 @@ async function naiveRuns(
       const cpu = snap.since();
       const { steadyWindow: window, ...result } = JSON.parse(line) as Omit<
         NaiveFigures,
-        "cpuMsPerJob" | "steadyCpu"
-      > & {
-        steadyWindow: SteadyWindow | null;
-      };
+        "steadyRate" | "cpuMsPerJob" | "steadyCpu"
+      > & { steadyWindow: SteadyWindow | null };
       if (result.failed > 0) log(`naive pipeline (${variant}): ${result.failed} failed: ${result.errors.join("; ")}`);
       out[variant] = {
         ...result,
+        steadyRate: window?.rate ?? Number.NaN,
         cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])),
         steadyCpu: steadyCpu(timeline, window, naive.pid),
       };

@@ -8,16 +8,20 @@ import { REPO_ROOT } from "@darkroom/testing";
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const TICK_MS = 10;
 
-/** utime + stime of a process in milliseconds, or 0 when it is gone. */
-export function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
+/** utime + stime in milliseconds from a `stat` file of /proc (a process's or a thread's), undefined when gone. */
+function statCpuMs(file: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(file, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
   } catch {
-    return 0;
+    return undefined;
   }
+}
+
+/** utime + stime of a process in milliseconds, or 0 when it is gone. */
+export function cpuMs(pid: number | undefined): number {
+  return pid === undefined ? 0 : (statCpuMs(`/proc/${pid}/stat`) ?? 0);
 }
 
 /** Resident set size of a process in KiB. */
@@ -165,13 +169,7 @@ export interface CpuReading {
 
 /** CPU ms of one thread (`tid`, of process `pid`; a process's main thread has tid = pid), undefined when gone. */
 export function threadCpuMs(pid: number, tid: number = pid): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-  } catch {
-    return undefined;
-  }
+  return statCpuMs(`/proc/${pid}/task/${tid}/stat`);
 }
 
 /** The machine's idle and total CPU ticks, summed over its cores (the `cpu` line of /proc/stat). */

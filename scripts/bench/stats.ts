@@ -59,8 +59,3 @@ export function steadyWindow(finishedAtMs: number[], from = 0.2, to = 0.9): Stea
   const end = sorted[last] as number;
   return end > start ? { from: start, to: end, rate: (last - first) / ((end - start) / 1000) } : null;
 }
-
-/** Jobs per second in the steady part of a drain ({@link steadyWindow}); NaN when it has none. */
-export function steadyRate(finishedAtMs: number[], from = 0.2, to = 0.9): number {
-  return steadyWindow(finishedAtMs, from, to)?.rate ?? Number.NaN;
-}
