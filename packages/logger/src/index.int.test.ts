@@ -70,4 +70,35 @@ describe("the asynchronous stdout logger", () => {
       child.kill("SIGKILL");
     }
   }, 20_000);
+
+  it("never splits a line between processes sharing one stdout pipe, even with a slow reader", async () => {
+    // Two writers on one pipe (as API processes share one stdout), lines of assorted lengths, and a
+    // reader taking 512 bytes at a time, so the writers keep blocking on a full pipe mid-batch: a
+    // write of more than PIPE_BUF bytes is then taken in pieces, interleaved with the other one's.
+    const script = `import { createLogger } from ${JSON.stringify(path.join(here, "index.ts"))};
+      const logger = createLogger({ name: "t", level: "info", pretty: false });
+      const id = process.argv.at(-1);
+      for (let i = 0; i < ${LINES}; i++) logger.info({ id, i, pad: "x".repeat(i % 700) }, "line");`;
+    const node = (id: string) => `"$NODE" --import tsx --input-type=module -e "$SCRIPT" -- ${id}`;
+    const child = spawn("sh", ["-c", `{ ${node("a")} & ${node("b")} & wait; } | dd bs=512 status=none`], {
+      env: { ...process.env, NODE: process.execPath, SCRIPT: script },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    await new Promise((resolve) => child.on("close", resolve));
+    const lines = stdout.trim().split("\n");
+    const torn = lines.filter((line) => {
+      try {
+        JSON.parse(line);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(torn.map((line) => line.slice(0, 120))).toEqual([]);
+    expect(lines).toHaveLength(2 * LINES);
+  }, 30_000);
 });

@@ -96,8 +96,10 @@ function rootLogger(options: CreateLoggerOptions, base: LoggerOptions): Logger {
   return pino(base, batchedStdout());
 }
 
-/** Lines reach stdout in writes of at least this many bytes... */
-const BATCH_BYTES = 4096;
+/** Linux's PIPE_BUF: a write to a pipe of at most this many bytes is never split or interleaved. */
+const PIPE_BUF = 4096;
+/** Lines reach stdout once this many bytes wait (below PIPE_BUF, as sonic-boom requires)... */
+const BATCH_BYTES = 3072;
 /** ...or at the latest about this long after they were logged. */
 const BATCH_MS = 200;
 
@@ -109,7 +111,10 @@ const BATCH_MS = 200;
  * what is buffered (at most BATCH_MS of lines, or what a pending write holds).
  */
 function batchedStdout(): DestinationStream {
-  const out = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES });
+  // Each write is whole lines and at most PIPE_BUF bytes, which a pipe takes in one piece: the
+  // lines of processes sharing one stdout (API_PROCESSES, or roles started from one shell) never
+  // interleave mid-line, even while the reader falls behind.
+  const out = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES, maxWrite: PIPE_BUF });
   let unwritten = 0;
   out.on("write", (bytes: number) => {
     unwritten -= bytes;
