@@ -5,7 +5,7 @@
 // the generated part of docs/performance.md. Uses the local Postgres and Redis with databases and a
 // queue prefix of its own, removed at the end, also on failure.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseEnv } from "@darkroom/config";
@@ -51,6 +51,8 @@ const { values: flags } = parseArgs({
     submits: { type: "string" },
     "drain-jobs": { type: "string", default: "10000" },
     "drain-concurrency": { type: "string", default: "50" },
+    /** API_PROCESSES of Darkroom's API: by default one per core, as README's Operations advises. */
+    "api-processes": { type: "string", default: String(availableParallelism()) },
     streams: { type: "string", default: "5000" },
     "stream-seconds": { type: "string", default: "60" },
     "latency-jobs": { type: "string", default: "1000" },
@@ -157,6 +159,7 @@ async function startSystem(label: string, extra: Record<string, string> = {}): P
     TENANT_DEFAULT_RATE_LIMIT_PER_MINUTE: "1000000",
     MAX_STREAMS_PER_KEY: "1000000",
     LOG_LEVEL: "info",
+    API_PROCESSES: String(num("api-processes")),
     ...extra,
   };
   const api = startBundle(`api-${label}`, "api.js", env);
@@ -355,7 +358,7 @@ async function submitScenario(system: System) {
     const runs = [];
     for (let run = 0; run < RUNS; run++) {
       const jobsBefore = await jobsOfTenant();
-      let snap = cpuSnapshot({ api: { pid: system.api.pid }, postgres: POSTGRES, redis: REDIS });
+      let snap = cpuSnapshot({ api: { tree: system.api.pid }, postgres: POSTGRES, redis: REDIS });
       const darkroom = await cannon(`${system.apiUrl}/v1/jobs`, auth);
       const dCpu = snap.since();
       // Every 202 is a job in the database (more may be: requests still in flight when autocannon stopped).
@@ -519,7 +522,7 @@ async function drainScenario(system: System) {
       });
       timeline.watch(worker.pid);
       const snap = cpuSnapshot({
-        api: { pid: system.api.pid },
+        api: { tree: system.api.pid },
         worker: { pid: worker.pid },
         postgres: POSTGRES,
         redis: REDIS,

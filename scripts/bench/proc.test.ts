@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CpuReading, CpuTimeline, startNode } from "./proc";
+import { type CpuReading, CpuTimeline, cpuSnapshot, processTree, startNode } from "./proc";
 
 let logDir: string;
 beforeAll(async () => {
@@ -78,9 +78,30 @@ describe("CpuTimeline", () => {
     const read = timeline.over(from, to);
     timeline.stop();
     await busy.stop();
-    // A core to itself on an idle machine; a share of one under the test suite's load.
-    expect(read?.threads.get(busy.pid as number)).toBeGreaterThan(0.25);
+    // A core to itself on an idle machine; a share of one under the test suite's load (two cores
+    // shared with the whole suite, a benchmark included: 0.25 was seen to fail there).
+    expect(read?.threads.get(busy.pid as number)).toBeGreaterThan(0.1);
     expect(read?.idle).toBeGreaterThanOrEqual(0);
     expect(read?.idle).toBeLessThan(1);
+  });
+});
+
+describe("cpuSnapshot of a process tree", () => {
+  it("counts the CPU of the processes a process started, not only its own", async () => {
+    // An idle parent whose child spins: the parent alone has next to no CPU, its tree a busy core's.
+    const child = "const end = Date.now() + 3000; while (Date.now() < end);";
+    const script = `const { spawn } = require("node:child_process");
+      const c = spawn(process.execPath, ["-e", ${JSON.stringify(child)}], { stdio: "ignore" });
+      console.log("ready " + c.pid); c.on("exit", () => process.exit(0));`;
+    const parent = startNode("tree", ["-e", script], {}, logDir);
+    const [, childPid] = await parent.waitFor(/ready (\d+)/, 10_000);
+    expect(processTree(parent.pid as number)).toEqual([parent.pid, Number(childPid)]);
+    const snap = cpuSnapshot({ alone: { pid: parent.pid }, tree: { tree: parent.pid } });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const used = snap.since();
+    await parent.stop();
+    // The busy child has a core's share even on a loaded machine; the idle parent next to none.
+    expect(used.alone).toBeLessThan(50);
+    expect(used.tree).toBeGreaterThan(100);
   });
 });

@@ -48,13 +48,37 @@ export function pidsNamed(name: string): number[] {
   return pids;
 }
 
-/** CPU of a group of processes: a fixed pid, or every process of a name (Postgres backends come and go). */
-export type CpuSource = { pid: number | undefined } | { name: string };
+/** A process and every process below it (an API's primary and the processes it forked). */
+export function processTree(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    const parent = tree[i] as number;
+    try {
+      const children = readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim();
+      if (children !== "") tree.push(...children.split(" ").map(Number));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return tree;
+}
+
+/**
+ * CPU of a group of processes: a fixed pid, a pid with the processes below it, or every process of
+ * a name (Postgres backends come and go).
+ */
+export type CpuSource = { pid: number | undefined } | { tree: number | undefined } | { name: string };
+
+function pidsOf(source: CpuSource): number[] {
+  if ("name" in source) return pidsNamed(source.name);
+  const pid = "pid" in source ? source.pid : source.tree;
+  if (pid === undefined) return [];
+  return "tree" in source ? processTree(pid) : [pid];
+}
 
 /** CPU milliseconds of each process of a source, by pid. */
 function cpuByPid(source: CpuSource): Map<number, number> {
-  const pids = "pid" in source ? (source.pid === undefined ? [] : [source.pid]) : pidsNamed(source.name);
-  return new Map(pids.map((pid) => [pid, cpuMs(pid)]));
+  return new Map(pidsOf(source).map((pid) => [pid, cpuMs(pid)]));
 }
 
 /**

@@ -3,46 +3,64 @@ import { fileURLToPath } from "node:url";
 import { loadEnvOrExit } from "@darkroom/config";
 import { findMigrationsDir, migrate } from "@darkroom/db";
 import { createLogger } from "@darkroom/logger";
+import { announceListening, isApiClusterProcess, runApiPrimary } from "./cluster";
 import { startApi } from "./server";
 
 const env = loadEnvOrExit();
 const logger = createLogger({ name: "api", level: env.LOG_LEVEL, pretty: env.NODE_ENV === "development" });
 
-// The API role migrates at start; the advisory lock in the runner makes concurrent starts safe.
-const migrations = await migrate(
-  env.DATABASE_URL,
-  await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url))),
-);
-if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, "migrations applied");
+// The API role migrates at start (its primary, when API_PROCESSES > 1); the advisory lock in the
+// runner makes concurrent starts safe.
+if (!isApiClusterProcess()) {
+  const migrations = await migrate(
+    env.DATABASE_URL,
+    await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url))),
+  );
+  if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, "migrations applied");
+}
+if (env.API_PROCESSES > 1 && !isApiClusterProcess()) {
+  runApiPrimary(env, logger);
+} else {
+  await serve();
+}
 
-const api = await startApi(env, logger);
+async function serve(): Promise<void> {
+  const api = await startApi(env, logger);
 
-let stopping = false;
-const stop = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, "api stopping");
-  const force = setTimeout(() => {
-    // Something would not end in time (a hung Redis or Postgres, a request that never finishes).
-    logger.error({ grace_ms: env.SHUTDOWN_GRACE_MS }, "shutdown grace ran out; exiting with work unfinished");
-    process.exit(1);
-  }, env.SHUTDOWN_GRACE_MS).unref();
-  try {
-    await api.close();
-  } catch (error) {
-    logger.error({ err: error }, "api did not close cleanly");
-    process.exit(1);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "api stopping");
+    const force = setTimeout(() => {
+      // Something would not end in time (a hung Redis or Postgres, a request that never finishes).
+      logger.error({ grace_ms: env.SHUTDOWN_GRACE_MS }, "shutdown grace ran out; exiting with work unfinished");
+      process.exit(1);
+    }, env.SHUTDOWN_GRACE_MS).unref();
+    try {
+      await api.close();
+    } catch (error) {
+      logger.error({ err: error }, "api did not close cleanly");
+      process.exit(1);
+    }
+    clearTimeout(force);
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+
+  // Announced only now that the stop handlers are in place: a SIGTERM right after "api listening"
+  // must take the graceful path, not the default one that kills the process.
+  if (isApiClusterProcess()) {
+    // The primary announces the API once all its processes listen. (node:cluster ends a process
+    // whose primary is gone: nothing would hand it connections any more.)
+    logger.info({ url: api.url }, "api process listening");
+    announceListening(api.url);
+    return;
   }
-  clearTimeout(force);
-  process.exit(0);
-};
-process.on("SIGTERM", () => void stop("SIGTERM"));
-process.on("SIGINT", () => void stop("SIGINT"));
-
-// Announced only now that the stop handlers are in place: a SIGTERM right after "api listening"
-// must take the graceful path, not the default one that kills the process.
-logger.info({ url: api.url }, "api listening");
-if (api.config.adminTokenGenerated) {
-  // Printed to the terminal, never to the log stream: development only (production requires ADMIN_TOKEN).
-  process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${api.config.adminToken}\n`);
+  logger.info({ url: api.url }, "api listening");
+  if (api.config.adminTokenGenerated) {
+    // Printed to the terminal, never to the log stream: development only (production requires ADMIN_TOKEN).
+    process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${api.config.adminToken}\n`);
+  }
 }

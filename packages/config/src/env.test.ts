@@ -50,6 +50,14 @@ describe("environment parsing", () => {
     }
   });
 
+  it("runs one API process unless API_PROCESSES asks for more, up to 64", () => {
+    expect(parseEnv({}).API_PROCESSES).toBe(1);
+    expect(parseEnv({ API_PROCESSES: "4" }).API_PROCESSES).toBe(4);
+    for (const bad of ["0", "65", "two", "1.5"]) {
+      expect(() => parseEnv({ API_PROCESSES: bad })).toThrow("API_PROCESSES");
+    }
+  });
+
   it("reads the circuit breaker settings with their defaults and bounds", () => {
     expect(parseEnv({})).toMatchObject({
       CIRCUIT_WINDOW_SECONDS: 60,

@@ -98,6 +98,8 @@ export const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9_{}:-]+$/, { error: "may hold only letters, digits, _ - : { }" })
     .default("darkroom"),
   PORT: int(3000, 0, 65535),
+  /** API processes sharing PORT (node:cluster): 1 runs the API in the one process started. */
+  API_PROCESSES: int(1, 1, 64),
   HOST: z.string().default("127.0.0.1"),
   PUBLIC_BASE_URL: url(["http:", "https:"]).optional(),
   ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),

@@ -11,7 +11,7 @@ export {
   templateDatabase,
   testPool,
 } from "./database";
-export { type RunningProcess, runBundle, runBundleFailure, startProcess } from "./processes";
+export { API_LISTENING, type RunningProcess, runBundle, runBundleFailure, startProcess } from "./processes";
 export {
   createTestRedis,
   deleteDeadRunKeys,

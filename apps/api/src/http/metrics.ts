@@ -4,6 +4,7 @@ import { JOB_STATUSES } from "@darkroom/domain";
 import { type FairIntake, type GenerationQueue, type UpstreamQuotaState, withTimeout } from "@darkroom/queue";
 import type { RequestHandler } from "express";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { clusterMetrics, isApiClusterProcess } from "../cluster";
 
 /** The API's Prometheus metrics: its own HTTP traffic, plus gauges read from Postgres and BullMQ at scrape time. */
 export class ApiMetrics {
@@ -15,6 +16,11 @@ export class ApiMetrics {
   readonly eventReads: Counter<"read">;
   /** Jobs with an open feed in this process. */
   readonly eventFeeds: Gauge;
+  /**
+   * The text of a scrape: this process's metrics, or with API_PROCESSES > 1 those of every API
+   * process (counters, histograms and per-process gauges summed; shared state read once).
+   */
+  readonly render: () => Promise<string>;
 
   constructor(
     db: PrismaClient,
@@ -22,6 +28,7 @@ export class ApiMetrics {
     intake: FairIntake,
     upstreamQuota: () => Promise<UpstreamQuotaState | null>,
   ) {
+    this.render = isApiClusterProcess() ? clusterMetrics(this.registry) : () => this.registry.metrics();
     collectDefaultMetrics({
       register: this.registry,
       prefix: "darkroom_api_",
@@ -62,6 +69,7 @@ export class ApiMetrics {
       help: "Jobs in Postgres, by status",
       labelNames: ["status"],
       registers: [this.registry],
+      aggregator: "first", // the same shared state in every API process
       async collect() {
         // A scrape during an outage still answers: the gauge is left out, /readyz tells why.
         const rows = await db.job.groupBy({ by: ["status"], _count: { _all: true } }).catch(() => null);
@@ -76,6 +84,7 @@ export class ApiMetrics {
       help: "Generation work in Redis, by BullMQ state",
       labelNames: ["state"],
       registers: [this.registry],
+      aggregator: "first", // the same shared state in every API process
       async collect() {
         const counts = await withTimeout(
           queue.getJobCounts("waiting", "active", "delayed", "failed"),
@@ -91,6 +100,7 @@ export class ApiMetrics {
       help: "Fair admission: worker capacity, admitted work, work queued in the tenants' intakes, work waiting for a retry",
       labelNames: ["state"],
       registers: [this.registry],
+      aggregator: "first", // the same shared state in every API process
       async collect() {
         const snapshot = await intake.snapshot().catch(() => null);
         if (snapshot === null) return;
@@ -115,6 +125,7 @@ export class ApiMetrics {
       name: "darkroom_upstream_quota_available",
       help: "The upstream API key's remaining quota at the last check, in the upstream's units (absent when unlimited)",
       registers: [this.registry],
+      aggregator: "first", // the same shared state in every API process
       async collect() {
         const state = await quota();
         this.reset();
@@ -125,6 +136,7 @@ export class ApiMetrics {
       name: "darkroom_upstream_quota_paused",
       help: "1 while generation is paused because the upstream's quota is used up",
       registers: [this.registry],
+      aggregator: "first", // the same shared state in every API process
       async collect() {
         const state = await quota();
         this.reset();
@@ -136,6 +148,7 @@ export class ApiMetrics {
       help: "Admitted (running or about to run) work per tenant",
       labelNames: ["tenant"],
       registers: [this.registry],
+      aggregator: "first", // the same shared state in every API process
       async collect() {
         const snapshot = await intake.snapshot().catch(() => null);
         if (snapshot === null) return;

@@ -89,7 +89,7 @@ export function referenceRouter(deps: ApiDeps): Router {
     res.send(plain);
   });
   router.get("/metrics", async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.render());
   });
   return router;
 }
