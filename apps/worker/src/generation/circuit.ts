@@ -171,7 +171,11 @@ export class CircuitBreaker {
   /** Records a batch of outcomes, one script call per model; a transition is told to its model's last outcome. */
   private async recordMany(batch: Outcome[]): Promise<CircuitTransition[]> {
     const byModel = new Map<string, Outcome[]>();
-    for (const outcome of batch) byModel.set(outcome.model, [...(byModel.get(outcome.model) ?? []), outcome]);
+    for (const outcome of batch) {
+      const outcomes = byModel.get(outcome.model);
+      if (outcomes === undefined) byModel.set(outcome.model, [outcome]);
+      else outcomes.push(outcome);
+    }
     const told = new Map<Outcome, CircuitTransition>();
     const script = (this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[
       RECORD_COMMAND
