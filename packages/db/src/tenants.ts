@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { type ApiKeyView, newId, type TenantView } from "@darkroom/domain";
 import type { DbClient } from "./client";
 import type { ApiKey, Tenant } from "./generated/prisma/client";
@@ -36,9 +36,9 @@ export interface TenantSettingsInput {
 // Writing `lastUsedAt` on every request would turn each read into a write: once a minute is enough.
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-/** sha-256 hex of an API key: what is stored and looked up. */
+/** sha-256 hex of an API key: what is stored and looked up (one-shot `crypto.hash`: every request makes one). */
 export function hashApiKey(apiKey: string): string {
-  return createHash("sha256").update(apiKey, "utf8").digest("hex");
+  return hash("sha256", apiKey, "hex");
 }
 
 function newApiKey(): { apiKey: string; keyHash: string; prefix: string } {
