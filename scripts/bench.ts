@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { parseEnv } from "@darkroom/config";
+import { nodeFlagsOf, parseEnv } from "@darkroom/config";
 import { isTerminal, JOB_STATUSES, TERMINAL_STATUSES } from "@darkroom/domain";
 import {
   bundleDir,
@@ -39,7 +39,6 @@ import {
 } from "./bench/report";
 import { over, percentile, type Spread, type SteadyWindow, spread, steadyWindow } from "./bench/stats";
 import { monotonicMs, preciseNow } from "./bench/time";
-import { nodeFlagsOf } from "./start/node-flags";
 
 const { values: flags } = parseArgs({
   options: {
@@ -113,7 +112,7 @@ function startBundle(name: string, file: string, env: Record<string, string>): N
           // under Node's default name, which holds the thread's id.
           `--cpu-prof-dir=${path.join(path.resolve(flags["cpu-prof"]), `${name}-${Date.now()}`)}`,
         ];
-  // Each bundle runs with the flags it runs with in production (scripts/start/node-flags.ts).
+  // Each bundle runs with the flags it runs with in production (packages/config/src/node-flags.ts).
   return track(startNode(name, [...profile, ...nodeFlagsOf(file), path.join(bundleDir(), file)], env, logDir));
 }
 

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
-import { nodeFlagsOf } from "./node-flags";
+import { nodeFlagsOf } from "@darkroom/config";
 
 /** A port `npm start` is about to use, and the variable that chooses it. */
 export interface PortClaim {

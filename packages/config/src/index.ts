@@ -14,3 +14,4 @@ export {
 } from "./env";
 export { EVENT_LOOP_SAMPLE_MS } from "./metrics";
 export { DEFAULT_MODEL_PRICES, parseModelPrices } from "./model-prices";
+export { nodeFlagsOf } from "./node-flags";

@@ -1,14 +1,14 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import { nodeFlagsOf } from "../../../scripts/start/node-flags";
+import { nodeFlagsOf } from "@darkroom/config";
 import { bundleDir, REPO_ROOT } from "./run";
 
 export { REPO_ROOT };
 
 /**
  * `node`'s flags for a Darkroom bundle a test runs itself ({@link startProcess}, {@link runBundle}):
- * the bundle's production flags (scripts/start/node-flags.ts: the API's young generation), and
+ * the bundle's production flags (packages/config/src/node-flags.ts: the API's young generation), and
  * `--liftoff-only`. The processes `start.js` starts are the supervisor's, with production's flags.
  * Prisma's query compiler is 3.4 MB of WebAssembly: V8 compiles it with Liftoff, then recompiles
  * the functions its start-up runs hot with TurboFan on background threads, about 0.45 CPU-s per

@@ -1,7 +1,7 @@
 /**
  * The Node.js flags each bundle runs with, however it is started: `npm start` (the supervisor),
  * `npm run start:api` / `start:worker`, the Dockerfile, docker-compose.yml and `npm run bench`.
- * `node-flags.test.ts` keeps those in agreement with this table.
+ * `scripts/start/node-flags.test.ts` keeps those in agreement with this table.
  *
  * The API's young generation is twice V8's default (32 MB semi-spaces instead of 16): a busy API
  * allocates about 100 KB per request, and with the default a scavenge ran every ~30 ms, each one
