@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { REPO_ROOT } from "@darkroom/testing";
+import { childPids, REPO_ROOT } from "@darkroom/testing";
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const TICK_MS = 10;
@@ -51,15 +51,7 @@ export function pidsNamed(name: string): number[] {
 /** A process and every process below it (an API's primary and the processes it forked). */
 export function processTree(pid: number): number[] {
   const tree = [pid];
-  for (let i = 0; i < tree.length; i++) {
-    const parent = tree[i] as number;
-    try {
-      const children = readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim();
-      if (children !== "") tree.push(...children.split(" ").map(Number));
-    } catch {
-      // gone meanwhile
-    }
-  }
+  for (let i = 0; i < tree.length; i++) tree.push(...childPids(tree[i] as number));
   return tree;
 }
 

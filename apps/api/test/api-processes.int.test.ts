@@ -1,38 +1,18 @@
-import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer, type Server } from "node:net";
-import { API_LISTENING, type RunningProcess, type Stack, startProcess, startStack } from "@darkroom/testing";
+import { isProcessAlive } from "@darkroom/domain";
+import {
+  API_LISTENING,
+  childPids,
+  type RunningProcess,
+  type Stack,
+  startProcess,
+  startStack,
+  until,
+} from "@darkroom/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 // API_PROCESSES > 1: a primary forks that many API processes sharing one port (node:cluster).
-
-/** Children of a process (Linux's /proc list of its main thread's children). */
-function childrenOf(pid: number | undefined): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /**
  * One request on a connection of its own (no keep-alive), so that node:cluster hands each one to
@@ -84,7 +64,7 @@ describe("API_PROCESSES", () => {
     const api = startProcess("api.js", { ...env, API_PROCESSES: "2" });
     started.push(api);
     const [, port] = await api.waitFor(API_LISTENING, 30_000);
-    const children = childrenOf(api.child.pid);
+    const children = childPids(api.child.pid as number);
     return { api, url: `http://127.0.0.1:${port}`, children };
   }
 
@@ -121,13 +101,17 @@ describe("API_PROCESSES", () => {
     const { api, url, children } = await startCluster();
     const [victim, survivor] = children as [number, number];
     process.kill(victim, "SIGKILL");
-    await until("the victim's end", () => (alive(victim) ? undefined : true));
+    await until("the victim's end", () => (isProcessAlive(victim) ? undefined : true));
     const answers = await Promise.all(Array.from({ length: 6 }, () => send(url, "GET", "/healthz", {})));
     expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
-    const replaced = await until("a replacement", () => {
-      const now = childrenOf(api.child.pid);
-      return now.length === 2 && !now.includes(victim) ? now : undefined;
-    });
+    const replaced = await until(
+      "a replacement",
+      () => {
+        const now = childPids(api.child.pid as number);
+        return now.length === 2 && !now.includes(victim) ? now : undefined;
+      },
+      15_000,
+    );
     expect(replaced).toContain(survivor);
     await api.waitFor(/an api process exited; starting another/);
   }, 60_000);
@@ -135,7 +119,7 @@ describe("API_PROCESSES", () => {
   it("stops every process on SIGTERM and exits 0", async () => {
     const { api, children } = await startCluster();
     expect(await api.stop("SIGTERM")).toBe(0);
-    expect(children.filter(alive)).toEqual([]);
+    expect(children.filter(isProcessAlive)).toEqual([]);
   }, 60_000);
 
   it("exits 1, its processes with it, when one cannot start (the port is taken)", async () => {
@@ -157,6 +141,6 @@ describe("API_PROCESSES", () => {
   it("ends its processes when the primary is killed", async () => {
     const { api, children } = await startCluster();
     api.child.kill("SIGKILL");
-    await until("the processes' end", () => (children.some(alive) ? undefined : true));
+    await until("the processes' end", () => (children.some(isProcessAlive) ? undefined : true));
   }, 60_000);
 });

@@ -1,9 +1,9 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { createRedisConnection, FairIntake } from "@darkroom/queue";
-import { type Stack, startStack } from "@darkroom/testing";
+import { type Stack, startStack, until } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { terminalEvents, until, waitForWorkerLog } from "./job-events";
+import { terminalEvents, waitForWorkerLog } from "./job-events";
 import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
 let stack: Stack;

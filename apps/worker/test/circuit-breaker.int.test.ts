@@ -1,7 +1,6 @@
-import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { STACK_ADMIN_TOKEN, type Stack, startStack, until } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestBrowser, useChromium } from "./browser";
-import { until } from "./job-events";
 import { client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
 // The per-model circuit breaker (issue 11), end to end: API and worker processes, the simulator as

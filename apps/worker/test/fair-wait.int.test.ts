@@ -1,7 +1,6 @@
-import { type Stack, startStack } from "@darkroom/testing";
+import { type Stack, startStack, until } from "@darkroom/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Job, on, prompts } from "./fair-api";
-import { until } from "./job-events";
 
 // Fair scheduling's time budget end to end (issue 9): it runs in the "timed" project, alone after
 // every other file, so that another file's load on the two cores never decides its outcome.

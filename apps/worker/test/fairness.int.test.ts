@@ -1,7 +1,6 @@
-import { type Stack, startStack } from "@darkroom/testing";
+import { type Stack, startStack, until } from "@darkroom/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { on, prompts } from "./fair-api";
-import { until } from "./job-events";
 import { upstreamCalls } from "./support";
 
 // Fair scheduling end to end: API and worker processes, the simulator, Postgres and Redis. Jobs

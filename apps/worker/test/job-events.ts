@@ -31,14 +31,3 @@ export async function waitForWorkerLog(stack: Stack, jobId: string, msgs: string
   const pattern = new RegExp(`"job_id":"${jobId}"[^\\n]*"msg":"(?:${alternatives})`);
   await Promise.any(stack.workers.map((w: RunningProcess) => w.waitFor(pattern, timeoutMs)));
 }
-
-/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

@@ -1,7 +1,6 @@
-import { STACK_ADMIN_TOKEN, type Stack, startStack } from "@darkroom/testing";
+import { STACK_ADMIN_TOKEN, type Stack, startStack, until } from "@darkroom/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestBrowser, useChromium, watchPageErrors } from "./browser";
-import { until } from "./job-events";
 import { client, uniquePrompt, upstreamCalls } from "./support";
 
 // The upstream quota guard (issue 11), end to end: API and worker processes, the simulator as the

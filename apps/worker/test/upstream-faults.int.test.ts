@@ -1,8 +1,7 @@
 import { createRedisConnection, QUEUES } from "@darkroom/queue";
-import { type Stack, startStack } from "@darkroom/testing";
+import { type Stack, startStack, until } from "@darkroom/testing";
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { until } from "./job-events";
 import { callKinds, client, type JobJson, uniquePrompt, upstreamCalls } from "./support";
 
 // One test per row of upstream-protocol.md section E, through the simulator over real HTTP, with the

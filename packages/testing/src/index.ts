@@ -11,7 +11,15 @@ export {
   templateDatabase,
   testPool,
 } from "./database";
-export { API_LISTENING, type RunningProcess, runBundle, runBundleFailure, startProcess } from "./processes";
+export {
+  API_LISTENING,
+  childPids,
+  type RunningProcess,
+  runBundle,
+  runBundleFailure,
+  startProcess,
+  until,
+} from "./processes";
 export {
   createTestRedis,
   deleteDeadRunKeys,

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { nodeFlagsOf } from "@darkroom/config";
@@ -126,4 +127,29 @@ export async function runBundleFailure(
   if ("ok" in outcome) throw new Error(`${file} ${args.join(" ")} exited 0:\n${outcome.ok.stdout}${outcome.ok.stderr}`);
   const { code, stdout, stderr } = outcome.error;
   return { code, stdout, stderr };
+}
+
+/** The processes a process started and that still run (Linux: /proc/<pid>/task/<pid>/children); [] once it is gone. */
+export function childPids(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    return children === "" ? [] : children.split(" ").map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
