@@ -6,7 +6,7 @@ import cluster, { type Worker } from "node:cluster";
 import type { Env } from "@darkroom/config";
 import type { Logger } from "@darkroom/logger";
 import { AggregatorRegistry, type Registry } from "prom-client";
-import { buildApiConfig } from "./config";
+import { buildApiConfig, printGeneratedAdminToken } from "./config";
 
 const LISTENING = "darkroom:api-listening";
 const METRICS_REQUEST = "darkroom:metrics-request";
@@ -54,9 +54,7 @@ export function runApiPrimary(env: Env, logger: Logger): void {
         if (!announced && listening.size === size) {
           announced = true;
           logger.info({ url: message.url, processes: size }, "api listening");
-          if (config.adminTokenGenerated) {
-            process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${config.adminToken}\n`);
-          }
+          printGeneratedAdminToken(config);
         }
       } else if (message.type === METRICS_REQUEST) {
         aggregator.clusterMetrics().then(

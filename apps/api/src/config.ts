@@ -48,3 +48,12 @@ export function buildApiConfig(env: Env): ApiConfig {
     webhookSecretGraceMs: Math.round(env.WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),
   };
 }
+
+/**
+ * The admin token made up at start (development without ADMIN_TOKEN), printed to the terminal, never
+ * to the log stream; nothing when ADMIN_TOKEN is set (production requires it).
+ */
+export function printGeneratedAdminToken(config: ApiConfig): void {
+  if (!config.adminTokenGenerated) return;
+  process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${config.adminToken}\n`);
+}

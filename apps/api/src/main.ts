@@ -4,24 +4,24 @@ import { loadEnvOrExit } from "@darkroom/config";
 import { findMigrationsDir, migrate } from "@darkroom/db";
 import { createLogger } from "@darkroom/logger";
 import { announceListening, isApiClusterProcess, runApiPrimary } from "./cluster";
+import { printGeneratedAdminToken } from "./config";
 import { startApi } from "./server";
 
 const env = loadEnvOrExit();
 const logger = createLogger({ name: "api", level: env.LOG_LEVEL, pretty: env.NODE_ENV === "development" });
 
-// The API role migrates at start (its primary, when API_PROCESSES > 1); the advisory lock in the
-// runner makes concurrent starts safe.
-if (!isApiClusterProcess()) {
+if (isApiClusterProcess()) {
+  // One of the processes of the primary below: it migrated before starting them.
+  await serve();
+} else {
+  // The API role migrates at start; the advisory lock in the runner makes concurrent starts safe.
   const migrations = await migrate(
     env.DATABASE_URL,
     await findMigrationsDir(path.dirname(fileURLToPath(import.meta.url))),
   );
   if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, "migrations applied");
-}
-if (env.API_PROCESSES > 1 && !isApiClusterProcess()) {
-  runApiPrimary(env, logger);
-} else {
-  await serve();
+  if (env.API_PROCESSES > 1) runApiPrimary(env, logger);
+  else await serve();
 }
 
 async function serve(): Promise<void> {
@@ -59,8 +59,5 @@ async function serve(): Promise<void> {
     return;
   }
   logger.info({ url: api.url }, "api listening");
-  if (api.config.adminTokenGenerated) {
-    // Printed to the terminal, never to the log stream: development only (production requires ADMIN_TOKEN).
-    process.stdout.write(`ADMIN_TOKEN for this run (set ADMIN_TOKEN to choose one): ${api.config.adminToken}\n`);
-  }
+  printGeneratedAdminToken(api.config);
 }

@@ -97,6 +97,27 @@ describe("API_PROCESSES", () => {
     }
   }, 60_000);
 
+  it("one process (the default) prints the admin token it made up once, and takes it", async () => {
+    const { ADMIN_TOKEN: _, ...noToken } = stack.env;
+    const api = startProcess("api.js", noToken);
+    started.push(api);
+    const [, port] = await api.waitFor(API_LISTENING, 30_000);
+    expect(childPids(api.child.pid as number)).toEqual([]);
+    const printed = api.output().match(/ADMIN_TOKEN for this run \(set ADMIN_TOKEN to choose one\): (\S+)/g) ?? [];
+    expect(printed).toHaveLength(1);
+    const token = printed[0]?.split(": ")[1] ?? "";
+    const key = await send(
+      `http://127.0.0.1:${port}`,
+      "POST",
+      "/admin/api/keys",
+      { authorization: `Bearer ${token}` },
+      {
+        name: "one",
+      },
+    );
+    expect(key.status).toBe(201);
+  }, 60_000);
+
   it("replaces a process that dies, serving meanwhile from the others", async () => {
     const { api, url, children } = await startCluster();
     const [victim, survivor] = children as [number, number];
