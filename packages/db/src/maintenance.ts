@@ -5,6 +5,7 @@ import { failQueued } from "./queue-timeout";
 
 /** The message of a job that failed `deadline_exceeded`, the same wherever it is decided. */
 export const DEADLINE_MESSAGE = "The job did not finish within its deadline_seconds.";
+const DEADLINE_ERROR = { code: "deadline_exceeded", message: DEADLINE_MESSAGE, retryable: false } as const;
 
 /**
  * Fails the job with `deadline_exceeded` when it is queued and its deadline has passed: a job the
@@ -13,8 +14,7 @@ export const DEADLINE_MESSAGE = "The job did not finish within its deadline_seco
  * is not such a job.
  */
 export async function failQueuedPastDeadline(db: PrismaClient, jobId: string): Promise<boolean> {
-  const error = { code: "deadline_exceeded", message: DEADLINE_MESSAGE, retryable: false } as const;
-  return failQueued(db, jobId, error, Prisma.sql`"deadlineAt" < now()`);
+  return failQueued(db, jobId, DEADLINE_ERROR, Prisma.sql`"deadlineAt" < now()`);
 }
 
 /**
@@ -39,7 +39,7 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
     const done = await db.$transaction(async (tx) => {
       const now = new Date();
       const updated = await tx.job.updateMany({
-        where: { id: job.id, status: job.status, deadlineAt: { lt: now } },
+        where: { id: job.id, status: "running", deadlineAt: { lt: now } },
         data: {
           status: "failed",
           progressStage: "failed",
@@ -68,7 +68,7 @@ export async function failExpiredJobs(db: PrismaClient, limit = 200): Promise<{ 
         jobId: job.id,
         tenantId: job.tenantId,
         type: "job.failed",
-        data: { error: { code: "deadline_exceeded", message: DEADLINE_MESSAGE, retryable: false } },
+        data: { error: DEADLINE_ERROR },
       });
       return true;
     });
