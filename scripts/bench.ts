@@ -519,78 +519,73 @@ async function drainScenario(system: System) {
       // What a file creation costs right now on the filesystem the images go to (fs-probe.ts).
       const fileCreateUs = probeFileCreation(path.join(system.storage, `probe-${run}`));
       const timeline = new CpuTimeline();
-      // Stopped however the run ends (its readings are taken every 200 ms).
+      const worker = await startWorker(system, `drain${run}`, {
+        WORKER_CONCURRENCY: flags["drain-concurrency"] ?? "50",
+      });
+      timeline.watch(worker.pid);
+      const snap = cpuSnapshot({
+        api: { tree: system.api.pid },
+        worker: { pid: worker.pid },
+        postgres: POSTGRES,
+        redis: REDIS,
+        upstream: { pid: upstream.pid },
+      });
+      let cpu: Record<string, number>;
       try {
-        const worker = await startWorker(system, `drain${run}`, {
-          WORKER_CONCURRENCY: flags["drain-concurrency"] ?? "50",
-        });
-        timeline.watch(worker.pid);
-        const snap = cpuSnapshot({
-          api: { tree: system.api.pid },
-          worker: { pid: worker.pid },
-          postgres: POSTGRES,
-          redis: REDIS,
-          upstream: { pid: upstream.pid },
-        });
-        let cpu: Record<string, number>;
-        try {
-          await waitTerminal(system, tenantId, jobs, 600_000);
-          cpu = snap.since();
-          // Every job has finished: a reading after the steady window, while the worker still runs.
-          timeline.take();
-        } finally {
-          await worker.stop();
-        }
-        // Each job's start and finish (epoch ms): the whole drain's time and its steady rate.
-        const { rows } = await system.sql.query<{ started: number | null; finished: number | null }>(
-          `SELECT (EXTRACT(EPOCH FROM "startedAt") * 1000)::float8 AS started,
-                  (EXTRACT(EPOCH FROM "finishedAt") * 1000)::float8 AS finished
-           FROM "Job" WHERE "tenantId" = $1`,
-          [tenantId],
-        );
-        const finishes = rows.flatMap((r) => (r.finished === null ? [] : [r.finished]));
-        const starts = rows.flatMap((r) => (r.started === null ? [] : [r.started]));
-        const seconds = (Math.max(...finishes) - Math.min(...starts)) / 1000;
-        const window = steadyWindow(finishes);
-        const steady = window?.rate ?? Number.NaN;
-        const failed = await failures(system, tenantId);
-        if (failed.count > 0)
-          log(`drain run ${run + 1}: ${failed.count} jobs did not succeed: ${JSON.stringify(failed.codes)}`);
-        const darkroomCpu = steadyCpu(timeline, window, worker.pid);
-        const { progress: naive, plain } = await naiveRuns(system, jobs, timeline);
-        const rate = jobs / seconds;
-        runs.push({
-          darkroom: {
-            rate,
-            steadyRate: steady,
-            seconds,
-            succeeded: jobs - failed.count,
-            failed: failed.count,
-            failureCodes: failed.codes,
-            steadyCpu: darkroomCpu,
-          },
-          fileCreateUs,
-          naive: { rate: naive.rate, steadyRate: naive.steadyRate, failed: naive.failed, steadyCpu: naive.steadyCpu },
-          naiveNoProgress: {
-            rate: plain.rate,
-            steadyRate: plain.steadyRate,
-            failed: plain.failed,
-            steadyCpu: plain.steadyCpu,
-          },
-          ratioNaive: steady / naive.steadyRate,
-          ratioNoProgress: steady / plain.steadyRate,
-          cpuMsPerJob: {
-            darkroom: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])),
-            naive: naive.cpuMsPerJob,
-            naiveNoProgress: plain.cpuMsPerJob,
-          },
-        });
-        log(
-          `drain run ${run + 1}: Darkroom ${steady.toFixed(0)} jobs/s steady, ${rate.toFixed(0)} in all (${failed.count} failed); naive ${naive.steadyRate.toFixed(0)}/s steady, ${naive.rate.toFixed(0)} in all; no progress ${plain.steadyRate.toFixed(0)}/s steady, ${plain.rate.toFixed(0)} in all; creating a file took ${fileCreateUs.toFixed(0)} µs before the run; steady window: machine idle ${percent(darkroomCpu.idle)} (no progress: ${percent(plain.steadyCpu.idle)}), main thread ${percent(darkroomCpu.mainThread)} of a core (no progress: ${percent(plain.steadyCpu.mainThread)})`,
-        );
+        await waitTerminal(system, tenantId, jobs, 600_000);
+        cpu = snap.since();
+        // Every job has finished: a reading after the steady window, while the worker still runs.
+        timeline.take();
       } finally {
-        timeline.stop();
+        await worker.stop();
       }
+      // Each job's start and finish (epoch ms): the whole drain's time and its steady rate.
+      const { rows } = await system.sql.query<{ started: number | null; finished: number | null }>(
+        `SELECT (EXTRACT(EPOCH FROM "startedAt") * 1000)::float8 AS started,
+                (EXTRACT(EPOCH FROM "finishedAt") * 1000)::float8 AS finished
+         FROM "Job" WHERE "tenantId" = $1`,
+        [tenantId],
+      );
+      const finishes = rows.flatMap((r) => (r.finished === null ? [] : [r.finished]));
+      const starts = rows.flatMap((r) => (r.started === null ? [] : [r.started]));
+      const seconds = (Math.max(...finishes) - Math.min(...starts)) / 1000;
+      const window = steadyWindow(finishes);
+      const steady = window?.rate ?? Number.NaN;
+      const failed = await failures(system, tenantId);
+      if (failed.count > 0)
+        log(`drain run ${run + 1}: ${failed.count} jobs did not succeed: ${JSON.stringify(failed.codes)}`);
+      const darkroomCpu = steadyCpu(timeline, window, worker.pid);
+      const { progress: naive, plain } = await naiveRuns(system, jobs, timeline).finally(() => timeline.stop());
+      const rate = jobs / seconds;
+      runs.push({
+        darkroom: {
+          rate,
+          steadyRate: steady,
+          seconds,
+          succeeded: jobs - failed.count,
+          failed: failed.count,
+          failureCodes: failed.codes,
+          steadyCpu: darkroomCpu,
+        },
+        fileCreateUs,
+        naive: { rate: naive.rate, steadyRate: naive.steadyRate, failed: naive.failed, steadyCpu: naive.steadyCpu },
+        naiveNoProgress: {
+          rate: plain.rate,
+          steadyRate: plain.steadyRate,
+          failed: plain.failed,
+          steadyCpu: plain.steadyCpu,
+        },
+        ratioNaive: steady / naive.steadyRate,
+        ratioNoProgress: steady / plain.steadyRate,
+        cpuMsPerJob: {
+          darkroom: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs])),
+          naive: naive.cpuMsPerJob,
+          naiveNoProgress: plain.cpuMsPerJob,
+        },
+      });
+      log(
+        `drain run ${run + 1}: Darkroom ${steady.toFixed(0)} jobs/s steady, ${rate.toFixed(0)} in all (${failed.count} failed); naive ${naive.steadyRate.toFixed(0)}/s steady, ${naive.rate.toFixed(0)} in all; no progress ${plain.steadyRate.toFixed(0)}/s steady, ${plain.rate.toFixed(0)} in all; creating a file took ${fileCreateUs.toFixed(0)} µs before the run; steady window: machine idle ${percent(darkroomCpu.idle)} (no progress: ${percent(plain.steadyCpu.idle)}), main thread ${percent(darkroomCpu.mainThread)} of a core (no progress: ${percent(plain.steadyCpu.mainThread)})`,
+      );
     }
     return {
       settings: { jobs, steps: 5, concurrency: num("drain-concurrency") },
