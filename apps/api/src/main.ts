@@ -2,7 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadEnvOrExit } from "@darkroom/config";
 import { findMigrationsDir, migrate } from "@darkroom/db";
-import { createLogger } from "@darkroom/logger";
+import { createLogger, stopOnSignals } from "@darkroom/logger";
 import { announceListening, isApiClusterProcess, runApiPrimary } from "./cluster";
 import { printGeneratedAdminToken } from "./config";
 import { startApi } from "./server";
@@ -27,27 +27,7 @@ if (isApiClusterProcess()) {
 async function serve(): Promise<void> {
   const api = await startApi(env, logger);
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "api stopping");
-    const force = setTimeout(() => {
-      // Something would not end in time (a hung Redis or Postgres, a request that never finishes).
-      logger.error({ grace_ms: env.SHUTDOWN_GRACE_MS }, "shutdown grace ran out; exiting with work unfinished");
-      process.exit(1);
-    }, env.SHUTDOWN_GRACE_MS).unref();
-    try {
-      await api.close();
-    } catch (error) {
-      logger.error({ err: error }, "api did not close cleanly");
-      process.exit(1);
-    }
-    clearTimeout(force);
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  stopOnSignals(logger, "api", env.SHUTDOWN_GRACE_MS, () => api.close());
 
   // Announced only now that the stop handlers are in place: a SIGTERM right after "api listening"
   // must take the graceful path, not the default one that kills the process.

@@ -1,6 +1,7 @@
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
 
 export type { Logger } from "pino";
+export { stopOnSignals } from "./stop";
 
 /** What a blanked-out value reads in a log line. */
 export const CENSOR = "[redacted]";
