@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Writable } from "node:stream";
 import { parseEnv } from "@darkroom/config";
 import { createPrismaClient } from "@darkroom/db";
 import { ImageUrlSigner } from "@darkroom/domain";
@@ -27,11 +28,20 @@ interface Timed {
   body: string;
 }
 
+/** The API's warnings and errors, as JSON lines. */
+const logged: { msg?: string; request_id?: string; job_id?: string }[] = [];
+const capture = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    for (const line of chunk.toString("utf8").split("\n")) if (line.trim() !== "") logged.push(JSON.parse(line));
+    done();
+  },
+});
+
 async function startOn(env: Record<string, string>): Promise<{ api: RunningApi; storageDir: string }> {
   const storageDir = await mkdtemp(path.join(tmpdir(), "darkroom-outage-"));
   const api = await startApi(
-    parseEnv({ NODE_ENV: "test", PORT: "0", ADMIN_TOKEN, STORAGE_DIR: storageDir, LOG_LEVEL: "silent", ...env }),
-    createLogger({ name: "api", level: "silent", pretty: false }),
+    parseEnv({ NODE_ENV: "test", PORT: "0", ADMIN_TOKEN, STORAGE_DIR: storageDir, LOG_LEVEL: "warn", ...env }),
+    createLogger({ name: "api", level: "warn", pretty: false, destination: capture }),
   );
   return { api, storageDir };
 }
@@ -173,6 +183,13 @@ describe("Redis unreachable", () => {
     expect(res.status, res.body).toBe(202);
     const job = JSON.parse(res.body) as { id: string; status: string };
     expect(job.status).toBe("queued");
+    // The failed enqueue is logged under the request's id, through the request's own logger.
+    expect(logged.filter((line) => line.job_id === job.id)).toEqual([
+      expect.objectContaining({
+        msg: "enqueue failed; job left for the reconciler",
+        request_id: res.headers.get("x-request-id"),
+      }),
+    ]);
     const again = await timed(api.url, "GET", `/v1/jobs/${job.id}`, { key });
     expect(again.status).toBe(200);
     expect((JSON.parse(again.body) as { status: string }).status).toBe("queued");

@@ -4,22 +4,32 @@ import type { Request, RequestHandler, Response } from "express";
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * `res.locals` of a request: its id, and its child logger, made only when something logs through it
+ * (most requests don't). A class, so the lazy logger costs no property definition per request.
+ */
+class RequestLocals {
+  [key: string]: unknown;
+  private child: Logger | undefined;
+
+  constructor(
+    private readonly logger: Logger,
+    readonly requestId: string,
+  ) {}
+
+  get log(): Logger {
+    this.child ??= this.logger.child({ request_id: this.requestId });
+    return this.child;
+  }
+}
+
 /** Gives every request an id (the caller's `x-request-id` when sane), echoes it, and logs the outcome. */
 export function requestContext(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const incoming = req.get("x-request-id");
     const requestId = incoming !== undefined && INCOMING_ID.test(incoming) ? incoming : newId("req");
-    res.locals.requestId = requestId;
-    // The request's child logger is made only when something logs through it (most requests don't).
-    let log: Logger | undefined;
-    Object.defineProperty(res.locals, "log", {
-      get: () => {
-        log ??= logger.child({ request_id: requestId });
-        return log;
-      },
-      enumerable: true,
-      configurable: true,
-    });
+    // The first middleware: nothing is in the request's locals yet.
+    res.locals = new RequestLocals(logger, requestId);
     res.setHeader("x-request-id", requestId);
     const started = process.hrtime.bigint();
     res.on("finish", () => {
