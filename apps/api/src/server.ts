@@ -5,6 +5,7 @@ import { ImageUrlSigner } from "@darkroom/domain";
 import type { Logger } from "@darkroom/logger";
 import {
   createGenerationQueue,
+  createPipelinedConnection,
   createRedisConnection,
   FairIntake,
   JobEventSignals,
@@ -45,10 +46,9 @@ export async function startApi(env: Env, logger: Logger): Promise<RunningApi> {
     poolSize: env.DATABASE_POOL_SIZE ?? 20,
     acquireTimeoutMs: 30_000,
   });
-  // Auto-pipelining: the commands that concurrent requests issue in one tick of the event loop
-  // (rate-limit counts, enqueues) leave in one write and come back in one read, instead of a write
-  // and a read each. Only short non-blocking commands run here; BullMQ's queue has its own connection.
-  const redis = createRedisConnection(env.REDIS_URL, "producer", { enableAutoPipelining: true });
+  // The commands that concurrent requests issue in one tick (rate-limit counts, enqueues) leave in
+  // one write. Only short non-blocking commands run here; BullMQ's queue has its own connection.
+  const redis = createPipelinedConnection(env.REDIS_URL, "producer");
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
   const queueRedis = createRedisConnection(env.REDIS_URL, "producer");
   queueRedis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error (queue)"));

@@ -14,3 +14,14 @@ export function createRedisConnection(redisUrl: string, role: ConnectionRole, ex
       : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000 };
   return new Redis(redisUrl, { ...options, ...extra, lazyConnect: false });
 }
+
+/**
+ * A connection for short, non-blocking commands that concurrent work issues in the same turn of the
+ * event loop (the API's request-limit counts and enqueues; the worker's event signals, fair-intake
+ * scripts and circuit outcomes): auto-pipelined, so they leave in one write and their replies come
+ * back in one read instead of a system call each. Never for blocking commands: one would hold the
+ * replies of everything pipelined behind it (BullMQ's connections stay plain).
+ */
+export function createPipelinedConnection(redisUrl: string, role: ConnectionRole): Redis {
+  return createRedisConnection(redisUrl, role, { enableAutoPipelining: true });
+}

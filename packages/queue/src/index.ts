@@ -1,6 +1,6 @@
 export { parsePayload, QUEUES, type QueueKey, type QueuePayload } from "./catalog";
 export { type CircuitSnapshot, type CircuitState, circuitKeys, readCircuits } from "./circuit-state";
-export { type ConnectionRole, createRedisConnection } from "./connection";
+export { type ConnectionRole, createPipelinedConnection, createRedisConnection } from "./connection";
 export {
   type Admission,
   type AdmittedEntry,
