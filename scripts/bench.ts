@@ -65,6 +65,8 @@ const { values: flags } = parseArgs({
     doc: { type: "string", default: path.join(REPO_ROOT, "docs", "performance.md") },
     /** Writes a V8 CPU profile of every Darkroom process into this folder (node --cpu-prof). */
     "cpu-prof": { type: "string" },
+    /** Writes what every Darkroom process allocated (freed objects included) into this folder. */
+    "alloc-prof": { type: "string" },
   },
 });
 const num = (name: keyof typeof flags): number => {
@@ -112,8 +114,22 @@ function startBundle(name: string, file: string, env: Record<string, string>): N
           // under Node's default name, which holds the thread's id.
           `--cpu-prof-dir=${path.join(path.resolve(flags["cpu-prof"]), `${name}-${Date.now()}`)}`,
         ];
+  const allocations: { flags: string[]; env: Record<string, string> } =
+    flags["alloc-prof"] === undefined
+      ? { flags: [], env: {} }
+      : {
+          flags: ["--import", path.join(REPO_ROOT, "scripts", "bench", "alloc-prof.mjs")],
+          env: { BENCH_ALLOC_PROF_DIR: path.join(path.resolve(flags["alloc-prof"]), `${name}-${Date.now()}`) },
+        };
   // Each bundle runs with the flags it runs with in production (packages/config/src/node-flags.ts).
-  return track(startNode(name, [...profile, ...nodeFlagsOf(file), path.join(bundleDir(), file)], env, logDir));
+  return track(
+    startNode(
+      name,
+      [...profile, ...allocations.flags, ...nodeFlagsOf(file), path.join(bundleDir(), file)],
+      { ...env, ...allocations.env },
+      logDir,
+    ),
+  );
 }
 
 function startScript(name: string, file: string, env: Record<string, string>): NodeProcess {
