@@ -105,7 +105,7 @@ function track(proc: NodeProcess): NodeProcess {
 
 /** Darkroom's bundle `dist/<file>` (the suite's own build under `npm test`). */
 function startBundle(name: string, file: string, env: Record<string, string>): NodeProcess {
-  const profile =
+  const cpuProfile =
     flags["cpu-prof"] === undefined
       ? []
       : [
@@ -114,19 +114,19 @@ function startBundle(name: string, file: string, env: Record<string, string>): N
           // under Node's default name, which holds the thread's id.
           `--cpu-prof-dir=${path.join(path.resolve(flags["cpu-prof"]), `${name}-${Date.now()}`)}`,
         ];
-  const allocations: { flags: string[]; env: Record<string, string> } =
-    flags["alloc-prof"] === undefined
-      ? { flags: [], env: {} }
-      : {
-          flags: ["--import", path.join(REPO_ROOT, "scripts", "bench", "alloc-prof.mjs")],
-          env: { BENCH_ALLOC_PROF_DIR: path.join(path.resolve(flags["alloc-prof"]), `${name}-${Date.now()}`) },
-        };
+  const allocDir =
+    flags["alloc-prof"] === undefined ? null : path.join(path.resolve(flags["alloc-prof"]), `${name}-${Date.now()}`);
+  const profile =
+    allocDir === null
+      ? cpuProfile
+      : [...cpuProfile, "--import", path.join(REPO_ROOT, "scripts", "bench", "alloc-prof.mjs")];
+  const profileEnv: Record<string, string> = allocDir === null ? {} : { BENCH_ALLOC_PROF_DIR: allocDir };
   // Each bundle runs with the flags it runs with in production (packages/config/src/node-flags.ts).
   return track(
     startNode(
       name,
-      [...profile, ...allocations.flags, ...nodeFlagsOf(file), path.join(bundleDir(), file)],
-      { ...env, ...allocations.env },
+      [...profile, ...nodeFlagsOf(file), path.join(bundleDir(), file)],
+      { ...env, ...profileEnv },
       logDir,
     ),
   );
