@@ -105,22 +105,18 @@ function track(proc: NodeProcess): NodeProcess {
 
 /** Darkroom's bundle `dist/<file>` (the suite's own build under `npm test`). */
 function startBundle(name: string, file: string, env: Record<string, string>): NodeProcess {
-  const cpuProfile =
-    flags["cpu-prof"] === undefined
-      ? []
-      : [
-          "--cpu-prof",
-          // A folder per process: its threads (the storage's writer thread too) each write a profile
-          // under Node's default name, which holds the thread's id.
-          `--cpu-prof-dir=${path.join(path.resolve(flags["cpu-prof"]), `${name}-${Date.now()}`)}`,
-        ];
-  const allocDir =
-    flags["alloc-prof"] === undefined ? null : path.join(path.resolve(flags["alloc-prof"]), `${name}-${Date.now()}`);
-  const profile =
-    allocDir === null
-      ? cpuProfile
-      : [...cpuProfile, "--import", path.join(REPO_ROOT, "scripts", "bench", "alloc-prof.mjs")];
-  const profileEnv: Record<string, string> = allocDir === null ? {} : { BENCH_ALLOC_PROF_DIR: allocDir };
+  // A folder per process and profile: a CPU profile is written per thread (the storage's writer
+  // thread too), under Node's default name, which holds the thread's id.
+  const folder = `${name}-${Date.now()}`;
+  const profile: string[] = [];
+  const profileEnv: Record<string, string> = {};
+  if (flags["cpu-prof"] !== undefined) {
+    profile.push("--cpu-prof", `--cpu-prof-dir=${path.join(path.resolve(flags["cpu-prof"]), folder)}`);
+  }
+  if (flags["alloc-prof"] !== undefined) {
+    profile.push("--import", path.join(REPO_ROOT, "scripts", "bench", "alloc-prof.mjs"));
+    profileEnv.BENCH_ALLOC_PROF_DIR = path.join(path.resolve(flags["alloc-prof"]), folder);
+  }
   // Each bundle runs with the flags it runs with in production (packages/config/src/node-flags.ts).
   return track(
     startNode(
