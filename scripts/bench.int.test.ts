@@ -2,7 +2,7 @@
 // so that no scenario or measurement of the benchmark can rot. Its figures are not judged, only
 // that each scenario ran and measured something sane.
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "@darkroom/testing";
@@ -63,7 +63,11 @@ describe("npm run bench, tiny profile", () => {
       doc,
       `# Perf\n\nhand-written before\n\n${GENERATED_START}\nstale figures\n${GENERATED_END}\n\nhand-written after\n`,
     );
-    const { code, output } = await runBench([...TINY, "--json", json, "--doc", doc]);
+    const cpuProfiles = path.join(dir, "cpu");
+    const allocProfiles = path.join(dir, "alloc");
+    const { code, output } = await runBench(
+      [...TINY, ["--json", json, "--doc", doc, "--cpu-prof", cpuProfiles, "--alloc-prof", allocProfiles]].flat(),
+    );
     expect(code, output).toBe(0);
     const result = JSON.parse(await readFile(json, "utf8"));
     const { submit, drain, inflight, latency, cpu } = result.scenarios;
@@ -127,6 +131,19 @@ describe("npm run bench, tiny profile", () => {
     // every goal of the issue is judged
     expect(result.goals.map((g: { id: string }) => g.id)).toEqual(GOAL_IDS);
     for (const goal of result.goals) expect(typeof goal.met, goal.id).toBe("boolean");
+
+    // --cpu-prof and --alloc-prof: every Darkroom process (APIs and workers) left both, in one
+    // folder name per process.
+    const processes = (await readdir(cpuProfiles)).sort();
+    expect(processes.some((name) => name.startsWith("api-"))).toBe(true);
+    expect(processes.some((name) => name.startsWith("worker-"))).toBe(true);
+    expect((await readdir(allocProfiles)).sort()).toEqual(processes);
+    for (const name of processes) {
+      expect(await readdir(path.join(cpuProfiles, name)), name).toContainEqual(expect.stringMatching(/\.cpuprofile$/));
+      expect(await readdir(path.join(allocProfiles, name)), name).toContainEqual(
+        expect.stringMatching(/^\d+\.heapprofile$/),
+      );
+    }
 
     const text = await readFile(doc, "utf8");
     expect(text).toContain(GENERATED_START);
