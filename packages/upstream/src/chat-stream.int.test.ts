@@ -1,4 +1,5 @@
 import { type Simulator, startSimulator } from "@darkroom/upstream-simulator";
+import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChatImageOptions, streamChatImage } from "./chat-stream";
 import type { ProgressSnapshot } from "./progress-parser";
@@ -210,6 +211,25 @@ describe("streamChatImage: failures", () => {
     expect(error).toMatchObject({ errorClass: "canceled", retryable: false });
     expect(error.cause).toBeInstanceOf(Error);
     await expect.poll(() => sim.calls.at(-1)?.closedByClient).toBe(true);
+  });
+
+  it("a call its caller's callback ends closes its connection, also one of a shared keep-alive pool", async () => {
+    // The pool would keep a socket whose answer is still streaming; the call's end must close it.
+    const pool = new Agent({ keepAliveTimeout: 60_000 });
+    try {
+      const promise = streamChatImage(
+        options("callback throws [[sim step_ms=200]]", {
+          dispatcher: pool,
+          onFirstByte: () => {
+            throw new Error("the caller's callback failed");
+          },
+        }),
+      );
+      await expect(promise).rejects.toThrow("the caller's callback failed");
+      await expect.poll(() => sim.calls.at(-1)?.closedByClient).toBe(true);
+    } finally {
+      await pool.close();
+    }
   });
 
   it("a refused connection is a network error", async () => {
