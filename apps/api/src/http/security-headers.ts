@@ -24,7 +24,9 @@ export function fixedHeaders(middleware: NodeHandler): [string, string][] {
   return [...headers];
 }
 
-function setAll(headers: [string, string][]): RequestHandler {
+/** A handler that sets on every answer what `middleware` sets, read once by {@link fixedHeaders}. */
+export function helmetOnce(middleware: NodeHandler): RequestHandler {
+  const headers = fixedHeaders(middleware);
   return (_req, res, next) => {
     for (const [name, value] of headers) res.setHeader(name, value);
     next();
@@ -39,7 +41,7 @@ function setAll(headers: [string, string][]): RequestHandler {
  * policy is `cross-origin`.
  */
 export function securityHeaders(): RequestHandler {
-  const headers = fixedHeaders(
+  return helmetOnce(
     helmet({
       contentSecurityPolicy: {
         useDefaults: false,
@@ -51,7 +53,6 @@ export function securityHeaders(): RequestHandler {
       referrerPolicy: { policy: "no-referrer" },
     }),
   );
-  return setAll(headers);
 }
 
 /**
@@ -60,24 +61,22 @@ export function securityHeaders(): RequestHandler {
  * is another origin than the one the dashboard is opened on.
  */
 export function dashboardCsp(publicBaseUrl: string): RequestHandler {
-  return setAll(
-    fixedHeaders(
-      helmet.contentSecurityPolicy({
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'", "data:", new URL(publicBaseUrl).origin],
-          connectSrc: ["'self'"],
-          fontSrc: ["'self'"],
-          objectSrc: ["'none'"],
-          baseUri: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-        },
-      }),
-    ),
+  return helmetOnce(
+    helmet.contentSecurityPolicy({
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", "data:", new URL(publicBaseUrl).origin],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    }),
   );
 }
 
