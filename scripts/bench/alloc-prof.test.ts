@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 
 const PRELOAD = path.join(import.meta.dirname, "alloc-prof.mjs");
 
@@ -20,13 +20,9 @@ function bytesOf(node: ProfileNode, name: string): number {
 }
 
 describe("the bench's allocation profile", () => {
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
-
   it("counts what a process allocated, freed garbage included, and writes it when the process exits", async () => {
-    dir = await mkdtemp(path.join(tmpdir(), "darkroom-alloc-prof-"));
+    const dir = await mkdtemp(path.join(tmpdir(), "darkroom-alloc-prof-"));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     // 40 MB of short-lived objects, none alive at the end: a survivors-only profile shows ~nothing.
     const script = `
       function churn() { let keep = null; for (let i = 0; i < 500000; i++) keep = { i, pad: [i, i, i, i] }; return keep; }

@@ -1,17 +1,13 @@
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { probeFileCreation } from "./fs-probe";
 
 describe("the bench's file-creation probe", () => {
-  let root: string | undefined;
-  afterEach(async () => {
-    if (root !== undefined) await rm(root, { recursive: true, force: true });
-  });
-
   it("creates its files and leaves them in place: deleting them would slow the creations after it", async () => {
-    root = await mkdtemp(path.join(tmpdir(), "darkroom-fs-probe-"));
+    const root = await mkdtemp(path.join(tmpdir(), "darkroom-fs-probe-"));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
     const dir = path.join(root, "probe-0");
     const micros = probeFileCreation(dir, 25);
     expect(Number.isFinite(micros)).toBe(true);
