@@ -5,9 +5,12 @@ import { describe, expect, it } from "vitest";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Runs `body` in a fresh Node process (with the logger as `createLogger`); its stdout and exit code. */
+/**
+ * Runs `body` in a fresh Node process (with the logger as `createLogger`, and `stopOnSignals`); its
+ * stdout and exit code.
+ */
 function run(body: string): Promise<{ stdout: string; code: number | null }> {
-  const script = `import { createLogger } from ${JSON.stringify(path.join(here, "index.ts"))};\n${body}`;
+  const script = `import { createLogger, stopOnSignals } from ${JSON.stringify(path.join(here, "index.ts"))};\n${body}`;
   const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -101,4 +104,28 @@ describe("the asynchronous stdout logger", () => {
     expect(torn.map((line) => line.slice(0, 120))).toEqual([]);
     expect(lines).toHaveLength(2 * LINES);
   }, 30_000);
+});
+
+describe("stopOnSignals", () => {
+  it("exits 1 saying so when the role's close fails, and a second signal starts no second close", async () => {
+    const { stdout, code } = await run(`
+      const logger = createLogger({ name: "t", level: "info", pretty: false });
+      stopOnSignals(logger, "role", 10_000, async () => {
+        logger.info("closing");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        throw new Error("the pool would not end");
+      });
+      setInterval(() => {}, 60_000);
+      process.kill(process.pid, "SIGTERM");
+      setTimeout(() => process.kill(process.pid, "SIGINT"), 50);
+    `);
+    expect(code).toBe(1);
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { msg: string; signal?: string; err?: { message: string } });
+    expect(lines.map((line) => line.msg)).toEqual(["role stopping", "closing", "role did not close cleanly"]);
+    expect(lines[0]?.signal).toBe("SIGTERM");
+    expect(lines[2]?.err?.message).toBe("the pool would not end");
+  }, 20_000);
 });
